@@ -1,0 +1,118 @@
+//! A stored response: immutable once built; `Arc<Entry>` is the cache value.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::StatusCode;
+
+use crate::policy::freshness::AgeClock;
+
+/// Fixed per-entry overhead counted in the weight (struct, map slots,
+/// `Arc`s), so that no entry weighs zero.
+const ENTRY_OVERHEAD_BYTES: u64 = 256;
+
+/// Bodies up to this size are joined into one buffer when stored, so a hit
+/// writes one frame. Larger bodies keep their chunks, joined up to this size.
+const JOIN_CHUNK_BYTES: usize = 256 * 1024;
+
+/// The response head that a fill and its readers share.
+#[derive(Debug)]
+pub struct Head {
+    /// Status code from the origin.
+    pub status: StatusCode,
+    /// Headers as stored: hop-by-hop and this cache's own headers removed.
+    pub headers: HeaderMap,
+    /// Timing facts for `Age`.
+    pub clock: AgeClock,
+    /// Freshness lifetime granted by the policy.
+    pub lifetime: Duration,
+}
+
+impl Head {
+    /// Seconds of freshness left at `now` (zero when stale).
+    pub fn remaining(&self, now: SystemTime) -> Duration {
+        self.lifetime.saturating_sub(self.clock.current_age(now))
+    }
+}
+
+/// A complete stored response.
+#[derive(Debug)]
+pub struct Entry {
+    head: Head,
+    body: Vec<Bytes>,
+    body_len: u64,
+    weight: u64,
+}
+
+impl Entry {
+    /// Builds an entry from a head and the body chunks as received.
+    /// Small chunks are joined (one copy at store time, none per hit) and
+    /// `Content-Length` is set to the real length.
+    pub fn new(mut head: Head, chunks: &[Bytes]) -> Self {
+        let body = join_chunks(chunks);
+        let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
+        head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        let header_bytes: u64 = head
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().len() + v.len() + 32) as u64)
+            .sum();
+        let weight = ENTRY_OVERHEAD_BYTES + header_bytes + body_len;
+        Entry { head, body, body_len, weight }
+    }
+
+    /// The stored head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+    /// The body chunks.
+    pub fn body(&self) -> &[Bytes] {
+        &self.body
+    }
+    /// Total body length.
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+    /// Bytes this entry costs in the cache (headers + body + overhead).
+    pub fn weight(&self) -> u64 {
+        self.weight
+    }
+}
+
+fn join_chunks(chunks: &[Bytes]) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut buf = BytesMut::new();
+    for chunk in chunks.iter().filter(|c| !c.is_empty()) {
+        if chunk.len() >= JOIN_CHUNK_BYTES && buf.is_empty() {
+            out.push(chunk.clone());
+            continue;
+        }
+        buf.extend_from_slice(chunk);
+        if buf.len() >= JOIN_CHUNK_BYTES {
+            out.push(buf.split().freeze());
+        }
+    }
+    if !buf.is_empty() {
+        out.push(buf.freeze());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn joining_keeps_every_byte_in_order(chunks in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..2000), 0..40)) {
+            let input: Vec<Bytes> = chunks.iter().cloned().map(Bytes::from).collect();
+            let joined = join_chunks(&input);
+            let flat: Vec<u8> = joined.iter().flat_map(|b| b.iter().copied()).collect();
+            let want: Vec<u8> = chunks.concat();
+            prop_assert_eq!(flat, want);
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! The in-flight entry: one origin fetch that many readers follow while it
+//! streams in.
+//!
+//! A [`Fill`] is shared by the pump task that reads the origin body (through
+//! a [`FillWriter`]) and by every client reading it (each through its own
+//! [`FillReader`], starting from byte 0 at its own pace). The pump never
+//! waits for a reader while the fill can still be stored, so a slow client
+//! never slows the origin fetch or the other clients; the fill holds at most
+//! the maximum object size. If the body outgrows that size, the fill stops
+//! being storable, leaves the table of joinable fills, and from then on keeps
+//! only a small window of chunks that the slowest remaining reader has not
+//! yet read (the pump then waits for that reader: backpressure, O(window)
+//! memory).
+//!
+//! Dropping every reader before the body completed abandons the fill: the
+//! origin task is aborted and nothing is stored. Dropping the writer before
+//! it finished (error, panic, abort) fails the fill: readers see an error
+//! (their client sees a truncated response) and nothing is stored.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::task::AbortHandle;
+
+use super::entry::Head;
+use super::key::CacheKey;
+use crate::status::NotStored;
+
+/// While not storable, the pump pauses once this many bytes wait for the
+/// slowest reader.
+const WINDOW_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the origin's response head.
+    Pending,
+    /// Head published; body chunks arriving.
+    Streaming,
+    /// Body complete.
+    Complete,
+    /// The response is not shareable: readers must fetch on their own.
+    Released(NotStored),
+    /// The origin failed, or the fill was abandoned.
+    Failed,
+}
+
+struct State {
+    phase: Phase,
+    head: Option<Arc<Head>>,
+    /// Chunk `i` (absolute) lives at `chunks[i - base]`.
+    chunks: VecDeque<Bytes>,
+    base: usize,
+    total_bytes: u64,
+    buffered_bytes: u64,
+    /// Still storable (all chunks kept, joinable).
+    shared: bool,
+    /// Absolute chunk position of each reader slot; `None` = free slot.
+    positions: Vec<Option<usize>>,
+    live_readers: usize,
+    wakers: Vec<Waker>,
+    pump_waker: Option<Waker>,
+    abort: Option<AbortHandle>,
+}
+
+/// An in-flight fill. See the module docs.
+pub struct Fill {
+    key: CacheKey,
+    state: Mutex<State>,
+    invalidated: AtomicBool,
+}
+
+/// What a reader learns about the response head.
+#[derive(Debug, Clone)]
+pub enum HeadState {
+    /// The response is shared: read the body from this fill.
+    Ready(Arc<Head>),
+    /// Not shareable: fetch on your own.
+    Released(NotStored),
+    /// The fill failed or was abandoned: try again.
+    Failed,
+}
+
+/// The body stopped before it completed.
+#[derive(Debug, Clone, Copy)]
+pub struct FillFailed;
+
+impl std::fmt::Display for FillFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("origin response body ended prematurely")
+    }
+}
+
+impl std::error::Error for FillFailed {}
+
+impl Fill {
+    /// Creates a fill together with its first reader (the leader's).
+    pub(crate) fn new_with_reader(key: CacheKey) -> (Arc<Self>, FillReader) {
+        let fill = Arc::new(Fill {
+            key,
+            state: Mutex::new(State {
+                phase: Phase::Pending,
+                head: None,
+                chunks: VecDeque::new(),
+                base: 0,
+                total_bytes: 0,
+                buffered_bytes: 0,
+                shared: true,
+                positions: vec![Some(0)],
+                live_readers: 1,
+                wakers: Vec::new(),
+                pump_waker: None,
+                abort: None,
+            }),
+            invalidated: AtomicBool::new(false),
+        });
+        let reader = FillReader { fill: Arc::clone(&fill), slot: 0, pos: 0 };
+        (fill, reader)
+    }
+
+    /// The key being filled.
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked while holding
+        // it; the state itself is always consistent between statements.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a reader starting at byte 0, unless the fill can no longer be
+    /// joined (failed, released, or no longer storable).
+    pub(crate) fn attach(self: &Arc<Self>) -> Option<FillReader> {
+        let mut st = self.lock();
+        if !st.shared || matches!(st.phase, Phase::Failed | Phase::Released(_)) {
+            return None;
+        }
+        let slot = match st.positions.iter().position(Option::is_none) {
+            Some(free) => {
+                st.positions[free] = Some(0);
+                free
+            }
+            None => {
+                st.positions.push(Some(0));
+                st.positions.len() - 1
+            }
+        };
+        st.live_readers += 1;
+        Some(FillReader { fill: Arc::clone(self), slot, pos: 0 })
+    }
+
+    /// Marks the fill so that its result is not stored (an invalidation
+    /// arrived while it was in flight).
+    pub(crate) fn invalidate(&self) {
+        self.invalidated.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_invalidated(&self) -> bool {
+        self.invalidated.load(Ordering::Acquire)
+    }
+
+    /// `true` once the fill can no longer be joined.
+    pub(crate) fn is_closed(&self) -> bool {
+        let st = self.lock();
+        !st.shared || matches!(st.phase, Phase::Failed | Phase::Released(_))
+    }
+
+    /// Registers the task fetching the origin, aborted if every reader leaves.
+    pub(crate) fn set_abort(&self, handle: AbortHandle) {
+        let mut st = self.lock();
+        if st.live_readers == 0 && matches!(st.phase, Phase::Pending | Phase::Streaming) {
+            handle.abort();
+        }
+        st.abort = Some(handle);
+    }
+
+    fn finish(&self, st: &mut State, phase: Phase) -> Vec<Waker> {
+        st.phase = phase;
+        if matches!(phase, Phase::Failed | Phase::Released(_)) {
+            st.chunks.clear();
+            st.buffered_bytes = 0;
+        }
+        std::mem::take(&mut st.wakers)
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for w in wakers {
+        w.wake();
+    }
+}
+
+/// The pump's handle on a fill. Dropping it before [`FillWriter::complete`]
+/// fails the fill.
+pub struct FillWriter {
+    fill: Arc<Fill>,
+    max_bytes: u64,
+    done: bool,
+}
+
+/// What happened to a pushed chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Keep pumping.
+    Ok,
+    /// The body just outgrew the size cap: the fill is no longer storable
+    /// or joinable (remove it from the table of fills).
+    Overflowed,
+    /// Every reader left; stop.
+    Abandoned,
+}
+
+impl FillWriter {
+    pub(crate) fn new(fill: Arc<Fill>, max_bytes: u64) -> Self {
+        FillWriter { fill, max_bytes, done: false }
+    }
+
+    /// The fill this writer feeds.
+    pub fn fill(&self) -> &Arc<Fill> {
+        &self.fill
+    }
+
+    /// Publishes the response head; readers start streaming.
+    pub fn publish_head(&self, head: Arc<Head>) {
+        let wakers = {
+            let mut st = self.fill.lock();
+            st.head = Some(head);
+            st.phase = Phase::Streaming;
+            std::mem::take(&mut st.wakers)
+        };
+        wake_all(wakers);
+    }
+
+    /// The response is not shareable; waiting readers fetch on their own.
+    pub fn release(mut self, reason: NotStored) {
+        self.done = true;
+        let wakers = {
+            let mut st = self.fill.lock();
+            self.fill.finish(&mut st, Phase::Released(reason))
+        };
+        wake_all(wakers);
+    }
+
+    /// Appends a body chunk and wakes the readers.
+    pub fn push(&self, chunk: Bytes) -> Pushed {
+        let (wakers, outcome) = {
+            let mut st = self.fill.lock();
+            if st.live_readers == 0 {
+                return Pushed::Abandoned;
+            }
+            let len = chunk.len() as u64;
+            st.total_bytes += len;
+            st.buffered_bytes += len;
+            st.chunks.push_back(chunk);
+            let outcome = if st.shared && st.total_bytes > self.max_bytes {
+                st.shared = false;
+                trim(&mut st);
+                Pushed::Overflowed
+            } else {
+                Pushed::Ok
+            };
+            (std::mem::take(&mut st.wakers), outcome)
+        };
+        wake_all(wakers);
+        outcome
+    }
+
+    /// Once the fill is no longer storable, waits until the slowest reader
+    /// has left room in the window. Ready at once while storable.
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.fill.lock();
+        if st.shared || st.buffered_bytes < WINDOW_BYTES || st.live_readers == 0 {
+            Poll::Ready(())
+        } else {
+            st.pump_waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// Marks the body complete. Returns the chunks if the fill is storable.
+    pub fn complete(mut self) -> Option<Vec<Bytes>> {
+        self.done = true;
+        let (wakers, chunks) = {
+            let mut st = self.fill.lock();
+            let chunks = (st.shared && !self.fill.is_invalidated())
+                .then(|| st.chunks.iter().cloned().collect::<Vec<_>>());
+            (self.fill.finish(&mut st, Phase::Complete), chunks)
+        };
+        wake_all(wakers);
+        chunks
+    }
+}
+
+impl Drop for FillWriter {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let wakers = {
+            let mut st = self.fill.lock();
+            self.fill.finish(&mut st, Phase::Failed)
+        };
+        wake_all(wakers);
+    }
+}
+
+/// Drops the chunks every remaining reader has read (only once the fill
+/// is no longer storable) and wakes the pump if there is room again.
+fn trim(st: &mut State) {
+    if st.shared {
+        return;
+    }
+    let min = st.positions.iter().flatten().copied().min().unwrap_or(st.base + st.chunks.len());
+    while st.base < min {
+        match st.chunks.pop_front() {
+            Some(c) => {
+                st.buffered_bytes -= c.len() as u64;
+                st.base += 1;
+            }
+            None => break,
+        }
+    }
+    if st.buffered_bytes < WINDOW_BYTES {
+        if let Some(w) = st.pump_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// One client's cursor into a fill.
+pub struct FillReader {
+    fill: Arc<Fill>,
+    slot: usize,
+    pos: usize,
+}
+
+impl std::fmt::Debug for FillReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FillReader").field("key", &self.fill.key).field("pos", &self.pos).finish()
+    }
+}
+
+impl FillReader {
+    /// Waits for the response head (or for the fill to be released/fail).
+    pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<HeadState> {
+        let mut st = self.fill.lock();
+        match st.phase {
+            Phase::Released(reason) => Poll::Ready(HeadState::Released(reason)),
+            Phase::Failed => Poll::Ready(HeadState::Failed),
+            Phase::Pending => {
+                register(&mut st.wakers, cx.waker());
+                Poll::Pending
+            }
+            Phase::Streaming | Phase::Complete => match &st.head {
+                Some(head) => Poll::Ready(HeadState::Ready(Arc::clone(head))),
+                None => Poll::Ready(HeadState::Failed),
+            },
+        }
+    }
+
+    /// Waits for the head.
+    pub async fn head(&mut self) -> HeadState {
+        std::future::poll_fn(|cx| self.poll_head(cx)).await
+    }
+
+    /// The next body chunk: `None` at the end, an error if the fill failed.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, FillFailed>>> {
+        let mut st = self.fill.lock();
+        if self.pos < st.base {
+            return Poll::Ready(Some(Err(FillFailed)));
+        }
+        if let Some(chunk) = st.chunks.get(self.pos - st.base).cloned() {
+            self.pos += 1;
+            if let Some(p) = st.positions.get_mut(self.slot) {
+                *p = Some(self.pos);
+            }
+            trim(&mut st);
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        match st.phase {
+            Phase::Complete => Poll::Ready(None),
+            Phase::Failed | Phase::Released(_) => Poll::Ready(Some(Err(FillFailed))),
+            Phase::Pending | Phase::Streaming => {
+                register(&mut st.wakers, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// `true` when every chunk has been read and the body is complete.
+    pub fn is_end_stream(&self) -> bool {
+        let st = self.fill.lock();
+        st.phase == Phase::Complete && self.pos >= st.base + st.chunks.len()
+    }
+}
+
+fn register(wakers: &mut Vec<Waker>, waker: &Waker) {
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
+    }
+}
+
+impl Drop for FillReader {
+    fn drop(&mut self) {
+        let mut st = self.fill.lock();
+        if let Some(p) = st.positions.get_mut(self.slot) {
+            *p = None;
+        }
+        st.live_readers = st.live_readers.saturating_sub(1);
+        if st.live_readers == 0 && matches!(st.phase, Phase::Pending | Phase::Streaming) {
+            // Nobody is left to serve: abandon the fill (nothing partial
+            // is stored; the next request fetches afresh).
+            if let Some(abort) = st.abort.take() {
+                abort.abort();
+            }
+            let wakers = self.fill.finish(&mut st, Phase::Failed);
+            drop(st);
+            wake_all(wakers);
+            return;
+        }
+        trim(&mut st);
+    }
+}

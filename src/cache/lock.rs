@@ -1,0 +1,82 @@
+//! Coalescing: the table of in-flight fills. The first miss on a key leads
+//! (gets the [`FillWriter`]); later misses follow the same fill.
+//!
+//! A fill leaves the table when it completes, fails, is released or stops
+//! being storable; a closed fill found in the table is replaced, so no path
+//! (error, timeout, dropped client, panic) can leave a key locked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::fill::{Fill, FillReader, FillWriter};
+use super::key::CacheKey;
+
+/// How a miss joins the table.
+pub enum Join {
+    /// This request fetches from the origin; it also reads its own fill.
+    Lead(FillWriter, FillReader),
+    /// Another request is fetching; read its fill.
+    Follow(FillReader),
+}
+
+/// The table of in-flight fills.
+#[derive(Default)]
+pub struct Fills {
+    map: Mutex<HashMap<CacheKey, Arc<Fill>>>,
+}
+
+impl std::fmt::Debug for Fills {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fills").field("in_flight", &self.lock().len()).finish()
+    }
+}
+
+impl Fills {
+    fn lock(&self) -> MutexGuard<'_, HashMap<CacheKey, Arc<Fill>>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Follows the fill in flight for `key`, or starts one.
+    pub fn join_or_lead(&self, key: &CacheKey, max_bytes: u64) -> Join {
+        let mut map = self.lock();
+        if let Some(fill) = map.get(key) {
+            if let Some(reader) = fill.attach() {
+                return Join::Follow(reader);
+            }
+        }
+        let (fill, reader) = Fill::new_with_reader(Arc::clone(key));
+        map.insert(Arc::clone(key), Arc::clone(&fill));
+        Join::Lead(FillWriter::new(fill, max_bytes), reader)
+    }
+
+    /// Removes `fill` from the table if it is still the one registered.
+    pub fn remove(&self, fill: &Arc<Fill>) {
+        let mut map = self.lock();
+        if map.get(fill.key()).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+            map.remove(fill.key());
+        }
+    }
+
+    /// Marks every in-flight fill whose key matches so its result is not
+    /// stored (an invalidation must also cover fills in progress).
+    pub fn invalidate_matching(&self, pred: impl Fn(&str) -> bool) -> usize {
+        let mut map = self.lock();
+        let mut n = 0;
+        map.retain(|key, fill| {
+            if pred(key) {
+                fill.invalidate();
+                n += 1;
+                false
+            } else {
+                !fill.is_closed()
+            }
+        });
+        n
+    }
+
+    /// Number of fills in flight.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+

@@ -1,0 +1,7 @@
+//! Storage: keys, entries, the byte-weighted store, in-flight fills.
+
+pub(crate) mod entry;
+pub(crate) mod fill;
+pub(crate) mod key;
+pub(crate) mod lock;
+pub(crate) mod store;

@@ -1,0 +1,151 @@
+//! The byte-weighted in-memory store. The only file that names `quick_cache`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
+
+use super::entry::Entry;
+use super::key::CacheKey;
+
+/// Counts evictions (capacity pressure, not explicit removals).
+#[derive(Clone, Default)]
+struct Evictions(Arc<AtomicU64>);
+
+impl Lifecycle<CacheKey, Arc<Entry>> for Evictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), _key: CacheKey, _val: Arc<Entry>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone)]
+struct EntryWeighter;
+
+impl Weighter<CacheKey, Arc<Entry>> for EntryWeighter {
+    fn weight(&self, key: &CacheKey, val: &Arc<Entry>) -> u64 {
+        key.len() as u64 + val.weight()
+    }
+}
+
+/// Sizing of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Total weight (bytes) the store may hold.
+    pub capacity_bytes: u64,
+    /// Largest single entry; shards are sized so one always fits.
+    pub max_entry_bytes: u64,
+    /// Share of each shard reserved for entries that proved popular.
+    pub hot_allocation: f64,
+}
+
+/// The shared cache of complete entries.
+pub struct Store {
+    cache: Cache<CacheKey, Arc<Entry>, EntryWeighter, DefaultHashBuilder, Evictions>,
+    evictions: Evictions,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("entries", &self.cache.len())
+            .field("weight", &self.cache.weight())
+            .field("capacity", &self.cache.capacity())
+            .finish()
+    }
+}
+
+/// Typical entry size used to estimate the number of items.
+const TYPICAL_ENTRY_BYTES: u64 = 16 * 1024;
+
+impl Store {
+    /// Creates a store. Shards are as many as the cores suggest, but few
+    /// enough that each can hold an entry of `max_entry_bytes` (quick_cache
+    /// rejects items heavier than about 97% of a shard).
+    pub fn new(opts: StoreOptions) -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let mut shards = (cores * 4).next_power_of_two();
+        let per_shard_needed = opts.max_entry_bytes.saturating_mul(21) / 20; // +5% headroom
+        while shards > 1 && opts.capacity_bytes / shards as u64 <= per_shard_needed {
+            shards /= 2;
+        }
+        let items = usize::try_from(opts.capacity_bytes / TYPICAL_ENTRY_BYTES)
+            .unwrap_or(usize::MAX)
+            .clamp(64, 1 << 22);
+        let evictions = Evictions::default();
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(items)
+            .weight_capacity(opts.capacity_bytes.max(1))
+            .hot_allocation(opts.hot_allocation.clamp(0.05, 0.95))
+            .shards(shards)
+            .build();
+        let cache = match options {
+            Ok(options) => {
+                Cache::with_options(options, EntryWeighter, DefaultHashBuilder::default(), evictions.clone())
+            }
+            // The options above are always valid; fall back to plain
+            // sizing rather than panic if a future quick_cache disagrees.
+            Err(_) => Cache::with(
+                items,
+                opts.capacity_bytes.max(1),
+                EntryWeighter,
+                DefaultHashBuilder::default(),
+                evictions.clone(),
+            ),
+        };
+        Store { cache, evictions }
+    }
+
+    /// Looks an entry up by its key, without allocating.
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.cache.get(key)
+    }
+
+    /// Inserts or replaces an entry.
+    pub fn insert(&self, key: CacheKey, entry: Arc<Entry>) {
+        self.cache.insert(key, entry);
+    }
+
+    /// Removes an entry; returns whether one was present.
+    pub fn remove(&self, key: &str) -> bool {
+        self.cache.remove(key).is_some()
+    }
+
+    /// Removes every entry whose key satisfies `pred`; returns how many.
+    pub fn remove_matching(&self, pred: impl Fn(&str, &Entry) -> bool) -> u64 {
+        let removed = std::cell::Cell::new(0u64);
+        self.cache.retain(|k, v| {
+            let drop = pred(k, v);
+            removed.set(removed.get() + u64::from(drop));
+            !drop
+        });
+        removed.get()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Total weight of the entries, in bytes.
+    pub fn weight_bytes(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    /// Configured capacity, in bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.cache.capacity()
+    }
+
+    /// Entries evicted for capacity so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.0.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,74 @@
+//! Command-line flags of the dev proxy.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::units::{parse_duration, parse_size};
+
+/// A local CDN edge cache: proxies and caches an origin like CloudFront.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tower-cdn", version, about, long_about = None)]
+pub struct Args {
+    /// Address to listen on (`:PORT` means 127.0.0.1:PORT; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "TOWER_CDN_LISTEN")]
+    pub listen: String,
+
+    /// Origin to proxy and cache, e.g. http://localhost:3000 (default: a built-in demo origin).
+    #[arg(long)]
+    pub origin: Option<String>,
+
+    /// TOML configuration file (distributions, behaviors, origins).
+    #[arg(long, conflicts_with = "origin")]
+    pub config: Option<PathBuf>,
+
+    /// Validate a configuration file and exit (0 when valid).
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<PathBuf>,
+
+    /// Admin listener address (invalidations, stats, metrics); off by default.
+    #[arg(long)]
+    pub admin: Option<String>,
+
+    /// Cache capacity (headers + bodies), e.g. 256MiB.
+    #[arg(long, value_parser = parse_size)]
+    pub capacity: Option<u64>,
+
+    /// Largest object stored, e.g. 64MiB; larger ones stream through.
+    #[arg(long, value_parser = parse_size)]
+    pub max_object_size: Option<u64>,
+
+    /// Lifetime when the origin sends no Cache-Control/Expires, e.g. 24h.
+    #[arg(long, value_parser = parse_duration)]
+    pub default_ttl: Option<Duration>,
+
+    /// Lower bound on lifetimes, e.g. 0s.
+    #[arg(long, value_parser = parse_duration)]
+    pub min_ttl: Option<Duration>,
+
+    /// Upper bound on lifetimes, e.g. 365d.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_ttl: Option<Duration>,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Resolves `:PORT` to the loopback address.
+pub fn listen_addr(text: &str) -> String {
+    match text.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => text.to_owned(),
+    }
+}

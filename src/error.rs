@@ -1,0 +1,138 @@
+//! Errors: origin faults (which become responses, never `Err`) and
+//! configuration mistakes (reported with the setting's name).
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+/// Boxed error used for bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why an origin fetch failed. Carried in the extensions of the error
+/// response the client receives (502 / 504 / 508), for logging.
+///
+/// | kind | status |
+/// |---|---|
+/// | connect failure, refused, DNS, TLS, malformed origin response | 502 Bad Gateway |
+/// | no response head within the origin response timeout | 504 Gateway Timeout |
+#[derive(Debug, Clone)]
+pub struct OriginError {
+    kind: OriginErrorKind,
+    message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginErrorKind {
+    Connect,
+    Timeout,
+    Protocol,
+}
+
+impl OriginError {
+    pub(crate) fn connect(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::Connect, message)
+    }
+    pub(crate) fn timeout(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::Timeout, message)
+    }
+    pub(crate) fn protocol(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::Protocol, message)
+    }
+    fn new(kind: OriginErrorKind, message: impl fmt::Display) -> Self {
+        OriginError { kind, message: message.to_string() }
+    }
+
+    /// The origin could not be reached (refused, unreachable, DNS, TLS).
+    pub fn is_connect(&self) -> bool {
+        self.kind == OriginErrorKind::Connect
+    }
+    /// The origin did not answer within the configured timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == OriginErrorKind::Timeout
+    }
+    /// The origin answered with something that is not valid HTTP.
+    pub fn is_protocol(&self) -> bool {
+        self.kind == OriginErrorKind::Protocol
+    }
+
+    /// The status code a client receives for this error.
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            OriginErrorKind::Connect | OriginErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+            OriginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// A short, fixed body that leaks nothing about the origin.
+    pub(crate) fn public_message(&self) -> &'static str {
+        match self.kind {
+            OriginErrorKind::Connect => "502 Bad Gateway: the origin could not be reached\n",
+            OriginErrorKind::Protocol => "502 Bad Gateway: the origin sent an invalid response\n",
+            OriginErrorKind::Timeout => "504 Gateway Timeout: the origin did not respond in time\n",
+        }
+    }
+}
+
+impl fmt::Display for OriginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            OriginErrorKind::Connect => "origin unreachable",
+            OriginErrorKind::Timeout => "origin timed out",
+            OriginErrorKind::Protocol => "invalid origin response",
+        };
+        write!(f, "{what}: {}", self.message)
+    }
+}
+
+impl std::error::Error for OriginError {}
+
+/// A configuration mistake, naming the setting and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: String,
+    message: String,
+}
+
+impl ConfigError {
+    /// Creates an error for `setting` (e.g. `max_entry_bytes` or
+    /// `distributions[0].behaviors[2].path_pattern`).
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { setting: setting.into(), message: message.into() }
+    }
+    /// The setting at fault.
+    pub fn setting(&self) -> &str {
+        &self.setting
+    }
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// Prefixes the setting path (used when a part is nested in a larger config).
+    pub(crate) fn within(mut self, parent: &str) -> Self {
+        self.setting = if self.setting.is_empty() {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.setting)
+        };
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A short plain-text response, used for every error this crate generates.
+pub(crate) fn text_response(status: StatusCode, body: &'static str) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from_static(body.as_bytes()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}

@@ -1,0 +1,193 @@
+//! [`CdnLayer`] and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::cache::store::StoreOptions;
+use crate::error::ConfigError;
+use crate::handle::CacheHandle;
+use crate::origin::{Origin, OriginTarget};
+use crate::policy::freshness::TtlPolicy;
+use crate::service::Cdn;
+use crate::shared::Shared;
+
+/// Default cache capacity: 256 MiB.
+pub const DEFAULT_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
+/// Default maximum object size: 64 MiB.
+pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A validated configuration for a [`CdnLayer`].
+///
+/// `CdnConfig::default()` caches the wrapped service's own responses with
+/// CloudFront's default TTLs (min 0, default 24 h, max 1 year) in a
+/// 256 MiB cache.
+#[derive(Debug, Clone)]
+pub struct CdnConfig {
+    pub(crate) origin: Arc<OriginTarget>,
+    pub(crate) store: StoreOptions,
+    pub(crate) ttl: TtlPolicy,
+}
+
+impl Default for CdnConfig {
+    fn default() -> Self {
+        CdnConfig {
+            origin: Arc::new(OriginTarget::Inner),
+            store: default_store_options(),
+            ttl: TtlPolicy::default(),
+        }
+    }
+}
+
+fn default_store_options() -> StoreOptions {
+    StoreOptions {
+        capacity_bytes: DEFAULT_CAPACITY_BYTES,
+        max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+        hot_allocation: 0.9,
+    }
+}
+
+impl CdnConfig {
+    /// Starts a builder with the defaults.
+    pub fn builder() -> CdnLayerBuilder {
+        CdnLayerBuilder::default()
+    }
+}
+
+/// Builds a [`CdnLayer`]. Setters never fail; the first invalid setting is
+/// reported by [`build`](Self::build) as a [`ConfigError`] naming it.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_cdn::{CdnLayer, Origin};
+///
+/// let layer = CdnLayer::builder()
+///     .origin(Origin::http("http://127.0.0.1:3000"))
+///     .capacity_bytes(64 * 1024 * 1024)
+///     .default_ttl(Duration::from_secs(600))
+///     .build()
+///     .expect("valid configuration");
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CdnLayerBuilder {
+    origin: Origin,
+    store: StoreOptions,
+    ttl: TtlPolicy,
+}
+
+impl Default for CdnLayerBuilder {
+    fn default() -> Self {
+        CdnLayerBuilder { origin: Origin::inner(), store: default_store_options(), ttl: TtlPolicy::default() }
+    }
+}
+
+impl CdnLayerBuilder {
+    /// Where misses are fetched from (default: the wrapped service).
+    pub fn origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Total bytes (headers + bodies) the cache may hold (default 256 MiB).
+    pub fn capacity_bytes(mut self, bytes: u64) -> Self {
+        self.store.capacity_bytes = bytes;
+        self
+    }
+
+    /// Largest object that is stored (default 64 MiB). Larger responses
+    /// stream to their client and are not stored.
+    pub fn max_entry_bytes(mut self, bytes: u64) -> Self {
+        self.store.max_entry_bytes = bytes;
+        self
+    }
+
+    /// Lifetime when the origin gives none (default 24 h).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl.default_ttl = ttl;
+        self
+    }
+
+    /// Lower bound on lifetimes (default 0). Above 0, responses marked
+    /// `no-store`, `no-cache` or `private` are cached for at least this
+    /// long, as CloudFront does.
+    pub fn min_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl.min_ttl = ttl;
+        self
+    }
+
+    /// Upper bound on lifetimes (default 365 days).
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl.max_ttl = ttl;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build_config(self) -> Result<CdnConfig, ConfigError> {
+        let c = &self;
+        if c.store.capacity_bytes == 0 {
+            return Err(ConfigError::new("capacity_bytes", "must be greater than zero"));
+        }
+        if c.store.max_entry_bytes == 0 {
+            return Err(ConfigError::new("max_entry_bytes", "must be greater than zero"));
+        }
+        if c.store.max_entry_bytes > c.store.capacity_bytes / 2 {
+            return Err(ConfigError::new(
+                "max_entry_bytes",
+                format!(
+                    "{} bytes is more than half the cache capacity ({} bytes); raise capacity_bytes or lower max_entry_bytes",
+                    c.store.max_entry_bytes, c.store.capacity_bytes
+                ),
+            ));
+        }
+        if c.ttl.min_ttl > c.ttl.max_ttl {
+            return Err(ConfigError::new("min_ttl", "must not exceed max_ttl"));
+        }
+        if c.ttl.default_ttl < c.ttl.min_ttl || c.ttl.default_ttl > c.ttl.max_ttl {
+            return Err(ConfigError::new("default_ttl", "must lie between min_ttl and max_ttl"));
+        }
+        let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
+        Ok(CdnConfig { origin: Arc::new(origin), store: self.store, ttl: self.ttl })
+    }
+
+    /// Validates the settings and creates the layer.
+    pub fn build(self) -> Result<CdnLayer, ConfigError> {
+        Ok(CdnLayer::new(self.build_config()?))
+    }
+}
+
+/// A Tower layer that puts a CDN edge cache in front of a service.
+///
+/// Cheap to clone; clones share one cache, so two routers layered with
+/// clones of the same `CdnLayer` share entries.
+#[derive(Debug, Clone)]
+pub struct CdnLayer {
+    shared: Arc<Shared>,
+}
+
+impl CdnLayer {
+    /// Creates a layer from a validated configuration.
+    pub fn new(config: CdnConfig) -> Self {
+        CdnLayer { shared: Arc::new(Shared::new(&config)) }
+    }
+
+    /// Starts a builder.
+    pub fn builder() -> CdnLayerBuilder {
+        CdnLayerBuilder::default()
+    }
+
+    /// A handle to inspect and invalidate the shared cache.
+    pub fn cache(&self) -> CacheHandle {
+        CacheHandle::new(Arc::clone(&self.shared))
+    }
+}
+
+impl<S> Layer<S> for CdnLayer {
+    type Service = Cdn<S>;
+
+    fn layer(&self, inner: S) -> Cdn<S> {
+        Cdn::new(inner, Arc::clone(&self.shared))
+    }
+}

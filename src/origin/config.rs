@@ -1,0 +1,171 @@
+//! The public description of an origin; validated when the layer is built.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+/// Default time to establish a connection (CloudFront: 10 s).
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to wait for a response head and between body chunks
+/// (CloudFront's origin response timeout: 30 s).
+pub(crate) const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default idle keep-alive of pooled origin connections (CloudFront: 5 s).
+pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where misses are fetched from.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_cdn::Origin;
+///
+/// let api = Origin::http("http://127.0.0.1:3000")
+///     .origin_path("/v1")
+///     .response_timeout(Duration::from_secs(5));
+/// let app = Origin::inner(); // the wrapped service itself
+/// # let _ = (api, app);
+/// ```
+#[derive(Clone)]
+pub struct Origin {
+    pub(crate) kind: OriginKind,
+}
+
+#[derive(Clone)]
+pub(crate) enum OriginKind {
+    Http(HttpOriginConfig),
+    Inner,
+}
+
+#[derive(Clone)]
+pub(crate) struct HttpOriginConfig {
+    pub(crate) url: String,
+    pub(crate) origin_path: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) max_idle_per_host: usize,
+    pub(crate) forward_host: bool,
+    pub(crate) custom_headers: Vec<(String, String)>,
+}
+
+impl Origin {
+    /// A custom HTTP(S) origin at `base_url` (scheme, host, optional port;
+    /// a path in the URL is used as the origin path).
+    pub fn http(base_url: impl Into<String>) -> Self {
+        Origin {
+            kind: OriginKind::Http(HttpOriginConfig {
+                url: base_url.into(),
+                origin_path: String::new(),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+                keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+                max_idle_per_host: 64,
+                forward_host: false,
+                custom_headers: Vec::new(),
+            }),
+        }
+    }
+
+    /// The wrapped inner service (the app behind the layer).
+    pub fn inner() -> Self {
+        Origin { kind: OriginKind::Inner }
+    }
+
+    /// A path prefix put in front of every request path
+    /// (CloudFront's "origin path"), e.g. `/static`.
+    #[must_use]
+    pub fn origin_path(mut self, path: impl Into<String>) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.origin_path = path.into();
+        }
+        self
+    }
+
+    /// Time allowed to connect to the origin (default 10 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.connect_timeout = timeout;
+        }
+        self
+    }
+
+    /// Time allowed for the response head, and between body chunks
+    /// (default 30 s). Exceeding it before the head gives a 504.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.response_timeout = timeout;
+        }
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 5 s).
+    #[must_use]
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.keepalive_timeout = timeout;
+        }
+        self
+    }
+
+    /// Idle connections kept per origin host (default 64).
+    #[must_use]
+    pub fn max_idle_connections(mut self, n: usize) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.max_idle_per_host = n;
+        }
+        self
+    }
+
+    /// Forward the viewer's `Host` header instead of the origin's own
+    /// host name (default: the origin's, as CloudFront does).
+    #[must_use]
+    pub fn forward_host(mut self, forward: bool) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.forward_host = forward;
+        }
+        self
+    }
+
+    /// A header added to every origin request (CloudFront's "origin custom
+    /// headers", e.g. a shared secret the origin checks). Values are never
+    /// logged.
+    #[must_use]
+    pub fn custom_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.custom_headers.push((name.into(), value.into()));
+        }
+        self
+    }
+}
+
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            OriginKind::Inner => f.write_str("Origin::Inner"),
+            OriginKind::Http(c) => f
+                .debug_struct("Origin::Http")
+                .field("url", &c.url)
+                .field("origin_path", &c.origin_path)
+                .field("connect_timeout", &c.connect_timeout)
+                .field("response_timeout", &c.response_timeout)
+                .field("forward_host", &c.forward_host)
+                .field(
+                    "custom_headers",
+                    &c.custom_headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// Validates a custom header pair.
+pub(crate) fn parse_custom_header(
+    name: &str,
+    value: &str,
+) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+    let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+    Ok((name, value))
+}

@@ -1,0 +1,169 @@
+//! A custom HTTP(S) origin reached through reqwest.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap};
+use http::request::Parts;
+use http::{Method, Response};
+use http_body::Body;
+use http_body_util::BodyDataStream;
+
+use super::config::{parse_custom_header, HttpOriginConfig};
+use super::inner::box_body;
+use crate::body::OriginBody;
+use crate::error::{BoxError, ConfigError, OriginError};
+use crate::policy::headers::{append_via, strip_hop_by_hop};
+
+/// A validated custom origin with its connection pool.
+pub(crate) struct CustomOrigin {
+    client: reqwest::Client,
+    /// `scheme://authority`, no trailing slash.
+    base: String,
+    /// `""` or `/prefix` (no trailing slash).
+    origin_path: String,
+    response_timeout: Duration,
+    forward_host: bool,
+    custom_headers: HeaderMap,
+}
+
+impl std::fmt::Debug for CustomOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomOrigin")
+            .field("base", &self.base)
+            .field("origin_path", &self.origin_path)
+            .field("custom_headers", &self.custom_headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl CustomOrigin {
+    /// Validates the configuration and builds the client.
+    pub(crate) fn new(cfg: &HttpOriginConfig) -> Result<Self, ConfigError> {
+        let uri: http::Uri = cfg
+            .url
+            .parse()
+            .map_err(|e| ConfigError::new("url", format!("{:?} is not a valid URL: {e}", cfg.url)))?;
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s,
+            _ => return Err(ConfigError::new("url", format!("{:?} must start with http:// or https://", cfg.url))),
+        };
+        let Some(authority) = uri.authority() else {
+            return Err(ConfigError::new("url", format!("{:?} has no host", cfg.url)));
+        };
+        if uri.query().is_some() {
+            return Err(ConfigError::new("url", "an origin URL cannot have a query string"));
+        }
+        let url_path = uri.path().trim_end_matches('/');
+        let origin_path = join_paths(url_path, &cfg.origin_path)
+            .map_err(|m| ConfigError::new("origin_path", m))?;
+        let mut custom_headers = HeaderMap::new();
+        for (name, value) in &cfg.custom_headers {
+            let (n, v) = parse_custom_header(name, value).map_err(|m| ConfigError::new("custom_headers", m))?;
+            custom_headers.append(n, v);
+        }
+        if cfg.response_timeout.is_zero() {
+            return Err(ConfigError::new("response_timeout", "must be greater than zero"));
+        }
+        if cfg.connect_timeout.is_zero() {
+            return Err(ConfigError::new("connect_timeout", "must be greater than zero"));
+        }
+        // reqwest is built without a default TLS provider; installing ring
+        // is idempotent (an `Err` means one is already installed).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.connect_timeout)
+            .pool_idle_timeout(cfg.keepalive_timeout)
+            .pool_max_idle_per_host(cfg.max_idle_per_host)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+        Ok(CustomOrigin {
+            client,
+            base: format!("{scheme}://{authority}"),
+            origin_path,
+            response_timeout: cfg.response_timeout,
+            forward_host: cfg.forward_host,
+            custom_headers,
+        })
+    }
+
+    pub(crate) fn response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    /// Sends the request; `forward_body` is false for GET/HEAD, whose
+    /// bodies have no meaning (RFC 9110 §9.3.1) and are never forwarded.
+    pub(crate) async fn fetch<B>(
+        &self,
+        parts: Parts,
+        body: B,
+        forward_body: bool,
+    ) -> Result<Response<OriginBody>, OriginError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let url = format!("{}{}{}", self.base, self.origin_path, path_and_query);
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        if !self.forward_host {
+            headers.remove(header::HOST);
+        }
+        append_via(&mut headers);
+        for (name, value) in &self.custom_headers {
+            headers.insert(name, value.clone());
+        }
+        let mut req = self.client.request(parts.method.clone(), url).headers(headers);
+        if forward_body && !matches!(parts.method, Method::GET | Method::HEAD) {
+            req = req.body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
+        }
+        let resp = req.send().await.map_err(classify)?;
+        let mut resp = Response::from(resp);
+        strip_hop_by_hop(resp.headers_mut());
+        Ok(resp.map(box_body))
+    }
+}
+
+fn classify(e: reqwest::Error) -> OriginError {
+    if e.is_timeout() {
+        OriginError::timeout(e)
+    } else if e.is_connect() {
+        OriginError::connect(e)
+    } else {
+        OriginError::protocol(e)
+    }
+}
+
+/// Joins the URL's own path and the configured origin path into `""` or
+/// `/a/b` (no trailing slash).
+fn join_paths(url_path: &str, origin_path: &str) -> Result<String, String> {
+    let extra = origin_path.trim_matches('/');
+    if extra.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(format!("{origin_path:?} must not contain . or .. segments"));
+    }
+    if extra.contains(['?', '#']) {
+        return Err(format!("{origin_path:?} must not contain ? or #"));
+    }
+    let mut out = String::from(url_path.trim_end_matches('/'));
+    if !extra.is_empty() {
+        out.push('/');
+        out.push_str(extra);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_paths_join_without_double_slashes() {
+        assert_eq!(join_paths("", "").unwrap(), "");
+        assert_eq!(join_paths("", "/static/").unwrap(), "/static");
+        assert_eq!(join_paths("/a", "b").unwrap(), "/a/b");
+        assert!(join_paths("", "/../etc").is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! Header names and header hygiene shared by the request and response paths.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// `Cache-Status` (RFC 9211).
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+/// CloudFront's `X-Cache`.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+/// `Keep-Alive` (RFC 9112 §9.6 lists it as hop-by-hop via RFC 2068).
+pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+/// Non-standard but widely used hop-by-hop header.
+pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The name this cache uses in `Via`, `Cache-Status` and `X-Cache`.
+pub const CACHE_NAME: &str = "tower-cdn";
+
+/// The value we add to `Via` (RFC 9110 §7.6.3).
+pub const VIA_VALUE: &str = "1.1 tower-cdn";
+
+/// Headers that are meaningful only for a single connection
+/// (RFC 9110 §7.6.1): never stored, never forwarded.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers: the fixed list, `Upgrade`, and every header
+/// named by `Connection` (RFC 9110 §7.6.1).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let nominated: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in nominated {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Appends our `Via` entry to a header map (RFC 9110 §7.6.3): each
+/// intermediary adds its own member, so earlier hops stay visible.
+pub fn append_via(headers: &mut HeaderMap) {
+    headers.append(header::VIA, HeaderValue::from_static(VIA_VALUE));
+}
+
+/// `true` if any `Via` member names this cache: a forwarding loop.
+pub fn via_names_us(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|member| {
+            let mut parts = member.split_whitespace();
+            let _protocol = parts.next();
+            parts.next() == Some(CACHE_NAME)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_fixed_and_connection_nominated_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(KEEP_ALIVE, HeaderValue::from_static("timeout=5"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn via_detects_our_own_member() {
+        let mut h = HeaderMap::new();
+        h.insert(header::VIA, HeaderValue::from_static("1.0 fred, 1.1 other"));
+        assert!(!via_names_us(&h));
+        append_via(&mut h);
+        assert!(via_names_us(&h));
+    }
+}

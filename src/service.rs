@@ -1,0 +1,62 @@
+//! [`Cdn`]: the service produced by [`CdnLayer`](crate::CdnLayer).
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::CdnBody;
+use crate::error::BoxError;
+use crate::future::ResponseFuture;
+use crate::shared::Shared;
+
+/// A service that answers from the cache and fetches misses from the
+/// configured origin (or from the wrapped service).
+///
+/// Its error type is the wrapped service's: origin faults become 502/504
+/// responses, never errors.
+#[derive(Debug, Clone)]
+pub struct Cdn<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Cdn<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Cdn { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Cdn<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Body<Data = Bytes> + Send + 'static,
+    ReqB::Error: Into<BoxError>,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    type Response = Response<CdnBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // The ready service goes with this request; keep a fresh clone.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::new(crate::flow::run(Arc::clone(&self.shared), inner, req))
+    }
+}

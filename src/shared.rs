@@ -1,0 +1,33 @@
+//! The state every clone of a layer shares.
+
+use std::time::SystemTime;
+
+use crate::cache::lock::Fills;
+use crate::cache::store::Store;
+use crate::layer::CdnConfig;
+use crate::route::{Behavior, Routes};
+
+/// Cache, in-flight fills and routing, behind one `Arc`.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) fills: Fills,
+    pub(crate) routes: Routes,
+    pub(crate) max_entry_bytes: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &CdnConfig) -> Self {
+        Shared {
+            store: Store::new(config.store),
+            fills: Fills::default(),
+            routes: Routes::single(Behavior { origin: config.origin.clone(), ttl: config.ttl }),
+            max_entry_bytes: config.store.max_entry_bytes,
+        }
+    }
+
+    /// The current time; read once per request and passed to the policy.
+    pub(crate) fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}

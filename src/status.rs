@@ -1,0 +1,274 @@
+//! The outcome of a request through the cache: one value that becomes the
+//! `Cache-Status` (RFC 9211) and `X-Cache` (CloudFront) headers, a response
+//! extension and a log field.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::policy::headers::{CACHE_NAME, CACHE_STATUS, X_CACHE};
+
+/// How the request was forwarded, if it was (RFC 9211 §2.2 `fwd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fwd {
+    /// The cache was configured not to handle this request.
+    Bypass,
+    /// The request method is not cacheable.
+    Method,
+    /// No stored response matched the request URI.
+    UriMiss,
+    /// A stored response matched the URI but not its `Vary` headers.
+    VaryMiss,
+    /// The request's own directives (e.g. `no-cache`) required forwarding.
+    Request,
+    /// The stored response was stale and had to be validated or replaced.
+    Stale,
+    /// The stored response was partial.
+    Partial,
+}
+
+impl Fwd {
+    fn as_str(self) -> &'static str {
+        match self {
+            Fwd::Bypass => "bypass",
+            Fwd::Method => "method",
+            Fwd::UriMiss => "uri-miss",
+            Fwd::VaryMiss => "vary-miss",
+            Fwd::Request => "request",
+            Fwd::Stale => "stale",
+            Fwd::Partial => "partial",
+        }
+    }
+}
+
+/// Why a forwarded response was not stored; shown as `detail=` in
+/// `Cache-Status` so users can see why something was not cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotStored {
+    /// The request method is not GET.
+    Method,
+    /// The status code is not cacheable.
+    Status,
+    /// `Cache-Control: no-store` on the response.
+    NoStore,
+    /// `Cache-Control: no-store` on the request.
+    RequestNoStore,
+    /// `Cache-Control: private` on the response.
+    Private,
+    /// The request carried `Authorization` and the response did not allow sharing.
+    Authorization,
+    /// The response sets a cookie.
+    SetCookie,
+    /// The response varies on request headers in a way we cannot key.
+    Vary,
+    /// The freshness lifetime is zero.
+    ZeroTtl,
+    /// The body exceeds the maximum object size.
+    TooLarge,
+    /// The body did not complete (origin error or client gone).
+    Incomplete,
+    /// The origin returned a partial response (206).
+    Partial,
+    /// `must-understand` with a status code this cache does not understand.
+    MustUnderstand,
+    /// The entry was invalidated while it was being filled.
+    Invalidated,
+}
+
+impl NotStored {
+    /// The token used in `Cache-Status: ...; detail=TOKEN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotStored::Method => "method",
+            NotStored::Status => "status",
+            NotStored::NoStore => "no-store",
+            NotStored::RequestNoStore => "request-no-store",
+            NotStored::Private => "private",
+            NotStored::Authorization => "authorization",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::Vary => "vary",
+            NotStored::ZeroTtl => "zero-ttl",
+            NotStored::TooLarge => "too-large",
+            NotStored::Incomplete => "incomplete",
+            NotStored::Partial => "partial",
+            NotStored::MustUnderstand => "must-understand",
+            NotStored::Invalidated => "invalidated",
+        }
+    }
+}
+
+impl fmt::Display for NotStored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the cache did with one request. Put in the response extensions;
+/// rendered as `Cache-Status` and `X-Cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStatus {
+    hit: bool,
+    fwd: Option<Fwd>,
+    fwd_status: Option<u16>,
+    stored: bool,
+    collapsed: bool,
+    ttl: Option<i64>,
+    detail: Option<&'static str>,
+    error: bool,
+}
+
+impl CacheStatus {
+    /// Served from a fresh stored response.
+    pub(crate) fn hit(ttl: Duration) -> Self {
+        let mut s = Self::empty();
+        s.hit = true;
+        s.ttl = Some(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        s
+    }
+
+    /// Forwarded for the given reason.
+    pub(crate) fn forward(fwd: Fwd) -> Self {
+        let mut s = Self::empty();
+        s.fwd = Some(fwd);
+        s
+    }
+
+    fn empty() -> Self {
+        CacheStatus {
+            hit: false,
+            fwd: None,
+            fwd_status: None,
+            stored: false,
+            collapsed: false,
+            ttl: None,
+            detail: None,
+            error: false,
+        }
+    }
+
+    pub(crate) fn with_fwd_status(mut self, status: StatusCode) -> Self {
+        self.fwd_status = Some(status.as_u16());
+        self
+    }
+    pub(crate) fn with_stored(mut self, stored: bool) -> Self {
+        self.stored = stored;
+        self
+    }
+    pub(crate) fn with_collapsed(mut self) -> Self {
+        self.collapsed = true;
+        self
+    }
+    pub(crate) fn with_not_stored(mut self, reason: NotStored) -> Self {
+        self.detail = Some(reason.as_str());
+        self
+    }
+    pub(crate) fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+    pub(crate) fn with_error(mut self) -> Self {
+        self.error = true;
+        self
+    }
+
+    /// `true` when the response came from the cache without contacting the origin.
+    pub fn is_hit(&self) -> bool {
+        self.hit
+    }
+    /// How the request was forwarded, if it was.
+    pub fn fwd(&self) -> Option<Fwd> {
+        self.fwd
+    }
+    /// The status the origin answered with, when it was contacted.
+    pub fn fwd_status(&self) -> Option<u16> {
+        self.fwd_status
+    }
+    /// `true` when the forwarded response was stored.
+    pub fn is_stored(&self) -> bool {
+        self.stored
+    }
+    /// `true` when this request shared another request's origin fetch.
+    pub fn is_collapsed(&self) -> bool {
+        self.collapsed
+    }
+    /// The `detail` token (why a response was not stored, or an error kind).
+    pub fn detail(&self) -> Option<&'static str> {
+        self.detail
+    }
+    /// `true` when the response is an error generated by this cache.
+    pub fn is_error(&self) -> bool {
+        self.error
+    }
+
+    /// The `Cache-Status` member for this cache, e.g.
+    /// `tower-cdn; fwd=uri-miss; fwd-status=200; stored`.
+    pub fn cache_status_value(&self) -> String {
+        let mut out = String::with_capacity(48);
+        out.push_str(CACHE_NAME);
+        if self.hit {
+            out.push_str("; hit");
+        }
+        if let Some(fwd) = self.fwd {
+            let _ = write!(out, "; fwd={}", fwd.as_str());
+        }
+        if let Some(status) = self.fwd_status {
+            let _ = write!(out, "; fwd-status={status}");
+        }
+        if let Some(ttl) = self.ttl {
+            let _ = write!(out, "; ttl={ttl}");
+        }
+        if self.stored {
+            out.push_str("; stored");
+        }
+        if self.collapsed {
+            out.push_str("; collapsed");
+        }
+        if let Some(detail) = self.detail {
+            let _ = write!(out, "; detail={detail}");
+        }
+        out
+    }
+
+    /// CloudFront's `X-Cache` wording for a response with `status`.
+    pub fn x_cache_value(&self, status: StatusCode) -> &'static str {
+        if self.error || status.is_client_error() || status.is_server_error() {
+            "Error from tower-cdn"
+        } else if self.hit {
+            "Hit from tower-cdn"
+        } else if self.fwd == Some(Fwd::Stale) && self.fwd_status == Some(304) {
+            "RefreshHit from tower-cdn"
+        } else {
+            "Miss from tower-cdn"
+        }
+    }
+
+    /// Adds `Cache-Status` (appended after any upstream cache's member,
+    /// RFC 9211 §2) and `X-Cache` (replacing an upstream one).
+    pub(crate) fn apply(&self, status: StatusCode, headers: &mut HeaderMap) {
+        if let Ok(v) = HeaderValue::from_str(&self.cache_status_value()) {
+            headers.append(CACHE_STATUS, v);
+        }
+        headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache_value(status)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_rfc_9211_members() {
+        let s = CacheStatus::forward(Fwd::UriMiss).with_fwd_status(StatusCode::OK).with_stored(true);
+        assert_eq!(s.cache_status_value(), "tower-cdn; fwd=uri-miss; fwd-status=200; stored");
+        assert_eq!(s.x_cache_value(StatusCode::OK), "Miss from tower-cdn");
+        let h = CacheStatus::hit(Duration::from_secs(5));
+        assert_eq!(h.cache_status_value(), "tower-cdn; hit; ttl=5");
+        assert_eq!(h.x_cache_value(StatusCode::OK), "Hit from tower-cdn");
+        let n = CacheStatus::forward(Fwd::UriMiss).with_not_stored(NotStored::NoStore);
+        assert_eq!(n.cache_status_value(), "tower-cdn; fwd=uri-miss; detail=no-store");
+        assert_eq!(n.x_cache_value(StatusCode::BAD_GATEWAY), "Error from tower-cdn");
+    }
+}
