@@ -18,7 +18,7 @@ use crate::body::{CdnBody, OriginBody};
 use crate::cache::entry::{Entry, Head};
 use crate::cache::fill::{FillReader, FillWriter, HeadState};
 use crate::cache::key::{self, CacheKey};
-use crate::cache::lock::Join;
+use crate::cache::lock::{Join, Registration};
 use crate::error::{BoxError, OriginError};
 use crate::origin::Fetched;
 use crate::policy::cache_control::CacheControl;
@@ -100,9 +100,9 @@ where
     let mut attempts = 0;
     loop {
         match shared.fills.join_or_lead(&key, shared.max_entry_bytes) {
-            Join::Lead(writer, reader) => {
+            Join::Lead(writer, reader, registration) => {
                 let ctx = LeadContext { shared: &shared, behavior: &behavior, key, fwd, req_cc };
-                return lead(ctx, inner, parts, body, writer, reader).await;
+                return lead(ctx, inner, parts, body, (writer, reader, registration)).await;
             }
             Join::Follow(mut reader) => {
                 let state = tokio::time::timeout(follow_wait, reader.head()).await;
@@ -188,8 +188,7 @@ async fn lead<S, ReqB, ResB>(
     inner: S,
     parts: Parts,
     body: ReqB,
-    writer: FillWriter,
-    reader: FillReader,
+    (writer, reader, registration): (FillWriter, FillReader, Registration),
 ) -> Result<Response<CdnBody>, S::Error>
 where
     S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
@@ -209,6 +208,7 @@ where
         key: ctx.key,
         req_cc: ctx.req_cc,
         writer,
+        registration,
     };
     let handle = tokio::spawn(task.run(inner, parts, body, tx));
     fill.set_abort(handle.abort_handle());
@@ -238,6 +238,9 @@ struct FillTask {
     key: CacheKey,
     req_cc: CacheControl,
     writer: FillWriter,
+    /// Dropped last (after the entry is stored) or when the task is
+    /// aborted: either way the key leaves the table of fills.
+    registration: Registration,
 }
 
 impl FillTask {
@@ -255,7 +258,7 @@ impl FillTask {
         ResB: Body<Data = Bytes> + Send + 'static,
         ResB::Error: Into<BoxError>,
     {
-        let FillTask { shared, behavior, key, req_cc, writer } = self;
+        let FillTask { shared, behavior, key, req_cc, writer, registration } = self;
         let fill = Arc::clone(writer.fill());
         let method = parts.method.clone();
         let req_headers = parts.headers.clone();
@@ -267,13 +270,13 @@ impl FillTask {
             Fetched::Failed(err) => {
                 // Dropping the writer fails the fill: followers retry.
                 drop(writer);
-                shared.fills.remove(&fill);
+                drop(registration);
                 let _ = tx.send(LeaderOutcome::Failed(err));
                 return;
             }
             Fetched::Service(err) => {
                 drop(writer);
-                shared.fills.remove(&fill);
+                drop(registration);
                 let _ = tx.send(LeaderOutcome::Service(err));
                 return;
             }
@@ -295,7 +298,7 @@ impl FillTask {
         let lifetime = match decision {
             Ok(store) => store.lifetime,
             Err(reason) => {
-                shared.fills.remove(&fill);
+                drop(registration);
                 writer.release(reason);
                 let resp = Response::from_parts(head_parts, origin_body);
                 let _ = tx.send(LeaderOutcome::Own(resp, reason));
@@ -327,7 +330,7 @@ impl FillTask {
                 shared.store.insert(key, Arc::new(Entry::new(head, &chunks)));
             }
         }
-        shared.fills.remove(&fill);
+        drop(registration);
     }
 }
 

@@ -11,10 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::fill::{Fill, FillReader, FillWriter};
 use super::key::CacheKey;
 
+type Map = Mutex<HashMap<CacheKey, Arc<Fill>>>;
+
 /// How a miss joins the table.
 pub enum Join {
     /// This request fetches from the origin; it also reads its own fill.
-    Lead(FillWriter, FillReader),
+    /// The [`Registration`] takes the fill out of the table when dropped.
+    Lead(FillWriter, FillReader, Registration),
     /// Another request is fetching; read its fill.
     Follow(FillReader),
 }
@@ -22,7 +25,32 @@ pub enum Join {
 /// The table of in-flight fills.
 #[derive(Default)]
 pub struct Fills {
-    map: Mutex<HashMap<CacheKey, Arc<Fill>>>,
+    map: Arc<Map>,
+}
+
+/// Keeps a fill in the table; dropping it (at the end of the fill, or when
+/// the fill task is aborted or panics) takes the fill out, so no path can
+/// leave a key locked.
+pub struct Registration {
+    map: Arc<Map>,
+    fill: Arc<Fill>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        remove_from(&self.map, &self.fill);
+    }
+}
+
+fn lock_map(map: &Map) -> MutexGuard<'_, HashMap<CacheKey, Arc<Fill>>> {
+    map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn remove_from(map: &Map, fill: &Arc<Fill>) {
+    let mut map = lock_map(map);
+    if map.get(fill.key()).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+        map.remove(fill.key());
+    }
 }
 
 impl std::fmt::Debug for Fills {
@@ -33,7 +61,7 @@ impl std::fmt::Debug for Fills {
 
 impl Fills {
     fn lock(&self) -> MutexGuard<'_, HashMap<CacheKey, Arc<Fill>>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_map(&self.map)
     }
 
     /// Follows the fill in flight for `key`, or starts one.
@@ -46,15 +74,13 @@ impl Fills {
         }
         let (fill, reader) = Fill::new_with_reader(Arc::clone(key));
         map.insert(Arc::clone(key), Arc::clone(&fill));
-        Join::Lead(FillWriter::new(fill, max_bytes), reader)
+        let registration = Registration { map: Arc::clone(&self.map), fill: Arc::clone(&fill) };
+        Join::Lead(FillWriter::new(fill, max_bytes), reader, registration)
     }
 
     /// Removes `fill` from the table if it is still the one registered.
     pub fn remove(&self, fill: &Arc<Fill>) {
-        let mut map = self.lock();
-        if map.get(fill.key()).is_some_and(|f| Arc::ptr_eq(f, fill)) {
-            map.remove(fill.key());
-        }
+        remove_from(&self.map, fill);
     }
 
     /// Marks every in-flight fill whose key matches so its result is not

@@ -1,0 +1,292 @@
+//! Real servers for the integration tests: a programmable origin that
+//! counts its hits, and the CDN under test, both on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tower_cdn::CdnLayer;
+
+/// How the origin answers one path.
+#[derive(Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// Split the body into chunks of these sizes (cycled); empty = one chunk.
+    pub chunks: Vec<usize>,
+    /// Wait this long before the response head.
+    pub head_delay: Duration,
+    /// Wait this long between chunks.
+    pub chunk_delay: Duration,
+    /// At each of these byte offsets, wait until the gate is opened
+    /// (`notify_one`, so opening before the origin arrives there works).
+    pub gates: Vec<(usize, Arc<Notify>)>,
+    /// After this many bytes, fail the body (the connection is cut).
+    pub fail_after: Option<usize>,
+    /// Append the hit number to the body (so tests can tell responses apart).
+    pub stamp: bool,
+    /// Omit Content-Length (stream chunked).
+    pub chunked: bool,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<Bytes>) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body: body.into(),
+            chunks: Vec::new(),
+            head_delay: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            gates: Vec::new(),
+            fail_after: None,
+            stamp: false,
+            chunked: false,
+        }
+    }
+    pub fn status(mut self, s: u16) -> Self {
+        self.status = StatusCode::from_u16(s).unwrap();
+        self
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn chunks(mut self, sizes: Vec<usize>) -> Self {
+        self.chunks = sizes;
+        self
+    }
+    pub fn head_delay(mut self, d: Duration) -> Self {
+        self.head_delay = d;
+        self
+    }
+    pub fn chunk_delay(mut self, d: Duration) -> Self {
+        self.chunk_delay = d;
+        self
+    }
+    pub fn gate_after(mut self, bytes: usize, gate: Arc<Notify>) -> Self {
+        self.gates.push((bytes, gate));
+        self.gates.sort_by_key(|(at, _)| *at);
+        self
+    }
+    pub fn fail_after(mut self, bytes: usize) -> Self {
+        self.fail_after = Some(bytes);
+        self
+    }
+    pub fn stamped(mut self) -> Self {
+        self.stamp = true;
+        self
+    }
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+}
+
+#[derive(Default)]
+struct OriginState {
+    routes: Mutex<HashMap<String, Reply>>,
+    hits: Mutex<HashMap<String, usize>>,
+    total: AtomicUsize,
+    last_headers: Mutex<HashMap<String, HeaderMap>>,
+}
+
+/// An in-process origin on 127.0.0.1:0 that counts requests per path.
+#[derive(Clone)]
+pub struct Origin {
+    pub addr: SocketAddr,
+    state: Arc<OriginState>,
+    shutdown: Arc<Notify>,
+}
+
+impl Origin {
+    pub async fn start() -> Self {
+        let state = Arc::new(OriginState::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Arc::new(Notify::new());
+        let st = Arc::clone(&state);
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let st = Arc::clone(&st);
+            async move { handle(st, req).await }
+        });
+        let stop = Arc::clone(&shutdown);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.notified().await })
+                .await;
+        });
+        Origin { addr, state, shutdown }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn route(&self, path: &str, reply: Reply) {
+        self.state.routes.lock().unwrap().insert(path.to_owned(), reply);
+    }
+
+    /// Requests seen for a path (path + query as requested).
+    pub fn hits(&self, path: &str) -> usize {
+        self.state.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    pub fn total_hits(&self) -> usize {
+        self.state.total.load(Ordering::SeqCst)
+    }
+
+    pub fn last_headers(&self, path: &str) -> Option<HeaderMap> {
+        self.state.last_headers.lock().unwrap().get(path).cloned()
+    }
+
+    /// Stops accepting (existing connections finish).
+    pub fn stop(&self) {
+        self.shutdown.notify_waiters();
+    }
+}
+
+async fn handle(st: Arc<OriginState>, req: Request) -> Response {
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let path = req.uri().path().to_owned();
+    let n = {
+        let mut hits = st.hits.lock().unwrap();
+        let e = hits.entry(pq.clone()).or_default();
+        *e += 1;
+        *e
+    };
+    st.total.fetch_add(1, Ordering::SeqCst);
+    st.last_headers.lock().unwrap().insert(pq.clone(), req.headers().clone());
+    let reply = {
+        let routes = st.routes.lock().unwrap();
+        routes.get(&pq).or_else(|| routes.get(&path)).cloned()
+    };
+    let Some(reply) = reply else {
+        let mut r = Response::new(Body::from("no such route\n"));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        r.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+        return r;
+    };
+    if !reply.head_delay.is_zero() {
+        tokio::time::sleep(reply.head_delay).await;
+    }
+    let mut body = reply.body.clone();
+    if reply.stamp {
+        body = Bytes::from([body.as_ref(), format!("#{n}").as_bytes()].concat());
+    }
+    let total_len = body.len();
+    let mut resp = Response::new(Body::from_stream(body_stream(body, reply.clone())));
+    *resp.status_mut() = reply.status;
+    for (k, v) in &reply.headers {
+        resp.headers_mut()
+            .append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+    }
+    if !reply.chunked && !resp.headers().contains_key("content-length") {
+        resp.headers_mut().insert("content-length", HeaderValue::from(total_len));
+    }
+    resp
+}
+
+fn body_stream(
+    body: Bytes,
+    reply: Reply,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    // State: (body, position, chunk index, gates passed)
+    futures_util::stream::unfold((body, 0usize, 0usize, 0usize), move |(body, pos, i, passed)| {
+        let reply = reply.clone();
+        async move {
+            if let Some(fail) = reply.fail_after {
+                if pos >= fail {
+                    return Some((Err(std::io::Error::other("origin died")), (body, usize::MAX, i, passed)));
+                }
+            }
+            if pos >= body.len() {
+                return None;
+            }
+            let mut passed = passed;
+            while let Some((at, gate)) = reply.gates.get(passed) {
+                if pos < *at {
+                    break;
+                }
+                gate.notified().await;
+                passed += 1;
+            }
+            if pos > 0 && !reply.chunk_delay.is_zero() {
+                tokio::time::sleep(reply.chunk_delay).await;
+            }
+            let mut size = if reply.chunks.is_empty() { body.len() } else { reply.chunks[i % reply.chunks.len()].max(1) };
+            if let Some((at, _)) = reply.gates.get(passed) {
+                size = size.min(at - pos);
+            }
+            if let Some(fail) = reply.fail_after {
+                size = size.min(fail.saturating_sub(pos).max(1));
+            }
+            let end = (pos + size).min(body.len());
+            Some((Ok(body.slice(pos..end)), (body, end, i + 1, passed)))
+        }
+    })
+}
+
+/// Runs the dev proxy's server loop with `layer` in front of "no app"
+/// (the standalone proxy), on 127.0.0.1:0.
+pub async fn start_proxy(layer: CdnLayer) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = tower::Layer::layer(
+        &layer,
+        tower::service_fn(|_req: axum::http::Request<hyper::body::Incoming>| async {
+            let mut r = axum::http::Response::new(http_body_util::Full::new(Bytes::from_static(b"no app\n")));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            Ok::<_, Infallible>(r)
+        }),
+    );
+    tokio::spawn(tower_cdn::cli::serve::serve(
+        listener,
+        svc,
+        tower_cdn::cli::serve::ServeOptions::default(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// A reqwest client for the tests (no proxy, no redirects, no pooling
+/// surprises).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn cache_status(resp: &reqwest::Response) -> String {
+    resp.headers().get("cache-status").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+pub fn x_cache(resp: &reqwest::Response) -> String {
+    resp.headers().get("x-cache").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// Waits (bounded) until `cond` holds; for conditions that become true
+/// asynchronously (a background fill finishing). Not a timing assertion:
+/// the bound only stops a broken test from hanging.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
