@@ -13,7 +13,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::oneshot;
 
-use crate::body::tee::{pump, Pumped};
+use crate::body::tee::{Pumped, pump};
 use crate::body::{CdnBody, OriginBody};
 use crate::cache::entry::{Entry, Head};
 use crate::cache::fill::{FillReader, FillWriter, HeadState};
@@ -57,7 +57,11 @@ where
 
     // 1. Route: host → distribution, path → behavior.
     let key = match key::request_host(&parts) {
-        Ok(host) => key::cache_key(host.as_deref().unwrap_or(""), parts.uri.path(), parts.uri.query()),
+        Ok(host) => key::cache_key(
+            host.as_deref().unwrap_or(""),
+            parts.uri.path(),
+            parts.uri.query(),
+        ),
         Err(_) => {
             return Ok(respond::client_error(
                 StatusCode::BAD_REQUEST,
@@ -66,7 +70,10 @@ where
             ));
         }
     };
-    let behavior = match shared.routes.route(Some(key::key_host(&key)), parts.uri.path()) {
+    let behavior = match shared
+        .routes
+        .route(Some(key::key_host(&key)), parts.uri.path())
+    {
         Route::Behavior(b) => Arc::clone(b),
     };
 
@@ -101,7 +108,13 @@ where
     loop {
         match shared.fills.join_or_lead(&key, shared.max_entry_bytes) {
             Join::Lead(writer, reader, registration) => {
-                let ctx = LeadContext { shared: &shared, behavior: &behavior, key, fwd, req_cc };
+                let ctx = LeadContext {
+                    shared: &shared,
+                    behavior: &behavior,
+                    key,
+                    fwd,
+                    req_cc,
+                };
                 return lead(ctx, inner, parts, body, (writer, reader, registration)).await;
             }
             Join::Follow(mut reader) => {
@@ -124,7 +137,8 @@ where
                         drop(reader);
                         attempts += 1;
                         if attempts >= MAX_FOLLOW_ATTEMPTS {
-                            let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Incomplete);
+                            let status =
+                                CacheStatus::forward(fwd).with_not_stored(NotStored::Incomplete);
                             return forward(&behavior, inner, parts, body, false, status).await;
                         }
                     }
@@ -151,7 +165,11 @@ where
     ResB: Body<Data = Bytes> + Send + 'static,
     ResB::Error: Into<BoxError>,
 {
-    match behavior.origin.fetch(inner, parts, body, forward_body).await {
+    match behavior
+        .origin
+        .fetch(inner, parts, body, forward_body)
+        .await
+    {
         Fetched::Response(resp) => {
             let status = status.with_fwd_status(resp.status());
             Ok(respond::passthrough(resp, status))
@@ -221,13 +239,18 @@ where
         }
         Ok(LeaderOutcome::Own(resp, reason)) => {
             drop(reader);
-            let status = status.with_fwd_status(resp.status()).with_not_stored(reason);
+            let status = status
+                .with_fwd_status(resp.status())
+                .with_not_stored(reason);
             Ok(respond::passthrough(resp, status))
         }
         Ok(LeaderOutcome::Failed(err)) => Ok(respond::origin_error(err, status)),
         Ok(LeaderOutcome::Service(err)) => Err(err),
         // The task ended without a word: it panicked.
-        Err(_) => Ok(respond::origin_error(OriginError::protocol("fill task ended"), status)),
+        Err(_) => Ok(respond::origin_error(
+            OriginError::protocol("fill task ended"),
+            status,
+        )),
     }
 }
 
@@ -258,8 +281,14 @@ impl FillTask {
         ResB: Body<Data = Bytes> + Send + 'static,
         ResB::Error: Into<BoxError>,
     {
-        let FillTask { shared, behavior, key, req_cc, writer, registration } = self;
-        let fill = Arc::clone(writer.fill());
+        let FillTask {
+            shared,
+            behavior,
+            key,
+            req_cc,
+            writer,
+            registration,
+        } = self;
         let method = parts.method.clone();
         let req_headers = parts.headers.clone();
         let request_time = shared.now();
@@ -285,14 +314,24 @@ impl FillTask {
         let (mut head_parts, origin_body) = resp.into_parts();
         let resp_cc = CacheControl::from_headers(&head_parts.headers, &header::CACHE_CONTROL);
         let decision = storable::evaluate(
-            RequestFacts { method: &method, headers: &req_headers, cc: &req_cc },
-            ResponseFacts { status: head_parts.status, headers: &head_parts.headers, cc: &resp_cc },
+            RequestFacts {
+                method: &method,
+                headers: &req_headers,
+                cc: &req_cc,
+            },
+            ResponseFacts {
+                status: head_parts.status,
+                headers: &head_parts.headers,
+                cc: &resp_cc,
+            },
             &behavior.ttl,
             response_time,
         );
         let expected_len = content_length(&head_parts.headers);
         let decision = match decision {
-            Ok(_) if expected_len.is_some_and(|n| n > shared.max_entry_bytes) => Err(NotStored::TooLarge),
+            Ok(_) if expected_len.is_some_and(|n| n > shared.max_entry_bytes) => {
+                Err(NotStored::TooLarge)
+            }
             other => other,
         };
         let lifetime = match decision {
@@ -319,16 +358,21 @@ impl FillTask {
 
         let timeout = behavior.origin.response_timeout();
         let outcome = pump(origin_body, writer, timeout, expected_len, &shared.fills).await;
-        if let Pumped::Complete(chunks) = outcome {
-            if !fill.is_invalidated() {
+        if let Pumped::Complete(writer) = outcome {
+            // Store first, then let readers see the end: a client that
+            // asks again right after its body ended finds the entry.
+            if let Some(chunks) = writer.storable_chunks() {
                 let head = Head {
                     status: head.status,
                     headers: head.headers.clone(),
                     clock: head.clock,
                     lifetime: head.lifetime,
                 };
-                shared.store.insert(key, Arc::new(Entry::new(head, &chunks)));
+                shared
+                    .store
+                    .insert(key, Arc::new(Entry::new(head, &chunks)));
             }
+            writer.complete();
         }
         drop(registration);
     }
@@ -336,14 +380,20 @@ impl FillTask {
 
 /// RFC 9110 §6.6.1: a cache must add `Date` to a response that lacks one.
 fn ensure_date(headers: &mut HeaderMap, response_time: SystemTime) {
-    if !headers.contains_key(header::DATE) {
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(response_time)) {
-            headers.insert(header::DATE, v);
-        }
+    if !headers.contains_key(header::DATE)
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(response_time))
+    {
+        headers.insert(header::DATE, v);
     }
 }
 
 /// The origin's `Content-Length`, if valid.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

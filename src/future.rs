@@ -20,7 +20,9 @@ impl<E> ResponseFuture<E> {
     pub(crate) fn new(
         fut: impl Future<Output = Result<Response<CdnBody>, E>> + Send + 'static,
     ) -> Self {
-        ResponseFuture { inner: Box::pin(fut) }
+        ResponseFuture {
+            inner: Box::pin(fut),
+        }
     }
 }
 

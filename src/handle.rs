@@ -116,9 +116,11 @@ impl CacheHandle {
         P: AsRef<str>,
     {
         let paths: Vec<P> = paths.into_iter().collect();
-        let matchers: Vec<PathMatch<'_>> = paths.iter().map(|p| PathMatch::new(p.as_ref())).collect();
+        let matchers: Vec<PathMatch<'_>> =
+            paths.iter().map(|p| PathMatch::new(p.as_ref())).collect();
         let hit = |key: &str| {
-            host.is_none_or(|h| key_host(key) == h) && matchers.iter().any(|m| m.matches(key_path(key)))
+            host.is_none_or(|h| key_host(key) == h)
+                && matchers.iter().any(|m| m.matches(key_path(key)))
         };
         self.shared.fills.invalidate_matching(hit);
         self.shared.store.remove_matching(|key, _| hit(key))

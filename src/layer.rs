@@ -75,12 +75,18 @@ impl CdnConfig {
 pub struct CdnLayerBuilder {
     origin: Origin,
     store: StoreOptions,
+    max_entry_set: bool,
     ttl: TtlPolicy,
 }
 
 impl Default for CdnLayerBuilder {
     fn default() -> Self {
-        CdnLayerBuilder { origin: Origin::inner(), store: default_store_options(), ttl: TtlPolicy::default() }
+        CdnLayerBuilder {
+            origin: Origin::inner(),
+            store: default_store_options(),
+            max_entry_set: false,
+            ttl: TtlPolicy::default(),
+        }
     }
 }
 
@@ -97,10 +103,12 @@ impl CdnLayerBuilder {
         self
     }
 
-    /// Largest object that is stored (default 64 MiB). Larger responses
-    /// stream to their client and are not stored.
+    /// Largest object that is stored (default 64 MiB, or a quarter of the
+    /// capacity when that is smaller). Larger responses stream to their
+    /// client and are not stored. At most half the capacity.
     pub fn max_entry_bytes(mut self, bytes: u64) -> Self {
         self.store.max_entry_bytes = bytes;
+        self.max_entry_set = true;
         self
     }
 
@@ -125,13 +133,24 @@ impl CdnLayerBuilder {
     }
 
     /// Validates the settings.
-    pub fn build_config(self) -> Result<CdnConfig, ConfigError> {
+    pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
+        if !self.max_entry_set {
+            self.store.max_entry_bytes = DEFAULT_MAX_ENTRY_BYTES
+                .min(self.store.capacity_bytes / 4)
+                .max(1);
+        }
         let c = &self;
         if c.store.capacity_bytes == 0 {
-            return Err(ConfigError::new("capacity_bytes", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "capacity_bytes",
+                "must be greater than zero",
+            ));
         }
         if c.store.max_entry_bytes == 0 {
-            return Err(ConfigError::new("max_entry_bytes", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "max_entry_bytes",
+                "must be greater than zero",
+            ));
         }
         if c.store.max_entry_bytes > c.store.capacity_bytes / 2 {
             return Err(ConfigError::new(
@@ -146,10 +165,17 @@ impl CdnLayerBuilder {
             return Err(ConfigError::new("min_ttl", "must not exceed max_ttl"));
         }
         if c.ttl.default_ttl < c.ttl.min_ttl || c.ttl.default_ttl > c.ttl.max_ttl {
-            return Err(ConfigError::new("default_ttl", "must lie between min_ttl and max_ttl"));
+            return Err(ConfigError::new(
+                "default_ttl",
+                "must lie between min_ttl and max_ttl",
+            ));
         }
         let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
-        Ok(CdnConfig { origin: Arc::new(origin), store: self.store, ttl: self.ttl })
+        Ok(CdnConfig {
+            origin: Arc::new(origin),
+            store: self.store,
+            ttl: self.ttl,
+        })
     }
 
     /// Validates the settings and creates the layer.
@@ -170,7 +196,9 @@ pub struct CdnLayer {
 impl CdnLayer {
     /// Creates a layer from a validated configuration.
     pub fn new(config: CdnConfig) -> Self {
-        CdnLayer { shared: Arc::new(Shared::new(&config)) }
+        CdnLayer {
+            shared: Arc::new(Shared::new(&config)),
+        }
     }
 
     /// Starts a builder.

@@ -21,7 +21,10 @@ impl Shared {
         Shared {
             store: Store::new(config.store),
             fills: Fills::default(),
-            routes: Routes::single(Behavior { origin: config.origin.clone(), ttl: config.ttl }),
+            routes: Routes::single(Behavior {
+                origin: config.origin.clone(),
+                ttl: config.ttl,
+            }),
             max_entry_bytes: config.store.max_entry_bytes,
         }
     }

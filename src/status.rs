@@ -165,10 +165,6 @@ impl CacheStatus {
         self.detail = Some(reason.as_str());
         self
     }
-    pub(crate) fn with_detail(mut self, detail: &'static str) -> Self {
-        self.detail = Some(detail);
-        self
-    }
     pub(crate) fn with_error(mut self) -> Self {
         self.error = true;
         self
@@ -251,7 +247,10 @@ impl CacheStatus {
         if let Ok(v) = HeaderValue::from_str(&self.cache_status_value()) {
             headers.append(CACHE_STATUS, v);
         }
-        headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache_value(status)));
+        headers.insert(
+            X_CACHE,
+            HeaderValue::from_static(self.x_cache_value(status)),
+        );
     }
 }
 
@@ -261,14 +260,25 @@ mod tests {
 
     #[test]
     fn renders_rfc_9211_members() {
-        let s = CacheStatus::forward(Fwd::UriMiss).with_fwd_status(StatusCode::OK).with_stored(true);
-        assert_eq!(s.cache_status_value(), "tower-cdn; fwd=uri-miss; fwd-status=200; stored");
+        let s = CacheStatus::forward(Fwd::UriMiss)
+            .with_fwd_status(StatusCode::OK)
+            .with_stored(true);
+        assert_eq!(
+            s.cache_status_value(),
+            "tower-cdn; fwd=uri-miss; fwd-status=200; stored"
+        );
         assert_eq!(s.x_cache_value(StatusCode::OK), "Miss from tower-cdn");
         let h = CacheStatus::hit(Duration::from_secs(5));
         assert_eq!(h.cache_status_value(), "tower-cdn; hit; ttl=5");
         assert_eq!(h.x_cache_value(StatusCode::OK), "Hit from tower-cdn");
         let n = CacheStatus::forward(Fwd::UriMiss).with_not_stored(NotStored::NoStore);
-        assert_eq!(n.cache_status_value(), "tower-cdn; fwd=uri-miss; detail=no-store");
-        assert_eq!(n.x_cache_value(StatusCode::BAD_GATEWAY), "Error from tower-cdn");
+        assert_eq!(
+            n.cache_status_value(),
+            "tower-cdn; fwd=uri-miss; detail=no-store"
+        );
+        assert_eq!(
+            n.x_cache_value(StatusCode::BAD_GATEWAY),
+            "Error from tower-cdn"
+        );
     }
 }

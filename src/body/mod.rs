@@ -26,8 +26,14 @@ pub struct CdnBody {
 enum Kind {
     Empty,
     Once(Option<Bytes>),
-    Entry { entry: Arc<Entry>, next: usize },
-    Fill { reader: FillReader, remaining: Option<u64> },
+    Entry {
+        entry: Arc<Entry>,
+        next: usize,
+    },
+    Fill {
+        reader: FillReader,
+        remaining: Option<u64>,
+    },
     Stream(OriginBody),
 }
 
@@ -49,16 +55,27 @@ impl CdnBody {
         CdnBody { kind: Kind::Empty }
     }
     pub(crate) fn once(bytes: Bytes) -> Self {
-        CdnBody { kind: Kind::Once(Some(bytes)) }
+        CdnBody {
+            kind: Kind::Once(Some(bytes)),
+        }
     }
     pub(crate) fn entry(entry: Arc<Entry>) -> Self {
-        CdnBody { kind: Kind::Entry { entry, next: 0 } }
+        CdnBody {
+            kind: Kind::Entry { entry, next: 0 },
+        }
     }
     pub(crate) fn fill(reader: FillReader, len: Option<u64>) -> Self {
-        CdnBody { kind: Kind::Fill { reader, remaining: len } }
+        CdnBody {
+            kind: Kind::Fill {
+                reader,
+                remaining: len,
+            },
+        }
     }
     pub(crate) fn stream(body: OriginBody) -> Self {
-        CdnBody { kind: Kind::Stream(body) }
+        CdnBody {
+            kind: Kind::Stream(body),
+        }
     }
 }
 
@@ -115,10 +132,19 @@ impl Body for CdnBody {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Once(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Entry { entry, next } => SizeHint::with_exact(
-                entry.body().iter().skip(*next).map(|c| c.len() as u64).sum(),
+                entry
+                    .body()
+                    .iter()
+                    .skip(*next)
+                    .map(|c| c.len() as u64)
+                    .sum(),
             ),
-            Kind::Fill { remaining: Some(n), .. } => SizeHint::with_exact(*n),
-            Kind::Fill { remaining: None, .. } => SizeHint::default(),
+            Kind::Fill {
+                remaining: Some(n), ..
+            } => SizeHint::with_exact(*n),
+            Kind::Fill {
+                remaining: None, ..
+            } => SizeHint::default(),
             Kind::Stream(body) => body.size_hint(),
         }
     }

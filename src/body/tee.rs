@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body::Body as _;
 use http_body_util::BodyExt;
 
@@ -14,12 +13,10 @@ use crate::cache::fill::{FillWriter, Pushed};
 use crate::cache::lock::Fills;
 
 /// How a pumped body ended.
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pumped {
-    /// Complete and storable: these are its chunks.
-    Complete(Vec<Bytes>),
-    /// Complete, but not storable (too large, or invalidated meanwhile).
-    CompleteUnstored,
+    /// The whole body arrived; the caller stores it (if it still may) and
+    /// then completes the writer.
+    Complete(FillWriter),
     /// The origin failed, stalled, or lied about the length; readers saw an error.
     Failed,
     /// Every reader left before the end.
@@ -67,8 +64,5 @@ pub(crate) async fn pump(
     if expected_len.is_some_and(|n| received != n) {
         return Pumped::Failed;
     }
-    match writer.complete() {
-        Some(chunks) => Pumped::Complete(chunks),
-        None => Pumped::CompleteUnstored,
-    }
+    Pumped::Complete(writer)
 }

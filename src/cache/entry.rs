@@ -3,8 +3,8 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::policy::freshness::AgeClock;
 
@@ -41,7 +41,6 @@ impl Head {
 pub struct Entry {
     head: Head,
     body: Vec<Bytes>,
-    body_len: u64,
     weight: u64,
 }
 
@@ -52,14 +51,15 @@ impl Entry {
     pub fn new(mut head: Head, chunks: &[Bytes]) -> Self {
         let body = join_chunks(chunks);
         let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
-        head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        head.headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
         let header_bytes: u64 = head
             .headers
             .iter()
             .map(|(k, v)| (k.as_str().len() + v.len() + 32) as u64)
             .sum();
         let weight = ENTRY_OVERHEAD_BYTES + header_bytes + body_len;
-        Entry { head, body, body_len, weight }
+        Entry { head, body, weight }
     }
 
     /// The stored head.
@@ -69,10 +69,6 @@ impl Entry {
     /// The body chunks.
     pub fn body(&self) -> &[Bytes] {
         &self.body
-    }
-    /// Total body length.
-    pub fn body_len(&self) -> u64 {
-        self.body_len
     }
     /// Bytes this entry costs in the cache (headers + body + overhead).
     pub fn weight(&self) -> u64 {

@@ -116,7 +116,11 @@ impl Fill {
             }),
             invalidated: AtomicBool::new(false),
         });
-        let reader = FillReader { fill: Arc::clone(&fill), slot: 0, pos: 0 };
+        let reader = FillReader {
+            fill: Arc::clone(&fill),
+            slot: 0,
+            pos: 0,
+        };
         (fill, reader)
     }
 
@@ -128,7 +132,9 @@ impl Fill {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means another thread panicked while holding
         // it; the state itself is always consistent between statements.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds a reader starting at byte 0, unless the fill can no longer be
@@ -149,7 +155,11 @@ impl Fill {
             }
         };
         st.live_readers += 1;
-        Some(FillReader { fill: Arc::clone(self), slot, pos: 0 })
+        Some(FillReader {
+            fill: Arc::clone(self),
+            slot,
+            pos: 0,
+        })
     }
 
     /// Marks the fill so that its result is not stored (an invalidation
@@ -215,7 +225,11 @@ pub enum Pushed {
 
 impl FillWriter {
     pub(crate) fn new(fill: Arc<Fill>, max_bytes: u64) -> Self {
-        FillWriter { fill, max_bytes, done: false }
+        FillWriter {
+            fill,
+            max_bytes,
+            done: false,
+        }
     }
 
     /// The fill this writer feeds.
@@ -280,17 +294,22 @@ impl FillWriter {
         }
     }
 
-    /// Marks the body complete. Returns the chunks if the fill is storable.
-    pub fn complete(mut self) -> Option<Vec<Bytes>> {
+    /// The whole body, if the fill may be stored (still within the size
+    /// cap and not invalidated). Call before [`complete`](Self::complete),
+    /// so the entry is in the store before any reader sees the end.
+    pub fn storable_chunks(&self) -> Option<Vec<Bytes>> {
+        let st = self.fill.lock();
+        (st.shared && !self.fill.is_invalidated()).then(|| st.chunks.iter().cloned().collect())
+    }
+
+    /// Marks the body complete and wakes the readers.
+    pub fn complete(mut self) {
         self.done = true;
-        let (wakers, chunks) = {
+        let wakers = {
             let mut st = self.fill.lock();
-            let chunks = (st.shared && !self.fill.is_invalidated())
-                .then(|| st.chunks.iter().cloned().collect::<Vec<_>>());
-            (self.fill.finish(&mut st, Phase::Complete), chunks)
+            self.fill.finish(&mut st, Phase::Complete)
         };
         wake_all(wakers);
-        chunks
     }
 }
 
@@ -313,7 +332,13 @@ fn trim(st: &mut State) {
     if st.shared {
         return;
     }
-    let min = st.positions.iter().flatten().copied().min().unwrap_or(st.base + st.chunks.len());
+    let min = st
+        .positions
+        .iter()
+        .flatten()
+        .copied()
+        .min()
+        .unwrap_or(st.base + st.chunks.len());
     while st.base < min {
         match st.chunks.pop_front() {
             Some(c) => {
@@ -323,10 +348,10 @@ fn trim(st: &mut State) {
             None => break,
         }
     }
-    if st.buffered_bytes < WINDOW_BYTES {
-        if let Some(w) = st.pump_waker.take() {
-            w.wake();
-        }
+    if st.buffered_bytes < WINDOW_BYTES
+        && let Some(w) = st.pump_waker.take()
+    {
+        w.wake();
     }
 }
 
@@ -339,7 +364,10 @@ pub struct FillReader {
 
 impl std::fmt::Debug for FillReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FillReader").field("key", &self.fill.key).field("pos", &self.pos).finish()
+        f.debug_struct("FillReader")
+            .field("key", &self.fill.key)
+            .field("pos", &self.pos)
+            .finish()
     }
 }
 

@@ -67,7 +67,9 @@ fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
     let port = authority.port_u16().filter(|p| *p != default_port);
     let needs_lower = host.bytes().any(|b| b.is_ascii_uppercase());
     match (port, needs_lower) {
-        (None, false) if host.len() == authority.as_str().len() => Cow::Borrowed(authority.as_str()),
+        (None, false) if host.len() == authority.as_str().len() => {
+            Cow::Borrowed(authority.as_str())
+        }
         (None, false) => Cow::Borrowed(host),
         (None, true) => Cow::Owned(host.to_ascii_lowercase()),
         (Some(port), _) => Cow::Owned(format!("{}:{port}", host.to_ascii_lowercase())),
@@ -114,19 +116,39 @@ mod tests {
 
     #[test]
     fn host_is_lowercased_and_default_port_removed() {
-        assert_eq!(host_of("/", Some("Example.COM")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("/", Some("example.com:80")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("/", Some("example.com.")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("/", Some("example.com:8080")).unwrap().as_deref(), Some("example.com:8080"));
-        assert_eq!(host_of("/", Some("example.com:0080")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("https://A.example:443/x", None).unwrap().as_deref(), Some("a.example"));
+        assert_eq!(
+            host_of("/", Some("Example.COM")).unwrap().as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            host_of("/", Some("example.com:80")).unwrap().as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            host_of("/", Some("example.com.")).unwrap().as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            host_of("/", Some("example.com:8080")).unwrap().as_deref(),
+            Some("example.com:8080")
+        );
+        assert_eq!(
+            host_of("/", Some("example.com:0080")).unwrap().as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            host_of("https://A.example:443/x", None).unwrap().as_deref(),
+            Some("a.example")
+        );
         assert_eq!(host_of("/", None).unwrap(), None);
     }
 
     #[test]
     fn absolute_form_wins_over_host_header() {
         assert_eq!(
-            host_of("http://origin.test/x", Some("evil.test")).unwrap().as_deref(),
+            host_of("http://origin.test/x", Some("evil.test"))
+                .unwrap()
+                .as_deref(),
             Some("origin.test")
         );
     }
@@ -138,7 +160,10 @@ mod tests {
         let (mut parts, ()) = Request::builder().uri("/").body(()).unwrap().into_parts();
         parts.headers.append("host", "a".parse().unwrap());
         parts.headers.append("host", "b".parse().unwrap());
-        assert_eq!(request_host(&parts).map(|h| h.is_some()), Err(HostError::Duplicate));
+        assert_eq!(
+            request_host(&parts).map(|h| h.is_some()),
+            Err(HostError::Duplicate)
+        );
     }
 
     #[test]
@@ -147,7 +172,10 @@ mod tests {
         assert_ne!(a, cache_key("b.test", "/x", None));
         assert_ne!(a, cache_key("a.test", "/y", None));
         assert_ne!(a, cache_key("a.test", "/x", Some("")));
-        assert_ne!(cache_key("a.test", "/x", Some("q=1")), cache_key("a.test", "/x", Some("q=2")));
+        assert_ne!(
+            cache_key("a.test", "/x", Some("q=1")),
+            cache_key("a.test", "/x", Some("q=2"))
+        );
         assert_eq!(key_host(&a), "a.test");
         assert_eq!(key_path(&cache_key("h", "/p", Some("q"))), "/p?q");
     }

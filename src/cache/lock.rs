@@ -43,7 +43,8 @@ impl Drop for Registration {
 }
 
 fn lock_map(map: &Map) -> MutexGuard<'_, HashMap<CacheKey, Arc<Fill>>> {
-    map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn remove_from(map: &Map, fill: &Arc<Fill>) {
@@ -55,7 +56,9 @@ fn remove_from(map: &Map, fill: &Arc<Fill>) {
 
 impl std::fmt::Debug for Fills {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fills").field("in_flight", &self.lock().len()).finish()
+        f.debug_struct("Fills")
+            .field("in_flight", &self.lock().len())
+            .finish()
     }
 }
 
@@ -67,14 +70,17 @@ impl Fills {
     /// Follows the fill in flight for `key`, or starts one.
     pub fn join_or_lead(&self, key: &CacheKey, max_bytes: u64) -> Join {
         let mut map = self.lock();
-        if let Some(fill) = map.get(key) {
-            if let Some(reader) = fill.attach() {
-                return Join::Follow(reader);
-            }
+        if let Some(fill) = map.get(key)
+            && let Some(reader) = fill.attach()
+        {
+            return Join::Follow(reader);
         }
         let (fill, reader) = Fill::new_with_reader(Arc::clone(key));
         map.insert(Arc::clone(key), Arc::clone(&fill));
-        let registration = Registration { map: Arc::clone(&self.map), fill: Arc::clone(&fill) };
+        let registration = Registration {
+            map: Arc::clone(&self.map),
+            fill: Arc::clone(&fill),
+        };
         Join::Lead(FillWriter::new(fill, max_bytes), reader, registration)
     }
 
@@ -105,4 +111,3 @@ impl Fills {
         self.lock().len()
     }
 }
-

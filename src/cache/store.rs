@@ -1,7 +1,7 @@
 //! The byte-weighted in-memory store. The only file that names `quick_cache`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
@@ -82,9 +82,12 @@ impl Store {
             .shards(shards)
             .build();
         let cache = match options {
-            Ok(options) => {
-                Cache::with_options(options, EntryWeighter, DefaultHashBuilder::default(), evictions.clone())
-            }
+            Ok(options) => Cache::with_options(
+                options,
+                EntryWeighter,
+                DefaultHashBuilder::default(),
+                evictions.clone(),
+            ),
             // The options above are always valid; fall back to plain
             // sizing rather than panic if a future quick_cache disagrees.
             Err(_) => Cache::with(
@@ -106,11 +109,6 @@ impl Store {
     /// Inserts or replaces an entry.
     pub fn insert(&self, key: CacheKey, entry: Arc<Entry>) {
         self.cache.insert(key, entry);
-    }
-
-    /// Removes an entry; returns whether one was present.
-    pub fn remove(&self, key: &str) -> bool {
-        self.cache.remove(key).is_some()
     }
 
     /// Removes every entry whose key satisfies `pred`; returns how many.

@@ -17,17 +17,23 @@ use tower_layer::Layer;
 
 use crate::{CdnLayer, ConfigError, Origin};
 use args::{Args, LogFormat};
-use serve::{serve, ServeOptions};
+use serve::{ServeOptions, serve};
 
 /// Runs the dev proxy with parsed flags; returns the process exit code.
 pub async fn run(args: Args) -> ExitCode {
     init_tracing(args.log_format);
     if let Some(path) = &args.check_config {
-        eprintln!("tower-cdn: --check-config {}: configuration files are not supported yet", path.display());
+        eprintln!(
+            "tower-cdn: --check-config {}: configuration files are not supported yet",
+            path.display()
+        );
         return ExitCode::from(2);
     }
     if let Some(path) = &args.config {
-        eprintln!("tower-cdn: --config {}: configuration files are not supported yet", path.display());
+        eprintln!(
+            "tower-cdn: --config {}: configuration files are not supported yet",
+            path.display()
+        );
         return ExitCode::from(2);
     }
     let (origin_url, demo) = match &args.origin {
@@ -71,7 +77,13 @@ pub async fn run(args: Args) -> ExitCode {
         eprintln!("tower-cdn: caching {origin_url}");
     }
     let service = layer.layer(tower::service_fn(no_distribution));
-    serve(listener, service, ServeOptions::default(), shutdown_signal()).await;
+    serve(
+        listener,
+        service,
+        ServeOptions::default(),
+        shutdown_signal(),
+    )
+    .await;
     ExitCode::SUCCESS
 }
 
@@ -92,7 +104,7 @@ fn build_layer(args: &Args, origin_url: &str) -> Result<CdnLayer, ConfigError> {
     if let Some(v) = args.max_ttl {
         b = b.max_ttl(v);
     }
-    b.build().map_err(|e| rename_flag(e))
+    b.build().map_err(rename_flag)
 }
 
 /// Names flags as the user typed them.
@@ -122,7 +134,9 @@ async fn no_distribution<B>(_req: Request<B>) -> Result<Response<Full<Bytes>>, I
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -30,7 +30,10 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { header_read_timeout: Duration::from_secs(10), grace_period: Duration::from_secs(10) }
+        ServeOptions {
+            header_read_timeout: Duration::from_secs(10),
+            grace_period: Duration::from_secs(10),
+        }
     }
 }
 
@@ -47,7 +50,10 @@ pub async fn serve<S, B>(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -74,11 +80,13 @@ pub async fn serve<S, B>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = tower::ServiceExt::map_request(service.clone(), move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ClientAddr(remote));
-            req
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let svc =
+            tower::ServiceExt::map_request(service.clone(), move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(remote));
+                req
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -87,7 +95,10 @@ pub async fn serve<S, B>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(opts.grace_period, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(opts.grace_period, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; closing remaining connections");
     }
 }

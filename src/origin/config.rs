@@ -68,7 +68,9 @@ impl Origin {
 
     /// The wrapped inner service (the app behind the layer).
     pub fn inner() -> Self {
-        Origin { kind: OriginKind::Inner }
+        Origin {
+            kind: OriginKind::Inner,
+        }
     }
 
     /// A path prefix put in front of every request path
@@ -153,7 +155,10 @@ impl fmt::Debug for Origin {
                 .field("forward_host", &c.forward_host)
                 .field(
                     "custom_headers",
-                    &c.custom_headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                    &c.custom_headers
+                        .iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>(),
                 )
                 .finish(),
         }
@@ -165,7 +170,9 @@ pub(crate) fn parse_custom_header(
     name: &str,
     value: &str,
 ) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
-    let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name {name:?}"))?;
+    let value =
+        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
     Ok((name, value))
 }

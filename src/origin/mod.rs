@@ -11,8 +11,8 @@ pub use config::Origin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Response, request::Parts};
 use bytes::Bytes;
+use http::{Response, request::Parts};
 use http_body::Body;
 
 use crate::body::OriginBody;

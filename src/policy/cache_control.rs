@@ -268,7 +268,10 @@ fn trim(mut s: &[u8]) -> &[u8] {
 /// Splits the next comma-separated directive off `input`, honouring quoted
 /// strings (which may contain commas). Returns the directive (if it had a
 /// name) and the remaining input.
-fn next_directive(input: &[u8]) -> (Option<(&[u8], Option<Arg<'_>>)>, &[u8]) {
+/// A directive name and its argument.
+type Directive<'a> = (&'a [u8], Option<Arg<'a>>);
+
+fn next_directive(input: &[u8]) -> (Option<Directive<'_>>, &[u8]) {
     // Name: up to '=', ',' or end.
     let name_end = input
         .iter()
@@ -315,11 +318,17 @@ fn next_directive(input: &[u8]) -> (Option<(&[u8], Option<Arg<'_>>)>, &[u8]) {
 }
 
 fn trim_start_len(s: &[u8]) -> usize {
-    s.iter().position(|b| !b.is_ascii_whitespace()).map_or(0, |p| s.len() - p)
+    s.iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| s.len() - p)
 }
 
-fn named<'a>(name: &'a [u8], arg: Option<Arg<'a>>) -> Option<(&'a [u8], Option<Arg<'a>>)> {
-    if name.is_empty() { None } else { Some((name, arg)) }
+fn named<'a>(name: &'a [u8], arg: Option<Arg<'a>>) -> Option<Directive<'a>> {
+    if name.is_empty() {
+        None
+    } else {
+        Some((name, arg))
+    }
 }
 
 #[cfg(test)]
@@ -362,7 +371,10 @@ mod tests {
 
     #[test]
     fn huge_delta_seconds_saturate_at_2_pow_31() {
-        assert_eq!(cc("max-age=99999999999999999999999").max_age, Some(DELTA_SECONDS_MAX));
+        assert_eq!(
+            cc("max-age=99999999999999999999999").max_age,
+            Some(DELTA_SECONDS_MAX)
+        );
         assert_eq!(cc("s-maxage=2147483648").s_maxage, Some(DELTA_SECONDS_MAX));
         assert_eq!(cc("max-age=2147483647").max_age, Some(2_147_483_647));
     }
@@ -406,7 +418,10 @@ mod tests {
     fn multiple_field_lines_form_one_list() {
         let mut h = HeaderMap::new();
         h.append("cache-control", HeaderValue::from_static("max-age=5"));
-        h.append("cache-control", HeaderValue::from_static("no-transform, s-maxage=9"));
+        h.append(
+            "cache-control",
+            HeaderValue::from_static("no-transform, s-maxage=9"),
+        );
         let c = CacheControl::from_headers(&h, &http::header::CACHE_CONTROL);
         assert_eq!((c.max_age, c.s_maxage), (Some(5), Some(9)));
         assert!(c.no_transform);

@@ -15,10 +15,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{self, HeaderMap};
 use http::StatusCode;
+use http::header::{self, HeaderMap};
 
-use super::cache_control::{parse_delta, CacheControl, DELTA_SECONDS_MAX};
+use super::cache_control::{CacheControl, DELTA_SECONDS_MAX, parse_delta};
 
 /// The TTL settings of a cache policy (CloudFront's Minimum, Default and
 /// Maximum TTL).
@@ -104,7 +104,10 @@ pub fn freshness_lifetime(
     if !policy.default_ttl.is_zero() {
         return (clamp(policy.default_ttl), TtlSource::Default);
     }
-    (clamp(heuristic_lifetime(status, headers, policy, response_time)), TtlSource::Heuristic)
+    (
+        clamp(heuristic_lifetime(status, headers, policy, response_time)),
+        TtlSource::Heuristic,
+    )
 }
 
 /// §4.2.2: a fraction of the time since `Last-Modified`, only for
@@ -146,8 +149,12 @@ impl AgeClock {
             .and_then(|v| parse_delta(v.as_bytes()))
             .map_or(Duration::ZERO, secs);
         let date_value = header_date(headers, header::DATE).unwrap_or(response_time);
-        let apparent_age = response_time.duration_since(date_value).unwrap_or(Duration::ZERO);
-        let response_delay = response_time.duration_since(request_time).unwrap_or(Duration::ZERO);
+        let apparent_age = response_time
+            .duration_since(date_value)
+            .unwrap_or(Duration::ZERO);
+        let response_delay = response_time
+            .duration_since(request_time)
+            .unwrap_or(Duration::ZERO);
         let corrected_age_value = age_value + response_delay;
         AgeClock {
             initial_age: apparent_age.max(corrected_age_value),
@@ -157,7 +164,9 @@ impl AgeClock {
 
     /// `current_age` at `now` (§4.2.3).
     pub fn current_age(&self, now: SystemTime) -> Duration {
-        let resident = now.duration_since(self.response_time).unwrap_or(Duration::ZERO);
+        let resident = now
+            .duration_since(self.response_time)
+            .unwrap_or(Duration::ZERO);
         self.initial_age + resident
     }
 }
@@ -205,12 +214,28 @@ mod tests {
         };
         let date = ("date", httpdate::fmt_http_date(t(0)));
         let expires = ("expires", httpdate::fmt_http_date(t(500)));
-        let table: Vec<(Vec<(&'static str, String)>, (u64, TtlSource))> = vec![
-            (vec![("cache-control", "s-maxage=50, max-age=20".into())], (50, TtlSource::SMaxAge)),
-            (vec![("cache-control", "max-age=20".into()), expires.clone()], (20, TtlSource::MaxAge)),
-            (vec![date.clone(), expires.clone()], (500, TtlSource::Expires)),
-            (vec![("cache-control", "max-age=5".into())], (10, TtlSource::MaxAge)),
-            (vec![("cache-control", "max-age=5000".into())], (1000, TtlSource::MaxAge)),
+        type Row = (Vec<(&'static str, String)>, (u64, TtlSource));
+        let table: Vec<Row> = vec![
+            (
+                vec![("cache-control", "s-maxage=50, max-age=20".into())],
+                (50, TtlSource::SMaxAge),
+            ),
+            (
+                vec![("cache-control", "max-age=20".into()), expires.clone()],
+                (20, TtlSource::MaxAge),
+            ),
+            (
+                vec![date.clone(), expires.clone()],
+                (500, TtlSource::Expires),
+            ),
+            (
+                vec![("cache-control", "max-age=5".into())],
+                (10, TtlSource::MaxAge),
+            ),
+            (
+                vec![("cache-control", "max-age=5000".into())],
+                (1000, TtlSource::MaxAge),
+            ),
             (vec![("expires", "0".into())], (10, TtlSource::Expires)),
             (vec![], (100, TtlSource::Default)),
         ];
@@ -221,7 +246,10 @@ mod tests {
 
     #[test]
     fn default_ttl_zero_uses_heuristic_from_last_modified() {
-        let p = TtlPolicy { default_ttl: Duration::ZERO, ..TtlPolicy::default() };
+        let p = TtlPolicy {
+            default_ttl: Duration::ZERO,
+            ..TtlPolicy::default()
+        };
         let pairs = vec![
             ("date", httpdate::fmt_http_date(t(1000))),
             ("last-modified", httpdate::fmt_http_date(t(0))),
@@ -234,7 +262,10 @@ mod tests {
     fn age_follows_rfc_9111_4_2_3() {
         // Origin says Age: 30, Date is 10 s before we received it, and the
         // request took 2 s: corrected_initial_age = max(10, 30 + 2) = 32.
-        let h = headers(&[("age", "30".into()), ("date", httpdate::fmt_http_date(t(90)))]);
+        let h = headers(&[
+            ("age", "30".into()),
+            ("date", httpdate::fmt_http_date(t(90))),
+        ]);
         let clock = AgeClock::new(&h, t(98), t(100));
         assert_eq!(clock.initial_age, Duration::from_secs(32));
         assert_eq!(clock.current_age(t(110)), Duration::from_secs(42));

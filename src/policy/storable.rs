@@ -21,7 +21,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 
 use super::cache_control::CacheControl;
-use super::freshness::{freshness_lifetime, is_heuristically_cacheable, TtlPolicy, TtlSource};
+use super::freshness::{TtlPolicy, TtlSource, freshness_lifetime, is_heuristically_cacheable};
 use crate::status::NotStored;
 
 /// A positive storing decision.
@@ -106,7 +106,8 @@ pub fn evaluate(
     if resp.headers.contains_key(header::VARY) {
         return Err(NotStored::Vary);
     }
-    let (lifetime, source) = freshness_lifetime(status, resp.headers, resp.cc, policy, response_time);
+    let (lifetime, source) =
+        freshness_lifetime(status, resp.headers, resp.cc, policy, response_time);
     if lifetime.is_zero() {
         return Err(NotStored::ZeroTtl);
     }
@@ -136,8 +137,16 @@ mod tests {
         let rq_cc = CacheControl::from_headers(&rq, &header::CACHE_CONTROL);
         let rs_cc = CacheControl::from_headers(&rs, &header::CACHE_CONTROL);
         evaluate(
-            RequestFacts { method: &method, headers: &rq, cc: &rq_cc },
-            ResponseFacts { status: StatusCode::from_u16(status).unwrap(), headers: &rs, cc: &rs_cc },
+            RequestFacts {
+                method: &method,
+                headers: &rq,
+                cc: &rq_cc,
+            },
+            ResponseFacts {
+                status: StatusCode::from_u16(status).unwrap(),
+                headers: &rs,
+                cc: &rs_cc,
+            },
             policy,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         )
@@ -150,31 +159,100 @@ mod tests {
         let day = 86_400;
         let g = Method::GET;
         assert_eq!(decide(g.clone(), &[], 200, &[], &p), Ok(day));
-        assert_eq!(decide(Method::POST, &[], 200, &[], &p), Err(NotStored::Method));
-        assert_eq!(decide(Method::HEAD, &[], 200, &[], &p), Err(NotStored::Method));
-        assert_eq!(decide(g.clone(), &[("cache-control", "no-store")], 200, &[], &p), Err(NotStored::RequestNoStore));
-        assert_eq!(decide(g.clone(), &[], 206, &[], &p), Err(NotStored::Partial));
+        assert_eq!(
+            decide(Method::POST, &[], 200, &[], &p),
+            Err(NotStored::Method)
+        );
+        assert_eq!(
+            decide(Method::HEAD, &[], 200, &[], &p),
+            Err(NotStored::Method)
+        );
+        assert_eq!(
+            decide(g.clone(), &[("cache-control", "no-store")], 200, &[], &p),
+            Err(NotStored::RequestNoStore)
+        );
+        assert_eq!(
+            decide(g.clone(), &[], 206, &[], &p),
+            Err(NotStored::Partial)
+        );
         assert_eq!(decide(g.clone(), &[], 302, &[], &p), Err(NotStored::Status));
-        assert_eq!(decide(g.clone(), &[], 302, &[("cache-control", "max-age=5")], &p), Ok(5));
+        assert_eq!(
+            decide(g.clone(), &[], 302, &[("cache-control", "max-age=5")], &p),
+            Ok(5)
+        );
         assert_eq!(decide(g.clone(), &[], 500, &[], &p), Err(NotStored::Status));
         assert_eq!(decide(g.clone(), &[], 404, &[], &p), Ok(day));
-        assert_eq!(decide(g.clone(), &[], 200, &[("cache-control", "no-store")], &p), Err(NotStored::NoStore));
-        assert_eq!(decide(g.clone(), &[], 200, &[("cache-control", "private")], &p), Err(NotStored::Private));
-        assert_eq!(decide(g.clone(), &[], 200, &[("set-cookie", "a=b")], &p), Err(NotStored::SetCookie));
-        assert_eq!(decide(g.clone(), &[], 200, &[("cache-control", "max-age=0")], &p), Err(NotStored::ZeroTtl));
+        assert_eq!(
+            decide(g.clone(), &[], 200, &[("cache-control", "no-store")], &p),
+            Err(NotStored::NoStore)
+        );
+        assert_eq!(
+            decide(g.clone(), &[], 200, &[("cache-control", "private")], &p),
+            Err(NotStored::Private)
+        );
+        assert_eq!(
+            decide(g.clone(), &[], 200, &[("set-cookie", "a=b")], &p),
+            Err(NotStored::SetCookie)
+        );
+        assert_eq!(
+            decide(g.clone(), &[], 200, &[("cache-control", "max-age=0")], &p),
+            Err(NotStored::ZeroTtl)
+        );
         let auth = [("authorization", "Bearer x")];
-        assert_eq!(decide(g.clone(), &auth, 200, &[], &p), Err(NotStored::Authorization));
-        assert_eq!(decide(g.clone(), &auth, 200, &[("cache-control", "public")], &p), Ok(day));
-        assert_eq!(decide(g.clone(), &auth, 200, &[("cache-control", "s-maxage=9")], &p), Ok(9));
-        assert_eq!(decide(g, &auth, 200, &[("cache-control", "must-revalidate, max-age=3")], &p), Ok(3));
+        assert_eq!(
+            decide(g.clone(), &auth, 200, &[], &p),
+            Err(NotStored::Authorization)
+        );
+        assert_eq!(
+            decide(g.clone(), &auth, 200, &[("cache-control", "public")], &p),
+            Ok(day)
+        );
+        assert_eq!(
+            decide(
+                g.clone(),
+                &auth,
+                200,
+                &[("cache-control", "s-maxage=9")],
+                &p
+            ),
+            Ok(9)
+        );
+        assert_eq!(
+            decide(
+                g,
+                &auth,
+                200,
+                &[("cache-control", "must-revalidate, max-age=3")],
+                &p
+            ),
+            Ok(3)
+        );
     }
 
     #[test]
     fn cloudfront_min_ttl_overrides_no_store_and_private() {
-        let p = TtlPolicy { min_ttl: Duration::from_secs(30), ..TtlPolicy::default() };
+        let p = TtlPolicy {
+            min_ttl: Duration::from_secs(30),
+            ..TtlPolicy::default()
+        };
         let g = Method::GET;
-        assert_eq!(decide(g.clone(), &[], 200, &[("cache-control", "no-store")], &p), Ok(86_400));
-        assert_eq!(decide(g.clone(), &[], 200, &[("cache-control", "private, max-age=0")], &p), Ok(30));
-        assert_eq!(decide(g, &[], 200, &[("set-cookie", "a=b")], &p), Err(NotStored::SetCookie));
+        assert_eq!(
+            decide(g.clone(), &[], 200, &[("cache-control", "no-store")], &p),
+            Ok(86_400)
+        );
+        assert_eq!(
+            decide(
+                g.clone(),
+                &[],
+                200,
+                &[("cache-control", "private, max-age=0")],
+                &p
+            ),
+            Ok(30)
+        );
+        assert_eq!(
+            decide(g, &[], 200, &[("set-cookie", "a=b")], &p),
+            Err(NotStored::SetCookie)
+        );
     }
 }
