@@ -32,3 +32,8 @@ pub use status::{CacheStatus, Fwd, NotStored};
 
 #[cfg(feature = "cli")]
 pub mod cli;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
