@@ -18,10 +18,8 @@ async fn home() -> impl IntoResponse {
 
 /// A stand-in for an asset server (in real life: a bucket or a static host).
 async fn start_asset_origin() -> std::io::Result<String> {
-    let assets = Router::new().route(
-        "/assets/logo.txt",
-        get(|| async { ([("cache-control", "max-age=3600")], "(a logo)\n") }),
-    );
+    let assets =
+        Router::new().route("/assets/logo.txt", get(|| async { ([("cache-control", "max-age=3600")], "(a logo)\n") }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, assets).await });
@@ -33,18 +31,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let asset_origin = start_asset_origin().await?;
 
     // `/assets/*` is fetched from the asset origin and cached.
-    let assets = CdnLayer::builder()
-        .origin(Origin::http(asset_origin).response_timeout(Duration::from_secs(5)))
-        .build()?;
-    let asset_routes = Router::new()
-        .route("/assets/{*path}", get(|| async { StatusCode::NOT_FOUND }))
-        .route_layer(assets);
+    let assets =
+        CdnLayer::builder().origin(Origin::http(asset_origin).response_timeout(Duration::from_secs(5))).build()?;
+    let asset_routes =
+        Router::new().route("/assets/{*path}", get(|| async { StatusCode::NOT_FOUND })).route_layer(assets);
 
     // Everything else is the app's own pages, cached by a second layer.
-    let app = Router::new()
-        .route("/", get(home))
-        .route_layer(CdnLayer::new(CdnConfig::default()))
-        .merge(asset_routes);
+    let app = Router::new().route("/", get(home)).route_layer(CdnLayer::new(CdnConfig::default())).merge(asset_routes);
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -23,10 +23,7 @@ async fn main() -> std::io::Result<()> {
         async move {
             let body = format!("rendered {} (render #{n})\n", req.uri().path());
             let mut resp = Response::new(Full::new(Bytes::from(body)));
-            resp.headers_mut().insert(
-                "cache-control",
-                http::HeaderValue::from_static("max-age=30"),
-            );
+            resp.headers_mut().insert("cache-control", http::HeaderValue::from_static("max-age=30"));
             Ok::<_, Infallible>(resp)
         }
     });
@@ -41,9 +38,7 @@ async fn main() -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         let svc = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }

@@ -40,10 +40,7 @@ impl OriginError {
         Self::new(OriginErrorKind::Protocol, message)
     }
     fn new(kind: OriginErrorKind, message: impl fmt::Display) -> Self {
-        OriginError {
-            kind,
-            message: message.to_string(),
-        }
+        OriginError { kind, message: message.to_string() }
     }
 
     /// The origin could not be reached (refused, unreachable, DNS, TLS).
@@ -101,10 +98,7 @@ impl ConfigError {
     /// Creates an error for `setting` (e.g. `max_entry_bytes` or
     /// `distributions[0].behaviors[2].path_pattern`).
     pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            setting: setting.into(),
-            message: message.into(),
-        }
+        ConfigError { setting: setting.into(), message: message.into() }
     }
     /// The setting at fault.
     pub fn setting(&self) -> &str {
@@ -116,11 +110,7 @@ impl ConfigError {
     }
     /// Prefixes the setting path (used when a part is nested in a larger config).
     pub(crate) fn within(mut self, parent: &str) -> Self {
-        self.setting = if self.setting.is_empty() {
-            parent.to_owned()
-        } else {
-            format!("{parent}.{}", self.setting)
-        };
+        self.setting = if self.setting.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.setting) };
         self
     }
 }
@@ -138,10 +128,7 @@ pub(crate) fn text_response(status: StatusCode, body: &'static str) -> Response<
     let mut resp = Response::new(Bytes::from_static(body.as_bytes()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

@@ -17,12 +17,8 @@ pub struct ResponseFuture<E> {
 }
 
 impl<E> ResponseFuture<E> {
-    pub(crate) fn new(
-        fut: impl Future<Output = Result<Response<CdnBody>, E>> + Send + 'static,
-    ) -> Self {
-        ResponseFuture {
-            inner: Box::pin(fut),
-        }
+    pub(crate) fn new(fut: impl Future<Output = Result<Response<CdnBody>, E>> + Send + 'static) -> Self {
+        ResponseFuture { inner: Box::pin(fut) }
     }
 }
 

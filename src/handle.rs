@@ -15,10 +15,7 @@ pub struct CacheHandle {
 
 impl fmt::Debug for CacheHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CacheHandle")
-            .field("entries", &self.len())
-            .field("weight_bytes", &self.weight_bytes())
-            .finish()
+        f.debug_struct("CacheHandle").field("entries", &self.len()).field("weight_bytes", &self.weight_bytes()).finish()
     }
 }
 
@@ -116,12 +113,9 @@ impl CacheHandle {
         P: AsRef<str>,
     {
         let paths: Vec<P> = paths.into_iter().collect();
-        let matchers: Vec<PathMatch<'_>> =
-            paths.iter().map(|p| PathMatch::new(p.as_ref())).collect();
-        let hit = |key: &str| {
-            host.is_none_or(|h| key_host(key) == h)
-                && matchers.iter().any(|m| m.matches(key_path(key)))
-        };
+        let matchers: Vec<PathMatch<'_>> = paths.iter().map(|p| PathMatch::new(p.as_ref())).collect();
+        let hit =
+            |key: &str| host.is_none_or(|h| key_host(key) == h) && matchers.iter().any(|m| m.matches(key_path(key)));
         self.shared.fills.invalidate_matching(hit);
         self.shared.store.remove_matching(|key, _| hit(key))
     }

@@ -9,9 +9,11 @@ use crate::cache::store::StoreOptions;
 use crate::error::ConfigError;
 use crate::handle::CacheHandle;
 use crate::origin::{Origin, OriginTarget};
-use crate::policy::freshness::TtlPolicy;
+use crate::policy::freshness::{StatusTtl, TtlPolicy};
+use crate::policy::targeted;
 use crate::service::Cdn;
 use crate::shared::Shared;
+use http::HeaderName;
 
 /// Default cache capacity: 256 MiB.
 pub const DEFAULT_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
@@ -28,6 +30,7 @@ pub struct CdnConfig {
     pub(crate) origin: Arc<OriginTarget>,
     pub(crate) store: StoreOptions,
     pub(crate) ttl: TtlPolicy,
+    pub(crate) targeted: Vec<HeaderName>,
 }
 
 impl Default for CdnConfig {
@@ -36,6 +39,7 @@ impl Default for CdnConfig {
             origin: Arc::new(OriginTarget::Inner),
             store: default_store_options(),
             ttl: TtlPolicy::default(),
+            targeted: targeted::default_targeted(),
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct CdnLayerBuilder {
     store: StoreOptions,
     max_entry_set: bool,
     ttl: TtlPolicy,
+    targeted: Vec<HeaderName>,
+    status_ttls: Vec<(u16, StatusTtl)>,
 }
 
 impl Default for CdnLayerBuilder {
@@ -86,6 +92,8 @@ impl Default for CdnLayerBuilder {
             store: default_store_options(),
             max_entry_set: false,
             ttl: TtlPolicy::default(),
+            targeted: targeted::default_targeted(),
+            status_ttls: Vec::new(),
         }
     }
 }
@@ -132,25 +140,84 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// With `default_ttl(0)`: the share of a response's `Last-Modified` age
+    /// used as its heuristic lifetime (RFC 9111 §4.2.2; default 0.1).
+    pub fn heuristic_fraction(mut self, fraction: f64) -> Self {
+        self.ttl.heuristic_fraction = fraction;
+        self
+    }
+
+    /// How long error responses CloudFront caches (400, 403, 404, 405, 414,
+    /// 500, 501, 502, 503, 504) are cached when the origin does not say
+    /// (default 10 s; 0 caches them only when the origin says so).
+    pub fn error_caching_min_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl.error_caching_min_ttl = ttl;
+        self
+    }
+
+    /// Caches responses with `status` for exactly `ttl`, whatever the
+    /// origin says (`no-store` and `private` are still obeyed).
+    pub fn status_ttl(mut self, status: u16, ttl: Duration) -> Self {
+        self.status_ttls.retain(|(s, _)| *s != status);
+        self.status_ttls.push((status, StatusTtl::Ttl(ttl)));
+        self
+    }
+
+    /// Never stores responses with `status` (e.g. 404 or 503).
+    pub fn never_cache_status(mut self, status: u16) -> Self {
+        self.status_ttls.retain(|(s, _)| *s != status);
+        self.status_ttls.push((status, StatusTtl::Never));
+        self
+    }
+
+    /// Serve a stale response for up to `window` while it is refreshed in
+    /// the background, when the origin does not send
+    /// `stale-while-revalidate` (Varnish's grace; default 0).
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.ttl.stale_while_revalidate = window;
+        self
+    }
+
+    /// Serve a stale response for up to `window` when the origin answers
+    /// 5xx, when the origin does not send `stale-if-error` (default 0).
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.ttl.stale_if_error = window;
+        self
+    }
+
+    /// Serve a stale response for up to `window` when the origin cannot be
+    /// reached at all (default 24 h, as CloudFront keeps serving cached
+    /// objects when the origin is down; 0 disables).
+    pub fn stale_if_unreachable(mut self, window: Duration) -> Self {
+        self.ttl.stale_if_unreachable = window;
+        self
+    }
+
+    /// Targeted cache-control fields this cache obeys instead of
+    /// `Cache-Control`, in precedence order (RFC 9213; default
+    /// `CDN-Cache-Control`, then `Surrogate-Control`). They are never
+    /// forwarded to clients.
+    pub fn targeted_cache_control<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.targeted =
+            names.into_iter().filter_map(|n| HeaderName::from_bytes(n.as_ref().trim().as_bytes()).ok()).collect();
+        self
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
-            self.store.max_entry_bytes = DEFAULT_MAX_ENTRY_BYTES
-                .min(self.store.capacity_bytes / 4)
-                .max(1);
+            self.store.max_entry_bytes = DEFAULT_MAX_ENTRY_BYTES.min(self.store.capacity_bytes / 4).max(1);
         }
         let c = &self;
         if c.store.capacity_bytes == 0 {
-            return Err(ConfigError::new(
-                "capacity_bytes",
-                "must be greater than zero",
-            ));
+            return Err(ConfigError::new("capacity_bytes", "must be greater than zero"));
         }
         if c.store.max_entry_bytes == 0 {
-            return Err(ConfigError::new(
-                "max_entry_bytes",
-                "must be greater than zero",
-            ));
+            return Err(ConfigError::new("max_entry_bytes", "must be greater than zero"));
         }
         if c.store.max_entry_bytes > c.store.capacity_bytes / 2 {
             return Err(ConfigError::new(
@@ -165,17 +232,20 @@ impl CdnLayerBuilder {
             return Err(ConfigError::new("min_ttl", "must not exceed max_ttl"));
         }
         if c.ttl.default_ttl < c.ttl.min_ttl || c.ttl.default_ttl > c.ttl.max_ttl {
-            return Err(ConfigError::new(
-                "default_ttl",
-                "must lie between min_ttl and max_ttl",
-            ));
+            return Err(ConfigError::new("default_ttl", "must lie between min_ttl and max_ttl"));
+        }
+        if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
+            return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));
+        }
+        for (status, _) in &c.status_ttls {
+            if !(100..=599).contains(status) {
+                return Err(ConfigError::new("status_ttl", format!("{status} is not an HTTP status code")));
+            }
         }
         let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
-        Ok(CdnConfig {
-            origin: Arc::new(origin),
-            store: self.store,
-            ttl: self.ttl,
-        })
+        let mut ttl = self.ttl;
+        ttl.status_ttls = Arc::from(self.status_ttls);
+        Ok(CdnConfig { origin: Arc::new(origin), store: self.store, ttl, targeted: self.targeted })
     }
 
     /// Validates the settings and creates the layer.
@@ -196,9 +266,7 @@ pub struct CdnLayer {
 impl CdnLayer {
     /// Creates a layer from a validated configuration.
     pub fn new(config: CdnConfig) -> Self {
-        CdnLayer {
-            shared: Arc::new(Shared::new(&config)),
-        }
+        CdnLayer { shared: Arc::new(Shared::new(&config)) }
     }
 
     /// Starts a builder.

@@ -23,9 +23,7 @@ pub use body::CdnBody;
 pub use error::{ConfigError, OriginError};
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
-pub use layer::{
-    CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES,
-};
+pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};
 pub use origin::Origin;
 pub use service::Cdn;
 pub use status::{CacheStatus, Fwd, NotStored};

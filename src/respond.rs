@@ -1,20 +1,26 @@
-//! Building the responses the layer sends: from a stored entry, from a
-//! fill in progress, passed through from the origin, or generated errors.
-//! Every one of them carries the cache's status headers.
+//! Building the responses the layer sends. A representation (a stored
+//! entry, a fill in progress or an origin stream) is answered as the request
+//! asks: 304 / 412 for conditional requests (RFC 9110 §13.2), 206 / 416 for
+//! ranges (RFC 9110 §14), an empty body for HEAD. Every response carries
+//! the cache's status headers.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use crate::body::{CdnBody, OriginBody};
-use crate::cache::entry::{Entry, Head};
-use crate::cache::fill::FillReader;
+use crate::cache::entry::Entry;
 use crate::error::{OriginError, text_response};
+use crate::policy::conditional::{self, Precondition, Validators};
 use crate::policy::freshness::age_header_secs;
 use crate::policy::headers::append_via;
+use crate::policy::range::{self, RangeOutcome};
 use crate::status::CacheStatus;
+
+/// Boundary for `multipart/byteranges` bodies (RFC 9110 §14.6).
+const BOUNDARY: &str = "tower-cdn-byteranges-3d6b0a1c";
 
 /// Adds `Cache-Status`, `X-Cache`, `Via` and the typed status extension.
 fn finish(mut resp: Response<CdnBody>, status: CacheStatus) -> Response<CdnBody> {
@@ -25,57 +31,134 @@ fn finish(mut resp: Response<CdnBody>, status: CacheStatus) -> Response<CdnBody>
     resp
 }
 
-fn head_response(head: &Head, body: CdnBody) -> Response<CdnBody> {
+/// The request facts that shape the answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+/// A representation ready to be answered from.
+pub(crate) struct Representation {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: CdnBody,
+    /// Total body length, when known (needed for ranges).
+    pub(crate) len: Option<u64>,
+    /// The complete stored entry, when the body is one (multipart ranges).
+    pub(crate) entry: Option<Arc<Entry>>,
+}
+
+impl Representation {
+    /// A stored entry, with `Age` set.
+    pub(crate) fn from_entry(entry: Arc<Entry>, age: Duration) -> Self {
+        let head = entry.head();
+        let mut headers = head.headers.clone();
+        headers.insert(header::AGE, HeaderValue::from(age_header_secs(age)));
+        let len = entry.body().iter().map(|c| c.len() as u64).sum();
+        Representation {
+            status: head.status,
+            headers,
+            body: CdnBody::entry(Arc::clone(&entry)),
+            len: Some(len),
+            entry: Some(entry),
+        }
+    }
+
+    /// An origin response passed through.
+    pub(crate) fn from_origin(resp: Response<OriginBody>) -> Self {
+        let (parts, body) = resp.into_parts();
+        let len = content_length(&parts.headers);
+        Representation { status: parts.status, headers: parts.headers, body: CdnBody::stream(body), len, entry: None }
+    }
+}
+
+/// The `Content-Length` of a header map, if valid.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Answers `asked` from `rep`: preconditions, then range, then HEAD.
+pub(crate) fn represent(rep: Representation, asked: Asked<'_>, status: CacheStatus) -> Response<CdnBody> {
+    let Representation { status: code, headers, body, len, entry } = rep;
+    if code.is_success() {
+        let validators = Validators::from_headers(&headers);
+        match conditional::evaluate(asked.method, asked.headers, &validators) {
+            Precondition::Proceed => {}
+            Precondition::NotModified => {
+                body.discard();
+                let mut h = conditional::not_modified_headers(&headers);
+                if let Some(age) = headers.get(header::AGE) {
+                    h.insert(header::AGE, age.clone());
+                }
+                return finish(with_head(StatusCode::NOT_MODIFIED, h, CdnBody::empty()), status);
+            }
+            Precondition::Failed => {
+                body.discard();
+                let resp = text_response(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed\n");
+                return finish(resp.map(CdnBody::once), status);
+            }
+        }
+    }
+    let is_head = *asked.method == Method::HEAD;
+    if code == StatusCode::OK
+        && *asked.method == Method::GET
+        && let Some(len) = len
+        && conditional::if_range_allows(asked.headers, &Validators::from_headers(&headers))
+    {
+        match range::evaluate_headers(asked.headers, len) {
+            RangeOutcome::Full => {}
+            RangeOutcome::Unsatisfiable => {
+                body.discard();
+                let mut resp = text_response(StatusCode::RANGE_NOT_SATISFIABLE, "416 Range Not Satisfiable\n");
+                resp.headers_mut().insert(header::CONTENT_RANGE, range::unsatisfied_content_range(len));
+                return finish(resp.map(CdnBody::once), status);
+            }
+            RangeOutcome::Partial(ranges) => {
+                if let [r] = ranges.as_slice() {
+                    let mut h = headers;
+                    h.insert(header::CONTENT_RANGE, range::content_range(*r, len));
+                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.len()));
+                    let body = body.range(r.start, r.len());
+                    return finish(with_head(StatusCode::PARTIAL_CONTENT, h, body), status);
+                }
+                if let Some(entry) = &entry
+                    && let Some((ctype, chunks, total)) = range::multipart_byteranges(
+                        entry.body(),
+                        &ranges,
+                        len,
+                        headers.get(header::CONTENT_TYPE),
+                        BOUNDARY,
+                    )
+                {
+                    body.discard();
+                    let mut h = headers;
+                    h.insert(header::CONTENT_TYPE, ctype);
+                    h.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+                    return finish(with_head(StatusCode::PARTIAL_CONTENT, h, CdnBody::chunks(chunks)), status);
+                }
+                // Several ranges of a body still streaming: the whole
+                // representation is a valid answer (RFC 9110 §14.2).
+            }
+        }
+    }
+    let body = if is_head {
+        body.discard();
+        CdnBody::empty()
+    } else {
+        body
+    };
+    finish(with_head(code, headers, body), status)
+}
+
+fn with_head(code: StatusCode, headers: HeaderMap, body: CdnBody) -> Response<CdnBody> {
     let mut resp = Response::new(body);
-    *resp.status_mut() = head.status;
-    *resp.headers_mut() = head.headers.clone();
+    *resp.status_mut() = code;
+    *resp.headers_mut() = headers;
     resp
 }
 
-fn set_age(resp: &mut Response<CdnBody>, age: Duration) {
-    resp.headers_mut()
-        .insert(header::AGE, HeaderValue::from(age_header_secs(age)));
-}
-
-/// A response served from a stored entry (RFC 9111 §4: with `Age`).
-pub(crate) fn from_entry(
-    entry: Arc<Entry>,
-    method: &Method,
-    status: CacheStatus,
-    now: SystemTime,
-) -> Response<CdnBody> {
-    let age = entry.head().clock.current_age(now);
-    let body = if *method == Method::HEAD {
-        CdnBody::empty()
-    } else {
-        CdnBody::entry(Arc::clone(&entry))
-    };
-    let mut resp = head_response(entry.head(), body);
-    set_age(&mut resp, age);
-    finish(resp, status)
-}
-
-/// A response streamed from a fill (leader or follower).
-pub(crate) fn from_fill(
-    head: &Head,
-    reader: FillReader,
-    method: &Method,
-    status: CacheStatus,
-) -> Response<CdnBody> {
-    let len = head
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let body = if *method == Method::HEAD {
-        CdnBody::empty()
-    } else {
-        CdnBody::fill(reader, len)
-    };
-    finish(head_response(head, body), status)
-}
-
-/// An origin response passed through without storing it.
+/// An origin response passed through untouched (uncacheable requests).
 pub(crate) fn passthrough(resp: Response<OriginBody>, status: CacheStatus) -> Response<CdnBody> {
     finish(resp.map(CdnBody::stream), status)
 }
@@ -88,14 +171,7 @@ pub(crate) fn origin_error(err: OriginError, status: CacheStatus) -> Response<Cd
     finish(resp, status.with_error())
 }
 
-/// A client error generated by the cache (e.g. an invalid `Host`).
-pub(crate) fn client_error(
-    code: StatusCode,
-    body: &'static str,
-    status: CacheStatus,
-) -> Response<CdnBody> {
-    finish(
-        text_response(code, body).map(CdnBody::once),
-        status.with_error(),
-    )
+/// An error generated by the cache itself (invalid `Host`, `only-if-cached`).
+pub(crate) fn cache_error(code: StatusCode, body: &'static str, status: CacheStatus) -> Response<CdnBody> {
+    finish(text_response(code, body).map(CdnBody::once), status.with_error())
 }

@@ -1,6 +1,9 @@
 //! The state every clone of a layer shares.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
+
+use http::HeaderName;
 
 use crate::cache::lock::Fills;
 use crate::cache::store::Store;
@@ -14,6 +17,9 @@ pub(crate) struct Shared {
     pub(crate) fills: Fills,
     pub(crate) routes: Routes,
     pub(crate) max_entry_bytes: u64,
+    /// Targeted cache-control fields obeyed by this cache (RFC 9213).
+    pub(crate) targeted: Vec<HeaderName>,
+    generation: AtomicU64,
 }
 
 impl Shared {
@@ -21,12 +27,16 @@ impl Shared {
         Shared {
             store: Store::new(config.store),
             fills: Fills::default(),
-            routes: Routes::single(Behavior {
-                origin: config.origin.clone(),
-                ttl: config.ttl,
-            }),
+            routes: Routes::single(Behavior { origin: config.origin.clone(), ttl: config.ttl.clone() }),
             max_entry_bytes: config.store.max_entry_bytes,
+            targeted: config.targeted.clone(),
+            generation: AtomicU64::new(1),
         }
+    }
+
+    /// A new generation number for a `Vary` marker.
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The current time; read once per request and passed to the policy.

@@ -64,8 +64,10 @@ pub enum NotStored {
     SetCookie,
     /// The response varies on request headers in a way we cannot key.
     Vary,
-    /// The freshness lifetime is zero.
+    /// The freshness lifetime is zero and there is no validator.
     ZeroTtl,
+    /// `Cache-Control: no-cache` without a validator to revalidate with.
+    NoCache,
     /// The body exceeds the maximum object size.
     TooLarge,
     /// The body did not complete (origin error or client gone).
@@ -91,6 +93,7 @@ impl NotStored {
             NotStored::SetCookie => "set-cookie",
             NotStored::Vary => "vary",
             NotStored::ZeroTtl => "zero-ttl",
+            NotStored::NoCache => "no-cache",
             NotStored::TooLarge => "too-large",
             NotStored::Incomplete => "incomplete",
             NotStored::Partial => "partial",
@@ -129,6 +132,15 @@ impl CacheStatus {
         s
     }
 
+    /// Served from a stale stored response (`detail` says why that was allowed).
+    pub(crate) fn stale_hit(staleness: Duration, detail: &'static str) -> Self {
+        let mut s = Self::empty();
+        s.hit = true;
+        s.ttl = Some(-i64::try_from(staleness.as_secs()).unwrap_or(i64::MAX));
+        s.detail = Some(detail);
+        s
+    }
+
     /// Forwarded for the given reason.
     pub(crate) fn forward(fwd: Fwd) -> Self {
         let mut s = Self::empty();
@@ -149,6 +161,10 @@ impl CacheStatus {
         }
     }
 
+    pub(crate) fn with_fwd(mut self, fwd: Fwd) -> Self {
+        self.fwd = Some(fwd);
+        self
+    }
     pub(crate) fn with_fwd_status(mut self, status: StatusCode) -> Self {
         self.fwd_status = Some(status.as_u16());
         self
@@ -163,6 +179,10 @@ impl CacheStatus {
     }
     pub(crate) fn with_not_stored(mut self, reason: NotStored) -> Self {
         self.detail = Some(reason.as_str());
+        self
+    }
+    pub(crate) fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
         self
     }
     pub(crate) fn with_error(mut self) -> Self {
@@ -234,7 +254,7 @@ impl CacheStatus {
             "Error from tower-cdn"
         } else if self.hit {
             "Hit from tower-cdn"
-        } else if self.fwd == Some(Fwd::Stale) && self.fwd_status == Some(304) {
+        } else if self.fwd_status == Some(304) {
             "RefreshHit from tower-cdn"
         } else {
             "Miss from tower-cdn"
@@ -247,10 +267,7 @@ impl CacheStatus {
         if let Ok(v) = HeaderValue::from_str(&self.cache_status_value()) {
             headers.append(CACHE_STATUS, v);
         }
-        headers.insert(
-            X_CACHE,
-            HeaderValue::from_static(self.x_cache_value(status)),
-        );
+        headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache_value(status)));
     }
 }
 
@@ -260,25 +277,14 @@ mod tests {
 
     #[test]
     fn renders_rfc_9211_members() {
-        let s = CacheStatus::forward(Fwd::UriMiss)
-            .with_fwd_status(StatusCode::OK)
-            .with_stored(true);
-        assert_eq!(
-            s.cache_status_value(),
-            "tower-cdn; fwd=uri-miss; fwd-status=200; stored"
-        );
+        let s = CacheStatus::forward(Fwd::UriMiss).with_fwd_status(StatusCode::OK).with_stored(true);
+        assert_eq!(s.cache_status_value(), "tower-cdn; fwd=uri-miss; fwd-status=200; stored");
         assert_eq!(s.x_cache_value(StatusCode::OK), "Miss from tower-cdn");
         let h = CacheStatus::hit(Duration::from_secs(5));
         assert_eq!(h.cache_status_value(), "tower-cdn; hit; ttl=5");
         assert_eq!(h.x_cache_value(StatusCode::OK), "Hit from tower-cdn");
         let n = CacheStatus::forward(Fwd::UriMiss).with_not_stored(NotStored::NoStore);
-        assert_eq!(
-            n.cache_status_value(),
-            "tower-cdn; fwd=uri-miss; detail=no-store"
-        );
-        assert_eq!(
-            n.x_cache_value(StatusCode::BAD_GATEWAY),
-            "Error from tower-cdn"
-        );
+        assert_eq!(n.cache_status_value(), "tower-cdn; fwd=uri-miss; detail=no-store");
+        assert_eq!(n.x_cache_value(StatusCode::BAD_GATEWAY), "Error from tower-cdn");
     }
 }

@@ -29,14 +29,8 @@ fn start(args: &[&str]) -> Proxy {
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    Proxy {
-        url: url.to_owned(),
-        child,
-    }
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    Proxy { url: url.to_owned(), child }
 }
 
 #[tokio::test]
@@ -45,11 +39,7 @@ async fn demo_origin_shows_miss_then_hit() {
     let c = client();
     let a = c.get(format!("{}/hello", proxy.url)).send().await.unwrap();
     assert_eq!(a.status(), 200);
-    assert!(
-        cache_status(&a).contains("fwd=uri-miss"),
-        "{}",
-        cache_status(&a)
-    );
+    assert!(cache_status(&a).contains("fwd=uri-miss"), "{}", cache_status(&a));
     assert_eq!(x_cache(&a), "Miss from tower-cdn");
     let body = a.text().await.unwrap();
     let b = c.get(format!("{}/hello", proxy.url)).send().await.unwrap();
@@ -61,20 +51,8 @@ async fn demo_origin_shows_miss_then_hit() {
 #[tokio::test]
 async fn proxies_and_caches_a_given_origin() {
     let origin = Origin::start().await;
-    origin.route(
-        "/x",
-        Reply::ok("from origin").header("cache-control", "max-age=30"),
-    );
-    let proxy = start(&[
-        "--listen",
-        ":0",
-        "--origin",
-        &origin.url(),
-        "--capacity",
-        "16MiB",
-        "--default-ttl",
-        "1h",
-    ]);
+    origin.route("/x", Reply::ok("from origin").header("cache-control", "max-age=30"));
+    let proxy = start(&["--listen", ":0", "--origin", &origin.url(), "--capacity", "16MiB", "--default-ttl", "1h"]);
     let c = client();
     for _ in 0..3 {
         let r = c.get(format!("{}/x", proxy.url)).send().await.unwrap();
@@ -101,10 +79,7 @@ fn bad_flags_are_reported_with_their_name() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-object-size"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-        .args(["--capacity", "lots"])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).args(["--capacity", "lots"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--capacity"));
 }

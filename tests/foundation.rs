@@ -12,38 +12,25 @@ use tokio::sync::Notify;
 use tower_cdn::{CdnLayer, Origin as CdnOrigin};
 
 fn layer_for(origin: &Origin) -> CdnLayer {
-    CdnLayer::builder()
-        .origin(CdnOrigin::http(origin.url()))
-        .build()
-        .unwrap()
+    CdnLayer::builder().origin(CdnOrigin::http(origin.url())).build().unwrap()
 }
 
 #[tokio::test]
 async fn second_get_is_served_from_cache() {
     let origin = Origin::start().await;
-    origin.route(
-        "/a",
-        Reply::ok("alpha").header("cache-control", "max-age=60"),
-    );
+    origin.route("/a", Reply::ok("alpha").header("cache-control", "max-age=60"));
     let edge = start_proxy(layer_for(&origin)).await;
     let c = client();
 
     let r1 = c.get(format!("http://{edge}/a")).send().await.unwrap();
     assert_eq!(r1.status(), 200);
-    assert_eq!(
-        cache_status(&r1),
-        "tower-cdn; fwd=uri-miss; fwd-status=200; stored"
-    );
+    assert_eq!(cache_status(&r1), "tower-cdn; fwd=uri-miss; fwd-status=200; stored");
     assert_eq!(x_cache(&r1), "Miss from tower-cdn");
     assert_eq!(r1.text().await.unwrap(), "alpha");
 
     assert!(eventually(|| origin.hits("/a") == 1).await);
     let layer_hit = c.get(format!("http://{edge}/a")).send().await.unwrap();
-    assert!(
-        cache_status(&layer_hit).starts_with("tower-cdn; hit"),
-        "{}",
-        cache_status(&layer_hit)
-    );
+    assert!(cache_status(&layer_hit).starts_with("tower-cdn; hit"), "{}", cache_status(&layer_hit));
     assert_eq!(x_cache(&layer_hit), "Hit from tower-cdn");
     assert!(layer_hit.headers().contains_key("age"));
     assert_eq!(layer_hit.headers()["via"], "1.1 tower-cdn");
@@ -54,29 +41,14 @@ async fn second_get_is_served_from_cache() {
 #[tokio::test]
 async fn host_path_and_query_make_distinct_entries() {
     let origin = Origin::start().await;
-    origin.route(
-        "/p",
-        Reply::ok("p")
-            .header("cache-control", "max-age=60")
-            .stamped(),
-    );
-    origin.route(
-        "/q",
-        Reply::ok("q")
-            .header("cache-control", "max-age=60")
-            .stamped(),
-    );
+    origin.route("/p", Reply::ok("p").header("cache-control", "max-age=60").stamped());
+    origin.route("/q", Reply::ok("q").header("cache-control", "max-age=60").stamped());
     let edge = start_proxy(layer_for(&origin)).await;
     let c = client();
     let get = |host: &'static str, path: &'static str| {
         let c = c.clone();
         async move {
-            let r = c
-                .get(format!("http://{edge}{path}"))
-                .header("host", host)
-                .send()
-                .await
-                .unwrap();
+            let r = c.get(format!("http://{edge}{path}")).header("host", host).send().await.unwrap();
             let status = cache_status(&r);
             (status, r.text().await.unwrap())
         }
@@ -104,16 +76,10 @@ async fn first_byte_of_a_miss_arrives_while_the_origin_is_still_sending() {
     let gate = Arc::new(Notify::new());
     origin.route(
         "/slow",
-        Reply::ok(vec![b'x'; 64 * 1024])
-            .header("cache-control", "max-age=60")
-            .gate_after(1024, gate.clone()),
+        Reply::ok(vec![b'x'; 64 * 1024]).header("cache-control", "max-age=60").gate_after(1024, gate.clone()),
     );
     let edge = start_proxy(layer_for(&origin)).await;
-    let resp = client()
-        .get(format!("http://{edge}/slow"))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(format!("http://{edge}/slow")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut stream = resp.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
@@ -125,11 +91,7 @@ async fn first_byte_of_a_miss_arrives_while_the_origin_is_still_sending() {
         got += chunk.unwrap().len();
     }
     assert_eq!(got, 64 * 1024);
-    let layer_hit = client()
-        .get(format!("http://{edge}/slow"))
-        .send()
-        .await
-        .unwrap();
+    let layer_hit = client().get(format!("http://{edge}/slow")).send().await.unwrap();
     assert!(cache_status(&layer_hit).contains("hit"));
     assert_eq!(layer_hit.bytes().await.unwrap().len(), 64 * 1024);
 }
@@ -152,11 +114,7 @@ async fn a_client_that_disconnects_mid_body_leaves_nothing_stored_and_no_key_loc
     let cache = layer.cache();
     let edge = start_proxy(layer).await;
     {
-        let resp = client()
-            .get(format!("http://{edge}/cut"))
-            .send()
-            .await
-            .unwrap();
+        let resp = client().get(format!("http://{edge}/cut")).send().await.unwrap();
         let mut stream = resp.bytes_stream();
         let _ = stream.next().await.unwrap().unwrap();
         // Dropping the response and the client closes the connection.
@@ -165,27 +123,13 @@ async fn a_client_that_disconnects_mid_body_leaves_nothing_stored_and_no_key_loc
     // edge writes to the closed connection, notices the client is gone,
     // and abandons the fill.
     first.notify_one();
-    assert!(
-        eventually(|| cache.fills_in_flight() == 0).await,
-        "key still locked"
-    );
+    assert!(eventually(|| cache.fills_in_flight() == 0).await, "key still locked");
     assert_eq!(cache.len(), 0, "a partial body was stored");
     last.notify_one();
 
-    origin.route(
-        "/cut",
-        Reply::ok(body.clone()).header("cache-control", "max-age=60"),
-    );
-    let r = client()
-        .get(format!("http://{edge}/cut"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        cache_status(&r).contains("fwd=uri-miss"),
-        "{}",
-        cache_status(&r)
-    );
+    origin.route("/cut", Reply::ok(body.clone()).header("cache-control", "max-age=60"));
+    let r = client().get(format!("http://{edge}/cut")).send().await.unwrap();
+    assert!(cache_status(&r).contains("fwd=uri-miss"), "{}", cache_status(&r));
     assert_eq!(r.bytes().await.unwrap().len(), body.len());
     assert_eq!(origin.hits("/cut"), 2, "the next request refetched");
 }
@@ -205,23 +149,12 @@ async fn origin_dying_mid_body_is_not_stored() {
     let layer = layer_for(&origin);
     let cache = layer.cache();
     let edge = start_proxy(layer).await;
-    let resp = client()
-        .get(format!("http://{edge}/die"))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(format!("http://{edge}/die")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(
-        resp.bytes().await.is_err(),
-        "the client must see the truncation"
-    );
+    assert!(resp.bytes().await.is_err(), "the client must see the truncation");
     assert!(eventually(|| cache.fills_in_flight() == 0).await);
     assert_eq!(cache.len(), 0);
-    let again = client()
-        .get(format!("http://{edge}/die"))
-        .send()
-        .await
-        .unwrap();
+    let again = client().get(format!("http://{edge}/die")).send().await.unwrap();
     assert!(cache_status(&again).contains("fwd=uri-miss"));
     let _ = again.bytes().await;
     assert_eq!(origin.hits("/die"), 2);
@@ -234,39 +167,22 @@ async fn origin_down_gives_502_and_slow_origin_gives_504() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let layer = CdnLayer::builder()
-        .origin(CdnOrigin::http(format!("http://{dead}")))
-        .build()
-        .unwrap();
+    let layer = CdnLayer::builder().origin(CdnOrigin::http(format!("http://{dead}"))).build().unwrap();
     let edge = start_proxy(layer).await;
-    let r = client()
-        .get(format!("http://{edge}/x"))
-        .send()
-        .await
-        .unwrap();
+    let r = client().get(format!("http://{edge}/x")).send().await.unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(x_cache(&r), "Error from tower-cdn");
     let body = r.text().await.unwrap();
-    assert!(
-        !body.contains(&dead.port().to_string()),
-        "error body leaks the origin: {body}"
-    );
+    assert!(!body.contains(&dead.port().to_string()), "error body leaks the origin: {body}");
 
     let origin = Origin::start().await;
-    origin.route(
-        "/slow",
-        Reply::ok("late").head_delay(Duration::from_secs(5)),
-    );
+    origin.route("/slow", Reply::ok("late").head_delay(Duration::from_secs(5)));
     let layer = CdnLayer::builder()
         .origin(CdnOrigin::http(origin.url()).response_timeout(Duration::from_millis(200)))
         .build()
         .unwrap();
     let edge = start_proxy(layer).await;
-    let r = client()
-        .get(format!("http://{edge}/slow"))
-        .send()
-        .await
-        .unwrap();
+    let r = client().get(format!("http://{edge}/slow")).send().await.unwrap();
     assert_eq!(r.status(), 504);
     assert_eq!(x_cache(&r), "Error from tower-cdn");
 }
@@ -275,19 +191,9 @@ async fn origin_down_gives_502_and_slow_origin_gives_504() {
 async fn oversized_body_streams_in_full_but_is_not_stored() {
     let origin = Origin::start().await;
     let big = Bytes::from((0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-    origin.route(
-        "/known",
-        Reply::ok(big.clone())
-            .header("cache-control", "max-age=60")
-            .chunks(vec![16_384]),
-    );
-    origin.route(
-        "/chunked",
-        Reply::ok(big.clone())
-            .header("cache-control", "max-age=60")
-            .chunks(vec![16_384])
-            .chunked(),
-    );
+    origin.route("/known", Reply::ok(big.clone()).header("cache-control", "max-age=60").chunks(vec![16_384]));
+    origin
+        .route("/chunked", Reply::ok(big.clone()).header("cache-control", "max-age=60").chunks(vec![16_384]).chunked());
     let layer = CdnLayer::builder()
         .origin(CdnOrigin::http(origin.url()))
         .capacity_bytes(1 << 20)
@@ -298,27 +204,15 @@ async fn oversized_body_streams_in_full_but_is_not_stored() {
     let edge = start_proxy(layer).await;
     for path in ["/known", "/chunked"] {
         for _ in 0..2 {
-            let r = client()
-                .get(format!("http://{edge}{path}"))
-                .send()
-                .await
-                .unwrap();
+            let r = client().get(format!("http://{edge}{path}")).send().await.unwrap();
             let status = cache_status(&r);
             assert!(!status.contains("hit"), "{path}: {status}");
             assert_eq!(r.bytes().await.unwrap(), big, "{path}: body differs");
         }
         assert_eq!(origin.hits(path), 2);
     }
-    let r = client()
-        .get(format!("http://{edge}/known"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        cache_status(&r).contains("detail=too-large"),
-        "{}",
-        cache_status(&r)
-    );
+    let r = client().get(format!("http://{edge}/known")).send().await.unwrap();
+    assert!(cache_status(&r).contains("detail=too-large"), "{}", cache_status(&r));
     let _ = r.bytes().await;
     assert!(eventually(|| cache.fills_in_flight() == 0).await);
     assert_eq!(cache.len(), 0);
@@ -353,82 +247,29 @@ async fn concurrent_cold_requests_make_one_origin_fetch() {
         assert_eq!(bytes, body);
         collapsed += usize::from(status.contains("collapsed"));
     }
-    assert_eq!(
-        origin.hits("/hot"),
-        1,
-        "32 concurrent misses must make one origin fetch"
-    );
+    assert_eq!(origin.hits("/hot"), 1, "32 concurrent misses must make one origin fetch");
     assert!(collapsed > 0);
 }
 
 #[tokio::test]
 async fn responses_meant_for_one_user_are_never_shared() {
     let origin = Origin::start().await;
-    origin.route(
-        "/nostore",
-        Reply::ok("n").header("cache-control", "no-store").stamped(),
-    );
-    origin.route(
-        "/private",
-        Reply::ok("p")
-            .header("cache-control", "private, max-age=60")
-            .stamped(),
-    );
-    origin.route(
-        "/auth",
-        Reply::ok("a")
-            .header("cache-control", "max-age=60")
-            .stamped(),
-    );
-    origin.route(
-        "/cookie",
-        Reply::ok("c")
-            .header("cache-control", "max-age=60")
-            .header("set-cookie", "s=1")
-            .stamped(),
-    );
+    origin.route("/nostore", Reply::ok("n").header("cache-control", "no-store").stamped());
+    origin.route("/private", Reply::ok("p").header("cache-control", "private, max-age=60").stamped());
+    origin.route("/auth", Reply::ok("a").header("cache-control", "max-age=60").stamped());
+    origin.route("/cookie", Reply::ok("c").header("cache-control", "max-age=60").header("set-cookie", "s=1").stamped());
     let edge = start_proxy(layer_for(&origin)).await;
     let c = client();
     for path in ["/nostore", "/private", "/cookie"] {
-        let a = c
-            .get(format!("http://{edge}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let b = c
-            .get(format!("http://{edge}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let a = c.get(format!("http://{edge}{path}")).send().await.unwrap().text().await.unwrap();
+        let b = c.get(format!("http://{edge}{path}")).send().await.unwrap().text().await.unwrap();
         assert_ne!(a, b, "{path} was shared");
         assert_eq!(origin.hits(path), 2, "{path}");
     }
-    let a = c
-        .get(format!("http://{edge}/auth"))
-        .header("authorization", "Bearer alice")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        cache_status(&a).contains("detail=authorization"),
-        "{}",
-        cache_status(&a)
-    );
+    let a = c.get(format!("http://{edge}/auth")).header("authorization", "Bearer alice").send().await.unwrap();
+    assert!(cache_status(&a).contains("detail=authorization"), "{}", cache_status(&a));
     let a = a.text().await.unwrap();
-    let b = c
-        .get(format!("http://{edge}/auth"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let b = c.get(format!("http://{edge}/auth")).send().await.unwrap().text().await.unwrap();
     assert_ne!(a, b, "alice's response reached another user");
 }
 
@@ -437,25 +278,16 @@ async fn concurrent_waiters_on_an_unshareable_response_each_get_their_own() {
     let origin = Origin::start().await;
     origin.route(
         "/mine",
-        Reply::ok("u")
-            .header("cache-control", "private")
-            .head_delay(Duration::from_millis(150))
-            .stamped(),
+        Reply::ok("u").header("cache-control", "private").head_delay(Duration::from_millis(150)).stamped(),
     );
     let edge = start_proxy(layer_for(&origin)).await;
     let c = client();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move {
-                c.get(format!("http://{edge}/mine"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(
+                async move { c.get(format!("http://{edge}/mine")).send().await.unwrap().text().await.unwrap() },
+            )
         })
         .collect();
     let mut bodies = Vec::new();
@@ -464,10 +296,6 @@ async fn concurrent_waiters_on_an_unshareable_response_each_get_their_own() {
     }
     bodies.sort();
     bodies.dedup();
-    assert_eq!(
-        bodies.len(),
-        8,
-        "a private response was handed to another waiter: {bodies:?}"
-    );
+    assert_eq!(bodies.len(), 8, "a private response was handed to another waiter: {bodies:?}");
     assert_eq!(origin.hits("/mine"), 8);
 }

@@ -37,11 +37,7 @@ async fn axum_app_responses_are_cached_with_no_error_handling_layer() {
     let addr = serve_router(app).await;
     let c = client();
     let a = c.get(format!("http://{addr}/page")).send().await.unwrap();
-    assert!(
-        cache_status(&a).contains("fwd=uri-miss"),
-        "{}",
-        cache_status(&a)
-    );
+    assert!(cache_status(&a).contains("fwd=uri-miss"), "{}", cache_status(&a));
     assert_eq!(a.text().await.unwrap(), "page #1");
     let b = c.get(format!("http://{addr}/page")).send().await.unwrap();
     assert!(cache_status(&b).contains("hit"));
@@ -57,19 +53,9 @@ async fn clones_of_one_layer_share_entries() {
     let two = serve_router(counting_app(hits.clone()).layer(layer.clone())).await;
     let c = client();
     // Same Host header for both, so both requests share a key.
-    let a = c
-        .get(format!("http://{one}/page"))
-        .header("host", "shared.test")
-        .send()
-        .await
-        .unwrap();
+    let a = c.get(format!("http://{one}/page")).header("host", "shared.test").send().await.unwrap();
     assert_eq!(a.text().await.unwrap(), "page #1");
-    let b = c
-        .get(format!("http://{two}/page"))
-        .header("host", "shared.test")
-        .send()
-        .await
-        .unwrap();
+    let b = c.get(format!("http://{two}/page")).header("host", "shared.test").send().await.unwrap();
     assert!(cache_status(&b).contains("hit"), "{}", cache_status(&b));
     assert_eq!(b.text().await.unwrap(), "page #1");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
@@ -81,19 +67,11 @@ async fn status_is_in_the_response_extensions() {
     use tower::ServiceExt;
     let hits = Arc::new(AtomicUsize::new(0));
     let app = counting_app(hits).layer(CdnLayer::new(CdnConfig::default()));
-    let req = || {
-        axum::http::Request::get("http://x.test/page")
-            .body(axum::body::Body::empty())
-            .unwrap()
-    };
+    let req = || axum::http::Request::get("http://x.test/page").body(axum::body::Body::empty()).unwrap();
     let first = app.clone().oneshot(req()).await.unwrap();
     let s = first.extensions().get::<CacheStatus>().cloned().unwrap();
     assert!(!s.is_hit());
-    drop(
-        axum::body::to_bytes(first.into_body(), usize::MAX)
-            .await
-            .unwrap(),
-    );
+    drop(axum::body::to_bytes(first.into_body(), usize::MAX).await.unwrap());
     let second = app.oneshot(req()).await.unwrap();
     assert!(second.extensions().get::<CacheStatus>().unwrap().is_hit());
 }
@@ -109,13 +87,8 @@ async fn works_in_a_bare_hyper_server() {
     let app = tower::service_fn(move |_req: http::Request<hyper::body::Incoming>| {
         let n = h.fetch_add(1, Ordering::SeqCst) + 1;
         async move {
-            let mut r = http::Response::new(http_body_util::Full::new(Bytes::from(format!(
-                "hyper #{n}"
-            ))));
-            r.headers_mut().insert(
-                "cache-control",
-                http::HeaderValue::from_static("max-age=60"),
-            );
+            let mut r = http::Response::new(http_body_util::Full::new(Bytes::from(format!("hyper #{n}"))));
+            r.headers_mut().insert("cache-control", http::HeaderValue::from_static("max-age=60"));
             Ok::<_, Infallible>(r)
         }
     });
@@ -127,9 +100,7 @@ async fn works_in_a_bare_hyper_server() {
             let (stream, _) = listener.accept().await.unwrap();
             let svc = TowerToHyperService::new(svc.clone());
             tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
             });
         }
     });

@@ -18,22 +18,26 @@ use crate::error::BoxError;
 pub(crate) type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The response body produced by [`Cdn`](crate::Cdn): a stored entry, a
-/// fill in progress, an uncached origin stream, or a short generated body.
+/// fill in progress, an uncached origin stream, or a short generated body;
+/// optionally only a byte range of it (for 206 responses).
 pub struct CdnBody {
     kind: Kind,
+    window: Option<Window>,
+}
+
+/// A byte range of the underlying body: skip, then take.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    skip: u64,
+    remaining: u64,
 }
 
 enum Kind {
     Empty,
     Once(Option<Bytes>),
-    Entry {
-        entry: Arc<Entry>,
-        next: usize,
-    },
-    Fill {
-        reader: FillReader,
-        remaining: Option<u64>,
-    },
+    Chunks { chunks: Vec<Bytes>, next: usize },
+    Entry { entry: Arc<Entry>, next: usize },
+    Fill { reader: FillReader, remaining: Option<u64> },
     Stream(OriginBody),
 }
 
@@ -42,6 +46,7 @@ impl std::fmt::Debug for CdnBody {
         let kind = match &self.kind {
             Kind::Empty => "empty",
             Kind::Once(_) => "once",
+            Kind::Chunks { .. } => "chunks",
             Kind::Entry { .. } => "entry",
             Kind::Fill { .. } => "fill",
             Kind::Stream(_) => "stream",
@@ -51,52 +56,60 @@ impl std::fmt::Debug for CdnBody {
 }
 
 impl CdnBody {
+    fn of(kind: Kind) -> Self {
+        CdnBody { kind, window: None }
+    }
     pub(crate) fn empty() -> Self {
-        CdnBody { kind: Kind::Empty }
+        Self::of(Kind::Empty)
     }
     pub(crate) fn once(bytes: Bytes) -> Self {
-        CdnBody {
-            kind: Kind::Once(Some(bytes)),
-        }
+        Self::of(Kind::Once(Some(bytes)))
+    }
+    pub(crate) fn chunks(chunks: Vec<Bytes>) -> Self {
+        Self::of(Kind::Chunks { chunks, next: 0 })
     }
     pub(crate) fn entry(entry: Arc<Entry>) -> Self {
-        CdnBody {
-            kind: Kind::Entry { entry, next: 0 },
-        }
+        Self::of(Kind::Entry { entry, next: 0 })
     }
     pub(crate) fn fill(reader: FillReader, len: Option<u64>) -> Self {
-        CdnBody {
-            kind: Kind::Fill {
-                reader,
-                remaining: len,
-            },
-        }
+        Self::of(Kind::Fill { reader, remaining: len })
     }
     pub(crate) fn stream(body: OriginBody) -> Self {
-        CdnBody {
-            kind: Kind::Stream(body),
+        Self::of(Kind::Stream(body))
+    }
+
+    /// Only bytes `start..start + len` of this body.
+    pub(crate) fn range(mut self, start: u64, len: u64) -> Self {
+        self.window = Some(Window { skip: start, remaining: len });
+        if len == 0 {
+            self.finish_early();
+        }
+        self
+    }
+
+    /// Drops the body without reading it; a fill goes on for its other
+    /// readers and for the store.
+    pub(crate) fn discard(mut self) {
+        self.finish_early();
+    }
+
+    /// The window is satisfied: stop reading the source. A fill keeps
+    /// going for its other readers and for the store.
+    fn finish_early(&mut self) {
+        if let Kind::Fill { reader, .. } = std::mem::replace(&mut self.kind, Kind::Empty) {
+            reader.detach();
         }
     }
-}
 
-impl Default for CdnBody {
-    fn default() -> Self {
-        CdnBody::empty()
-    }
-}
-
-impl Body for CdnBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        match &mut this.kind {
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Once(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Chunks { chunks, next } => {
+                let chunk = chunks.get(*next).cloned();
+                *next += 1;
+                Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
+            }
             Kind::Entry { entry, next } => {
                 let chunk = entry.body().get(*next).cloned();
                 *next += 1;
@@ -117,35 +130,114 @@ impl Body for CdnBody {
         }
     }
 
-    fn is_end_stream(&self) -> bool {
+    fn source_size(&self) -> SizeHint {
         match &self.kind {
-            Kind::Empty => true,
-            Kind::Once(b) => b.is_none(),
-            Kind::Entry { entry, next } => *next >= entry.body().len(),
-            Kind::Fill { reader, .. } => reader.is_end_stream(),
-            Kind::Stream(body) => body.is_end_stream(),
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Once(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Chunks { chunks, next } => {
+                SizeHint::with_exact(chunks.iter().skip(*next).map(|c| c.len() as u64).sum())
+            }
+            Kind::Entry { entry, next } => {
+                SizeHint::with_exact(entry.body().iter().skip(*next).map(|c| c.len() as u64).sum())
+            }
+            Kind::Fill { remaining: Some(n), .. } => SizeHint::with_exact(*n),
+            Kind::Fill { remaining: None, .. } => SizeHint::default(),
+            Kind::Stream(body) => body.size_hint(),
+        }
+    }
+}
+
+impl Default for CdnBody {
+    fn default() -> Self {
+        CdnBody::empty()
+    }
+}
+
+impl Body for CdnBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let Some(mut window) = this.window else {
+            return this.poll_source(cx);
+        };
+        loop {
+            if window.remaining == 0 {
+                return Poll::Ready(None);
+            }
+            let frame = match this.poll_source(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                other => return other,
+            };
+            let Ok(mut data) = frame.into_data() else {
+                continue; // trailers do not belong to a range
+            };
+            let len = data.len() as u64;
+            if window.skip >= len {
+                window.skip -= len;
+                this.window = Some(window);
+                continue;
+            }
+            // `skip < len` and both fit in usize because `len` does.
+            let start = usize::try_from(window.skip).unwrap_or(data.len());
+            let take = usize::try_from(window.remaining.min(len - window.skip)).unwrap_or(data.len());
+            data = data.slice(start..start + take);
+            window.skip = 0;
+            window.remaining -= take as u64;
+            this.window = Some(window);
+            if window.remaining == 0 {
+                this.finish_early();
+            }
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self.window {
+            Some(w) if w.remaining == 0 => true,
+            _ => match &self.kind {
+                Kind::Empty => true,
+                Kind::Once(b) => b.is_none(),
+                Kind::Chunks { chunks, next } => *next >= chunks.len(),
+                Kind::Entry { entry, next } => *next >= entry.body().len(),
+                Kind::Fill { reader, .. } => reader.is_end_stream(),
+                Kind::Stream(body) => body.is_end_stream(),
+            },
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Once(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Entry { entry, next } => SizeHint::with_exact(
-                entry
-                    .body()
-                    .iter()
-                    .skip(*next)
-                    .map(|c| c.len() as u64)
-                    .sum(),
-            ),
-            Kind::Fill {
-                remaining: Some(n), ..
-            } => SizeHint::with_exact(*n),
-            Kind::Fill {
-                remaining: None, ..
-            } => SizeHint::default(),
-            Kind::Stream(body) => body.size_hint(),
+        match self.window {
+            Some(w) => SizeHint::with_exact(w.remaining),
+            None => self.source_size(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_window_yields_exactly_that_slice(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..10),
+            start in 0u64..400,
+            len in 0u64..400,
+        ) {
+            let flat: Vec<u8> = chunks.concat();
+            let total = flat.len() as u64;
+            let start = start.min(total);
+            let len = len.min(total - start);
+            let body = CdnBody::chunks(chunks.into_iter().map(Bytes::from).collect()).range(start, len);
+            prop_assert_eq!(body.size_hint().exact(), Some(len));
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let got = rt.block_on(body.collect()).unwrap().to_bytes();
+            let (s, e) = (start as usize, (start + len) as usize);
+            prop_assert_eq!(&got[..], &flat[s..e]);
         }
     }
 }

@@ -1,12 +1,10 @@
 //! A stored response: immutable once built; `Arc<Entry>` is the cache value.
 
-use std::time::{Duration, SystemTime};
-
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::policy::freshness::AgeClock;
+use crate::policy::freshness::StoredMeta;
 
 /// Fixed per-entry overhead counted in the weight (struct, map slots,
 /// `Arc`s), so that no entry weighs zero.
@@ -23,16 +21,38 @@ pub struct Head {
     pub status: StatusCode,
     /// Headers as stored: hop-by-hop and this cache's own headers removed.
     pub headers: HeaderMap,
-    /// Timing facts for `Age`.
-    pub clock: AgeClock,
-    /// Freshness lifetime granted by the policy.
-    pub lifetime: Duration,
+    /// Freshness and reuse facts.
+    pub meta: StoredMeta,
+}
+
+impl Clone for Head {
+    fn clone(&self) -> Self {
+        Head { status: self.status, headers: self.headers.clone(), meta: self.meta }
+    }
 }
 
 impl Head {
-    /// Seconds of freshness left at `now` (zero when stale).
-    pub fn remaining(&self, now: SystemTime) -> Duration {
-        self.lifetime.saturating_sub(self.clock.current_age(now))
+    /// The `Content-Length` of the head, if valid.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    }
+}
+
+/// The `Vary` marker stored at a primary key when responses vary: the
+/// fields that form the secondary key, and a generation that is part of
+/// every variant's key (replacing the marker orphans the old variants).
+#[derive(Debug)]
+pub struct Variants {
+    /// The request fields the responses vary on.
+    pub fields: Vec<HeaderName>,
+    /// Distinguishes variant keys of successive markers.
+    pub generation: u64,
+}
+
+impl Variants {
+    /// Bytes this marker costs in the cache.
+    pub fn weight(&self) -> u64 {
+        64 + self.fields.iter().map(|f| f.as_str().len() as u64 + 16).sum::<u64>()
     }
 }
 
@@ -51,13 +71,8 @@ impl Entry {
     pub fn new(mut head: Head, chunks: &[Bytes]) -> Self {
         let body = join_chunks(chunks);
         let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
-        head.headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
-        let header_bytes: u64 = head
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().len() + v.len() + 32) as u64)
-            .sum();
+        head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        let header_bytes: u64 = head.headers.iter().map(|(k, v)| (k.as_str().len() + v.len() + 32) as u64).sum();
         let weight = ENTRY_OVERHEAD_BYTES + header_bytes + body_len;
         Entry { head, body, weight }
     }

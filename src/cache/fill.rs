@@ -47,9 +47,33 @@ enum Phase {
     Failed,
 }
 
+/// How the head published by a fill came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// A new response from the origin.
+    Origin,
+    /// The stored response, freshened by a 304 from the origin.
+    Revalidated,
+    /// The stored response, served stale because the origin failed
+    /// (with the origin's status when it answered).
+    StaleOnError(Option<http::StatusCode>),
+}
+
+/// What a fill publishes once the response head is known.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The head every reader responds with.
+    pub head: Arc<Head>,
+    /// How it came about.
+    pub served: Served,
+    /// For a response with `Vary`: the secondary key of the request that
+    /// fetched it; other readers must match it to share the response.
+    pub vary_key: Option<Arc<str>>,
+}
+
 struct State {
     phase: Phase,
-    head: Option<Arc<Head>>,
+    head: Option<Published>,
     /// Chunk `i` (absolute) lives at `chunks[i - base]`.
     chunks: VecDeque<Bytes>,
     base: usize,
@@ -63,6 +87,9 @@ struct State {
     wakers: Vec<Waker>,
     pump_waker: Option<Waker>,
     abort: Option<AbortHandle>,
+    /// Keep filling even when no reader is left (a background refresh, or
+    /// readers that only needed the head).
+    pinned: bool,
 }
 
 /// An in-flight fill. See the module docs.
@@ -76,7 +103,7 @@ pub struct Fill {
 #[derive(Debug, Clone)]
 pub enum HeadState {
     /// The response is shared: read the body from this fill.
-    Ready(Arc<Head>),
+    Ready(Published),
     /// Not shareable: fetch on your own.
     Released(NotStored),
     /// The fill failed or was abandoned: try again.
@@ -98,7 +125,19 @@ impl std::error::Error for FillFailed {}
 impl Fill {
     /// Creates a fill together with its first reader (the leader's).
     pub(crate) fn new_with_reader(key: CacheKey) -> (Arc<Self>, FillReader) {
-        let fill = Arc::new(Fill {
+        let fill = Self::new(key, 1, false);
+        let reader = FillReader { fill: Arc::clone(&fill), slot: 0, pos: 0 };
+        (fill, reader)
+    }
+
+    /// Creates a fill with no reader that runs to completion on its own
+    /// (a background refresh).
+    pub(crate) fn new_pinned(key: CacheKey) -> Arc<Self> {
+        Self::new(key, 0, true)
+    }
+
+    fn new(key: CacheKey, readers: usize, pinned: bool) -> Arc<Self> {
+        Arc::new(Fill {
             key,
             state: Mutex::new(State {
                 phase: Phase::Pending,
@@ -108,20 +147,15 @@ impl Fill {
                 total_bytes: 0,
                 buffered_bytes: 0,
                 shared: true,
-                positions: vec![Some(0)],
-                live_readers: 1,
+                positions: vec![Some(0); readers],
+                live_readers: readers,
                 wakers: Vec::new(),
                 pump_waker: None,
                 abort: None,
+                pinned,
             }),
             invalidated: AtomicBool::new(false),
-        });
-        let reader = FillReader {
-            fill: Arc::clone(&fill),
-            slot: 0,
-            pos: 0,
-        };
-        (fill, reader)
+        })
     }
 
     /// The key being filled.
@@ -132,9 +166,7 @@ impl Fill {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means another thread panicked while holding
         // it; the state itself is always consistent between statements.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds a reader starting at byte 0, unless the fill can no longer be
@@ -155,11 +187,7 @@ impl Fill {
             }
         };
         st.live_readers += 1;
-        Some(FillReader {
-            fill: Arc::clone(self),
-            slot,
-            pos: 0,
-        })
+        Some(FillReader { fill: Arc::clone(self), slot, pos: 0 })
     }
 
     /// Marks the fill so that its result is not stored (an invalidation
@@ -181,7 +209,7 @@ impl Fill {
     /// Registers the task fetching the origin, aborted if every reader leaves.
     pub(crate) fn set_abort(&self, handle: AbortHandle) {
         let mut st = self.lock();
-        if st.live_readers == 0 && matches!(st.phase, Phase::Pending | Phase::Streaming) {
+        if st.live_readers == 0 && !st.pinned && matches!(st.phase, Phase::Pending | Phase::Streaming) {
             handle.abort();
         }
         st.abort = Some(handle);
@@ -225,11 +253,7 @@ pub enum Pushed {
 
 impl FillWriter {
     pub(crate) fn new(fill: Arc<Fill>, max_bytes: u64) -> Self {
-        FillWriter {
-            fill,
-            max_bytes,
-            done: false,
-        }
+        FillWriter { fill, max_bytes, done: false }
     }
 
     /// The fill this writer feeds.
@@ -238,7 +262,7 @@ impl FillWriter {
     }
 
     /// Publishes the response head; readers start streaming.
-    pub fn publish_head(&self, head: Arc<Head>) {
+    pub fn publish_head(&self, head: Published) {
         let wakers = {
             let mut st = self.fill.lock();
             st.head = Some(head);
@@ -262,7 +286,7 @@ impl FillWriter {
     pub fn push(&self, chunk: Bytes) -> Pushed {
         let (wakers, outcome) = {
             let mut st = self.fill.lock();
-            if st.live_readers == 0 {
+            if st.live_readers == 0 && !st.pinned {
                 return Pushed::Abandoned;
             }
             let len = chunk.len() as u64;
@@ -332,13 +356,7 @@ fn trim(st: &mut State) {
     if st.shared {
         return;
     }
-    let min = st
-        .positions
-        .iter()
-        .flatten()
-        .copied()
-        .min()
-        .unwrap_or(st.base + st.chunks.len());
+    let min = st.positions.iter().flatten().copied().min().unwrap_or(st.base + st.chunks.len());
     while st.base < min {
         match st.chunks.pop_front() {
             Some(c) => {
@@ -364,14 +382,18 @@ pub struct FillReader {
 
 impl std::fmt::Debug for FillReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FillReader")
-            .field("key", &self.fill.key)
-            .field("pos", &self.pos)
-            .finish()
+        f.debug_struct("FillReader").field("key", &self.fill.key).field("pos", &self.pos).finish()
     }
 }
 
 impl FillReader {
+    /// Stops reading but lets the fill run to completion (and be stored)
+    /// even if this was the last reader: for clients that only needed the
+    /// head (HEAD, 304, 412) or a prefix of the body (a range).
+    pub fn detach(self) {
+        self.fill.lock().pinned = true;
+    }
+
     /// Waits for the response head (or for the fill to be released/fail).
     pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<HeadState> {
         let mut st = self.fill.lock();
@@ -383,7 +405,7 @@ impl FillReader {
                 Poll::Pending
             }
             Phase::Streaming | Phase::Complete => match &st.head {
-                Some(head) => Poll::Ready(HeadState::Ready(Arc::clone(head))),
+                Some(published) => Poll::Ready(HeadState::Ready(published.clone())),
                 None => Poll::Ready(HeadState::Failed),
             },
         }
@@ -438,7 +460,7 @@ impl Drop for FillReader {
             *p = None;
         }
         st.live_readers = st.live_readers.saturating_sub(1);
-        if st.live_readers == 0 && matches!(st.phase, Phase::Pending | Phase::Streaming) {
+        if st.live_readers == 0 && !st.pinned && matches!(st.phase, Phase::Pending | Phase::Streaming) {
             // Nobody is left to serve: abandon the fill (nothing partial
             // is stored; the next request fetches afresh).
             if let Some(abort) = st.abort.take() {

@@ -53,11 +53,7 @@ fn host_header(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, HostError> {
         return Err(HostError::Invalid);
     }
     let normal = normalise_authority(&authority, false);
-    Ok(Some(if normal == text {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(normal.into_owned())
-    }))
+    Ok(Some(if normal == text { Cow::Borrowed(text) } else { Cow::Owned(normal.into_owned()) }))
 }
 
 fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
@@ -67,9 +63,7 @@ fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
     let port = authority.port_u16().filter(|p| *p != default_port);
     let needs_lower = host.bytes().any(|b| b.is_ascii_uppercase());
     match (port, needs_lower) {
-        (None, false) if host.len() == authority.as_str().len() => {
-            Cow::Borrowed(authority.as_str())
-        }
+        (None, false) if host.len() == authority.as_str().len() => Cow::Borrowed(authority.as_str()),
         (None, false) => Cow::Borrowed(host),
         (None, true) => Cow::Owned(host.to_ascii_lowercase()),
         (Some(port), _) => Cow::Owned(format!("{}:{port}", host.to_ascii_lowercase())),
@@ -90,14 +84,38 @@ pub fn cache_key(host: &str, path: &str, query: Option<&str>) -> CacheKey {
     Arc::from(key)
 }
 
+/// Separates a primary key from a variant's secondary part.
+const VARIANT_SEP: char = '\u{1e}';
+
+/// The store key of one variant of a URI whose responses vary.
+pub fn variant_key(primary: &str, generation: u64, secondary: &str) -> CacheKey {
+    Arc::from(format!("{primary}{VARIANT_SEP}{generation}{VARIANT_SEP}{secondary}"))
+}
+
+/// The fill key for a variant (fills do not need the marker's generation).
+pub fn variant_fill_key(primary: &str, secondary: &str) -> CacheKey {
+    Arc::from(format!("{primary}{VARIANT_SEP}{secondary}"))
+}
+
+/// `true` when `key` is `primary` itself or one of its variants.
+pub fn is_same_uri(key: &str, primary: &str) -> bool {
+    key.strip_prefix(primary).is_some_and(|rest| rest.is_empty() || rest.starts_with(VARIANT_SEP))
+}
+
+/// The primary part of a key (without any variant suffix).
+pub fn primary_of(key: &str) -> &str {
+    key.split(VARIANT_SEP).next().unwrap_or(key)
+}
+
 /// The host part of a key (for invalidation by host).
 pub fn key_host(key: &str) -> &str {
     key.split(SEP).next().unwrap_or("")
 }
 
-/// The path-and-query part of a key (for invalidation by path).
+/// The path-and-query part of a key (for invalidation by path), without
+/// any variant suffix.
 pub fn key_path(key: &str) -> &str {
-    key.split_once(SEP).map_or("", |(_, rest)| rest)
+    primary_of(key).split_once(SEP).map_or("", |(_, rest)| rest)
 }
 
 #[cfg(test)]
@@ -116,41 +134,18 @@ mod tests {
 
     #[test]
     fn host_is_lowercased_and_default_port_removed() {
-        assert_eq!(
-            host_of("/", Some("Example.COM")).unwrap().as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            host_of("/", Some("example.com:80")).unwrap().as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            host_of("/", Some("example.com.")).unwrap().as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            host_of("/", Some("example.com:8080")).unwrap().as_deref(),
-            Some("example.com:8080")
-        );
-        assert_eq!(
-            host_of("/", Some("example.com:0080")).unwrap().as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            host_of("https://A.example:443/x", None).unwrap().as_deref(),
-            Some("a.example")
-        );
+        assert_eq!(host_of("/", Some("Example.COM")).unwrap().as_deref(), Some("example.com"));
+        assert_eq!(host_of("/", Some("example.com:80")).unwrap().as_deref(), Some("example.com"));
+        assert_eq!(host_of("/", Some("example.com.")).unwrap().as_deref(), Some("example.com"));
+        assert_eq!(host_of("/", Some("example.com:8080")).unwrap().as_deref(), Some("example.com:8080"));
+        assert_eq!(host_of("/", Some("example.com:0080")).unwrap().as_deref(), Some("example.com"));
+        assert_eq!(host_of("https://A.example:443/x", None).unwrap().as_deref(), Some("a.example"));
         assert_eq!(host_of("/", None).unwrap(), None);
     }
 
     #[test]
     fn absolute_form_wins_over_host_header() {
-        assert_eq!(
-            host_of("http://origin.test/x", Some("evil.test"))
-                .unwrap()
-                .as_deref(),
-            Some("origin.test")
-        );
+        assert_eq!(host_of("http://origin.test/x", Some("evil.test")).unwrap().as_deref(), Some("origin.test"));
     }
 
     #[test]
@@ -160,10 +155,7 @@ mod tests {
         let (mut parts, ()) = Request::builder().uri("/").body(()).unwrap().into_parts();
         parts.headers.append("host", "a".parse().unwrap());
         parts.headers.append("host", "b".parse().unwrap());
-        assert_eq!(
-            request_host(&parts).map(|h| h.is_some()),
-            Err(HostError::Duplicate)
-        );
+        assert_eq!(request_host(&parts).map(|h| h.is_some()), Err(HostError::Duplicate));
     }
 
     #[test]
@@ -172,11 +164,13 @@ mod tests {
         assert_ne!(a, cache_key("b.test", "/x", None));
         assert_ne!(a, cache_key("a.test", "/y", None));
         assert_ne!(a, cache_key("a.test", "/x", Some("")));
-        assert_ne!(
-            cache_key("a.test", "/x", Some("q=1")),
-            cache_key("a.test", "/x", Some("q=2"))
-        );
+        assert_ne!(cache_key("a.test", "/x", Some("q=1")), cache_key("a.test", "/x", Some("q=2")));
         assert_eq!(key_host(&a), "a.test");
         assert_eq!(key_path(&cache_key("h", "/p", Some("q"))), "/p?q");
+        let v = variant_key(&a, 3, "accept-encoding:gzip");
+        assert_eq!(key_path(&v), "/x");
+        assert!(is_same_uri(&v, &a));
+        assert!(is_same_uri(&a, &a));
+        assert!(!is_same_uri(&cache_key("a.test", "/xy", None), &a));
     }
 }

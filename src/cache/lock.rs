@@ -43,8 +43,7 @@ impl Drop for Registration {
 }
 
 fn lock_map(map: &Map) -> MutexGuard<'_, HashMap<CacheKey, Arc<Fill>>> {
-    map.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn remove_from(map: &Map, fill: &Arc<Fill>) {
@@ -56,9 +55,7 @@ fn remove_from(map: &Map, fill: &Arc<Fill>) {
 
 impl std::fmt::Debug for Fills {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fills")
-            .field("in_flight", &self.lock().len())
-            .finish()
+        f.debug_struct("Fills").field("in_flight", &self.lock().len()).finish()
     }
 }
 
@@ -77,11 +74,21 @@ impl Fills {
         }
         let (fill, reader) = Fill::new_with_reader(Arc::clone(key));
         map.insert(Arc::clone(key), Arc::clone(&fill));
-        let registration = Registration {
-            map: Arc::clone(&self.map),
-            fill: Arc::clone(&fill),
-        };
+        let registration = Registration { map: Arc::clone(&self.map), fill: Arc::clone(&fill) };
         Join::Lead(FillWriter::new(fill, max_bytes), reader, registration)
+    }
+
+    /// Starts a fill with no reader (a background refresh), unless one is
+    /// already in flight for `key`.
+    pub fn lead_pinned(&self, key: &CacheKey, max_bytes: u64) -> Option<(FillWriter, Registration)> {
+        let mut map = self.lock();
+        if map.get(key).is_some_and(|f| !f.is_closed()) {
+            return None;
+        }
+        let fill = Fill::new_pinned(Arc::clone(key));
+        map.insert(Arc::clone(key), Arc::clone(&fill));
+        let registration = Registration { map: Arc::clone(&self.map), fill: Arc::clone(&fill) };
+        Some((FillWriter::new(fill, max_bytes), registration))
     }
 
     /// Removes `fill` from the table if it is still the one registered.

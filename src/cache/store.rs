@@ -6,17 +6,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
-use super::entry::Entry;
+use super::entry::{Entry, Variants};
 use super::key::CacheKey;
+
+/// A value in the store: a response, or the `Vary` marker of a URI.
+#[derive(Debug, Clone)]
+pub enum Cached {
+    /// A complete stored response.
+    Entry(Arc<Entry>),
+    /// Responses for this URI vary; look up the variant key.
+    Variants(Arc<Variants>),
+}
+
+impl Cached {
+    fn weight(&self) -> u64 {
+        match self {
+            Cached::Entry(e) => e.weight(),
+            Cached::Variants(v) => v.weight(),
+        }
+    }
+}
 
 /// Counts evictions (capacity pressure, not explicit removals).
 #[derive(Clone, Default)]
 struct Evictions(Arc<AtomicU64>);
 
-impl Lifecycle<CacheKey, Arc<Entry>> for Evictions {
+impl Lifecycle<CacheKey, Cached> for Evictions {
     type RequestState = ();
 
-    fn on_evict(&self, _state: &mut (), _key: CacheKey, _val: Arc<Entry>) {
+    fn on_evict(&self, _state: &mut (), _key: CacheKey, _val: Cached) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -24,8 +42,8 @@ impl Lifecycle<CacheKey, Arc<Entry>> for Evictions {
 #[derive(Clone)]
 struct EntryWeighter;
 
-impl Weighter<CacheKey, Arc<Entry>> for EntryWeighter {
-    fn weight(&self, key: &CacheKey, val: &Arc<Entry>) -> u64 {
+impl Weighter<CacheKey, Cached> for EntryWeighter {
+    fn weight(&self, key: &CacheKey, val: &Cached) -> u64 {
         key.len() as u64 + val.weight()
     }
 }
@@ -43,7 +61,7 @@ pub struct StoreOptions {
 
 /// The shared cache of complete entries.
 pub struct Store {
-    cache: Cache<CacheKey, Arc<Entry>, EntryWeighter, DefaultHashBuilder, Evictions>,
+    cache: Cache<CacheKey, Cached, EntryWeighter, DefaultHashBuilder, Evictions>,
     evictions: Evictions,
 }
 
@@ -71,9 +89,7 @@ impl Store {
         while shards > 1 && opts.capacity_bytes / shards as u64 <= per_shard_needed {
             shards /= 2;
         }
-        let items = usize::try_from(opts.capacity_bytes / TYPICAL_ENTRY_BYTES)
-            .unwrap_or(usize::MAX)
-            .clamp(64, 1 << 22);
+        let items = usize::try_from(opts.capacity_bytes / TYPICAL_ENTRY_BYTES).unwrap_or(usize::MAX).clamp(64, 1 << 22);
         let evictions = Evictions::default();
         let options = OptionsBuilder::new()
             .estimated_items_capacity(items)
@@ -82,12 +98,9 @@ impl Store {
             .shards(shards)
             .build();
         let cache = match options {
-            Ok(options) => Cache::with_options(
-                options,
-                EntryWeighter,
-                DefaultHashBuilder::default(),
-                evictions.clone(),
-            ),
+            Ok(options) => {
+                Cache::with_options(options, EntryWeighter, DefaultHashBuilder::default(), evictions.clone())
+            }
             // The options above are always valid; fall back to plain
             // sizing rather than panic if a future quick_cache disagrees.
             Err(_) => Cache::with(
@@ -101,18 +114,23 @@ impl Store {
         Store { cache, evictions }
     }
 
-    /// Looks an entry up by its key, without allocating.
-    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+    /// Looks a value up by its key, without allocating.
+    pub fn get(&self, key: &str) -> Option<Cached> {
         self.cache.get(key)
     }
 
-    /// Inserts or replaces an entry.
-    pub fn insert(&self, key: CacheKey, entry: Arc<Entry>) {
-        self.cache.insert(key, entry);
+    /// Inserts or replaces a value.
+    pub fn insert(&self, key: CacheKey, value: Cached) {
+        self.cache.insert(key, value);
+    }
+
+    /// Removes a value; returns whether one was present.
+    pub fn remove(&self, key: &str) -> bool {
+        self.cache.remove(key).is_some()
     }
 
     /// Removes every entry whose key satisfies `pred`; returns how many.
-    pub fn remove_matching(&self, pred: impl Fn(&str, &Entry) -> bool) -> u64 {
+    pub fn remove_matching(&self, pred: impl Fn(&str, &Cached) -> bool) -> u64 {
         let removed = std::cell::Cell::new(0u64);
         self.cache.retain(|k, v| {
             let drop = pred(k, v);

@@ -25,45 +25,22 @@ Paths (fetch each twice through the proxy and watch Cache-Status / X-Cache):\n\
 pub fn router() -> Router {
     Router::new()
         .route("/", get(|| async { cached(INDEX, "max-age=60") }))
-        .route(
-            "/hello",
-            get(|| async { cached("hello from the demo origin\n", "max-age=60") }),
-        )
+        .route("/hello", get(|| async { cached("hello from the demo origin\n", "max-age=60") }))
         .route(
             "/time",
-            get(|| async {
-                cached(
-                    format!("{}\n", httpdate::fmt_http_date(SystemTime::now())),
-                    "max-age=5",
-                )
-            }),
+            get(|| async { cached(format!("{}\n", httpdate::fmt_http_date(SystemTime::now())), "max-age=5") }),
         )
         .route("/default", get(|| async { "no caching headers here\n" }))
-        .route(
-            "/private",
-            get(|| async { cached("for one user only\n", "private") }),
-        )
-        .route(
-            "/nostore",
-            get(|| async { cached("never stored\n", "no-store") }),
-        )
-        .route(
-            "/big",
-            get(|| async { cached(vec![b'x'; 1 << 20], "max-age=300") }),
-        )
+        .route("/private", get(|| async { cached("for one user only\n", "private") }))
+        .route("/nostore", get(|| async { cached("never stored\n", "no-store") }))
+        .route("/big", get(|| async { cached(vec![b'x'; 1 << 20], "max-age=300") }))
         .route("/stream", get(stream))
 }
 
 fn cached(body: impl Into<Body>, cache_control: &'static str) -> Response {
     let mut resp = Response::new(body.into());
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
 
@@ -75,10 +52,7 @@ async fn stream() -> impl IntoResponse {
         if i > 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(format!("chunk {i}\n"))),
-            i + 1,
-        ))
+        Some((Ok::<_, std::convert::Infallible>(Bytes::from(format!("chunk {i}\n"))), i + 1))
     });
     let mut resp = cached(Body::from_stream(chunks), "max-age=60");
     *resp.status_mut() = StatusCode::OK;

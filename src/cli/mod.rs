@@ -23,17 +23,11 @@ use serve::{ServeOptions, serve};
 pub async fn run(args: Args) -> ExitCode {
     init_tracing(args.log_format);
     if let Some(path) = &args.check_config {
-        eprintln!(
-            "tower-cdn: --check-config {}: configuration files are not supported yet",
-            path.display()
-        );
+        eprintln!("tower-cdn: --check-config {}: configuration files are not supported yet", path.display());
         return ExitCode::from(2);
     }
     if let Some(path) = &args.config {
-        eprintln!(
-            "tower-cdn: --config {}: configuration files are not supported yet",
-            path.display()
-        );
+        eprintln!("tower-cdn: --config {}: configuration files are not supported yet", path.display());
         return ExitCode::from(2);
     }
     let (origin_url, demo) = match &args.origin {
@@ -77,13 +71,7 @@ pub async fn run(args: Args) -> ExitCode {
         eprintln!("tower-cdn: caching {origin_url}");
     }
     let service = layer.layer(tower::service_fn(no_distribution));
-    serve(
-        listener,
-        service,
-        ServeOptions::default(),
-        shutdown_signal(),
-    )
-    .await;
+    serve(listener, service, ServeOptions::default(), shutdown_signal()).await;
     ExitCode::SUCCESS
 }
 
@@ -124,9 +112,8 @@ fn rename_flag(e: ConfigError) -> ConfigError {
 /// The standalone proxy has no app behind the cache: requests that no
 /// distribution handles get a clear 404.
 async fn no_distribution<B>(_req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(
-        b"404 Not Found: no distribution is configured for this host\n",
-    )));
+    let mut resp =
+        Response::new(Full::new(Bytes::from_static(b"404 Not Found: no distribution is configured for this host\n")));
     *resp.status_mut() = StatusCode::NOT_FOUND;
     Ok(resp)
 }
@@ -134,9 +121,7 @@ async fn no_distribution<B>(_req: Request<B>) -> Result<Response<Full<Bytes>>, I
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

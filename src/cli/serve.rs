@@ -30,10 +30,7 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions {
-            header_read_timeout: Duration::from_secs(10),
-            grace_period: Duration::from_secs(10),
-        }
+        ServeOptions { header_read_timeout: Duration::from_secs(10), grace_period: Duration::from_secs(10) }
     }
 }
 
@@ -44,26 +41,15 @@ pub struct ClientAddr(pub SocketAddr);
 
 /// Serves `service` on `listener` until `shutdown` completes, then stops
 /// accepting and gives open connections `grace_period` to finish.
-pub async fn serve<S, B>(
-    listener: TcpListener,
-    service: S,
-    opts: ServeOptions,
-    shutdown: impl Future<Output = ()>,
-) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+pub async fn serve<S, B>(listener: TcpListener, service: S, opts: ServeOptions, shutdown: impl Future<Output = ()>)
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout)
-        .max_buf_size(64 * 1024);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(opts.header_read_timeout).max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -80,13 +66,11 @@ pub async fn serve<S, B>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc =
-            tower::ServiceExt::map_request(service.clone(), move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(remote));
-                req
-            });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let svc = tower::ServiceExt::map_request(service.clone(), move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(remote));
+            req
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -95,10 +79,7 @@ pub async fn serve<S, B>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(opts.grace_period, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(opts.grace_period, graceful.shutdown()).await.is_err() {
         tracing::warn!("grace period over; closing remaining connections");
     }
 }

@@ -6,9 +6,7 @@ use std::time::Duration;
 /// `10MB`, `64m` (binary when the unit has no `B`/`iB`: `k`, `m`, `g`).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     if number.is_empty() {
         return Err(format!("{text:?} is not a size (try 256MiB)"));
@@ -24,14 +22,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
         other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB, GB)"
-            ));
+            return Err(format!("unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB, GB)"));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size"))?;
+    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a size"))?;
     let bytes = value * multiplier as f64;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
         return Err(format!("{text:?} is out of range"));
@@ -43,13 +37,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|e| format!("{text:?}: {e}"));
+        return t.parse::<u64>().map(Duration::from_secs).map_err(|e| format!("{text:?}: {e}"));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("{text:?} is not a duration (try 24h, 90s, 365d): {e}"))
+    humantime::parse_duration(t).map_err(|e| format!("{text:?} is not a duration (try 24h, 90s, 365d): {e}"))
 }
 
 #[cfg(test)]
@@ -72,10 +62,7 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert_eq!(
-            parse_duration("365d"),
-            Ok(Duration::from_secs(365 * 86_400))
-        );
+        assert_eq!(parse_duration("365d"), Ok(Duration::from_secs(365 * 86_400)));
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").is_err());
     }

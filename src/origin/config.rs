@@ -68,9 +68,7 @@ impl Origin {
 
     /// The wrapped inner service (the app behind the layer).
     pub fn inner() -> Self {
-        Origin {
-            kind: OriginKind::Inner,
-        }
+        Origin { kind: OriginKind::Inner }
     }
 
     /// A path prefix put in front of every request path
@@ -153,26 +151,15 @@ impl fmt::Debug for Origin {
                 .field("connect_timeout", &c.connect_timeout)
                 .field("response_timeout", &c.response_timeout)
                 .field("forward_host", &c.forward_host)
-                .field(
-                    "custom_headers",
-                    &c.custom_headers
-                        .iter()
-                        .map(|(k, _)| k.as_str())
-                        .collect::<Vec<_>>(),
-                )
+                .field("custom_headers", &c.custom_headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
                 .finish(),
         }
     }
 }
 
 /// Validates a custom header pair.
-pub(crate) fn parse_custom_header(
-    name: &str,
-    value: &str,
-) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("invalid header name {name:?}"))?;
-    let value =
-        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+pub(crate) fn parse_custom_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+    let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
     Ok((name, value))
 }

@@ -32,10 +32,7 @@ impl std::fmt::Debug for CustomOrigin {
         f.debug_struct("CustomOrigin")
             .field("base", &self.base)
             .field("origin_path", &self.origin_path)
-            .field(
-                "custom_headers",
-                &self.custom_headers.keys().collect::<Vec<_>>(),
-            )
+            .field("custom_headers", &self.custom_headers.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -43,50 +40,32 @@ impl std::fmt::Debug for CustomOrigin {
 impl CustomOrigin {
     /// Validates the configuration and builds the client.
     pub(crate) fn new(cfg: &HttpOriginConfig) -> Result<Self, ConfigError> {
-        let uri: http::Uri = cfg.url.parse().map_err(|e| {
-            ConfigError::new("url", format!("{:?} is not a valid URL: {e}", cfg.url))
-        })?;
+        let uri: http::Uri =
+            cfg.url.parse().map_err(|e| ConfigError::new("url", format!("{:?} is not a valid URL: {e}", cfg.url)))?;
         let scheme = match uri.scheme_str() {
             Some(s @ ("http" | "https")) => s,
             _ => {
-                return Err(ConfigError::new(
-                    "url",
-                    format!("{:?} must start with http:// or https://", cfg.url),
-                ));
+                return Err(ConfigError::new("url", format!("{:?} must start with http:// or https://", cfg.url)));
             }
         };
         let Some(authority) = uri.authority() else {
-            return Err(ConfigError::new(
-                "url",
-                format!("{:?} has no host", cfg.url),
-            ));
+            return Err(ConfigError::new("url", format!("{:?} has no host", cfg.url)));
         };
         if uri.query().is_some() {
-            return Err(ConfigError::new(
-                "url",
-                "an origin URL cannot have a query string",
-            ));
+            return Err(ConfigError::new("url", "an origin URL cannot have a query string"));
         }
         let url_path = uri.path().trim_end_matches('/');
-        let origin_path = join_paths(url_path, &cfg.origin_path)
-            .map_err(|m| ConfigError::new("origin_path", m))?;
+        let origin_path = join_paths(url_path, &cfg.origin_path).map_err(|m| ConfigError::new("origin_path", m))?;
         let mut custom_headers = HeaderMap::new();
         for (name, value) in &cfg.custom_headers {
-            let (n, v) = parse_custom_header(name, value)
-                .map_err(|m| ConfigError::new("custom_headers", m))?;
+            let (n, v) = parse_custom_header(name, value).map_err(|m| ConfigError::new("custom_headers", m))?;
             custom_headers.append(n, v);
         }
         if cfg.response_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "response_timeout",
-                "must be greater than zero",
-            ));
+            return Err(ConfigError::new("response_timeout", "must be greater than zero"));
         }
         if cfg.connect_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "connect_timeout",
-                "must be greater than zero",
-            ));
+            return Err(ConfigError::new("connect_timeout", "must be greater than zero"));
         }
         // reqwest is built without a default TLS provider; installing ring
         // is idempotent (an `Err` means one is already installed).
@@ -136,10 +115,7 @@ impl CustomOrigin {
         for (name, value) in &self.custom_headers {
             headers.insert(name, value.clone());
         }
-        let mut req = self
-            .client
-            .request(parts.method.clone(), url)
-            .headers(headers);
+        let mut req = self.client.request(parts.method.clone(), url).headers(headers);
         if forward_body && !matches!(parts.method, Method::GET | Method::HEAD) {
             req = req.body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
         }

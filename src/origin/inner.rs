@@ -16,11 +16,7 @@ use crate::error::BoxError;
 pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Calls the inner service and boxes its body.
-pub(crate) async fn call<S, ReqB, ResB>(
-    inner: S,
-    parts: Parts,
-    body: ReqB,
-) -> Result<Response<OriginBody>, S::Error>
+pub(crate) async fn call<S, ReqB, ResB>(inner: S, parts: Parts, body: ReqB) -> Result<Response<OriginBody>, S::Error>
 where
     S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: Body<Data = Bytes> + Send + 'static,

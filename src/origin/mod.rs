@@ -54,6 +54,24 @@ impl OriginTarget {
         }
     }
 
+    /// Fetches from a custom origin with a body of our own (the client's
+    /// was used already). The inner service cannot be asked this way.
+    pub(crate) async fn fetch_custom<B>(&self, parts: Parts, body: B) -> Result<Response<OriginBody>, OriginError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self {
+            OriginTarget::Http(origin) => {
+                match tokio::time::timeout(origin.response_timeout(), origin.fetch(parts, body, false)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(OriginError::timeout("no response head in time")),
+                }
+            }
+            OriginTarget::Inner => Err(OriginError::protocol("the inner service cannot be asked twice")),
+        }
+    }
+
     /// Fetches `parts` (with `body` when the method has one) from this
     /// origin, applying the response timeout to the head.
     pub(crate) async fn fetch<S, ReqB, ResB>(

@@ -204,10 +204,8 @@ fn merge_scope(scope: &mut FieldScope, arg: Option<Arg<'_>>) {
         }
         Some(a) => a.text(),
     };
-    let names: Vec<HeaderName> = fields
-        .split(|b| *b == b',')
-        .filter_map(|f| HeaderName::from_bytes(trim(f)).ok())
-        .collect();
+    let names: Vec<HeaderName> =
+        fields.split(|b| *b == b',').filter_map(|f| HeaderName::from_bytes(trim(f)).ok()).collect();
     match scope {
         FieldScope::All => {}
         // `no-cache=""` or garbage: treat as the unqualified form, the
@@ -273,10 +271,7 @@ type Directive<'a> = (&'a [u8], Option<Arg<'a>>);
 
 fn next_directive(input: &[u8]) -> (Option<Directive<'_>>, &[u8]) {
     // Name: up to '=', ',' or end.
-    let name_end = input
-        .iter()
-        .position(|b| *b == b'=' || *b == b',')
-        .unwrap_or(input.len());
+    let name_end = input.iter().position(|b| *b == b'=' || *b == b',').unwrap_or(input.len());
     let name = trim(&input[..name_end]);
     let rest = &input[name_end..];
     match rest.first() {
@@ -298,16 +293,10 @@ fn next_directive(input: &[u8]) -> (Option<Directive<'_>>, &[u8]) {
                 let end = i.min(body.len());
                 let arg = &body[..end];
                 let after_quote = body.get(end + 1..).unwrap_or(&[]);
-                let next = after_quote
-                    .iter()
-                    .position(|b| *b == b',')
-                    .map_or(&[][..], |p| &after_quote[p + 1..]);
+                let next = after_quote.iter().position(|b| *b == b',').map_or(&[][..], |p| &after_quote[p + 1..]);
                 (named(name, Some(Arg(arg))), next)
             } else {
-                let end = value_start
-                    .iter()
-                    .position(|b| *b == b',')
-                    .unwrap_or(value_start.len());
+                let end = value_start.iter().position(|b| *b == b',').unwrap_or(value_start.len());
                 let next = value_start.get(end + 1..).unwrap_or(&[]);
                 (named(name, Some(Arg(trim(&value_start[..end])))), next)
             }
@@ -318,17 +307,11 @@ fn next_directive(input: &[u8]) -> (Option<Directive<'_>>, &[u8]) {
 }
 
 fn trim_start_len(s: &[u8]) -> usize {
-    s.iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map_or(0, |p| s.len() - p)
+    s.iter().position(|b| !b.is_ascii_whitespace()).map_or(0, |p| s.len() - p)
 }
 
 fn named<'a>(name: &'a [u8], arg: Option<Arg<'a>>) -> Option<Directive<'a>> {
-    if name.is_empty() {
-        None
-    } else {
-        Some((name, arg))
-    }
+    if name.is_empty() { None } else { Some((name, arg)) }
 }
 
 #[cfg(test)]
@@ -361,20 +344,14 @@ mod tests {
         assert_eq!(c.max_age, Some(30));
         assert_eq!(
             c.private,
-            FieldScope::Fields(vec![
-                HeaderName::from_static("set-cookie"),
-                HeaderName::from_static("x-user")
-            ])
+            FieldScope::Fields(vec![HeaderName::from_static("set-cookie"), HeaderName::from_static("x-user")])
         );
         assert!(c.no_cache.is_all());
     }
 
     #[test]
     fn huge_delta_seconds_saturate_at_2_pow_31() {
-        assert_eq!(
-            cc("max-age=99999999999999999999999").max_age,
-            Some(DELTA_SECONDS_MAX)
-        );
+        assert_eq!(cc("max-age=99999999999999999999999").max_age, Some(DELTA_SECONDS_MAX));
         assert_eq!(cc("s-maxage=2147483648").s_maxage, Some(DELTA_SECONDS_MAX));
         assert_eq!(cc("max-age=2147483647").max_age, Some(2_147_483_647));
     }
@@ -418,10 +395,7 @@ mod tests {
     fn multiple_field_lines_form_one_list() {
         let mut h = HeaderMap::new();
         h.append("cache-control", HeaderValue::from_static("max-age=5"));
-        h.append(
-            "cache-control",
-            HeaderValue::from_static("no-transform, s-maxage=9"),
-        );
+        h.append("cache-control", HeaderValue::from_static("no-transform, s-maxage=9"));
         let c = CacheControl::from_headers(&h, &http::header::CACHE_CONTROL);
         assert_eq!((c.max_age, c.s_maxage), (Some(5), Some(9)));
         assert!(c.no_transform);

@@ -12,17 +12,40 @@
 //!
 //! `clamp(x, min, max)` is CloudFront's rule: the origin can shorten the
 //! lifetime down to `min_ttl` and lengthen it up to `max_ttl`, never beyond.
+//! When a targeted field (`CDN-Cache-Control`, RFC 9213) supplied the
+//! directives, `Expires` is ignored.
+//!
+//! Two rules come before the table:
+//!
+//! * a per-status override ([`StatusTtl`]) replaces the lifetime, or makes
+//!   the status never cacheable;
+//! * the error statuses CloudFront caches (400, 403, 404, 405, 414, 500,
+//!   501, 502, 503, 504) live for the *error caching minimum TTL* (default
+//!   10 s) when the origin gives no freshness, and for
+//!   `max(origin's, error minimum)` (at most `max_ttl`) when it does.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use http::header::{self, HeaderMap};
 
-use super::cache_control::{CacheControl, DELTA_SECONDS_MAX, parse_delta};
+use super::cache_control::{DELTA_SECONDS_MAX, parse_delta};
+use super::targeted::Effective;
+
+/// A per-status override of the lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatusTtl {
+    /// Cache responses with this status for exactly this long.
+    Ttl(Duration),
+    /// Never store responses with this status.
+    Never,
+}
 
 /// The TTL settings of a cache policy (CloudFront's Minimum, Default and
 /// Maximum TTL).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TtlPolicy {
     /// Lower bound on any freshness lifetime.
     pub min_ttl: Duration,
@@ -33,6 +56,35 @@ pub struct TtlPolicy {
     /// Fraction of the `Last-Modified` age used as heuristic lifetime when
     /// `default_ttl` is 0 (RFC 9111 §4.2.2 suggests at most 10%).
     pub heuristic_fraction: f64,
+    /// Lifetime of cached error responses without freshness information
+    /// (CloudFront's Error Caching Minimum TTL, default 10 s; 0 = do not
+    /// cache errors unless the origin says so).
+    pub error_caching_min_ttl: Duration,
+    /// Per-status overrides.
+    pub status_ttls: Arc<[(u16, StatusTtl)]>,
+    /// How long a stale response may be served while it is refreshed in
+    /// the background when the origin does not say (`stale-while-revalidate`,
+    /// RFC 5861; Varnish's grace). Default 0.
+    pub stale_while_revalidate: Duration,
+    /// How long a stale response may be served when the origin answers
+    /// with a 5xx and the origin does not say (`stale-if-error`). Default 0.
+    pub stale_if_error: Duration,
+    /// How long a stale response may still be served when the origin cannot
+    /// be reached at all (RFC 9111 §4.2.4 "disconnected"; CloudFront keeps
+    /// serving cached objects when the origin is unavailable). Default 24 h.
+    pub stale_if_unreachable: Duration,
+}
+
+/// The error statuses CloudFront caches for the error caching minimum TTL.
+pub fn is_cloudfront_cached_error(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 403 | 404 | 405 | 414 | 500 | 501 | 502 | 503 | 504)
+}
+
+impl TtlPolicy {
+    /// The override for `status`, if any.
+    pub fn status_override(&self, status: StatusCode) -> Option<StatusTtl> {
+        self.status_ttls.iter().find(|(s, _)| *s == status.as_u16()).map(|(_, t)| *t)
+    }
 }
 
 impl Default for TtlPolicy {
@@ -42,6 +94,11 @@ impl Default for TtlPolicy {
             default_ttl: Duration::from_secs(24 * 60 * 60),
             max_ttl: Duration::from_secs(365 * 24 * 60 * 60),
             heuristic_fraction: 0.1,
+            error_caching_min_ttl: Duration::from_secs(10),
+            status_ttls: Arc::from(Vec::new()),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            stale_if_unreachable: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -59,15 +116,16 @@ pub enum TtlSource {
     Default,
     /// Heuristic freshness from `Last-Modified` (§4.2.2).
     Heuristic,
+    /// The error caching minimum TTL.
+    Error,
+    /// A per-status override.
+    Status,
 }
 
 /// Status codes that are heuristically cacheable (RFC 9110 §15.1): a cache
 /// may store them without explicit freshness information.
 pub fn is_heuristically_cacheable(status: StatusCode) -> bool {
-    matches!(
-        status.as_u16(),
-        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
-    )
+    matches!(status.as_u16(), 200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501)
 }
 
 /// Parses an HTTP-date header; `None` when absent or invalid.
@@ -76,38 +134,61 @@ pub fn header_date(headers: &HeaderMap, name: header::HeaderName) -> Option<Syst
     httpdate::parse_http_date(value.trim()).ok()
 }
 
+/// `true` when the origin gave explicit freshness information.
+pub fn has_explicit_freshness(headers: &HeaderMap, eff: &Effective) -> bool {
+    eff.cc.s_maxage.is_some() || eff.cc.max_age.is_some() || (!eff.targeted && headers.contains_key(header::EXPIRES))
+}
+
 /// The freshness lifetime of a response for this cache (RFC 9111 §4.2.1),
-/// clamped by the policy. `response_time` stands in for a missing `Date`.
+/// with the policy's clamp, error and per-status rules. `None` when a
+/// per-status override says never to store it. `response_time` stands in
+/// for a missing `Date`.
 pub fn freshness_lifetime(
     status: StatusCode,
     headers: &HeaderMap,
-    cc: &CacheControl,
+    eff: &Effective,
     policy: &TtlPolicy,
     response_time: SystemTime,
-) -> (Duration, TtlSource) {
-    let clamp = |d: Duration| d.clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl));
-    if let Some(s) = cc.s_maxage {
-        return (clamp(secs(s)), TtlSource::SMaxAge);
+) -> Option<(Duration, TtlSource)> {
+    match policy.status_override(status) {
+        Some(StatusTtl::Never) => return None,
+        Some(StatusTtl::Ttl(d)) => return Some((d, TtlSource::Status)),
+        None => {}
     }
-    if let Some(s) = cc.max_age {
-        return (clamp(secs(s)), TtlSource::MaxAge);
+    let max = policy.max_ttl.max(policy.min_ttl);
+    let clamp = |d: Duration| d.clamp(policy.min_ttl, max);
+    let explicit = explicit_lifetime(headers, eff, response_time);
+    if is_cloudfront_cached_error(status) && !policy.error_caching_min_ttl.is_zero() {
+        return Some(match explicit {
+            Some((d, source)) => (d.max(policy.error_caching_min_ttl).min(max), source),
+            None => (policy.error_caching_min_ttl.min(max), TtlSource::Error),
+        });
     }
-    if headers.contains_key(header::EXPIRES) {
+    if let Some((d, source)) = explicit {
+        return Some((clamp(d), source));
+    }
+    if !policy.default_ttl.is_zero() {
+        return Some((clamp(policy.default_ttl), TtlSource::Default));
+    }
+    Some((clamp(heuristic_lifetime(status, headers, policy, response_time)), TtlSource::Heuristic))
+}
+
+/// The origin's own lifetime: `s-maxage`, `max-age`, then `Expires − Date`.
+fn explicit_lifetime(headers: &HeaderMap, eff: &Effective, response_time: SystemTime) -> Option<(Duration, TtlSource)> {
+    if let Some(s) = eff.cc.s_maxage {
+        return Some((secs(s), TtlSource::SMaxAge));
+    }
+    if let Some(s) = eff.cc.max_age {
+        return Some((secs(s), TtlSource::MaxAge));
+    }
+    if !eff.targeted && headers.contains_key(header::EXPIRES) {
         // §5.3: an invalid Expires (e.g. "0") means "already expired".
         let expires = header_date(headers, header::EXPIRES);
         let date = header_date(headers, header::DATE).unwrap_or(response_time);
-        let lifetime = expires
-            .and_then(|e| e.duration_since(date).ok())
-            .unwrap_or(Duration::ZERO);
-        return (clamp(lifetime), TtlSource::Expires);
+        let lifetime = expires.and_then(|e| e.duration_since(date).ok()).unwrap_or(Duration::ZERO);
+        return Some((lifetime, TtlSource::Expires));
     }
-    if !policy.default_ttl.is_zero() {
-        return (clamp(policy.default_ttl), TtlSource::Default);
-    }
-    (
-        clamp(heuristic_lifetime(status, headers, policy, response_time)),
-        TtlSource::Heuristic,
-    )
+    None
 }
 
 /// §4.2.2: a fraction of the time since `Last-Modified`, only for
@@ -144,30 +225,62 @@ impl AgeClock {
     /// Computes `corrected_initial_age` from the response headers and the
     /// times the request was sent and the response received (§4.2.3).
     pub fn new(headers: &HeaderMap, request_time: SystemTime, response_time: SystemTime) -> Self {
-        let age_value = headers
-            .get(header::AGE)
-            .and_then(|v| parse_delta(v.as_bytes()))
-            .map_or(Duration::ZERO, secs);
+        let age_value = headers.get(header::AGE).and_then(|v| parse_delta(v.as_bytes())).map_or(Duration::ZERO, secs);
         let date_value = header_date(headers, header::DATE).unwrap_or(response_time);
-        let apparent_age = response_time
-            .duration_since(date_value)
-            .unwrap_or(Duration::ZERO);
-        let response_delay = response_time
-            .duration_since(request_time)
-            .unwrap_or(Duration::ZERO);
+        let apparent_age = response_time.duration_since(date_value).unwrap_or(Duration::ZERO);
+        let response_delay = response_time.duration_since(request_time).unwrap_or(Duration::ZERO);
         let corrected_age_value = age_value + response_delay;
-        AgeClock {
-            initial_age: apparent_age.max(corrected_age_value),
-            response_time,
-        }
+        AgeClock { initial_age: apparent_age.max(corrected_age_value), response_time }
     }
 
     /// `current_age` at `now` (§4.2.3).
     pub fn current_age(&self, now: SystemTime) -> Duration {
-        let resident = now
-            .duration_since(self.response_time)
-            .unwrap_or(Duration::ZERO);
+        let resident = now.duration_since(self.response_time).unwrap_or(Duration::ZERO);
         self.initial_age + resident
+    }
+}
+
+/// What a cache needs to know about a stored response to decide whether
+/// it may be reused (RFC 9111 §4.2) or served stale (§4.2.4, RFC 5861).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredMeta {
+    /// Age bookkeeping.
+    pub clock: AgeClock,
+    /// Freshness lifetime granted.
+    pub lifetime: Duration,
+    /// Window after expiry in which it may be served while revalidating.
+    pub stale_while_revalidate: Duration,
+    /// Window after expiry in which it may be served if the origin errs.
+    pub stale_if_error: Duration,
+    /// Window after expiry in which it may be served if the origin is unreachable.
+    pub stale_if_unreachable: Duration,
+    /// `must-revalidate`, `proxy-revalidate` or `s-maxage`: never served
+    /// stale (§5.2.2.2, §5.2.2.8, §5.2.2.10).
+    pub must_revalidate: bool,
+    /// `no-cache`: validated before every reuse (§5.2.2.4).
+    pub no_cache: bool,
+}
+
+impl StoredMeta {
+    /// Freshness left at `now` (zero when stale).
+    pub fn remaining(&self, now: SystemTime) -> Duration {
+        self.lifetime.saturating_sub(self.clock.current_age(now))
+    }
+    /// How long it has been stale at `now` (zero while fresh).
+    pub fn staleness(&self, now: SystemTime) -> Duration {
+        self.clock.current_age(now).saturating_sub(self.lifetime)
+    }
+    /// `true` while fresh (§4.2: `freshness_lifetime > current_age`).
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        self.lifetime > self.clock.current_age(now)
+    }
+    /// The longest time this entry can still be of use after expiry, for
+    /// sizing its life in the store.
+    pub fn stale_horizon(&self) -> Duration {
+        if self.must_revalidate {
+            return Duration::ZERO;
+        }
+        self.stale_while_revalidate.max(self.stale_if_error).max(self.stale_if_unreachable)
     }
 }
 
@@ -198,10 +311,17 @@ mod tests {
     }
 
     fn lifetime(pairs: &[(&'static str, String)], policy: &TtlPolicy) -> (u64, TtlSource) {
+        lifetime_for(StatusCode::OK, pairs, policy).unwrap()
+    }
+
+    fn lifetime_for(
+        status: StatusCode,
+        pairs: &[(&'static str, String)],
+        policy: &TtlPolicy,
+    ) -> Option<(u64, TtlSource)> {
         let h = headers(pairs);
-        let cc = CacheControl::from_headers(&h, &header::CACHE_CONTROL);
-        let (d, s) = freshness_lifetime(StatusCode::OK, &h, &cc, policy, t(0));
-        (d.as_secs(), s)
+        let eff = crate::policy::targeted::effective(&h, &[]);
+        freshness_lifetime(status, &h, &eff, policy, t(0)).map(|(d, s)| (d.as_secs(), s))
     }
 
     #[test]
@@ -210,32 +330,17 @@ mod tests {
             min_ttl: Duration::from_secs(10),
             default_ttl: Duration::from_secs(100),
             max_ttl: Duration::from_secs(1000),
-            heuristic_fraction: 0.1,
+            ..TtlPolicy::default()
         };
         let date = ("date", httpdate::fmt_http_date(t(0)));
         let expires = ("expires", httpdate::fmt_http_date(t(500)));
         type Row = (Vec<(&'static str, String)>, (u64, TtlSource));
         let table: Vec<Row> = vec![
-            (
-                vec![("cache-control", "s-maxage=50, max-age=20".into())],
-                (50, TtlSource::SMaxAge),
-            ),
-            (
-                vec![("cache-control", "max-age=20".into()), expires.clone()],
-                (20, TtlSource::MaxAge),
-            ),
-            (
-                vec![date.clone(), expires.clone()],
-                (500, TtlSource::Expires),
-            ),
-            (
-                vec![("cache-control", "max-age=5".into())],
-                (10, TtlSource::MaxAge),
-            ),
-            (
-                vec![("cache-control", "max-age=5000".into())],
-                (1000, TtlSource::MaxAge),
-            ),
+            (vec![("cache-control", "s-maxage=50, max-age=20".into())], (50, TtlSource::SMaxAge)),
+            (vec![("cache-control", "max-age=20".into()), expires.clone()], (20, TtlSource::MaxAge)),
+            (vec![date.clone(), expires.clone()], (500, TtlSource::Expires)),
+            (vec![("cache-control", "max-age=5".into())], (10, TtlSource::MaxAge)),
+            (vec![("cache-control", "max-age=5000".into())], (1000, TtlSource::MaxAge)),
             (vec![("expires", "0".into())], (10, TtlSource::Expires)),
             (vec![], (100, TtlSource::Default)),
         ];
@@ -245,15 +350,47 @@ mod tests {
     }
 
     #[test]
-    fn default_ttl_zero_uses_heuristic_from_last_modified() {
+    fn cloudfront_error_caching() {
+        let p = TtlPolicy::default();
+        let s = |c| StatusCode::from_u16(c).unwrap();
+        assert_eq!(lifetime_for(s(404), &[], &p), Some((10, TtlSource::Error)));
+        assert_eq!(lifetime_for(s(503), &[], &p), Some((10, TtlSource::Error)));
+        let short = vec![("cache-control", "max-age=3".to_string())];
+        assert_eq!(lifetime_for(s(500), &short, &p), Some((10, TtlSource::MaxAge)));
+        let long = vec![("cache-control", "max-age=300".to_string())];
+        assert_eq!(lifetime_for(s(404), &long, &p), Some((300, TtlSource::MaxAge)));
+        let off = TtlPolicy { error_caching_min_ttl: Duration::ZERO, ..TtlPolicy::default() };
+        assert_eq!(lifetime_for(s(404), &[], &off), Some((86_400, TtlSource::Default)));
+    }
+
+    #[test]
+    fn per_status_overrides() {
         let p = TtlPolicy {
-            default_ttl: Duration::ZERO,
+            status_ttls: Arc::from(vec![(404, StatusTtl::Never), (200, StatusTtl::Ttl(Duration::from_secs(42)))]),
             ..TtlPolicy::default()
         };
-        let pairs = vec![
-            ("date", httpdate::fmt_http_date(t(1000))),
-            ("last-modified", httpdate::fmt_http_date(t(0))),
-        ];
+        let long = vec![("cache-control", "max-age=300".to_string())];
+        assert_eq!(lifetime_for(StatusCode::NOT_FOUND, &long, &p), None);
+        assert_eq!(lifetime_for(StatusCode::OK, &long, &p), Some((42, TtlSource::Status)));
+    }
+
+    #[test]
+    fn targeted_fields_ignore_expires() {
+        let p = TtlPolicy::default();
+        let h = headers(&[
+            ("cdn-cache-control", "public".into()),
+            ("expires", httpdate::fmt_http_date(t(500))),
+            ("date", httpdate::fmt_http_date(t(0))),
+        ]);
+        let eff = crate::policy::targeted::effective(&h, &crate::policy::targeted::default_targeted());
+        let got = freshness_lifetime(StatusCode::OK, &h, &eff, &p, t(0)).unwrap();
+        assert_eq!(got, (Duration::from_secs(86_400), TtlSource::Default));
+    }
+
+    #[test]
+    fn default_ttl_zero_uses_heuristic_from_last_modified() {
+        let p = TtlPolicy { default_ttl: Duration::ZERO, ..TtlPolicy::default() };
+        let pairs = vec![("date", httpdate::fmt_http_date(t(1000))), ("last-modified", httpdate::fmt_http_date(t(0)))];
         assert_eq!(lifetime(&pairs, &p), (100, TtlSource::Heuristic));
         assert_eq!(lifetime(&[], &p), (0, TtlSource::Heuristic));
     }
@@ -262,10 +399,7 @@ mod tests {
     fn age_follows_rfc_9111_4_2_3() {
         // Origin says Age: 30, Date is 10 s before we received it, and the
         // request took 2 s: corrected_initial_age = max(10, 30 + 2) = 32.
-        let h = headers(&[
-            ("age", "30".into()),
-            ("date", httpdate::fmt_http_date(t(90))),
-        ]);
+        let h = headers(&[("age", "30".into()), ("date", httpdate::fmt_http_date(t(90)))]);
         let clock = AgeClock::new(&h, t(98), t(100));
         assert_eq!(clock.initial_age, Duration::from_secs(32));
         assert_eq!(clock.current_age(t(110)), Duration::from_secs(42));

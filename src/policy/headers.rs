@@ -57,16 +57,11 @@ pub fn append_via(headers: &mut HeaderMap) {
 
 /// `true` if any `Via` member names this cache: a forwarding loop.
 pub fn via_names_us(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::VIA)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|member| {
-            let mut parts = member.split_whitespace();
-            let _protocol = parts.next();
-            parts.next() == Some(CACHE_NAME)
-        })
+    headers.get_all(header::VIA).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|member| {
+        let mut parts = member.split_whitespace();
+        let _protocol = parts.next();
+        parts.next() == Some(CACHE_NAME)
+    })
 }
 
 #[cfg(test)]
@@ -76,15 +71,9 @@ mod tests {
     #[test]
     fn strips_fixed_and_connection_nominated_headers() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("close, x-secret"),
-        );
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
         h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         h.insert(KEEP_ALIVE, HeaderValue::from_static("timeout=5"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));

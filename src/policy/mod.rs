@@ -2,6 +2,13 @@
 //! `now`; no IO, no clock reads. Each rule cites its RFC section.
 
 pub mod cache_control;
+pub mod conditional;
 pub mod freshness;
 pub mod headers;
+pub mod invalidation;
+pub mod range;
+pub mod reuse;
 pub mod storable;
+pub mod targeted;
+pub mod update;
+pub mod vary;

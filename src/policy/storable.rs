@@ -1,37 +1,46 @@
 //! May this response be stored by a shared cache? (RFC 9111 §3, with
 //! CloudFront's Minimum TTL override.)
 //!
+//! Checked in this order; the first rule that refuses wins:
+//!
 //! | condition | `min_ttl = 0` (RFC 9111) | `min_ttl > 0` (CloudFront) |
 //! |---|---|---|
-//! | method other than GET | not stored (§3) | not stored |
-//! | request `no-store` | not stored (§5.2.1.5) | not stored |
-//! | 206, 304, 1xx | not stored (a partial or validation answer is not the object) | not stored |
-//! | status not heuristically cacheable, no explicit freshness | not stored (§3) | not stored |
-//! | `no-store` | not stored (§5.2.2.5) | stored for the clamped TTL |
-//! | `private` (whole response) | not stored (§5.2.2.7) | stored for the clamped TTL |
-//! | `no-cache` (whole response) | not stored here: revalidation before each reuse is not implemented yet | stored for the clamped TTL |
-//! | request has `Authorization`, response lacks `public`, `s-maxage` and `must-revalidate` | not stored (§3.5) | not stored |
-//! | response has `Set-Cookie` | not stored (would share one user's cookie) | not stored |
-//! | `Vary` present | not stored yet (variants are not keyed yet) | not stored |
-//! | freshness lifetime 0 | not stored | — (clamped to `min_ttl`) |
+//! | method other than GET (§3) | not stored | not stored |
+//! | request `no-store` (§5.2.1.5) | not stored | not stored |
+//! | 206 (not the whole object), 304, 1xx | not stored | not stored |
+//! | `must-understand` and a status this cache does not know (§5.2.2.3) | not stored | not stored |
+//! | per-status override `Never` | not stored | not stored |
+//! | status neither heuristically cacheable, nor with explicit freshness or `public`, nor a cached error, nor overridden (§3) | not stored | not stored |
+//! | `no-store` (§5.2.2.5; ignored with `must-understand` and a known status) | not stored | stored |
+//! | `private` (§5.2.2.7) | not stored | stored |
+//! | `private="field"` | stored without those fields | same |
+//! | `no-cache` (§5.2.2.4) | stored, validated before every reuse (not stored without a validator) | stored, reused for the TTL |
+//! | `no-cache="field"` | stored without those fields | same |
+//! | request with `Authorization` and no `public`, `s-maxage`, `must-revalidate` (§3.5) | not stored | not stored |
+//! | `Set-Cookie`, unless cookies are part of the cache key | not stored | not stored |
+//! | `Vary: *` (§4.1: can never be reused) | not stored | not stored |
+//! | lifetime 0 without a validator | not stored | — |
+//!
+//! Stale windows: `stale-while-revalidate` / `stale-if-error` from the
+//! origin (RFC 5861) or the policy's defaults. `must-revalidate` and
+//! `proxy-revalidate` forbid serving stale at all (§4.2.4); `s-maxage`
+//! implies `proxy-revalidate` (§5.2.2.10), but an explicit
+//! `stale-while-revalidate` / `stale-if-error` next to it is honoured, as
+//! other CDNs do for the common `s-maxage=60, stale-if-error=86400`.
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, StatusCode};
 
-use super::cache_control::CacheControl;
-use super::freshness::{TtlPolicy, TtlSource, freshness_lifetime, is_heuristically_cacheable};
+use super::cache_control::{CacheControl, FieldScope};
+use super::freshness::{
+    AgeClock, StatusTtl, StoredMeta, TtlPolicy, TtlSource, freshness_lifetime, has_explicit_freshness,
+    is_cloudfront_cached_error, is_heuristically_cacheable,
+};
+use super::targeted::Effective;
+use super::vary::{self, Vary};
 use crate::status::NotStored;
-
-/// A positive storing decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Storable {
-    /// Freshness lifetime granted.
-    pub lifetime: Duration,
-    /// Where it came from.
-    pub source: TtlSource,
-}
 
 /// The request facts the storing decision needs.
 #[derive(Debug, Clone, Copy)]
@@ -51,208 +60,182 @@ pub struct ResponseFacts<'a> {
     pub status: StatusCode,
     /// Response headers.
     pub headers: &'a HeaderMap,
-    /// Parsed response `Cache-Control`.
-    pub cc: &'a CacheControl,
+    /// The directives this cache obeys (targeted field or `Cache-Control`).
+    pub eff: &'a Effective,
+}
+
+/// Settings of the behavior that affect storing.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreRules<'a> {
+    /// TTLs, error caching, per-status overrides, stale windows.
+    pub ttl: &'a TtlPolicy,
+    /// Cookies are part of the cache key, so `Set-Cookie` may be shared
+    /// with requests carrying the same cookies.
+    pub cookies_in_key: bool,
+}
+
+/// A positive storing decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storable {
+    /// Freshness lifetime granted.
+    pub lifetime: Duration,
+    /// Where it came from.
+    pub source: TtlSource,
+    /// Stale windows and revalidation flags.
+    pub stale_while_revalidate: Duration,
+    /// See [`StoredMeta::stale_if_error`].
+    pub stale_if_error: Duration,
+    /// See [`StoredMeta::stale_if_unreachable`].
+    pub stale_if_unreachable: Duration,
+    /// See [`StoredMeta::must_revalidate`].
+    pub must_revalidate: bool,
+    /// See [`StoredMeta::no_cache`].
+    pub no_cache: bool,
+    /// Fields to remove before storing (`private="..."`, `no-cache="..."`).
+    pub strip: Vec<HeaderName>,
+    /// The request fields the response varies on.
+    pub vary: Vary,
+}
+
+impl Storable {
+    /// Metadata for a response that may be served once but not reused.
+    pub fn uncacheable_meta(clock: AgeClock) -> StoredMeta {
+        StoredMeta {
+            clock,
+            lifetime: Duration::ZERO,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            stale_if_unreachable: Duration::ZERO,
+            must_revalidate: true,
+            no_cache: true,
+        }
+    }
+
+    /// The metadata stored with the entry.
+    pub fn meta(&self, clock: AgeClock) -> StoredMeta {
+        StoredMeta {
+            clock,
+            lifetime: self.lifetime,
+            stale_while_revalidate: self.stale_while_revalidate,
+            stale_if_error: self.stale_if_error,
+            stale_if_unreachable: self.stale_if_unreachable,
+            must_revalidate: self.must_revalidate,
+            no_cache: self.no_cache,
+        }
+    }
+}
+
+/// Status codes whose caching requirements this cache understands (the
+/// codes defined by RFC 9110), for `must-understand` (§5.2.2.3).
+fn is_understood(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 100..=101 | 200..=206 | 300..=305 | 307..=308 | 400..=417 | 421..=426 | 500..=505)
+}
+
+/// `true` when the response carries a validator (§4.3.1).
+pub fn has_validator(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED)
 }
 
 /// Decides whether a shared cache may store the response (RFC 9111 §3)
-/// and for how long.
+/// and how it may be reused.
 pub fn evaluate(
     req: RequestFacts<'_>,
     resp: ResponseFacts<'_>,
-    policy: &TtlPolicy,
+    rules: StoreRules<'_>,
     response_time: SystemTime,
 ) -> Result<Storable, NotStored> {
+    let cc = &resp.eff.cc;
+    let status = resp.status;
     if *req.method != Method::GET {
         return Err(NotStored::Method);
     }
     if req.cc.no_store {
         return Err(NotStored::RequestNoStore);
     }
-    let status = resp.status;
     if status == StatusCode::PARTIAL_CONTENT {
         return Err(NotStored::Partial);
     }
     if status.is_informational() || status == StatusCode::NOT_MODIFIED {
         return Err(NotStored::Status);
     }
-    let explicit = resp.cc.s_maxage.is_some()
-        || resp.cc.max_age.is_some()
-        || resp.cc.public
-        || resp.headers.contains_key(header::EXPIRES);
-    if !is_heuristically_cacheable(status) && !explicit {
+    let understood = is_understood(status);
+    if cc.must_understand && !understood {
+        return Err(NotStored::MustUnderstand);
+    }
+    let overridden = rules.ttl.status_override(status);
+    if overridden == Some(StatusTtl::Never) {
         return Err(NotStored::Status);
     }
-    let cloudfront_override = !policy.min_ttl.is_zero();
+    let storable_status = is_heuristically_cacheable(status)
+        || has_explicit_freshness(resp.headers, resp.eff)
+        || cc.public
+        || (is_cloudfront_cached_error(status) && !rules.ttl.error_caching_min_ttl.is_zero())
+        || overridden.is_some();
+    if !storable_status {
+        return Err(NotStored::Status);
+    }
+    let cloudfront_override = !rules.ttl.min_ttl.is_zero();
+    let mut strip = Vec::new();
+    let mut no_cache = false;
     if !cloudfront_override {
-        if resp.cc.no_store {
+        if cc.no_store && !(cc.must_understand && understood) {
             return Err(NotStored::NoStore);
         }
-        if resp.cc.private.is_all() {
-            return Err(NotStored::Private);
+        match &cc.private {
+            FieldScope::All => return Err(NotStored::Private),
+            FieldScope::Fields(f) => strip.extend(f.iter().cloned()),
+            FieldScope::Absent => {}
         }
-        if resp.cc.no_cache.is_all() {
-            return Err(NotStored::ZeroTtl);
+        match &cc.no_cache {
+            FieldScope::All if !has_validator(resp.headers) => return Err(NotStored::NoCache),
+            FieldScope::All => no_cache = true,
+            FieldScope::Fields(f) => strip.extend(f.iter().cloned()),
+            FieldScope::Absent => {}
         }
     }
-    if req.headers.contains_key(header::AUTHORIZATION)
-        && !(resp.cc.public || resp.cc.s_maxage.is_some() || resp.cc.must_revalidate)
-    {
+    if req.headers.contains_key(header::AUTHORIZATION) && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
         return Err(NotStored::Authorization);
     }
-    if resp.headers.contains_key(header::SET_COOKIE) {
+    if resp.headers.contains_key(header::SET_COOKIE) && !rules.cookies_in_key {
         return Err(NotStored::SetCookie);
     }
-    if resp.headers.contains_key(header::VARY) {
+    let vary = vary::parse(resp.headers);
+    if vary == Vary::Any {
         return Err(NotStored::Vary);
     }
-    let (lifetime, source) =
-        freshness_lifetime(status, resp.headers, resp.cc, policy, response_time);
-    if lifetime.is_zero() {
+    let Some((lifetime, source)) = freshness_lifetime(status, resp.headers, resp.eff, rules.ttl, response_time) else {
+        return Err(NotStored::Status);
+    };
+    if lifetime.is_zero() && !has_validator(resp.headers) {
         return Err(NotStored::ZeroTtl);
     }
-    Ok(Storable { lifetime, source })
+    let explicit_mr = cc.must_revalidate || cc.proxy_revalidate;
+    let implied_mr = cc.s_maxage.is_some();
+    let window = |origin: Option<u32>, default: Duration| match (explicit_mr, origin) {
+        (true, _) => Duration::ZERO,
+        (false, Some(s)) => Duration::from_secs(u64::from(s)),
+        (false, None) if implied_mr => Duration::ZERO,
+        (false, None) => default,
+    };
+    let stale_while_revalidate = window(cc.stale_while_revalidate, rules.ttl.stale_while_revalidate);
+    let stale_if_error = window(cc.stale_if_error, rules.ttl.stale_if_error);
+    let stale_if_unreachable = if explicit_mr || (implied_mr && cc.stale_if_error.is_none()) {
+        Duration::ZERO
+    } else {
+        rules.ttl.stale_if_unreachable.max(stale_if_error)
+    };
+    Ok(Storable {
+        lifetime,
+        source,
+        stale_while_revalidate,
+        stale_if_error,
+        stale_if_unreachable,
+        must_revalidate: explicit_mr || implied_mr,
+        no_cache,
+        strip,
+        vary,
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn decide(
-        method: Method,
-        req_h: &[(&'static str, &'static str)],
-        status: u16,
-        resp_h: &[(&'static str, &'static str)],
-        policy: &TtlPolicy,
-    ) -> Result<u64, NotStored> {
-        let mut rq = HeaderMap::new();
-        for (k, v) in req_h {
-            rq.append(*k, HeaderValue::from_static(v));
-        }
-        let mut rs = HeaderMap::new();
-        for (k, v) in resp_h {
-            rs.append(*k, HeaderValue::from_static(v));
-        }
-        let rq_cc = CacheControl::from_headers(&rq, &header::CACHE_CONTROL);
-        let rs_cc = CacheControl::from_headers(&rs, &header::CACHE_CONTROL);
-        evaluate(
-            RequestFacts {
-                method: &method,
-                headers: &rq,
-                cc: &rq_cc,
-            },
-            ResponseFacts {
-                status: StatusCode::from_u16(status).unwrap(),
-                headers: &rs,
-                cc: &rs_cc,
-            },
-            policy,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        )
-        .map(|s| s.lifetime.as_secs())
-    }
-
-    #[test]
-    fn storing_table_with_min_ttl_zero() {
-        let p = TtlPolicy::default();
-        let day = 86_400;
-        let g = Method::GET;
-        assert_eq!(decide(g.clone(), &[], 200, &[], &p), Ok(day));
-        assert_eq!(
-            decide(Method::POST, &[], 200, &[], &p),
-            Err(NotStored::Method)
-        );
-        assert_eq!(
-            decide(Method::HEAD, &[], 200, &[], &p),
-            Err(NotStored::Method)
-        );
-        assert_eq!(
-            decide(g.clone(), &[("cache-control", "no-store")], 200, &[], &p),
-            Err(NotStored::RequestNoStore)
-        );
-        assert_eq!(
-            decide(g.clone(), &[], 206, &[], &p),
-            Err(NotStored::Partial)
-        );
-        assert_eq!(decide(g.clone(), &[], 302, &[], &p), Err(NotStored::Status));
-        assert_eq!(
-            decide(g.clone(), &[], 302, &[("cache-control", "max-age=5")], &p),
-            Ok(5)
-        );
-        assert_eq!(decide(g.clone(), &[], 500, &[], &p), Err(NotStored::Status));
-        assert_eq!(decide(g.clone(), &[], 404, &[], &p), Ok(day));
-        assert_eq!(
-            decide(g.clone(), &[], 200, &[("cache-control", "no-store")], &p),
-            Err(NotStored::NoStore)
-        );
-        assert_eq!(
-            decide(g.clone(), &[], 200, &[("cache-control", "private")], &p),
-            Err(NotStored::Private)
-        );
-        assert_eq!(
-            decide(g.clone(), &[], 200, &[("set-cookie", "a=b")], &p),
-            Err(NotStored::SetCookie)
-        );
-        assert_eq!(
-            decide(g.clone(), &[], 200, &[("cache-control", "max-age=0")], &p),
-            Err(NotStored::ZeroTtl)
-        );
-        let auth = [("authorization", "Bearer x")];
-        assert_eq!(
-            decide(g.clone(), &auth, 200, &[], &p),
-            Err(NotStored::Authorization)
-        );
-        assert_eq!(
-            decide(g.clone(), &auth, 200, &[("cache-control", "public")], &p),
-            Ok(day)
-        );
-        assert_eq!(
-            decide(
-                g.clone(),
-                &auth,
-                200,
-                &[("cache-control", "s-maxage=9")],
-                &p
-            ),
-            Ok(9)
-        );
-        assert_eq!(
-            decide(
-                g,
-                &auth,
-                200,
-                &[("cache-control", "must-revalidate, max-age=3")],
-                &p
-            ),
-            Ok(3)
-        );
-    }
-
-    #[test]
-    fn cloudfront_min_ttl_overrides_no_store_and_private() {
-        let p = TtlPolicy {
-            min_ttl: Duration::from_secs(30),
-            ..TtlPolicy::default()
-        };
-        let g = Method::GET;
-        assert_eq!(
-            decide(g.clone(), &[], 200, &[("cache-control", "no-store")], &p),
-            Ok(86_400)
-        );
-        assert_eq!(
-            decide(
-                g.clone(),
-                &[],
-                200,
-                &[("cache-control", "private, max-age=0")],
-                &p
-            ),
-            Ok(30)
-        );
-        assert_eq!(
-            decide(g, &[], 200, &[("set-cookie", "a=b")], &p),
-            Err(NotStored::SetCookie)
-        );
-    }
-}
+mod tests;

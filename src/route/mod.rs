@@ -26,9 +26,7 @@ pub(crate) struct Routes {
 
 impl Routes {
     pub(crate) fn single(behavior: Behavior) -> Self {
-        Routes {
-            default: Arc::new(behavior),
-        }
+        Routes { default: Arc::new(behavior) }
     }
 
     /// Picks the behavior for a host and path.

@@ -123,15 +123,9 @@ impl Origin {
         });
         let stop = Arc::clone(&shutdown);
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.notified().await })
-                .await;
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.notified().await }).await;
         });
-        Origin {
-            addr,
-            state,
-            shutdown,
-        }
+        Origin { addr, state, shutdown }
     }
 
     pub fn url(&self) -> String {
@@ -139,22 +133,12 @@ impl Origin {
     }
 
     pub fn route(&self, path: &str, reply: Reply) {
-        self.state
-            .routes
-            .lock()
-            .unwrap()
-            .insert(path.to_owned(), reply);
+        self.state.routes.lock().unwrap().insert(path.to_owned(), reply);
     }
 
     /// Requests seen for a path (path + query as requested).
     pub fn hits(&self, path: &str) -> usize {
-        self.state
-            .hits
-            .lock()
-            .unwrap()
-            .get(path)
-            .copied()
-            .unwrap_or(0)
+        self.state.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 
     pub fn total_hits(&self) -> usize {
@@ -172,11 +156,7 @@ impl Origin {
 }
 
 async fn handle(st: Arc<OriginState>, req: Request) -> Response {
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let path = req.uri().path().to_owned();
     let n = {
         let mut hits = st.hits.lock().unwrap();
@@ -185,10 +165,7 @@ async fn handle(st: Arc<OriginState>, req: Request) -> Response {
         *e
     };
     st.total.fetch_add(1, Ordering::SeqCst);
-    st.last_headers
-        .lock()
-        .unwrap()
-        .insert(pq.clone(), req.headers().clone());
+    st.last_headers.lock().unwrap().insert(pq.clone(), req.headers().clone());
     let reply = {
         let routes = st.routes.lock().unwrap();
         routes.get(&pq).or_else(|| routes.get(&path)).cloned()
@@ -196,8 +173,7 @@ async fn handle(st: Arc<OriginState>, req: Request) -> Response {
     let Some(reply) = reply else {
         let mut r = Response::new(Body::from("no such route\n"));
         *r.status_mut() = StatusCode::NOT_FOUND;
-        r.headers_mut()
-            .insert("cache-control", HeaderValue::from_static("no-store"));
+        r.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
         return r;
     };
     if !reply.head_delay.is_zero() {
@@ -211,66 +187,50 @@ async fn handle(st: Arc<OriginState>, req: Request) -> Response {
     let mut resp = Response::new(Body::from_stream(body_stream(body, reply.clone())));
     *resp.status_mut() = reply.status;
     for (k, v) in &reply.headers {
-        resp.headers_mut().append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
+        resp.headers_mut().append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
     }
     if !reply.chunked && !resp.headers().contains_key("content-length") {
-        resp.headers_mut()
-            .insert("content-length", HeaderValue::from(total_len));
+        resp.headers_mut().insert("content-length", HeaderValue::from(total_len));
     }
     resp
 }
 
-fn body_stream(
-    body: Bytes,
-    reply: Reply,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+fn body_stream(body: Bytes, reply: Reply) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     // State: (body, position, chunk index, gates passed)
-    futures_util::stream::unfold(
-        (body, 0usize, 0usize, 0usize),
-        move |(body, pos, i, passed)| {
-            let reply = reply.clone();
-            async move {
-                if let Some(fail) = reply.fail_after
-                    && pos >= fail
-                {
-                    return Some((
-                        Err(std::io::Error::other("origin died")),
-                        (body, usize::MAX, i, passed),
-                    ));
-                }
-                if pos >= body.len() {
-                    return None;
-                }
-                let mut passed = passed;
-                while let Some((at, gate)) = reply.gates.get(passed) {
-                    if pos < *at {
-                        break;
-                    }
-                    gate.notified().await;
-                    passed += 1;
-                }
-                if pos > 0 && !reply.chunk_delay.is_zero() {
-                    tokio::time::sleep(reply.chunk_delay).await;
-                }
-                let mut size = if reply.chunks.is_empty() {
-                    body.len()
-                } else {
-                    reply.chunks[i % reply.chunks.len()].max(1)
-                };
-                if let Some((at, _)) = reply.gates.get(passed) {
-                    size = size.min(at - pos);
-                }
-                if let Some(fail) = reply.fail_after {
-                    size = size.min(fail.saturating_sub(pos).max(1));
-                }
-                let end = (pos + size).min(body.len());
-                Some((Ok(body.slice(pos..end)), (body, end, i + 1, passed)))
+    futures_util::stream::unfold((body, 0usize, 0usize, 0usize), move |(body, pos, i, passed)| {
+        let reply = reply.clone();
+        async move {
+            if let Some(fail) = reply.fail_after
+                && pos >= fail
+            {
+                return Some((Err(std::io::Error::other("origin died")), (body, usize::MAX, i, passed)));
             }
-        },
-    )
+            if pos >= body.len() {
+                return None;
+            }
+            let mut passed = passed;
+            while let Some((at, gate)) = reply.gates.get(passed) {
+                if pos < *at {
+                    break;
+                }
+                gate.notified().await;
+                passed += 1;
+            }
+            if pos > 0 && !reply.chunk_delay.is_zero() {
+                tokio::time::sleep(reply.chunk_delay).await;
+            }
+            let mut size =
+                if reply.chunks.is_empty() { body.len() } else { reply.chunks[i % reply.chunks.len()].max(1) };
+            if let Some((at, _)) = reply.gates.get(passed) {
+                size = size.min(at - pos);
+            }
+            if let Some(fail) = reply.fail_after {
+                size = size.min(fail.saturating_sub(pos).max(1));
+            }
+            let end = (pos + size).min(body.len());
+            Some((Ok(body.slice(pos..end)), (body, end, i + 1, passed)))
+        }
+    })
 }
 
 /// Runs the dev proxy's server loop with `layer` in front of "no app"
@@ -281,9 +241,7 @@ pub async fn start_proxy(layer: CdnLayer) -> SocketAddr {
     let svc = tower::Layer::layer(
         &layer,
         tower::service_fn(|_req: axum::http::Request<hyper::body::Incoming>| async {
-            let mut r = axum::http::Response::new(http_body_util::Full::new(Bytes::from_static(
-                b"no app\n",
-            )));
+            let mut r = axum::http::Response::new(http_body_util::Full::new(Bytes::from_static(b"no app\n")));
             *r.status_mut() = StatusCode::NOT_FOUND;
             Ok::<_, Infallible>(r)
         }),
@@ -301,24 +259,15 @@ pub async fn start_proxy(layer: CdnLayer) -> SocketAddr {
 /// surprises).
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 pub fn cache_status(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("cache-status")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+    resp.headers().get("cache-status").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
 pub fn x_cache(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("x-cache")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+    resp.headers().get("x-cache").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
 /// Waits (bounded) until `cond` holds; for conditions that become true

@@ -1,0 +1,282 @@
+//! The fill task: one origin fetch (maybe a revalidation), its storing
+//! decision, the body pump, and the store. Runs detached from any client.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use tokio::sync::oneshot;
+
+use crate::body::OriginBody;
+use crate::body::tee::{Pumped, pump};
+use crate::cache::entry::{Entry, Head, Variants};
+use crate::cache::fill::{FillWriter, Published, Served};
+use crate::cache::key::{self, CacheKey};
+use crate::cache::lock::Registration;
+use crate::cache::store::Cached;
+use crate::error::{BoxError, OriginError};
+use crate::origin::Fetched;
+use crate::policy::cache_control::CacheControl;
+use crate::policy::freshness::AgeClock;
+use crate::policy::reuse::{OriginTrouble, may_serve_stale_on_error};
+use crate::policy::storable::{self, RequestFacts, ResponseFacts, Storable, StoreRules};
+use crate::policy::vary::{self, Vary};
+use crate::policy::{targeted, update};
+use crate::respond::content_length;
+use crate::route::Behavior;
+use crate::shared::Shared;
+use crate::status::NotStored;
+
+/// A stored response the fill may revalidate or fall back to.
+pub(crate) struct Prior {
+    pub(crate) entry: Arc<Entry>,
+    pub(crate) store_key: CacheKey,
+}
+
+/// What the fill task tells the leading request.
+pub(crate) enum LeaderOutcome<E> {
+    /// The response is shared: read it from the fill.
+    Shared(Published),
+    /// Not shareable: this response is the leader's alone.
+    Own(Response<OriginBody>, NotStored),
+    /// The origin failed.
+    Failed(OriginError),
+    /// The inner service failed.
+    Service(E),
+}
+
+/// One fill's origin work.
+pub(crate) struct FillTask {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) behavior: Arc<Behavior>,
+    /// The URI's primary key (variants are stored under it).
+    pub(crate) primary: CacheKey,
+    /// The leader's request headers (for the storing rules and `Vary`).
+    pub(crate) req_headers: HeaderMap,
+    pub(crate) req_cc: CacheControl,
+    pub(crate) prior: Option<Prior>,
+    pub(crate) writer: FillWriter,
+    /// Dropped last (after the entry is stored) or when the task is
+    /// aborted: either way the key leaves the table of fills.
+    pub(crate) registration: Registration,
+}
+
+type Tx<E> = Option<oneshot::Sender<LeaderOutcome<E>>>;
+
+fn tell<E>(tx: Tx<E>, outcome: LeaderOutcome<E>) {
+    if let Some(tx) = tx {
+        // The leader may be gone; the fill goes on for the followers.
+        let _ = tx.send(outcome);
+    }
+}
+
+impl FillTask {
+    pub(crate) async fn run<S, ReqB, ResB>(self, inner: S, parts: Parts, body: ReqB, tx: Tx<S::Error>)
+    where
+        S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Send,
+        S::Future: Send,
+        ReqB: Body<Data = Bytes> + Send + 'static,
+        ReqB::Error: Into<BoxError>,
+        ResB: Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let request_time = self.shared.now();
+        let fetched = self.behavior.origin.fetch(inner, parts, body, false).await;
+        let response_time = self.shared.now();
+        match fetched {
+            Fetched::Response(resp) => self.on_response(resp, request_time, response_time, tx).await,
+            Fetched::Failed(err) => {
+                if self.stale_allowed(OriginTrouble::Unreachable, response_time) {
+                    self.serve_stale(None, tx);
+                } else {
+                    drop(self);
+                    tell(tx, LeaderOutcome::Failed(err));
+                }
+            }
+            Fetched::Service(err) => {
+                drop(self);
+                tell(tx, LeaderOutcome::Service(err));
+            }
+        }
+    }
+
+    fn stale_allowed(&self, trouble: OriginTrouble, now: SystemTime) -> bool {
+        self.prior.as_ref().is_some_and(|p| may_serve_stale_on_error(&p.entry.head().meta, trouble, now))
+    }
+
+    async fn on_response<E>(
+        self,
+        resp: Response<OriginBody>,
+        request_time: SystemTime,
+        response_time: SystemTime,
+        tx: Tx<E>,
+    ) {
+        let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED {
+            match &self.prior {
+                Some(prior) if update::validates(&prior.entry.head().headers, resp.headers()) => {
+                    let headers = resp.headers().clone();
+                    return self.freshen(&headers, request_time, response_time, tx);
+                }
+                // A 304 we did not ask for, or for another representation.
+                _ => {
+                    if let Some(prior) = &self.prior {
+                        self.shared.store.remove(&prior.store_key);
+                    }
+                    drop(self);
+                    tell(tx, LeaderOutcome::Failed(OriginError::protocol("unexpected 304 from the origin")));
+                    return;
+                }
+            }
+        }
+        if status.is_server_error() && self.stale_allowed(OriginTrouble::ServerError, response_time) {
+            return self.serve_stale(Some(status), tx);
+        }
+
+        let (mut head_parts, origin_body) = resp.into_parts();
+        let eff = targeted::effective(&head_parts.headers, &self.shared.targeted);
+        let decision = storable::evaluate(
+            RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
+            ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
+            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: false },
+            response_time,
+        );
+        let expected_len = content_length(&head_parts.headers);
+        let decision = match decision {
+            Ok(_) if expected_len.is_some_and(|n| n > self.shared.max_entry_bytes) => Err(NotStored::TooLarge),
+            other => other,
+        };
+        let storable = match decision {
+            Ok(s) => s,
+            Err(reason) => {
+                // What was stored is outdated by this answer.
+                if let Some(prior) = &self.prior {
+                    self.shared.store.remove(&prior.store_key);
+                }
+                let FillTask { writer, registration, .. } = self;
+                drop(registration);
+                writer.release(reason);
+                tell(tx, LeaderOutcome::Own(Response::from_parts(head_parts, origin_body), reason));
+                return;
+            }
+        };
+
+        targeted::strip(&mut head_parts.headers, &self.shared.targeted);
+        for name in &storable.strip {
+            head_parts.headers.remove(name);
+        }
+        ensure_date(&mut head_parts.headers, response_time);
+        let clock = AgeClock::new(&head_parts.headers, request_time, response_time);
+        let head = Arc::new(Head { status, headers: head_parts.headers, meta: storable.meta(clock) });
+        let vary_key = match &storable.vary {
+            Vary::Fields(fields) => Some(Arc::from(vary::secondary_key(fields, &self.req_headers))),
+            _ => None,
+        };
+        let published = Published { head: Arc::clone(&head), served: Served::Origin, vary_key };
+        self.writer.publish_head(published.clone());
+        tell(tx, LeaderOutcome::Shared(published));
+
+        let FillTask { shared, behavior, primary, req_headers, writer, registration, .. } = self;
+        let timeout = behavior.origin.response_timeout();
+        if let Pumped::Complete(writer) = pump(origin_body, writer, timeout, expected_len, &shared.fills).await {
+            // Store first, then let readers see the end: a client that asks
+            // again right after its body ended finds the entry.
+            if let Some(chunks) = writer.storable_chunks() {
+                store(&shared, &primary, Head::clone(&head), &chunks, &storable, &req_headers);
+            }
+            writer.complete();
+        }
+        drop(registration);
+    }
+
+    /// §4.3.3/§4.3.4: a 304 freshens the stored response; everyone gets
+    /// the stored body with the updated head, and the store is updated.
+    fn freshen<E>(self, not_modified: &HeaderMap, request_time: SystemTime, response_time: SystemTime, tx: Tx<E>) {
+        let Some(prior) = &self.prior else { return };
+        let old = prior.entry.head();
+        let mut headers = update::freshen(&old.headers, not_modified);
+        let eff = targeted::effective(&headers, &self.shared.targeted);
+        let decision = storable::evaluate(
+            RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
+            ResponseFacts { status: old.status, headers: &headers, eff: &eff },
+            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: false },
+            response_time,
+        );
+        targeted::strip(&mut headers, &self.shared.targeted);
+        let clock = AgeClock::new(&headers, request_time, response_time);
+        let (meta, storable) = match decision {
+            Ok(s) => (s.meta(clock), Some(s)),
+            // Still this client's answer, but no longer storable.
+            Err(_) => (Storable::uncacheable_meta(clock), None),
+        };
+        let head = Head { status: old.status, headers, meta };
+        let published = Published { head: Arc::new(head.clone()), served: Served::Revalidated, vary_key: None };
+        self.writer.publish_head(published.clone());
+        tell(tx, LeaderOutcome::Shared(published));
+        for chunk in prior.entry.body() {
+            self.writer.push(chunk.clone());
+        }
+        match &storable {
+            Some(s) if !self.writer.fill().is_invalidated() => {
+                store(&self.shared, &self.primary, head, prior.entry.body(), s, &self.req_headers);
+            }
+            _ => {
+                self.shared.store.remove(&prior.store_key);
+            }
+        }
+        let FillTask { writer, registration, .. } = self;
+        writer.complete();
+        drop(registration);
+    }
+
+    /// RFC 5861 §4 / RFC 9111 §4.2.4: the origin failed; everyone gets the
+    /// stored response, stale, and it stays stored.
+    fn serve_stale<E>(self, origin_status: Option<StatusCode>, tx: Tx<E>) {
+        let Some(prior) = &self.prior else { return };
+        let head = Arc::new(Head::clone(prior.entry.head()));
+        let published = Published { head, served: Served::StaleOnError(origin_status), vary_key: None };
+        self.writer.publish_head(published.clone());
+        tell(tx, LeaderOutcome::Shared(published));
+        for chunk in prior.entry.body() {
+            self.writer.push(chunk.clone());
+        }
+        let FillTask { writer, registration, .. } = self;
+        writer.complete();
+        drop(registration);
+    }
+}
+
+/// Stores a complete response: under the primary key, or, when it varies,
+/// as a variant under the URI's `Vary` marker (RFC 9111 §4.1).
+fn store(shared: &Shared, primary: &CacheKey, head: Head, chunks: &[Bytes], s: &Storable, req_headers: &HeaderMap) {
+    let entry = Cached::Entry(Arc::new(Entry::new(head, chunks)));
+    match &s.vary {
+        Vary::Fields(fields) => {
+            let generation = match shared.store.get(primary) {
+                Some(Cached::Variants(v)) if v.fields == *fields => v.generation,
+                _ => {
+                    let generation = shared.next_generation();
+                    let marker = Variants { fields: fields.clone(), generation };
+                    shared.store.insert(Arc::clone(primary), Cached::Variants(Arc::new(marker)));
+                    generation
+                }
+            };
+            let sk = vary::secondary_key(fields, req_headers);
+            shared.store.insert(key::variant_key(primary, generation, &sk), entry);
+        }
+        _ => shared.store.insert(Arc::clone(primary), entry),
+    }
+}
+
+/// RFC 9110 §6.6.1: a cache must add `Date` to a response that lacks one.
+fn ensure_date(headers: &mut HeaderMap, response_time: SystemTime) {
+    if !headers.contains_key(header::DATE)
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(response_time))
+    {
+        headers.insert(header::DATE, v);
+    }
+}
