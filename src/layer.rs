@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::Clock;
 use crate::cache::store::StoreOptions;
 use crate::error::ConfigError;
 use crate::handle::CacheHandle;
@@ -31,6 +32,7 @@ pub struct CdnConfig {
     pub(crate) store: StoreOptions,
     pub(crate) ttl: TtlPolicy,
     pub(crate) targeted: Vec<HeaderName>,
+    pub(crate) clock: Clock,
 }
 
 impl Default for CdnConfig {
@@ -40,6 +42,7 @@ impl Default for CdnConfig {
             store: default_store_options(),
             ttl: TtlPolicy::default(),
             targeted: targeted::default_targeted(),
+            clock: Clock::system(),
         }
     }
 }
@@ -83,6 +86,7 @@ pub struct CdnLayerBuilder {
     ttl: TtlPolicy,
     targeted: Vec<HeaderName>,
     status_ttls: Vec<(u16, StatusTtl)>,
+    clock: Clock,
 }
 
 impl Default for CdnLayerBuilder {
@@ -94,6 +98,7 @@ impl Default for CdnLayerBuilder {
             ttl: TtlPolicy::default(),
             targeted: targeted::default_targeted(),
             status_ttls: Vec::new(),
+            clock: Clock::system(),
         }
     }
 }
@@ -207,6 +212,13 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// The time source (default: the system clock). Tests pass
+    /// [`Clock::manual`] to move time without sleeping.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
@@ -245,7 +257,7 @@ impl CdnLayerBuilder {
         let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
         let mut ttl = self.ttl;
         ttl.status_ttls = Arc::from(self.status_ttls);
-        Ok(CdnConfig { origin: Arc::new(origin), store: self.store, ttl, targeted: self.targeted })
+        Ok(CdnConfig { origin: Arc::new(origin), store: self.store, ttl, targeted: self.targeted, clock: self.clock })
     }
 
     /// Validates the settings and creates the layer.

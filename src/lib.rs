@@ -6,6 +6,7 @@
 
 mod body;
 mod cache;
+mod clock;
 mod error;
 mod flow;
 mod future;
@@ -20,6 +21,7 @@ mod shared;
 mod status;
 
 pub use body::CdnBody;
+pub use clock::Clock;
 pub use error::{ConfigError, OriginError};
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use http::HeaderName;
 
+use crate::Clock;
 use crate::cache::lock::Fills;
 use crate::cache::store::Store;
 use crate::layer::CdnConfig;
@@ -20,6 +21,7 @@ pub(crate) struct Shared {
     /// Targeted cache-control fields obeyed by this cache (RFC 9213).
     pub(crate) targeted: Vec<HeaderName>,
     generation: AtomicU64,
+    clock: Clock,
 }
 
 impl Shared {
@@ -31,6 +33,7 @@ impl Shared {
             max_entry_bytes: config.store.max_entry_bytes,
             targeted: config.targeted.clone(),
             generation: AtomicU64::new(1),
+            clock: config.clock.clone(),
         }
     }
 
@@ -41,6 +44,6 @@ impl Shared {
 
     /// The current time; read once per request and passed to the policy.
     pub(crate) fn now(&self) -> SystemTime {
-        SystemTime::now()
+        self.clock.now()
     }
 }

@@ -96,6 +96,7 @@ impl Reply {
 
 #[derive(Default)]
 struct OriginState {
+    clock: Mutex<Option<tower_cdn::Clock>>,
     routes: Mutex<HashMap<String, Reply>>,
     hits: Mutex<HashMap<String, usize>>,
     total: AtomicUsize,
@@ -126,6 +127,12 @@ impl Origin {
             let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.notified().await }).await;
         });
         Origin { addr, state, shutdown }
+    }
+
+    /// Stamps `Date` with this clock (share the CDN's manual clock so the
+    /// two agree on the time, as NTP-synchronised servers do).
+    pub fn use_clock(&self, clock: &tower_cdn::Clock) {
+        *self.state.clock.lock().unwrap() = Some(clock.clone());
     }
 
     pub fn url(&self) -> String {
@@ -179,9 +186,23 @@ async fn handle(st: Arc<OriginState>, req: Request) -> Response {
     if !reply.head_delay.is_zero() {
         tokio::time::sleep(reply.head_delay).await;
     }
+    let date = st.clock.lock().unwrap().as_ref().map(|c| httpdate::fmt_http_date(c.now()));
+    if let Some(resp) = not_modified(&req, &reply, date.as_deref()) {
+        return resp;
+    }
     let mut body = reply.body.clone();
     if reply.stamp {
         body = Bytes::from([body.as_ref(), format!("#{n}").as_bytes()].concat());
+    }
+    let mut reply = reply;
+    if let Some((start, end)) = single_range(&req, body.len()).filter(|_| reply.status == StatusCode::OK) {
+        reply.headers.push(("content-range".into(), format!("bytes {start}-{end}/{}", body.len())));
+        reply.status = StatusCode::PARTIAL_CONTENT;
+        body = body.slice(start..=end);
+    }
+    if let Some(date) = date {
+        reply.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("date"));
+        reply.headers.push(("date".into(), date));
     }
     let total_len = body.len();
     let mut resp = Response::new(Body::from_stream(body_stream(body, reply.clone())));
@@ -193,6 +214,67 @@ async fn handle(st: Arc<OriginState>, req: Request) -> Response {
         resp.headers_mut().insert("content-length", HeaderValue::from(total_len));
     }
     resp
+}
+
+/// Answers a conditional GET the way real origins do (RFC 9110 §13).
+fn not_modified(req: &Request, reply: &Reply, date: Option<&str>) -> Option<Response> {
+    if reply.status != StatusCode::OK {
+        return None;
+    }
+    let find = |name: &str| reply.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let etag = find("etag");
+    let last_modified = find("last-modified");
+    let inm = req.headers().get("if-none-match").and_then(|v| v.to_str().ok());
+    let matched = match (inm, &etag) {
+        (Some(inm), Some(etag)) => {
+            let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+            inm.split(',').any(|t| t.trim() == "*" || bare(t) == bare(etag))
+        }
+        (Some(_), None) => false,
+        (None, _) => match (req.headers().get("if-modified-since").and_then(|v| v.to_str().ok()), &last_modified) {
+            (Some(ims), Some(lm)) => match (httpdate::parse_http_date(ims), httpdate::parse_http_date(lm)) {
+                (Ok(ims), Ok(lm)) => lm <= ims,
+                _ => false,
+            },
+            _ => false,
+        },
+    };
+    if !matched {
+        return None;
+    }
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NOT_MODIFIED;
+    for (k, v) in &reply.headers {
+        let k = k.to_ascii_lowercase();
+        if matches!(
+            k.as_str(),
+            "etag" | "cache-control" | "expires" | "vary" | "content-location" | "last-modified" | "cdn-cache-control"
+        ) {
+            r.headers_mut().append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+    }
+    if let Some(date) = date {
+        r.headers_mut().insert("date", HeaderValue::from_str(date).unwrap());
+    }
+    Some(r)
+}
+
+/// `bytes=a-b`, `bytes=a-` and `bytes=-n` (one range), like a simple origin.
+fn single_range(req: &Request, len: usize) -> Option<(usize, usize)> {
+    let spec = req.headers().get("range")?.to_str().ok()?.strip_prefix("bytes=")?;
+    if spec.contains(',') || len == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = if a.is_empty() {
+        let n: usize = b.parse().ok()?;
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: usize = a.parse().ok()?;
+        let end = if b.is_empty() { len - 1 } else { b.parse::<usize>().ok()?.min(len - 1) };
+        (start, end)
+    };
+    (start <= end && start < len).then_some((start, end))
 }
 
 fn body_stream(body: Bytes, reply: Reply) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
