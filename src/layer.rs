@@ -33,6 +33,7 @@ pub struct CdnConfig {
     pub(crate) ttl: TtlPolicy,
     pub(crate) targeted: Vec<HeaderName>,
     pub(crate) clock: Clock,
+    pub(crate) trust_forwarding_headers: bool,
 }
 
 impl Default for CdnConfig {
@@ -43,6 +44,7 @@ impl Default for CdnConfig {
             ttl: TtlPolicy::default(),
             targeted: targeted::default_targeted(),
             clock: Clock::system(),
+            trust_forwarding_headers: false,
         }
     }
 }
@@ -87,6 +89,7 @@ pub struct CdnLayerBuilder {
     targeted: Vec<HeaderName>,
     status_ttls: Vec<(u16, StatusTtl)>,
     clock: Clock,
+    trust_forwarding_headers: bool,
 }
 
 impl Default for CdnLayerBuilder {
@@ -99,6 +102,7 @@ impl Default for CdnLayerBuilder {
             targeted: targeted::default_targeted(),
             status_ttls: Vec::new(),
             clock: Clock::system(),
+            trust_forwarding_headers: false,
         }
     }
 }
@@ -219,6 +223,17 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// Forward `X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`,
+    /// `X-Original-URL`, `X-HTTP-Method-Override` and similar fields from
+    /// clients to the origin (default: removed, because they are not part
+    /// of the cache key and would let one client poison an entry for
+    /// everyone). Turn on only when a trusted proxy in front of this layer
+    /// sets them.
+    pub fn trust_forwarding_headers(mut self, trust: bool) -> Self {
+        self.trust_forwarding_headers = trust;
+        self
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
@@ -257,7 +272,14 @@ impl CdnLayerBuilder {
         let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
         let mut ttl = self.ttl;
         ttl.status_ttls = Arc::from(self.status_ttls);
-        Ok(CdnConfig { origin: Arc::new(origin), store: self.store, ttl, targeted: self.targeted, clock: self.clock })
+        Ok(CdnConfig {
+            origin: Arc::new(origin),
+            store: self.store,
+            ttl,
+            targeted: self.targeted,
+            clock: self.clock,
+            trust_forwarding_headers: self.trust_forwarding_headers,
+        })
     }
 
     /// Validates the settings and creates the layer.

@@ -21,6 +21,12 @@ mod shared;
 mod status;
 
 pub use body::CdnBody;
+
+/// The address of the client a request came from. Servers put it in the
+/// request extensions (the dev proxy does; in axum, `ConnectInfo` works
+/// too); the layer uses it for `X-Forwarded-For` and access logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::SocketAddr);
 pub use clock::Clock;
 pub use error::{ConfigError, OriginError};
 pub use future::ResponseFuture;

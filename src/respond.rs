@@ -81,7 +81,7 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// Answers `asked` from `rep`: preconditions, then range, then HEAD.
 pub(crate) fn represent(rep: Representation, asked: Asked<'_>, status: CacheStatus) -> Response<CdnBody> {
     let Representation { status: code, headers, body, len, entry } = rep;
-    if code.is_success() {
+    if code.is_success() && has_preconditions(asked.headers) {
         let validators = Validators::from_headers(&headers);
         match conditional::evaluate(asked.method, asked.headers, &validators) {
             Precondition::Proceed => {}
@@ -103,6 +103,7 @@ pub(crate) fn represent(rep: Representation, asked: Asked<'_>, status: CacheStat
     let is_head = *asked.method == Method::HEAD;
     if code == StatusCode::OK
         && *asked.method == Method::GET
+        && asked.headers.contains_key(header::RANGE)
         && let Some(len) = len
         && conditional::if_range_allows(asked.headers, &Validators::from_headers(&headers))
     {
@@ -149,6 +150,15 @@ pub(crate) fn represent(rep: Representation, asked: Asked<'_>, status: CacheStat
         body
     };
     finish(with_head(code, headers, body), status)
+}
+
+/// Any of the precondition fields of RFC 9110 §13.1 (checked first so a
+/// plain hit parses no validator).
+fn has_preconditions(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::IF_NONE_MATCH)
+        || headers.contains_key(header::IF_MODIFIED_SINCE)
+        || headers.contains_key(header::IF_MATCH)
+        || headers.contains_key(header::IF_UNMODIFIED_SINCE)
 }
 
 fn with_head(code: StatusCode, headers: HeaderMap, body: CdnBody) -> Response<CdnBody> {

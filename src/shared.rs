@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) targeted: Vec<HeaderName>,
     generation: AtomicU64,
     clock: Clock,
+    /// Keep `X-Forwarded-Host` and friends from clients (a trusted proxy sets them).
+    pub(crate) trust_forwarding_headers: bool,
 }
 
 impl Shared {
@@ -34,6 +36,7 @@ impl Shared {
             targeted: config.targeted.clone(),
             generation: AtomicU64::new(1),
             clock: config.clock.clone(),
+            trust_forwarding_headers: config.trust_forwarding_headers,
         }
     }
 

@@ -1,22 +1,36 @@
-//! The dev proxy's accept loop: HTTP/1.1 and h2c, `TCP_NODELAY`, a bound on
-//! the time to receive a request head, and graceful shutdown.
+//! The dev proxy's accept loop: HTTP/1.1 and h2c, `TCP_NODELAY`, request
+//! limits, and graceful shutdown.
+//!
+//! | limit | default | answer |
+//! |---|---|---|
+//! | request line + headers | 32 KiB (`max_header_bytes`) | 431 (by hyper) |
+//! | number of header fields | 100 (`max_headers`) | 431 (by hyper) |
+//! | request-target length | 8 KiB (`max_uri_bytes`, CloudFront's limit) | 414 |
+//! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed |
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
+use crate::ClientAddr;
 use crate::error::BoxError;
 
 /// Limits applied to client connections.
@@ -26,18 +40,25 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Time in-flight responses get to finish after shutdown is requested.
     pub grace_period: Duration,
+    /// Largest request head (request line + header fields).
+    pub max_header_bytes: usize,
+    /// Most header fields in a request.
+    pub max_headers: usize,
+    /// Longest request-target.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { header_read_timeout: Duration::from_secs(10), grace_period: Duration::from_secs(10) }
+        ServeOptions {
+            header_read_timeout: Duration::from_secs(10),
+            grace_period: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            max_uri_bytes: 8 * 1024,
+        }
     }
 }
-
-/// The address of the client a request came from, put in the request
-/// extensions by the dev proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// Serves `service` on `listener` until `shutdown` completes, then stops
 /// accepting and gives open connections `grace_period` to finish.
@@ -49,7 +70,12 @@ where
     B::Error: Into<BoxError>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(opts.header_read_timeout).max_buf_size(64 * 1024);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .max_buf_size(opts.max_header_bytes.max(8192))
+        .max_headers(opts.max_headers);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -66,14 +92,30 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = tower::ServiceExt::map_request(service.clone(), move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ClientAddr(remote));
-            req
+        let max_uri = opts.max_uri_bytes;
+        let svc = service.clone();
+        let svc = tower::service_fn(move |mut req: Request<Incoming>| {
+            let svc = svc.clone();
+            async move {
+                if uri_len(req.uri()) > max_uri {
+                    let mut r = Response::new(Either::Right(limit_body(StatusCode::URI_TOO_LONG)));
+                    *r.status_mut() = StatusCode::URI_TOO_LONG;
+                    return Ok(r);
+                }
+                req.extensions_mut().insert(ClientAddr(remote));
+                let resp = tower::ServiceExt::oneshot(svc, req).await?;
+                Ok::<_, Infallible>(resp.map(Either::Left))
+            }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let (io, started) = Watched::new(stream);
+        let raw = io.raw_clone();
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
+                if is_header_timeout(&*e) && started.load(Ordering::Relaxed) {
+                    request_timeout(raw);
+                }
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
         });
@@ -81,5 +123,100 @@ where
     drop(listener);
     if tokio::time::timeout(opts.grace_period, graceful.shutdown()).await.is_err() {
         tracing::warn!("grace period over; closing remaining connections");
+    }
+}
+
+fn uri_len(uri: &http::Uri) -> usize {
+    uri.scheme_str().map_or(0, str::len)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+}
+
+fn limit_body(status: StatusCode) -> Full<Bytes> {
+    Full::new(Bytes::from(format!("{status}\n")))
+}
+
+fn is_header_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout)
+}
+
+/// Sends `408 Request Timeout` on the raw socket after hyper gave up on a
+/// request head that started but never finished (RFC 9110 §15.5.9).
+fn request_timeout(raw: Option<std::net::TcpStream>) {
+    use std::io::Write as _;
+    if let Some(mut raw) = raw {
+        let msg = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 21\r\ncontent-type: text/plain\r\n\r\n408 Request Timeout\r\n";
+        let _ = raw.write_all(msg);
+        let _ = raw.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A client connection that notes whether a request has started since the
+/// last response was written (so an idle keep-alive connection is closed
+/// quietly, while a slow request head gets a 408).
+struct Watched {
+    stream: TcpStream,
+    started: Arc<AtomicBool>,
+}
+
+impl Watched {
+    fn new(stream: TcpStream) -> (Self, Arc<AtomicBool>) {
+        let started = Arc::new(AtomicBool::new(false));
+        (Watched { stream, started: Arc::clone(&started) }, started)
+    }
+
+    /// A second handle on the socket, to write a 408 after hyper is done.
+    fn raw_clone(&self) -> Option<std::net::TcpStream> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::{AsFd, OwnedFd};
+            let fd: OwnedFd = self.stream.as_fd().try_clone_to_owned().ok()?;
+            Some(std::net::TcpStream::from(fd))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.started.store(true, Ordering::Relaxed);
+        }
+        res
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let res = Pin::new(&mut self.stream).poll_write(cx, data);
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            self.started.store(false, Ordering::Relaxed);
+        }
+        res
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let res = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            self.started.store(false, Ordering::Relaxed);
+        }
+        res
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

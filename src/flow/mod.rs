@@ -6,16 +6,18 @@
 
 mod task;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::oneshot;
 
+use crate::ClientAddr;
 use crate::body::CdnBody;
 use crate::cache::entry::Entry;
 use crate::cache::fill::{FillReader, HeadState, Published, Served};
@@ -27,9 +29,10 @@ use crate::origin::{Fetched, OriginTarget};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::conditional::revalidation_headers;
 use crate::policy::freshness::age_header_secs;
-use crate::policy::invalidation;
+use crate::policy::headers::{append_forwarded_for, strip_untrusted_forwarding};
 use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
+use crate::policy::{invalidation, target};
 use crate::respond::{self, Asked, Representation};
 use crate::route::{Behavior, Route};
 use crate::shared::Shared;
@@ -100,7 +103,11 @@ where
     ReqB::Error: Into<BoxError>,
 {
     let now = shared.now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if normalize_target(&mut parts).is_err() {
+        let status = CacheStatus::forward(Fwd::Bypass);
+        return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid request target\n", status));
+    }
 
     // 1. Route: host → distribution, path → behavior.
     let primary = match key::request_host(&parts) {
@@ -119,7 +126,7 @@ where
     if !matches!(parts.method, Method::GET | Method::HEAD) {
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
-        let resp = forward(&behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
+        let resp = forward(&shared, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
         if invalidation::invalidates(&method, resp.status()) {
             invalidate_uri(&shared, &primary, resp.headers(), &path);
         }
@@ -173,7 +180,16 @@ where
     // HEAD and `no-store` requests are answered by the origin and not stored.
     if parts.method == Method::HEAD || req_cc.no_store {
         let reason = if parts.method == Method::HEAD { NotStored::Method } else { NotStored::RequestNoStore };
-        return forward(&behavior, inner, parts, body, false, CacheStatus::forward(fwd).with_not_stored(reason)).await;
+        return forward(
+            &shared,
+            &behavior,
+            inner,
+            parts,
+            body,
+            false,
+            CacheStatus::forward(fwd).with_not_stored(reason),
+        )
+        .await;
     }
 
     // 5./6. Lead the fill or follow the one in flight.
@@ -209,7 +225,7 @@ where
                                 continue;
                             }
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Vary);
-                            return forward(&behavior, inner, parts, body, false, status).await;
+                            return forward(&shared, &behavior, inner, parts, body, false, status).await;
                         }
                         return Ok(serve_published(published, reader, &parts, fwd, true, now));
                     }
@@ -217,18 +233,51 @@ where
                         // Not shareable: this request gets its own answer.
                         drop(reader);
                         let status = CacheStatus::forward(fwd).with_not_stored(reason);
-                        return forward(&behavior, inner, parts, body, false, status).await;
+                        return forward(&shared, &behavior, inner, parts, body, false, status).await;
                     }
                     Ok(HeadState::Failed) | Err(_) => {
                         drop(reader);
                         if attempts >= MAX_FOLLOW_ATTEMPTS {
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Incomplete);
-                            return forward(&behavior, inner, parts, body, false, status).await;
+                            return forward(&shared, &behavior, inner, parts, body, false, status).await;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// Rewrites the request target to its normalised origin form (RFC 3986
+/// §6.2.2), so the key and every origin request name the same resource.
+/// An absolute-form target's authority becomes the `Host` (RFC 9112 §3.2.2).
+fn normalize_target(parts: &mut Parts) -> Result<(), ()> {
+    let normalized = target::normalize_path(parts.uri.path());
+    let authority = parts.uri.authority().cloned();
+    if matches!(normalized, Cow::Borrowed(_)) && authority.is_none() {
+        return Ok(());
+    }
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{normalized}?{q}"),
+        None => normalized.into_owned(),
+    };
+    if let Some(authority) = authority {
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| ())?;
+        parts.headers.insert(header::HOST, host);
+    }
+    parts.uri = pq.parse().map_err(|_| ())?;
+    Ok(())
+}
+
+/// Origin-bound header hygiene shared by every path: fields a client could
+/// use to poison the cache are dropped, the client joins `X-Forwarded-For`.
+fn prepare_forwarding(shared: &Shared, parts: &mut Parts) {
+    if !shared.trust_forwarding_headers {
+        strip_untrusted_forwarding(&mut parts.headers);
+    }
+    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
+        let ip = addr.ip();
+        append_forwarded_for(&mut parts.headers, ip);
     }
 }
 
@@ -287,8 +336,9 @@ fn serve_published(
 /// The request the fill sends: the client's, without its own conditionals
 /// and range (the whole representation is fetched once and those are
 /// answered from it), plus our validators when revalidating (§4.3.1).
-fn origin_parts(parts: &Parts, prior: Option<&Prior>) -> Parts {
+fn origin_parts(shared: &Shared, parts: &Parts, prior: Option<&Prior>) -> Parts {
     let mut p = parts.clone();
+    prepare_forwarding(shared, &mut p);
     for name in &CLIENT_ONLY {
         p.headers.remove(name);
     }
@@ -321,9 +371,10 @@ where
     ReqB::Error: Into<BoxError>,
 {
     let behavior = Arc::clone(&task.behavior);
+    let shared = Arc::clone(&task.shared);
     let (tx, rx) = oneshot::channel();
     let fill = Arc::clone(task.writer.fill());
-    let origin_req = origin_parts(&parts, task.prior.as_ref());
+    let origin_req = origin_parts(&task.shared, &parts, task.prior.as_ref());
     let handle = tokio::spawn(task.run(inner.clone(), origin_req, body, Some(tx)));
     fill.set_abort(handle.abort_handle());
 
@@ -340,6 +391,8 @@ where
                 && !matches!(*behavior.origin, OriginTarget::Inner)
             {
                 drop(resp);
+                let mut parts = parts;
+                prepare_forwarding(&shared, &mut parts);
                 let empty = http_body_util::Empty::<Bytes>::new();
                 return forward_parts(&behavior, inner, parts, empty, status).await;
             }
@@ -355,9 +408,10 @@ where
 
 /// Sends a request to the origin without storing the answer.
 async fn forward<S, ReqB, ResB>(
+    shared: &Shared,
     behavior: &Behavior,
     inner: S,
-    parts: Parts,
+    mut parts: Parts,
     body: ReqB,
     forward_body: bool,
     status: CacheStatus,
@@ -371,6 +425,7 @@ where
     ReqB: Body<Data = Bytes> + Send + 'static,
     ReqB::Error: Into<BoxError>,
 {
+    prepare_forwarding(shared, &mut parts);
     match behavior.origin.fetch(inner, parts, body, forward_body).await {
         Fetched::Response(resp) => {
             let status = status.with_fwd_status(resp.status());
@@ -430,7 +485,7 @@ fn refresh_in_background<S, ReqB, ResB>(
     let Some((writer, registration)) = shared.fills.lead_pinned(&fill_key, shared.max_entry_bytes) else {
         return;
     };
-    let origin_req = origin_parts(parts, Some(&prior));
+    let origin_req = origin_parts(shared, parts, Some(&prior));
     let primary = Arc::from(key::primary_of(&fill_key));
     let task = FillTask {
         shared: Arc::clone(shared),

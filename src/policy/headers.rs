@@ -49,6 +49,45 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
+/// Request fields that tell an origin how to interpret the request but
+/// that this cache does not key on: a client could use them to make the
+/// origin answer differently under the same cache key (cache poisoning).
+/// Removed before any origin request unless the layer is told the
+/// client-side proxy is trusted.
+pub const UNTRUSTED_FORWARDING: [&str; 12] = [
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-server",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-scheme",
+    "x-host",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Removes [`UNTRUSTED_FORWARDING`] fields.
+pub fn strip_untrusted_forwarding(headers: &mut HeaderMap) {
+    for name in UNTRUSTED_FORWARDING {
+        headers.remove(name);
+    }
+}
+
+/// Appends the client's address to `X-Forwarded-For` (as CloudFront does).
+pub fn append_forwarded_for(headers: &mut HeaderMap, client: std::net::IpAddr) {
+    let name = HeaderName::from_static("x-forwarded-for");
+    let value = match headers.get(&name).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client}"),
+        _ => client.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(name, v);
+    }
+}
+
 /// Appends our `Via` entry to a header map (RFC 9110 §7.6.3): each
 /// intermediary adds its own member, so earlier hops stay visible.
 pub fn append_via(headers: &mut HeaderMap) {

@@ -9,6 +9,7 @@ pub mod invalidation;
 pub mod range;
 pub mod reuse;
 pub mod storable;
+pub mod target;
 pub mod targeted;
 pub mod update;
 pub mod vary;
