@@ -262,11 +262,10 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_backgroun
     let e = edge(&origin).await;
     let url = format!("{}/w", e.url);
     get(&url, &[]).await;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
     origin.route(
         "/w",
-        Reply::ok("new")
-            .header("cache-control", "max-age=10, stale-while-revalidate=60")
-            .head_delay(Duration::from_millis(100)),
+        Reply::ok("new").header("cache-control", "max-age=10, stale-while-revalidate=60").gate_after(0, gate.clone()),
     );
     e.clock.advance(Duration::from_secs(15));
     let (_, cs, body, _) = get(&url, &[]).await;
@@ -275,6 +274,7 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_backgroun
     let (_, _, body, _) = get(&url, &[]).await;
     assert_eq!(body, "old", "still the stale copy while the refresh runs");
     assert!(eventually(|| origin.hits("/w") == 2).await);
+    gate.notify_one();
     assert!(eventually(|| e.cache.fills_in_flight() == 0).await);
     let (_, cs, body, _) = get(&url, &[]).await;
     assert_eq!(body, "new");
