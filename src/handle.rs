@@ -76,6 +76,21 @@ impl CacheHandle {
         self.shared.store.evictions()
     }
 
+    /// A snapshot of the counters (what `/metrics` exports).
+    pub fn stats(&self) -> crate::Stats {
+        let mut s = self.shared.observe.metrics.stats();
+        s.entries = self.shared.store.len() as u64;
+        s.cached_bytes = self.shared.store.weight_bytes();
+        s.evictions = self.shared.store.evictions();
+        s.log_records_dropped = self.shared.observe.logs().iter().map(crate::AccessLog::dropped).sum();
+        s
+    }
+
+    /// The counters in Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.shared.observe.metrics.render(&self.stats())
+    }
+
     /// Origin fetches currently filling the cache.
     pub fn fills_in_flight(&self) -> usize {
         self.shared.fills.len()
@@ -83,6 +98,7 @@ impl CacheHandle {
 
     /// Removes every entry (and stops fills in flight from being stored).
     pub fn invalidate_all(&self) {
+        self.shared.observe.metrics.invalidation();
         self.shared.fills.invalidate_matching(|_| true);
         self.shared.store.clear();
     }
@@ -112,6 +128,7 @@ impl CacheHandle {
         I: IntoIterator<Item = P>,
         P: AsRef<str>,
     {
+        self.shared.observe.metrics.invalidation();
         let paths: Vec<P> = paths.into_iter().collect();
         let matchers: Vec<PathMatch<'_>> = paths.iter().map(|p| PathMatch::new(p.as_ref())).collect();
         let hit =

@@ -9,12 +9,16 @@ use crate::Clock;
 use crate::cache::store::StoreOptions;
 use crate::error::ConfigError;
 use crate::handle::CacheHandle;
+use crate::observe::sink::AccessLog;
 use crate::origin::{Origin, OriginTarget};
 use crate::policy::freshness::{StatusTtl, TtlPolicy};
 use crate::policy::targeted;
 use crate::service::Cdn;
 use crate::shared::Shared;
 use http::HeaderName;
+
+/// Default `x-edge-location` in access logs.
+const DEFAULT_EDGE_LOCATION: &str = "local";
 
 /// Default cache capacity: 256 MiB.
 pub const DEFAULT_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
@@ -34,6 +38,8 @@ pub struct CdnConfig {
     pub(crate) targeted: Vec<HeaderName>,
     pub(crate) clock: Clock,
     pub(crate) trust_forwarding_headers: bool,
+    pub(crate) access_logs: Vec<AccessLog>,
+    pub(crate) edge_location: String,
 }
 
 impl Default for CdnConfig {
@@ -45,6 +51,8 @@ impl Default for CdnConfig {
             targeted: targeted::default_targeted(),
             clock: Clock::system(),
             trust_forwarding_headers: false,
+            access_logs: Vec::new(),
+            edge_location: DEFAULT_EDGE_LOCATION.into(),
         }
     }
 }
@@ -90,6 +98,8 @@ pub struct CdnLayerBuilder {
     status_ttls: Vec<(u16, StatusTtl)>,
     clock: Clock,
     trust_forwarding_headers: bool,
+    access_logs: Vec<AccessLog>,
+    edge_location: String,
 }
 
 impl Default for CdnLayerBuilder {
@@ -103,6 +113,8 @@ impl Default for CdnLayerBuilder {
             status_ttls: Vec::new(),
             clock: Clock::system(),
             trust_forwarding_headers: false,
+            access_logs: Vec::new(),
+            edge_location: DEFAULT_EDGE_LOCATION.into(),
         }
     }
 }
@@ -234,6 +246,20 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// Sends one record per request to `log` (CloudFront's standard log
+    /// format or JSON lines, a file, stdout, `tracing` or a callback). May
+    /// be given several times.
+    pub fn access_log(mut self, log: AccessLog) -> Self {
+        self.access_logs.push(log);
+        self
+    }
+
+    /// The name logged as `x-edge-location` (default `local`).
+    pub fn edge_location(mut self, name: impl Into<String>) -> Self {
+        self.edge_location = name.into();
+        self
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
@@ -279,6 +305,8 @@ impl CdnLayerBuilder {
             targeted: self.targeted,
             clock: self.clock,
             trust_forwarding_headers: self.trust_forwarding_headers,
+            access_logs: self.access_logs,
+            edge_location: self.edge_location,
         })
     }
 

@@ -57,6 +57,13 @@ where
         // The ready service goes with this request; keep a fresh clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(crate::flow::run(Arc::clone(&self.shared), inner, req))
+        let shared = Arc::clone(&self.shared);
+        let mut req = req;
+        let begun = shared.observe.begin(&mut req);
+        ResponseFuture::new(async move {
+            let mut resp = crate::flow::run(Arc::clone(&shared), inner, req).await?;
+            shared.observe.finish_head(begun, &mut resp);
+            Ok(resp)
+        })
     }
 }

@@ -9,6 +9,7 @@ use crate::Clock;
 use crate::cache::lock::Fills;
 use crate::cache::store::Store;
 use crate::layer::CdnConfig;
+use crate::observe::Observe;
 use crate::route::{Behavior, Routes};
 
 /// Cache, in-flight fills and routing, behind one `Arc`.
@@ -24,6 +25,8 @@ pub(crate) struct Shared {
     clock: Clock,
     /// Keep `X-Forwarded-Host` and friends from clients (a trusted proxy sets them).
     pub(crate) trust_forwarding_headers: bool,
+    /// Request ids, access logs, counters.
+    pub(crate) observe: Observe,
 }
 
 impl Shared {
@@ -37,6 +40,7 @@ impl Shared {
             generation: AtomicU64::new(1),
             clock: config.clock.clone(),
             trust_forwarding_headers: config.trust_forwarding_headers,
+            observe: Observe::new(config.access_logs.clone(), &config.edge_location),
         }
     }
 

@@ -13,6 +13,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use crate::cache::entry::Entry;
 use crate::cache::fill::FillReader;
 use crate::error::BoxError;
+use crate::observe::BodyObserver;
 
 /// A body from an origin, boxed.
 pub(crate) type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -23,6 +24,7 @@ pub(crate) type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
 pub struct CdnBody {
     kind: Kind,
     window: Option<Window>,
+    observer: Option<Box<BodyObserver>>,
 }
 
 /// A byte range of the underlying body: skip, then take.
@@ -57,7 +59,21 @@ impl std::fmt::Debug for CdnBody {
 
 impl CdnBody {
     fn of(kind: Kind) -> Self {
-        CdnBody { kind, window: None }
+        CdnBody { kind, window: None, observer: None }
+    }
+
+    /// Attaches the observer that completes the request's log record.
+    pub(crate) fn observe(&mut self, observer: BodyObserver) {
+        self.observer = Some(Box::new(observer));
+        if self.is_end_stream() {
+            self.end_observation(true);
+        }
+    }
+
+    fn end_observation(&mut self, complete: bool) {
+        if let Some(o) = self.observer.take() {
+            o.finish(complete);
+        }
     }
     pub(crate) fn empty() -> Self {
         Self::of(Kind::Empty)
@@ -130,6 +146,41 @@ impl CdnBody {
         }
     }
 
+    fn poll_windowed(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(mut window) = self.window else {
+            return self.poll_source(cx);
+        };
+        loop {
+            if window.remaining == 0 {
+                return Poll::Ready(None);
+            }
+            let frame = match self.poll_source(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                other => return other,
+            };
+            let Ok(mut data) = frame.into_data() else {
+                continue; // trailers do not belong to a range
+            };
+            let len = data.len() as u64;
+            if window.skip >= len {
+                window.skip -= len;
+                self.window = Some(window);
+                continue;
+            }
+            // `skip < len` and both fit in usize because `len` does.
+            let start = usize::try_from(window.skip).unwrap_or(data.len());
+            let take = usize::try_from(window.remaining.min(len - window.skip)).unwrap_or(data.len());
+            data = data.slice(start..start + take);
+            window.skip = 0;
+            window.remaining -= take as u64;
+            self.window = Some(window);
+            if window.remaining == 0 {
+                self.finish_early();
+            }
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+    }
+
     fn source_size(&self) -> SizeHint {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
@@ -147,6 +198,17 @@ impl CdnBody {
     }
 }
 
+impl Drop for CdnBody {
+    fn drop(&mut self) {
+        if self.observer.is_some() {
+            // Dropped before its end: the client went away (or the server
+            // stopped writing), unless nothing was left to send.
+            let complete = self.is_end_stream();
+            self.end_observation(complete);
+        }
+    }
+}
+
 impl Default for CdnBody {
     fn default() -> Self {
         CdnBody::empty()
@@ -159,38 +221,24 @@ impl Body for CdnBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let Some(mut window) = this.window else {
-            return this.poll_source(cx);
-        };
-        loop {
-            if window.remaining == 0 {
-                return Poll::Ready(None);
+        let polled = this.poll_windowed(cx);
+        if this.observer.is_some() {
+            match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let (Some(o), Some(d)) = (this.observer.as_mut(), frame.data_ref()) {
+                        o.on_data(d.len());
+                    }
+                    // hyper stops polling once the body says it is over.
+                    if this.is_end_stream() {
+                        this.end_observation(true);
+                    }
+                }
+                Poll::Ready(None) => this.end_observation(true),
+                Poll::Ready(Some(Err(_))) => this.end_observation(false),
+                Poll::Pending => {}
             }
-            let frame = match this.poll_source(cx) {
-                Poll::Ready(Some(Ok(frame))) => frame,
-                other => return other,
-            };
-            let Ok(mut data) = frame.into_data() else {
-                continue; // trailers do not belong to a range
-            };
-            let len = data.len() as u64;
-            if window.skip >= len {
-                window.skip -= len;
-                this.window = Some(window);
-                continue;
-            }
-            // `skip < len` and both fit in usize because `len` does.
-            let start = usize::try_from(window.skip).unwrap_or(data.len());
-            let take = usize::try_from(window.remaining.min(len - window.skip)).unwrap_or(data.len());
-            data = data.slice(start..start + take);
-            window.skip = 0;
-            window.remaining -= take as u64;
-            this.window = Some(window);
-            if window.remaining == 0 {
-                this.finish_early();
-            }
-            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

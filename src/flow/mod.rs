@@ -215,6 +215,7 @@ where
                 attempts += 1;
                 match state {
                     Ok(HeadState::Ready(published)) => {
+                        shared.observe.metrics.coalesced();
                         if let Some(mine) = other_variant(&published, &parts.headers) {
                             // Another variant: let that fill finish for its
                             // readers, and fill this variant on its own.
@@ -426,7 +427,10 @@ where
     ReqB::Error: Into<BoxError>,
 {
     prepare_forwarding(shared, &mut parts);
-    match behavior.origin.fetch(inner, parts, body, forward_body).await {
+    let started = std::time::Instant::now();
+    let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
+    record_fetch(shared, started, &fetched);
+    match fetched {
         Fetched::Response(resp) => {
             let status = status.with_fwd_status(resp.status());
             Ok(respond::passthrough(resp, status))
@@ -500,6 +504,19 @@ fn refresh_in_background<S, ReqB, ResB>(
     let fill = Arc::clone(task.writer.fill());
     let handle = tokio::spawn(task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>));
     fill.set_abort(handle.abort_handle());
+}
+
+/// Counts an origin fetch and its failure kind.
+pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetched: &Fetched<E>) {
+    use crate::observe::metrics::OriginFailure;
+    let failure = match fetched {
+        Fetched::Response(r) if r.status().is_server_error() => Some(OriginFailure::Status5xx),
+        Fetched::Response(_) | Fetched::Service(_) => None,
+        Fetched::Failed(e) if e.is_timeout() => Some(OriginFailure::Timeout),
+        Fetched::Failed(e) if e.is_connect() => Some(OriginFailure::Connect),
+        Fetched::Failed(_) => Some(OriginFailure::Protocol),
+    };
+    shared.observe.metrics.origin_fetch(started.elapsed(), failure);
 }
 
 /// §4.4: drops what an unsafe request changed, stored or in flight.

@@ -85,7 +85,9 @@ impl FillTask {
         ResB::Error: Into<BoxError>,
     {
         let request_time = self.shared.now();
+        let started = std::time::Instant::now();
         let fetched = self.behavior.origin.fetch(inner, parts, body, false).await;
+        super::record_fetch(&self.shared, started, &fetched);
         let response_time = self.shared.now();
         match fetched {
             Fetched::Response(resp) => self.on_response(resp, request_time, response_time, tx).await,

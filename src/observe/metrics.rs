@@ -1,0 +1,243 @@
+//! Counters for Prometheus (`prometheus-client`), readable in layer mode
+//! through [`CacheHandle::stats`](crate::CacheHandle::stats). Hot-path
+//! updates are single atomic adds on pre-created counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::record::ResultType;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    result_type: &'static str,
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: &'static str,
+}
+
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// Kinds of origin failure counted separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OriginFailure {
+    Connect,
+    Timeout,
+    Protocol,
+    Status5xx,
+}
+
+impl OriginFailure {
+    const ALL: [OriginFailure; 4] =
+        [OriginFailure::Connect, OriginFailure::Timeout, OriginFailure::Protocol, OriginFailure::Status5xx];
+    fn label(self) -> &'static str {
+        match self {
+            OriginFailure::Connect => "connect",
+            OriginFailure::Timeout => "timeout",
+            OriginFailure::Protocol => "protocol",
+            OriginFailure::Status5xx => "status_5xx",
+        }
+    }
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Responses by result type (`Hit`, `Miss`, ...).
+    pub requests: Vec<(ResultType, u64)>,
+    /// Hits (incl. refresh hits) ÷ cacheable lookups (hits + misses).
+    pub hit_ratio: f64,
+    /// Body bytes served from the cache.
+    pub bytes_from_cache: u64,
+    /// Body bytes served from origin fetches.
+    pub bytes_from_origin: u64,
+    /// Requests sent to origins.
+    pub origin_fetches: u64,
+    /// Origin failures (connect, timeout, invalid response, 5xx).
+    pub origin_errors: u64,
+    /// Requests that joined another request's origin fetch.
+    pub coalesced_waiters: u64,
+    /// Stored entries.
+    pub entries: u64,
+    /// Bytes held by stored entries.
+    pub cached_bytes: u64,
+    /// Entries evicted for capacity.
+    pub evictions: u64,
+    /// Invalidation requests.
+    pub invalidations: u64,
+    /// Access-log records dropped because the writer was behind.
+    pub log_records_dropped: u64,
+}
+
+/// The layer's counters.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Vec<Vec<Counter>>,
+    bytes_cache: Counter,
+    bytes_origin: Counter,
+    origin_fetches: Counter,
+    origin_errors: Vec<Counter>,
+    origin_latency: Histogram,
+    coalesced: Counter,
+    invalidations: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("tower_cdn");
+        let requests_family = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Responses by CloudFront result type and status class", requests_family.clone());
+        let requests = ResultType::ALL
+            .iter()
+            .map(|r| {
+                STATUS_CLASSES
+                    .iter()
+                    .map(|c| {
+                        requests_family
+                            .get_or_create(&RequestLabels { result_type: r.as_str(), status_class: c })
+                            .clone()
+                    })
+                    .collect()
+            })
+            .collect();
+        let bytes = Family::<SourceLabels, Counter>::default();
+        registry.register("response_body_bytes", "Body bytes sent to clients, by where they came from", bytes.clone());
+        let bytes_cache = bytes.get_or_create(&SourceLabels { source: "cache" }).clone();
+        let bytes_origin = bytes.get_or_create(&SourceLabels { source: "origin" }).clone();
+        let origin_fetches = Counter::default();
+        registry.register("origin_fetches", "Requests sent to origins", origin_fetches.clone());
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register("origin_errors", "Origin failures by kind", errors.clone());
+        let origin_errors =
+            OriginFailure::ALL.iter().map(|k| errors.get_or_create(&ErrorLabels { kind: k.label() }).clone()).collect();
+        let origin_latency = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        registry.register("origin_response_seconds", "Time to the origin's response head", origin_latency.clone());
+        let coalesced = Counter::default();
+        registry.register(
+            "coalesced_waiters",
+            "Requests that shared another request's origin fetch",
+            coalesced.clone(),
+        );
+        let invalidations = Counter::default();
+        registry.register("invalidations", "Invalidation requests (paths, tags or all)", invalidations.clone());
+        Metrics {
+            registry,
+            requests,
+            bytes_cache,
+            bytes_origin,
+            origin_fetches,
+            origin_errors,
+            origin_latency,
+            coalesced,
+            invalidations,
+        }
+    }
+
+    pub(crate) fn response(&self, result: ResultType, status: u16) {
+        let class = match status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        };
+        if let Some(c) = self.requests.get(result.index()).and_then(|row| row.get(class)) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn body_bytes(&self, from_cache: bool, bytes: u64) {
+        if from_cache { &self.bytes_cache } else { &self.bytes_origin }.inc_by(bytes);
+    }
+
+    pub(crate) fn origin_fetch(&self, latency: Duration, failure: Option<OriginFailure>) {
+        self.origin_fetches.inc();
+        self.origin_latency.observe(latency.as_secs_f64());
+        if let Some(kind) = failure
+            && let Some(c) = OriginFailure::ALL.iter().position(|k| *k == kind).and_then(|i| self.origin_errors.get(i))
+        {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn coalesced(&self) {
+        self.coalesced.inc();
+    }
+
+    pub(crate) fn invalidation(&self) {
+        self.invalidations.inc();
+    }
+
+    /// A snapshot (store figures are filled in by the caller).
+    pub(crate) fn stats(&self) -> Stats {
+        let requests: Vec<(ResultType, u64)> = ResultType::ALL
+            .iter()
+            .zip(&self.requests)
+            .map(|(r, row)| (*r, row.iter().map(Counter::get).sum()))
+            .collect();
+        let count = |r: ResultType| requests.iter().find(|(t, _)| *t == r).map_or(0, |(_, n)| *n);
+        let hits = count(ResultType::Hit) + count(ResultType::RefreshHit);
+        let lookups = hits + count(ResultType::Miss);
+        Stats {
+            hit_ratio: if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 },
+            requests,
+            bytes_from_cache: self.bytes_cache.get(),
+            bytes_from_origin: self.bytes_origin.get(),
+            origin_fetches: self.origin_fetches.get(),
+            origin_errors: self.origin_errors.iter().map(Counter::get).sum(),
+            coalesced_waiters: self.coalesced.get(),
+            invalidations: self.invalidations.get(),
+            ..Stats::default()
+        }
+    }
+
+    /// Prometheus text exposition, plus the store gauges and hit ratio.
+    pub(crate) fn render(&self, stats: &Stats) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        let gauges: [(&str, &str, &str, f64); 5] = [
+            ("tower_cdn_cache_entries", "gauge", "Stored entries", stats.entries as f64),
+            ("tower_cdn_cache_bytes", "gauge", "Bytes held by stored entries", stats.cached_bytes as f64),
+            ("tower_cdn_cache_evictions", "counter", "Entries evicted for capacity", stats.evictions as f64),
+            ("tower_cdn_hit_ratio", "gauge", "Hits / (hits + misses)", stats.hit_ratio),
+            (
+                "tower_cdn_log_records_dropped",
+                "counter",
+                "Access-log records dropped",
+                stats.log_records_dropped as f64,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let sample = if kind == "counter" { format!("{name}_total") } else { name.to_owned() };
+            out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} {kind}\n{sample} {value}\n"));
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+/// Shared handle type.
+pub(crate) type SharedMetrics = Arc<Metrics>;
