@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::cache::key::{key_host, key_path};
+use crate::cache::purge::{InvalidationStatus, Scope};
 use crate::shared::Shared;
 
 /// A handle on the cache behind a [`CdnLayer`](crate::CdnLayer), from
@@ -19,29 +19,26 @@ impl fmt::Debug for CacheHandle {
     }
 }
 
-/// A CloudFront invalidation path: exact, or a prefix ending in `*`.
-enum PathMatch<'a> {
-    Exact(&'a str),
-    Prefix(&'a str),
+/// An invalidation in progress: it is in effect from the moment it is
+/// created; [`wait`](Self::wait) for the entries to be removed.
+#[derive(Debug)]
+pub struct Invalidation {
+    id: u64,
+    sweep: Option<tokio::task::JoinHandle<u64>>,
+    removed: u64,
 }
 
-impl<'a> PathMatch<'a> {
-    fn new(path: &'a str) -> Self {
-        match path.strip_suffix('*') {
-            Some(prefix) => PathMatch::Prefix(prefix),
-            None => PathMatch::Exact(path),
-        }
+impl Invalidation {
+    /// Its id (for [`CacheHandle::invalidation_status`] and the admin API).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
-    /// `key_path` is `path` or `path?query`. An exact path covers every
-    /// query-string variant of that path.
-    fn matches(&self, key_path: &str) -> bool {
-        match self {
-            PathMatch::Prefix(p) => key_path.starts_with(p),
-            PathMatch::Exact(p) => {
-                let path = key_path.split_once('?').map_or(key_path, |(path, _)| path);
-                path == *p
-            }
+    /// Waits until the invalidated entries are removed; returns how many.
+    pub async fn wait(self) -> u64 {
+        match self.sweep {
+            Some(handle) => handle.await.unwrap_or(0),
+            None => self.removed,
         }
     }
 }
@@ -96,59 +93,68 @@ impl CacheHandle {
         self.shared.fills.len()
     }
 
-    /// Removes every entry (and stops fills in flight from being stored).
-    pub fn invalidate_all(&self) {
-        self.shared.observe.metrics.invalidation();
-        self.shared.fills.invalidate_matching(|_| true);
-        self.shared.store.clear();
+    /// Invalidates everything.
+    pub fn invalidate_all(&self) -> Invalidation {
+        self.start(Scope::All)
     }
 
     /// Invalidates CloudFront-style paths on every host: `/index.html`
     /// (that path, with any query string) or `/images/*` (a prefix).
-    /// Returns the number of stored entries removed.
-    pub fn invalidate<I, P>(&self, paths: I) -> u64
+    pub fn invalidate<I, P>(&self, paths: I) -> Invalidation
     where
         I: IntoIterator<Item = P>,
         P: AsRef<str>,
     {
-        self.invalidate_where(None, paths)
+        let paths = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        self.start(Scope::Paths { host: None, paths })
     }
 
     /// Like [`invalidate`](Self::invalidate), for one host only.
-    pub fn invalidate_host<I, P>(&self, host: &str, paths: I) -> u64
+    pub fn invalidate_host<I, P>(&self, host: &str, paths: I) -> Invalidation
     where
         I: IntoIterator<Item = P>,
         P: AsRef<str>,
     {
-        self.invalidate_where(Some(&host.to_ascii_lowercase()), paths)
+        let paths = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        self.start(Scope::Paths { host: Some(host.trim_end_matches('.').to_ascii_lowercase()), paths })
     }
 
-    fn invalidate_where<I, P>(&self, host: Option<&str>, paths: I) -> u64
+    /// Invalidates every entry whose response carried one of `tags` in
+    /// `Surrogate-Key` (space-separated) or `Cache-Tag` (comma-separated).
+    /// Tags match exactly (no patterns).
+    pub fn invalidate_tags<I, T>(&self, tags: I) -> Invalidation
     where
-        I: IntoIterator<Item = P>,
-        P: AsRef<str>,
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
     {
+        self.start(Scope::Tags(tags.into_iter().map(|t| t.as_ref().to_owned()).collect()))
+    }
+
+    /// The status of an invalidation started on this cache.
+    pub fn invalidation_status(&self, id: u64) -> Option<InvalidationStatus> {
+        self.shared.purges.status(id)
+    }
+
+    fn start(&self, scope: Scope) -> Invalidation {
         self.shared.observe.metrics.invalidation();
-        let paths: Vec<P> = paths.into_iter().collect();
-        let matchers: Vec<PathMatch<'_>> = paths.iter().map(|p| PathMatch::new(p.as_ref())).collect();
-        let hit =
-            |key: &str| host.is_none_or(|h| key_host(key) == h) && matchers.iter().any(|m| m.matches(key_path(key)));
-        self.shared.fills.invalidate_matching(hit);
-        self.shared.store.remove_matching(|key, _| hit(key))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cloudfront_paths() {
-        assert!(PathMatch::new("/a").matches("/a"));
-        assert!(PathMatch::new("/a").matches("/a?x=1"));
-        assert!(!PathMatch::new("/a").matches("/ab"));
-        assert!(PathMatch::new("/img/*").matches("/img/x/y.png?v=2"));
-        assert!(!PathMatch::new("/img/*").matches("/im"));
-        assert!(PathMatch::new("/*").matches("/anything"));
+        let (id, sweep) = self.shared.purges.start(scope);
+        // Fills in flight fetched before the invalidation: never stored.
+        // Tags are unknown until a response is stored, so a tag purge
+        // covers every fill in flight.
+        self.shared.fills.invalidate_matching(|k| match sweep.scope() {
+            Scope::Tags(_) => true,
+            scope => scope.covers_key(k),
+        });
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let shared = Arc::clone(&self.shared);
+                let handle = rt.spawn(async move { sweep.run(&shared.store).await });
+                Invalidation { id, sweep: Some(handle), removed: 0 }
+            }
+            Err(_) => {
+                let removed = sweep.run_blocking(&self.shared.store);
+                Invalidation { id, sweep: None, removed }
+            }
+        }
     }
 }

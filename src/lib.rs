@@ -28,10 +28,11 @@ pub use body::CdnBody;
 /// too); the layer uses it for `X-Forwarded-For` and access logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub std::net::SocketAddr);
+pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
 pub use error::{ConfigError, OriginError};
 pub use future::ResponseFuture;
-pub use handle::CacheHandle;
+pub use handle::{CacheHandle, Invalidation};
 pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};
 pub use observe::X_REQUEST_ID;
 pub use observe::metrics::Stats;

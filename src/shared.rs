@@ -6,7 +6,10 @@ use std::time::SystemTime;
 use http::HeaderName;
 
 use crate::Clock;
+use std::sync::Arc;
+
 use crate::cache::lock::Fills;
+use crate::cache::purge::Purges;
 use crate::cache::store::Store;
 use crate::layer::CdnConfig;
 use crate::observe::Observe;
@@ -27,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) trust_forwarding_headers: bool,
     /// Request ids, access logs, counters.
     pub(crate) observe: Observe,
+    /// Invalidations in progress.
+    pub(crate) purges: Arc<Purges>,
 }
 
 impl Shared {
@@ -40,6 +45,7 @@ impl Shared {
             generation: AtomicU64::new(1),
             clock: config.clock.clone(),
             trust_forwarding_headers: config.trust_forwarding_headers,
+            purges: Arc::new(Purges::default()),
             observe: Observe::new(config.access_logs.clone(), &config.edge_location),
         }
     }

@@ -184,14 +184,71 @@ async fn invalidating_exact_and_wildcard_paths_makes_the_next_request_a_miss() {
     for p in ["/index.html", "/images/a.png", "/images/b/c.png", "/other"] {
         get(p).await;
     }
-    assert_eq!(cache.invalidate(["/index.html", "/images/*"]), 3);
+    let inv = cache.invalidate(["/index.html", "/images/*"]);
+    let id = inv.id();
+    assert_eq!(inv.wait().await, 3);
+    assert_eq!(cache.invalidation_status(id), Some(tower_cdn::InvalidationStatus::Completed { removed: 3 }));
     assert!(get("/index.html").await.contains("fwd=uri-miss"));
     assert!(get("/images/a.png").await.contains("fwd=uri-miss"));
     assert!(get("/images/b/c.png").await.contains("fwd=uri-miss"));
     assert!(get("/other").await.contains("hit"));
     assert_eq!(origin.hits("/index.html"), 2);
     assert_eq!(cache.stats().invalidations, 1);
-    cache.invalidate_all();
+    // In effect at once, before the sweep finished.
+    let _pending = cache.invalidate_all();
     assert!(get("/other").await.contains("fwd=uri-miss"));
     let _ = Duration::ZERO;
+}
+
+#[tokio::test]
+async fn purge_by_tag_drops_every_entry_carrying_the_tag() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/p1",
+        Reply::ok("1").header("cache-control", "max-age=600").header("surrogate-key", "product-7 listing"),
+    );
+    origin.route("/p2", Reply::ok("2").header("cache-control", "max-age=600").header("cache-tag", "product-7,blue"));
+    origin.route("/p3", Reply::ok("3").header("cache-control", "max-age=600").header("surrogate-key", "product-70"));
+    let layer = CdnLayer::builder().origin(CdnOrigin::http(origin.url())).build().unwrap();
+    let cache = layer.cache();
+    let edge = start_proxy(layer).await;
+    let get = |p: &'static str| async move {
+        let r = client().get(format!("http://{edge}{p}")).send().await.unwrap();
+        let s = cache_status(&r);
+        assert!(r.headers().get("surrogate-key").is_none() && r.headers().get("cache-tag").is_none());
+        let _ = r.bytes().await;
+        s
+    };
+    for p in ["/p1", "/p2", "/p3"] {
+        get(p).await;
+    }
+    assert_eq!(cache.invalidate_tags(["product-7"]).wait().await, 2);
+    assert!(get("/p1").await.contains("fwd=uri-miss"));
+    assert!(get("/p2").await.contains("fwd=uri-miss"));
+    assert!(get("/p3").await.contains("hit"), "tags match exactly, not as prefixes");
+}
+
+#[tokio::test]
+async fn an_entry_being_filled_when_invalidated_is_not_stored() {
+    let origin = Origin::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    origin.route(
+        "/old",
+        Reply::ok(vec![b'o'; 100_000])
+            .header("cache-control", "max-age=600")
+            .chunks(vec![10_000])
+            .gate_after(20_000, gate.clone()),
+    );
+    let layer = CdnLayer::builder().origin(CdnOrigin::http(origin.url())).build().unwrap();
+    let cache = layer.cache();
+    let edge = start_proxy(layer).await;
+    let r = client().get(format!("http://{edge}/old")).send().await.unwrap();
+    let mut s = r.bytes_stream();
+    let _ = s.next().await;
+    cache.invalidate(["/old"]).wait().await;
+    gate.notify_one();
+    while s.next().await.is_some() {}
+    assert!(eventually(|| cache.fills_in_flight() == 0).await);
+    let again = client().get(format!("http://{edge}/old")).send().await.unwrap();
+    assert!(cache_status(&again).contains("fwd=uri-miss"), "{}", cache_status(&again));
 }

@@ -47,6 +47,8 @@ pub struct Variants {
     pub fields: Vec<HeaderName>,
     /// Distinguishes variant keys of successive markers.
     pub generation: u64,
+    /// When it was stored, in invalidation order.
+    pub seq: u64,
 }
 
 impl Variants {
@@ -62,19 +64,34 @@ pub struct Entry {
     head: Head,
     body: Vec<Bytes>,
     weight: u64,
+    seq: u64,
+    tags: Box<[Box<str>]>,
 }
 
 impl Entry {
     /// Builds an entry from a head and the body chunks as received.
     /// Small chunks are joined (one copy at store time, none per hit) and
     /// `Content-Length` is set to the real length.
-    pub fn new(mut head: Head, chunks: &[Bytes]) -> Self {
+    /// `seq` orders the entry against invalidations (see `cache::purge`);
+    /// `tags` are its purge tags (`Surrogate-Key` / `Cache-Tag`).
+    pub fn new(mut head: Head, chunks: &[Bytes], seq: u64, tags: Box<[Box<str>]>) -> Self {
         let body = join_chunks(chunks);
         let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
         head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
         let header_bytes: u64 = head.headers.iter().map(|(k, v)| (k.as_str().len() + v.len() + 32) as u64).sum();
-        let weight = ENTRY_OVERHEAD_BYTES + header_bytes + body_len;
-        Entry { head, body, weight }
+        let tag_bytes: u64 = tags.iter().map(|t| t.len() as u64 + 16).sum();
+        let weight = ENTRY_OVERHEAD_BYTES + header_bytes + body_len + tag_bytes;
+        Entry { head, body, weight, seq, tags }
+    }
+
+    /// When it was stored, in invalidation order.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Its purge tags.
+    pub fn tags(&self) -> &[Box<str>] {
+        &self.tags
     }
 
     /// The stored head.

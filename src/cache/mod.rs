@@ -4,4 +4,5 @@ pub(crate) mod entry;
 pub(crate) mod fill;
 pub(crate) mod key;
 pub(crate) mod lock;
+pub(crate) mod purge;
 pub(crate) mod store;

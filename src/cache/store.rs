@@ -129,6 +129,16 @@ impl Store {
         self.cache.remove(key).is_some()
     }
 
+    /// Removes a value if `pred` holds for it; returns whether it did.
+    pub fn remove_if(&self, key: &str, pred: impl FnOnce(&Cached) -> bool) -> bool {
+        self.cache.remove_if(key, pred).is_some()
+    }
+
+    /// Every (key, value), one short read lock per item.
+    pub fn iter(&self) -> impl Iterator<Item = (CacheKey, Cached)> + '_ {
+        self.cache.iter()
+    }
+
     /// Removes every entry whose key satisfies `pred`; returns how many.
     pub fn remove_matching(&self, pred: impl Fn(&str, &Cached) -> bool) -> u64 {
         let removed = std::cell::Cell::new(0u64);
@@ -138,11 +148,6 @@ impl Store {
             !drop
         });
         removed.get()
-    }
-
-    /// Removes every entry.
-    pub fn clear(&self) {
-        self.cache.clear();
     }
 
     /// Number of entries.

@@ -70,7 +70,8 @@ enum Lookup {
 }
 
 fn lookup(shared: &Shared, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
-    match shared.store.get(primary) {
+    let get = |key: &str| shared.store.get(key).filter(|v| !shared.purges.hides(key, v));
+    match get(primary) {
         None => Lookup::Miss,
         Some(Cached::Entry(entry)) => {
             Lookup::Found { entry, store_key: Arc::clone(primary), fill_key: Arc::clone(primary) }
@@ -79,7 +80,7 @@ fn lookup(shared: &Shared, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
             let sk = vary::secondary_key(&v.fields, headers);
             let fill_key = key::variant_fill_key(primary, &sk);
             let store_key = key::variant_key(primary, v.generation, &sk);
-            match shared.store.get(&store_key) {
+            match get(&store_key) {
                 Some(Cached::Entry(entry)) => Lookup::Found { entry, store_key, fill_key },
                 _ => Lookup::VaryMiss { fill_key },
             }
@@ -205,6 +206,7 @@ where
                     req_headers: parts.headers.clone(),
                     req_cc,
                     prior,
+                    seq: shared.purges.next_seq(),
                     writer,
                     registration,
                 };
@@ -498,6 +500,7 @@ fn refresh_in_background<S, ReqB, ResB>(
         req_headers: parts.headers.clone(),
         req_cc,
         prior: Some(prior),
+        seq: shared.purges.next_seq(),
         writer,
         registration,
     };

@@ -22,6 +22,7 @@ use crate::error::{BoxError, OriginError};
 use crate::origin::Fetched;
 use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::AgeClock;
+use crate::policy::headers::take_purge_tags;
 use crate::policy::reuse::{OriginTrouble, may_serve_stale_on_error};
 use crate::policy::storable::{self, RequestFacts, ResponseFacts, Storable, StoreRules};
 use crate::policy::vary::{self, Vary};
@@ -59,6 +60,8 @@ pub(crate) struct FillTask {
     pub(crate) req_headers: HeaderMap,
     pub(crate) req_cc: CacheControl,
     pub(crate) prior: Option<Prior>,
+    /// Taken when the fill began: invalidations issued later cover its result.
+    pub(crate) seq: u64,
     pub(crate) writer: FillWriter,
     /// Dropped last (after the entry is stored) or when the task is
     /// aborted: either way the key leaves the table of fills.
@@ -168,6 +171,7 @@ impl FillTask {
         };
 
         targeted::strip(&mut head_parts.headers, &self.shared.targeted);
+        let tags = take_purge_tags(&mut head_parts.headers);
         for name in &storable.strip {
             head_parts.headers.remove(name);
         }
@@ -182,13 +186,14 @@ impl FillTask {
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
 
-        let FillTask { shared, behavior, primary, req_headers, writer, registration, .. } = self;
+        let FillTask { shared, behavior, primary, req_headers, writer, registration, seq, .. } = self;
         let timeout = behavior.origin.response_timeout();
         if let Pumped::Complete(writer) = pump(origin_body, writer, timeout, expected_len, &shared.fills).await {
             // Store first, then let readers see the end: a client that asks
             // again right after its body ended finds the entry.
             if let Some(chunks) = writer.storable_chunks() {
-                store(&shared, &primary, Head::clone(&head), &chunks, &storable, &req_headers);
+                let stored = Stored { head: Head::clone(&head), chunks: &chunks, storable: &storable, seq, tags };
+                store(&shared, &primary, stored, &req_headers);
             }
             writer.complete();
         }
@@ -224,7 +229,9 @@ impl FillTask {
         }
         match &storable {
             Some(s) if !self.writer.fill().is_invalidated() => {
-                store(&self.shared, &self.primary, head, prior.entry.body(), s, &self.req_headers);
+                let tags: Box<[Box<str>]> = prior.entry.tags().into();
+                let stored = Stored { head, chunks: prior.entry.body(), storable: s, seq: self.seq, tags };
+                store(&self.shared, &self.primary, stored, &self.req_headers);
             }
             _ => {
                 self.shared.store.remove(&prior.store_key);
@@ -254,15 +261,29 @@ impl FillTask {
 
 /// Stores a complete response: under the primary key, or, when it varies,
 /// as a variant under the URI's `Vary` marker (RFC 9111 §4.1).
-fn store(shared: &Shared, primary: &CacheKey, head: Head, chunks: &[Bytes], s: &Storable, req_headers: &HeaderMap) {
-    let entry = Cached::Entry(Arc::new(Entry::new(head, chunks)));
+/// A complete response about to be stored.
+struct Stored<'a> {
+    head: Head,
+    chunks: &'a [Bytes],
+    storable: &'a Storable,
+    seq: u64,
+    tags: Box<[Box<str>]>,
+}
+
+fn store(shared: &Shared, primary: &CacheKey, stored: Stored<'_>, req_headers: &HeaderMap) {
+    let Stored { head, chunks, storable: s, seq, tags } = stored;
+    let entry = Cached::Entry(Arc::new(Entry::new(head, chunks, seq, tags)));
+    // An invalidation issued while this was being fetched covers it.
+    if shared.purges.hides(primary, &entry) {
+        return;
+    }
     match &s.vary {
         Vary::Fields(fields) => {
             let generation = match shared.store.get(primary) {
                 Some(Cached::Variants(v)) if v.fields == *fields => v.generation,
                 _ => {
                     let generation = shared.next_generation();
-                    let marker = Variants { fields: fields.clone(), generation };
+                    let marker = Variants { fields: fields.clone(), generation, seq };
                     shared.store.insert(Arc::clone(primary), Cached::Variants(Arc::new(marker)));
                     generation
                 }

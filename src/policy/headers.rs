@@ -88,6 +88,33 @@ pub fn append_forwarded_for(headers: &mut HeaderMap, client: std::net::IpAddr) {
     }
 }
 
+/// `Surrogate-Key` (Fastly; space-separated tags).
+pub const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
+/// `Cache-Tag` (Cloudflare; comma-separated tags).
+pub const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
+
+/// Most tags kept per response (a bound against hostile origins).
+const MAX_TAGS: usize = 256;
+
+/// Removes the purge-tag fields (`Surrogate-Key`, `Cache-Tag`) and returns
+/// their tags: exact strings, split on spaces and commas, de-duplicated.
+/// They are for the cache, not for clients (as at Fastly and Cloudflare).
+pub fn take_purge_tags(headers: &mut HeaderMap) -> Box<[Box<str>]> {
+    let mut tags: Vec<Box<str>> = Vec::new();
+    for name in [SURROGATE_KEY, CACHE_TAG] {
+        for value in headers.get_all(&name) {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            for tag in text.split([' ', ',', '\t']).filter(|t| !t.is_empty()) {
+                if tags.len() < MAX_TAGS && !tags.iter().any(|t| **t == *tag) {
+                    tags.push(Box::from(tag));
+                }
+            }
+        }
+        headers.remove(&name);
+    }
+    tags.into_boxed_slice()
+}
+
 /// Appends our `Via` entry to a header map (RFC 9110 §7.6.3): each
 /// intermediary adds its own member, so earlier hops stay visible.
 pub fn append_via(headers: &mut HeaderMap) {
@@ -119,6 +146,16 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn purge_tags_are_taken_from_both_fields() {
+        let mut h = HeaderMap::new();
+        h.insert(SURROGATE_KEY, HeaderValue::from_static("a b  product-7"));
+        h.append(CACHE_TAG, HeaderValue::from_static("b,c"));
+        let tags = take_purge_tags(&mut h);
+        assert_eq!(tags.iter().map(|t| &**t).collect::<Vec<_>>(), ["a", "b", "product-7", "c"]);
+        assert!(h.is_empty());
     }
 
     #[test]
