@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body::Body;
 use tokio::sync::oneshot;
 
@@ -17,7 +17,7 @@ use crate::body::tee::{Pumped, pump};
 use crate::body::{CdnBody, OriginBody};
 use crate::cache::entry::{Entry, Head};
 use crate::cache::fill::{FillReader, FillWriter, HeadState};
-use crate::cache::key::{self, CacheKey};
+use crate::cache::key::CacheKey;
 use crate::cache::lock::{Join, Registration};
 use crate::error::{BoxError, OriginError};
 use crate::origin::Fetched;
@@ -25,7 +25,7 @@ use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::AgeClock;
 use crate::policy::storable::{self, RequestFacts, ResponseFacts};
 use crate::respond;
-use crate::route::{Behavior, Route};
+use crate::route::{Behavior, Refusal, Resolution};
 use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd, NotStored};
 
@@ -53,28 +53,16 @@ where
     ResB::Error: Into<BoxError>,
 {
     let now = shared.now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
 
-    // 1. Route: host → distribution, path → behavior.
-    let key = match key::request_host(&parts) {
-        Ok(host) => key::cache_key(
-            host.as_deref().unwrap_or(""),
-            parts.uri.path(),
-            parts.uri.query(),
-        ),
-        Err(_) => {
-            return Ok(respond::client_error(
-                StatusCode::BAD_REQUEST,
-                "400 Bad Request: invalid Host header\n",
-                CacheStatus::forward(Fwd::Bypass),
-            ));
-        }
-    };
-    let behavior = match shared
-        .routes
-        .route(Some(key::key_host(&key)), parts.uri.path())
-    {
-        Route::Behavior(b) => Arc::clone(b),
+    // 1. Route: host → distribution, path → behavior, then the cache key;
+    //    `parts` becomes the origin request (default root object, policies).
+    let (behavior, key) = match shared.routes.resolve(&mut parts) {
+        Resolution::Cache { behavior, key } => (behavior, key),
+        Resolution::Bypass => return bypass(inner, parts, body).await,
+        Resolution::Disabled if shared.standalone => return Ok(Refusal::Disabled.respond()),
+        Resolution::Disabled => return bypass(inner, parts, body).await,
+        Resolution::Refuse(refusal) => return Ok(refusal.respond()),
     };
 
     // 2. Is the request cacheable at all?
@@ -146,6 +134,22 @@ where
             }
         }
     }
+}
+
+/// Passes a request to the wrapped service untouched: no distribution
+/// answers for its host, or the distribution is disabled.
+async fn bypass<S, ReqB, ResB>(
+    inner: S,
+    parts: Parts,
+    body: ReqB,
+) -> Result<Response<CdnBody>, S::Error>
+where
+    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let resp = crate::origin::inner::call(inner, parts, body).await?;
+    Ok(respond::passthrough(resp, CacheStatus::forward(Fwd::Bypass)))
 }
 
 /// Sends a request to the origin without storing the answer.

@@ -10,6 +10,7 @@ use crate::error::ConfigError;
 use crate::handle::CacheHandle;
 use crate::origin::{Origin, OriginTarget};
 use crate::policy::freshness::TtlPolicy;
+use crate::route::{Behavior, BuildContext, Distribution, Routes, build_routes, check_ttls};
 use crate::service::Cdn;
 use crate::shared::Shared;
 
@@ -25,17 +26,18 @@ pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
 /// 256 MiB cache.
 #[derive(Debug, Clone)]
 pub struct CdnConfig {
-    pub(crate) origin: Arc<OriginTarget>,
+    pub(crate) routes: Arc<Routes>,
     pub(crate) store: StoreOptions,
-    pub(crate) ttl: TtlPolicy,
+    pub(crate) standalone: bool,
 }
 
 impl Default for CdnConfig {
     fn default() -> Self {
+        let behavior = Behavior::catch_all(Arc::new(OriginTarget::Inner), TtlPolicy::default());
         CdnConfig {
-            origin: Arc::new(OriginTarget::Inner),
+            routes: Arc::new(Routes::single(behavior)),
             store: default_store_options(),
-            ttl: TtlPolicy::default(),
+            standalone: false,
         }
     }
 }
@@ -56,7 +58,19 @@ impl CdnConfig {
 }
 
 /// Builds a [`CdnLayer`]. Setters never fail; the first invalid setting is
-/// reported by [`build`](Self::build) as a [`ConfigError`] naming it.
+/// reported by [`build`](Self::build) as a [`ConfigError`] naming it (with
+/// distributions, as the TOML file spells it:
+/// `distributions[1].behaviors[0].path_pattern`).
+///
+/// Two shapes:
+///
+/// - **One origin for everything**: [`origin`](Self::origin) alone (or
+///   nothing: the wrapped service). This is one distribution answering
+///   every host, whose default behavior sends every path and method to that
+///   origin with the default cache policy.
+/// - **Distributions**: [`distribution`](Self::distribution) any number of
+///   times, each with its host names, origins and behaviors. The TTL setters
+///   then give the TTLs of cache policies that set none.
 ///
 /// ```
 /// use std::time::Duration;
@@ -73,27 +87,47 @@ impl CdnConfig {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct CdnLayerBuilder {
-    origin: Origin,
+    origin: Option<Origin>,
+    distributions: Vec<Distribution>,
     store: StoreOptions,
     max_entry_set: bool,
     ttl: TtlPolicy,
+    standalone: bool,
 }
 
 impl Default for CdnLayerBuilder {
     fn default() -> Self {
         CdnLayerBuilder {
-            origin: Origin::inner(),
+            origin: None,
+            distributions: Vec::new(),
             store: default_store_options(),
             max_entry_set: false,
             ttl: TtlPolicy::default(),
+            standalone: false,
         }
     }
 }
 
 impl CdnLayerBuilder {
-    /// Where misses are fetched from (default: the wrapped service).
+    /// Where misses are fetched from (default: the wrapped service), for a
+    /// layer without distributions.
     pub fn origin(mut self, origin: Origin) -> Self {
-        self.origin = origin;
+        self.origin = Some(origin);
+        self
+    }
+
+    /// Adds a distribution. Requests for hosts no distribution claims pass
+    /// to the wrapped service untouched (`Cache-Status: tower-cdn; fwd=bypass`).
+    pub fn distribution(mut self, distribution: Distribution) -> Self {
+        self.distributions.push(distribution);
+        self
+    }
+
+    /// The layer fronts no app (the dev proxy): a disabled distribution
+    /// answers 403 instead of passing requests on, and app origins are a
+    /// configuration error. Default `false`.
+    pub fn standalone(mut self, standalone: bool) -> Self {
+        self.standalone = standalone;
         self
     }
 
@@ -161,20 +195,34 @@ impl CdnLayerBuilder {
                 ),
             ));
         }
-        if c.ttl.min_ttl > c.ttl.max_ttl {
-            return Err(ConfigError::new("min_ttl", "must not exceed max_ttl"));
-        }
-        if c.ttl.default_ttl < c.ttl.min_ttl || c.ttl.default_ttl > c.ttl.max_ttl {
-            return Err(ConfigError::new(
-                "default_ttl",
-                "must lie between min_ttl and max_ttl",
-            ));
-        }
-        let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
+        check_ttls(&c.ttl)?;
+        let routes = if self.distributions.is_empty() {
+            let origin = self.origin.unwrap_or_else(Origin::inner);
+            if self.standalone && origin.is_inner() {
+                return Err(ConfigError::new(
+                    "origin",
+                    "a standalone proxy needs an HTTP or S3 origin",
+                ));
+            }
+            let target = OriginTarget::from_config(&origin).map_err(|e| e.within("origin"))?;
+            Routes::single(Behavior::catch_all(Arc::new(target), self.ttl))
+        } else {
+            if self.origin.is_some() {
+                return Err(ConfigError::new(
+                    "origin",
+                    "a layer with distributions has no layer-wide origin; add origins to the distributions",
+                ));
+            }
+            let ctx = BuildContext {
+                ttl: self.ttl,
+                standalone: self.standalone,
+            };
+            build_routes(&self.distributions, &ctx)?
+        };
         Ok(CdnConfig {
-            origin: Arc::new(origin),
+            routes: Arc::new(routes),
             store: self.store,
-            ttl: self.ttl,
+            standalone: self.standalone,
         })
     }
 
@@ -204,6 +252,18 @@ impl CdnLayer {
     /// Starts a builder.
     pub fn builder() -> CdnLayerBuilder {
         CdnLayerBuilder::default()
+    }
+
+    /// Enables or disables the distribution `id` at run time (clones of
+    /// this layer see the change). Returns `false` if there is no such
+    /// distribution. The simple builder's distribution is called `default`.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
+        self.shared.routes.set_enabled(id, enabled)
+    }
+
+    /// Whether the distribution `id` is enabled; `None` if there is none.
+    pub fn is_enabled(&self, id: &str) -> Option<bool> {
+        self.shared.routes.is_enabled(id)
     }
 
     /// A handle to inspect and invalidate the shared cache.

@@ -26,12 +26,18 @@ pub use handle::CacheHandle;
 pub use layer::{
     CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES,
 };
-pub use origin::Origin;
+pub use origin::{Origin, OriginGroup, S3Credentials, S3Origin};
+pub use policy::key_policy::Select;
+pub use route::{
+    AllowedMethods, CacheBehavior, CachePolicy, Distribution, HostPattern, HostPatternError,
+    OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind,
+};
 pub use service::Cdn;
 pub use status::{CacheStatus, Fwd, NotStored};
 
 #[cfg(feature = "cli")]
 pub mod cli;
+
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

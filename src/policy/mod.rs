@@ -4,4 +4,5 @@
 pub mod cache_control;
 pub mod freshness;
 pub mod headers;
+pub mod key_policy;
 pub mod storable;
