@@ -149,7 +149,10 @@ where
     ResB::Error: Into<BoxError>,
 {
     let resp = crate::origin::inner::call(inner, parts, body).await?;
-    Ok(respond::passthrough(resp, CacheStatus::forward(Fwd::Bypass)))
+    Ok(respond::passthrough(
+        resp,
+        CacheStatus::forward(Fwd::Bypass),
+    ))
 }
 
 /// Sends a request to the origin without storing the answer.

@@ -37,7 +37,8 @@ pub use status::{CacheStatus, Fwd, NotStored};
 
 #[cfg(feature = "cli")]
 pub mod cli;
-
+#[cfg(feature = "toml")]
+pub mod config;
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

@@ -97,11 +97,15 @@ impl OriginTarget {
         match self {
             OriginTarget::Http(origin) => {
                 let fut = origin.fetch(parts, body, forward_body);
-                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?
+                tokio::time::timeout(timeout, fut)
+                    .await
+                    .map_err(|_| timed_out())?
             }
             OriginTarget::S3(origin) => {
                 let fut = origin.fetch(&parts);
-                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?
+                tokio::time::timeout(timeout, fut)
+                    .await
+                    .map_err(|_| timed_out())?
             }
             // Each member applies its own timeout.
             OriginTarget::Group(group) => Box::pin(group.fetch(parts, body, forward_body)).await,

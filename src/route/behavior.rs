@@ -159,6 +159,8 @@ impl Behavior {
         if self.key.is_default() {
             return Ok(crate::cache::key::cache_key(host, &path, query));
         }
-        Ok(key_policy::cache_key(&self.key, host, &path, query, headers))
+        Ok(key_policy::cache_key(
+            &self.key, host, &path, query, headers,
+        ))
     }
 }

@@ -43,16 +43,12 @@ pub(crate) fn build_routes(
             ));
         }
         let state = build_distribution(d, ctx).map_err(|e| e.within(&at))?;
-        let names = d
-            .domain
-            .iter()
-            .map(|h| (h, "domain".to_owned()))
-            .chain(
-                d.aliases
-                    .iter()
-                    .enumerate()
-                    .map(|(k, h)| (h, format!("aliases[{k}]"))),
-            );
+        let names = d.domain.iter().map(|h| (h, "domain".to_owned())).chain(
+            d.aliases
+                .iter()
+                .enumerate()
+                .map(|(k, h)| (h, format!("aliases[{k}]"))),
+        );
         let mut named = false;
         for (host, setting) in names {
             named = true;
@@ -84,7 +80,10 @@ pub(crate) fn build_routes(
     })
 }
 
-fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<DistributionState, ConfigError> {
+fn build_distribution(
+    d: &Distribution,
+    ctx: &BuildContext,
+) -> Result<DistributionState, ConfigError> {
     let mut targets: HashMap<&str, Arc<OriginTarget>> = HashMap::new();
     for (id, origin) in &d.origins {
         let at = format!("origins.{id}");
@@ -108,7 +107,8 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
     }
     let mut behaviors = Vec::with_capacity(d.behaviors.len() + 1);
     for (j, b) in d.behaviors.iter().enumerate() {
-        let behavior = build_behavior(b, &targets, ctx).map_err(|e| e.within(&format!("behaviors[{j}]")))?;
+        let behavior =
+            build_behavior(b, &targets, ctx).map_err(|e| e.within(&format!("behaviors[{j}]")))?;
         behaviors.push(Arc::new(behavior));
     }
     let Some(default) = &d.default_behavior else {
@@ -123,7 +123,8 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
             "the default behavior's pattern is always \"*\"",
         ));
     }
-    let default = build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
+    let default =
+        build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
     behaviors.push(Arc::new(default));
     Ok(DistributionState {
         id: d.id.clone(),
@@ -211,7 +212,9 @@ fn root_object(object: Option<&str>) -> Result<Option<String>, ConfigError> {
         && trimmed
             .chars()
             .all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '\\'))
-        && trimmed.split('/').all(|seg| !matches!(seg, "" | "." | ".."));
+        && trimmed
+            .split('/')
+            .all(|seg| !matches!(seg, "" | "." | ".."));
     if !valid {
         return Err(ConfigError::new(
             "default_root_object",

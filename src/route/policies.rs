@@ -91,7 +91,10 @@ impl CachePolicy {
 
     /// Resolves the TTLs against the layer's defaults and checks the key
     /// settings; errors name the setting relative to the policy.
-    pub(crate) fn validate(&self, defaults: &TtlPolicy) -> Result<(TtlPolicy, KeyPolicy), ConfigError> {
+    pub(crate) fn validate(
+        &self,
+        defaults: &TtlPolicy,
+    ) -> Result<(TtlPolicy, KeyPolicy), ConfigError> {
         let ttl = TtlPolicy {
             min_ttl: self.min_ttl.unwrap_or(defaults.min_ttl),
             default_ttl: self.default_ttl.unwrap_or(defaults.default_ttl),
@@ -199,7 +202,10 @@ fn header_names(names: &[String], setting: &str) -> Result<Vec<String>, ConfigEr
     let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            ConfigError::new(format!("{setting}[{i}]"), format!("{name:?} is not a header name"))
+            ConfigError::new(
+                format!("{setting}[{i}]"),
+                format!("{name:?} is not a header name"),
+            )
         })?;
         out.push(parsed.as_str().to_owned());
     }
@@ -212,7 +218,10 @@ fn header_names(names: &[String], setting: &str) -> Result<Vec<String>, ConfigEr
 fn names(select: &Select, setting: &str) -> Result<Select, ConfigError> {
     let check = |names: &[String]| -> Result<Vec<String>, ConfigError> {
         for (i, name) in names.iter().enumerate() {
-            if name.is_empty() || name.contains(['=', '&', ';', ' ']) || name.chars().any(char::is_control) {
+            if name.is_empty()
+                || name.contains(['=', '&', ';', ' '])
+                || name.chars().any(char::is_control)
+            {
                 return Err(ConfigError::new(
                     format!("{setting}[{i}]"),
                     format!("{name:?} is not a valid name"),

@@ -168,11 +168,6 @@ impl S3Target {
     pub fn endpoint(&self) -> &Uri {
         &self.endpoint
     }
-    /// The bucket name.
-    #[cfg(test)]
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
     /// The region, used for the SigV4 scope.
     pub fn region(&self) -> &str {
         &self.region

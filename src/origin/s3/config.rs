@@ -187,7 +187,10 @@ impl S3Credentials {
     }
 
     /// A static access key pair.
-    pub fn from_keys(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+    pub fn from_keys(
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
         S3Credentials {
             source: Source::Static(Credentials::Static {
                 access_key_id: access_key_id.into(),
@@ -209,7 +212,9 @@ impl S3Credentials {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the optional
     /// `AWS_SESSION_TOKEN`; building fails if they are not set.
     pub fn from_env() -> Self {
-        S3Credentials { source: Source::Env }
+        S3Credentials {
+            source: Source::Env,
+        }
     }
 
     /// The shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or

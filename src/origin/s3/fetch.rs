@@ -54,9 +54,9 @@ impl S3Fetcher {
             ConfigError::new(setting, e.to_string())
         })?;
         if let Some(endpoint) = &cfg.endpoint {
-            let uri: Uri = endpoint.parse().map_err(|_| {
-                ConfigError::new("endpoint", format!("{endpoint:?} is not a URL"))
-            })?;
+            let uri: Uri = endpoint
+                .parse()
+                .map_err(|_| ConfigError::new("endpoint", format!("{endpoint:?} is not a URL")))?;
             target = target
                 .with_endpoint(uri)
                 .map_err(|e| ConfigError::new("endpoint", e.to_string()))?;
@@ -80,10 +80,16 @@ impl S3Fetcher {
             ConfigError::new("bucket", format!("{e}{hint}"))
         })?;
         if cfg.response_timeout.is_zero() {
-            return Err(ConfigError::new("response_timeout", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "response_timeout",
+                "must be greater than zero",
+            ));
         }
         if cfg.connect_timeout.is_zero() {
-            return Err(ConfigError::new("connect_timeout", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "connect_timeout",
+                "must be greater than zero",
+            ));
         }
         let credentials = cfg.credentials.resolve()?;
         // Idempotent; an `Err` means a provider is already installed.
@@ -97,9 +103,9 @@ impl S3Fetcher {
         if let (Some(addr), Some(host)) = (cfg.connect_to, probe.host()) {
             builder = builder.resolve(host, addr);
         }
-        let client = builder
-            .build()
-            .map_err(|e| ConfigError::new("endpoint", format!("cannot build an HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            ConfigError::new("endpoint", format!("cannot build an HTTP client: {e}"))
+        })?;
         Ok(S3Fetcher {
             client,
             target,
@@ -134,8 +140,13 @@ impl S3Fetcher {
         }
         let mut req = origin_request(&self.target, &parts.method, &key, None, &viewer)
             .map_err(|_| OriginError::protocol("cannot form the S3 request"))?;
-        sign(&mut req, &self.credentials, self.target.region(), SystemTime::now())
-            .map_err(|_| OriginError::protocol("cannot sign the S3 request"))?;
+        sign(
+            &mut req,
+            &self.credentials,
+            self.target.region(),
+            SystemTime::now(),
+        )
+        .map_err(|_| OriginError::protocol("cannot sign the S3 request"))?;
         let (head, ()) = req.into_parts();
         let resp = self
             .client
@@ -151,7 +162,10 @@ impl S3Fetcher {
             return Ok(resp.map(box_body));
         }
         // The XML error body is dropped unread; the status is mapped.
-        Ok(generated(map_error_status(status, self.forbidden_as_not_found)))
+        Ok(generated(map_error_status(
+            status,
+            self.forbidden_as_not_found,
+        )))
     }
 }
 

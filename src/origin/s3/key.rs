@@ -218,7 +218,10 @@ pub fn canonical_path(request_path: &str) -> Result<Cow<'_, str>, KeyError> {
     if decoded.len() > MAX_KEY_LEN {
         return Err(KeyError::TooLong);
     }
-    Ok(Cow::Owned(format!("/{}", utf8_percent_encode(&decoded, KEY_PATH))))
+    Ok(Cow::Owned(format!(
+        "/{}",
+        utf8_percent_encode(&decoded, KEY_PATH)
+    )))
 }
 
 #[cfg(test)]
