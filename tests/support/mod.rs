@@ -2,6 +2,8 @@
 //! counts its hits, and the CDN under test, both on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -159,6 +159,7 @@ impl S3Fetcher {
         if status.as_u16() < 300 || status == StatusCode::NOT_MODIFIED {
             let mut resp = Response::from(resp);
             strip_hop_by_hop(resp.headers_mut());
+            drop_unforwarded_vary(resp.headers_mut());
             return Ok(resp.map(box_body));
         }
         // The XML error body is dropped unread; the status is mapped.
@@ -166,6 +167,39 @@ impl S3Fetcher {
             status,
             self.forbidden_as_not_found,
         )))
+    }
+}
+
+/// Removes the `Vary` members that name headers S3 never receives.
+///
+/// S3 (and SeaweedFS) send `Vary: Origin` (plus the CORS preflight headers)
+/// on every response of a bucket with CORS. Only
+/// [`FORWARDED_REQUEST_HEADERS`] reach S3, so its response cannot depend on
+/// any other request header: for this origin such members are moot, and
+/// keeping them would make every such object uncacheable.
+fn drop_unforwarded_vary(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::VARY) {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|m| {
+            *m == "*"
+                || FORWARDED_REQUEST_HEADERS
+                    .iter()
+                    .any(|h| h.as_str().eq_ignore_ascii_case(m))
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::VARY);
+    if let Ok(v) = HeaderValue::from_str(&kept.join(", "))
+        && !kept.is_empty()
+    {
+        headers.insert(header::VARY, v);
     }
 }
 
@@ -185,4 +219,29 @@ fn generated(status: StatusCode) -> Response<OriginBody> {
     resp.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     resp.map(|b: Bytes| box_body(http_body_util::Full::new(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vary_members_s3_cannot_see_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+        h.append(
+            header::VARY,
+            HeaderValue::from_static("Access-Control-Request-Method, range"),
+        );
+        drop_unforwarded_vary(&mut h);
+        assert_eq!(h[header::VARY], "range");
+        let mut h = HeaderMap::new();
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        drop_unforwarded_vary(&mut h);
+        assert!(!h.contains_key(header::VARY));
+        let mut h = HeaderMap::new();
+        h.insert(header::VARY, HeaderValue::from_static("*"));
+        drop_unforwarded_vary(&mut h);
+        assert_eq!(h[header::VARY], "*");
+    }
 }
