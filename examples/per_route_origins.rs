@@ -24,11 +24,21 @@ fn app() -> Router {
     Router::new()
         .route(
             "/",
-            get(|| async { ([("cache-control", "max-age=60")], "home page, from the app\n") }),
+            get(|| async {
+                (
+                    [("cache-control", "max-age=60")],
+                    "home page, from the app\n",
+                )
+            }),
         )
         .route(
             "/account",
-            get(|| async { ([("cache-control", "private")], "your account (never shared)\n") }),
+            get(|| async {
+                (
+                    [("cache-control", "private")],
+                    "your account (never shared)\n",
+                )
+            }),
         )
 }
 
@@ -38,7 +48,10 @@ async fn start_api() -> std::io::Result<String> {
         "/api/time",
         get(|| async {
             let now = httpdate::fmt_http_date(std::time::SystemTime::now());
-            ([("cache-control", "max-age=5")], format!("api time: {now}\n"))
+            (
+                [("cache-control", "max-age=5")],
+                format!("api time: {now}\n"),
+            )
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -106,7 +119,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let has_s3 = bucket.is_some();
     let layer = layer(&api_url, bucket)?;
     let router = app().layer(layer);
-    let addr = if once { "127.0.0.1:0" } else { "127.0.0.1:3000" };
+    let addr = if once {
+        "127.0.0.1:0"
+    } else {
+        "127.0.0.1:3000"
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router).await });
