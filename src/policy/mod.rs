@@ -2,6 +2,7 @@
 //! `now`; no IO, no clock reads. Each rule cites its RFC section.
 
 pub mod cache_control;
+pub mod forward_policy;
 pub mod freshness;
 pub mod headers;
 pub mod key_policy;

@@ -11,8 +11,9 @@ use super::policies::{CachePolicy, OriginRequestPolicy};
 use super::table::Refusal;
 use crate::origin::OriginTarget;
 use crate::origin::s3::{KeyError, canonical_path};
+use crate::policy::forward_policy::ForwardPolicy;
 use crate::policy::freshness::TtlPolicy;
-use crate::policy::key_policy::{self, ForwardPolicy, KeyPolicy};
+use crate::policy::key_policy::{self, KeyPolicy};
 
 /// The HTTP methods a behavior accepts; others get `403 Forbidden`, as
 /// CloudFront answers. Only GET and HEAD responses are ever cached.

@@ -5,8 +5,9 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::error::ConfigError;
+use crate::policy::forward_policy::ForwardPolicy;
 use crate::policy::freshness::TtlPolicy;
-use crate::policy::key_policy::{ForwardPolicy, KeyPolicy, Select};
+use crate::policy::key_policy::{KeyPolicy, Select};
 
 /// A cache policy (CloudFront's): how long responses stay fresh and which
 /// parts of the request are in the cache key.

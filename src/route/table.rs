@@ -14,7 +14,7 @@ use super::behavior::Behavior;
 use super::host::HostTable;
 use crate::body::CdnBody;
 use crate::cache::key::{CacheKey, request_host};
-use crate::policy::key_policy::{apply_forward_headers, forwarded_query};
+use crate::policy::forward_policy::{apply_forward_headers, forwarded_query};
 use crate::respond;
 use crate::status::CacheStatus;
 

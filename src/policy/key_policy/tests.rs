@@ -1,6 +1,11 @@
 //! Unit tests of `key_policy`.
 
+use std::borrow::Cow;
+
+use http::header::{HeaderName, HeaderValue};
+
 use super::*;
+use crate::policy::forward_policy::{ForwardPolicy, apply_forward_headers, forwarded_query};
 use proptest::prelude::*;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
