@@ -271,3 +271,14 @@ async fn the_proxy_serves_a_config_file_and_flags_override_its_globals() {
         )
     );
 }
+
+#[test]
+fn the_readme_file_is_valid() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &readme[start..start + readme[start..].find("```").unwrap()];
+    // Same file, without needing AWS_* variables in the test environment.
+    let text = text.replace("credentials = \"env\"", "credentials = \"anonymous\"");
+    let file = from_toml_str(&text, "README.md").unwrap();
+    file.build().unwrap();
+}

@@ -51,7 +51,7 @@ pub struct PatternError {
 pub enum PatternErrorKind {
     /// The pattern is the empty string.
     Empty,
-    /// The pattern is longer than [`MAX_PATTERN_LEN`] characters.
+    /// The pattern is longer than 255 characters (CloudFront's limit).
     TooLong {
         /// Length of the rejected pattern, in characters.
         len: usize,
