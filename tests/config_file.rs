@@ -282,3 +282,42 @@ fn the_readme_file_is_valid() {
     let file = from_toml_str(&text, "README.md").unwrap();
     file.build().unwrap();
 }
+
+#[test]
+fn secrets_never_appear_in_debug_output_or_errors() {
+    use tower_cdn::{CacheBehavior, CdnLayer, Distribution, Origin, S3Credentials, S3Origin};
+    let secrets = [
+        "wJalrXUtnFEMI-SECRET",
+        "SESSION-TOKEN-SECRET",
+        "HEADER-SECRET",
+    ];
+    let builder = CdnLayer::builder().distribution(
+        Distribution::new("d")
+            .origin(
+                "bucket",
+                Origin::s3(S3Origin::new("bucket").credentials(
+                    S3Credentials::from_keys("AKIDEXAMPLE", secrets[0]).session_token(secrets[1]),
+                )),
+            )
+            .origin(
+                "web",
+                Origin::http("http://127.0.0.1:9").custom_header("x-origin-verify", secrets[2]),
+            )
+            .default_behavior(CacheBehavior::default_for("bucket")),
+    );
+    let layer = builder.clone().build().unwrap();
+    let shown = format!("{builder:?} {layer:?} {builder:#?}");
+    assert!(shown.contains("AKIDEXAMPLE"), "the key id is not secret");
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    let text = format!(
+        "[[distributions]]\nid = \"d\"\n[distributions.origins.b]\nkind = \"s3\"\nbucket = \"x\"\n\
+         credentials = {{ access_key_id = \"AK\", secret_access_key = \"{}\", region = \"x\" }}\n",
+        secrets[0]
+    );
+    let err = from_toml_str(&text, "cdn.toml").unwrap_err().to_string();
+    assert!(!err.contains(secrets[0]), "{err}");
+    let file = from_toml_str(&text.replace(", region = \"x\"", ""), "cdn.toml").unwrap();
+    assert!(!format!("{file:?}").contains(secrets[0]));
+}

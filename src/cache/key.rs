@@ -77,17 +77,16 @@ fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
 }
 
 /// Builds the primary cache key. GET and HEAD share entries, so the method
-/// is not part of it; callers only build keys for those two methods.
+/// is not part of it; callers only build keys for those two methods. The
+/// layout and the single allocation come from the default key policy.
 pub fn cache_key(host: &str, path: &str, query: Option<&str>) -> CacheKey {
-    let mut key = String::with_capacity(host.len() + path.len() + query.map_or(0, str::len) + 3);
-    key.push_str(host);
-    key.push(SEP);
-    key.push_str(path);
-    if let Some(q) = query {
-        key.push('?');
-        key.push_str(q);
-    }
-    Arc::from(key)
+    crate::policy::key_policy::cache_key(
+        &crate::policy::key_policy::KeyPolicy::default(),
+        host,
+        path,
+        query,
+        &HeaderMap::new(),
+    )
 }
 
 /// The host part of a key (for invalidation by host).
@@ -95,9 +94,10 @@ pub fn key_host(key: &str) -> &str {
     key.split(SEP).next().unwrap_or("")
 }
 
-/// The path-and-query part of a key (for invalidation by path).
+/// The path-and-query part of a key (for invalidation by path), without
+/// the header and cookie parts a cache policy may add.
 pub fn key_path(key: &str) -> &str {
-    key.split_once(SEP).map_or("", |(_, rest)| rest)
+    key.split(SEP).nth(1).unwrap_or("")
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ fn default_policy_is_host_path_and_whole_query() {
         crate::cache::key::cache_key("h.test", "/p", Some("a=1")).to_string(),
         "same layout as the plain key"
     );
+    // Invalidation reads the path part; the policy's parts do not hide it.
+    let with_parts = policy(Select::All, Select::only(["x"]), Select::None);
+    let k = cache_key(&with_parts, "h", "/p", Some("q=1"), &headers(&[("x", "1")]));
+    assert_eq!(crate::cache::key::key_path(&k), "/p?q=1");
+    assert_eq!(crate::cache::key::key_host(&k), "h");
 }
 
 #[test]
