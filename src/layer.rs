@@ -13,6 +13,7 @@ use crate::observe::sink::AccessLog;
 use crate::origin::{Origin, OriginTarget};
 use crate::policy::freshness::{StatusTtl, TtlPolicy};
 use crate::policy::targeted;
+use crate::route::{Behavior, BuildContext, Distribution, Routes, build_routes, check_ttls};
 use crate::service::Cdn;
 use crate::shared::Shared;
 use http::HeaderName;
@@ -32,9 +33,9 @@ pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
 /// 256 MiB cache.
 #[derive(Debug, Clone)]
 pub struct CdnConfig {
-    pub(crate) origin: Arc<OriginTarget>,
+    pub(crate) routes: Arc<Routes>,
     pub(crate) store: StoreOptions,
-    pub(crate) ttl: TtlPolicy,
+    pub(crate) standalone: bool,
     pub(crate) targeted: Vec<HeaderName>,
     pub(crate) clock: Clock,
     pub(crate) trust_forwarding_headers: bool,
@@ -44,10 +45,11 @@ pub struct CdnConfig {
 
 impl Default for CdnConfig {
     fn default() -> Self {
+        let behavior = Behavior::catch_all(Arc::new(OriginTarget::Inner), TtlPolicy::default());
         CdnConfig {
-            origin: Arc::new(OriginTarget::Inner),
+            routes: Arc::new(Routes::single(behavior)),
             store: default_store_options(),
-            ttl: TtlPolicy::default(),
+            standalone: false,
             targeted: targeted::default_targeted(),
             clock: Clock::system(),
             trust_forwarding_headers: false,
@@ -73,7 +75,19 @@ impl CdnConfig {
 }
 
 /// Builds a [`CdnLayer`]. Setters never fail; the first invalid setting is
-/// reported by [`build`](Self::build) as a [`ConfigError`] naming it.
+/// reported by [`build`](Self::build) as a [`ConfigError`] naming it (with
+/// distributions, as the TOML file spells it:
+/// `distributions[1].behaviors[0].path_pattern`).
+///
+/// Two shapes:
+///
+/// - **One origin for everything**: [`origin`](Self::origin) alone (or
+///   nothing: the wrapped service). This is one distribution answering
+///   every host, whose default behavior sends every path and method to that
+///   origin with the default cache policy.
+/// - **Distributions**: [`distribution`](Self::distribution) any number of
+///   times, each with its host names, origins and behaviors. The TTL setters
+///   then give the TTLs of cache policies that set none.
 ///
 /// ```
 /// use std::time::Duration;
@@ -90,10 +104,12 @@ impl CdnConfig {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct CdnLayerBuilder {
-    origin: Origin,
+    origin: Option<Origin>,
+    distributions: Vec<Distribution>,
     store: StoreOptions,
     max_entry_set: bool,
     ttl: TtlPolicy,
+    standalone: bool,
     targeted: Vec<HeaderName>,
     status_ttls: Vec<(u16, StatusTtl)>,
     clock: Clock,
@@ -105,10 +121,12 @@ pub struct CdnLayerBuilder {
 impl Default for CdnLayerBuilder {
     fn default() -> Self {
         CdnLayerBuilder {
-            origin: Origin::inner(),
+            origin: None,
+            distributions: Vec::new(),
             store: default_store_options(),
             max_entry_set: false,
             ttl: TtlPolicy::default(),
+            standalone: false,
             targeted: targeted::default_targeted(),
             status_ttls: Vec::new(),
             clock: Clock::system(),
@@ -120,9 +138,25 @@ impl Default for CdnLayerBuilder {
 }
 
 impl CdnLayerBuilder {
-    /// Where misses are fetched from (default: the wrapped service).
+    /// Where misses are fetched from (default: the wrapped service), for a
+    /// layer without distributions.
     pub fn origin(mut self, origin: Origin) -> Self {
-        self.origin = origin;
+        self.origin = Some(origin);
+        self
+    }
+
+    /// Adds a distribution. Requests for hosts no distribution claims pass
+    /// to the wrapped service untouched (`Cache-Status: tower-cdn; fwd=bypass`).
+    pub fn distribution(mut self, distribution: Distribution) -> Self {
+        self.distributions.push(distribution);
+        self
+    }
+
+    /// The layer fronts no app (the dev proxy): a disabled distribution
+    /// answers 403 instead of passing requests on, and app origins are a
+    /// configuration error. Default `false`.
+    pub fn standalone(mut self, standalone: bool) -> Self {
+        self.standalone = standalone;
         self
     }
 
@@ -281,12 +315,7 @@ impl CdnLayerBuilder {
                 ),
             ));
         }
-        if c.ttl.min_ttl > c.ttl.max_ttl {
-            return Err(ConfigError::new("min_ttl", "must not exceed max_ttl"));
-        }
-        if c.ttl.default_ttl < c.ttl.min_ttl || c.ttl.default_ttl > c.ttl.max_ttl {
-            return Err(ConfigError::new("default_ttl", "must lie between min_ttl and max_ttl"));
-        }
+        check_ttls(&c.ttl)?;
         if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
             return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));
         }
@@ -295,13 +324,29 @@ impl CdnLayerBuilder {
                 return Err(ConfigError::new("status_ttl", format!("{status} is not an HTTP status code")));
             }
         }
-        let origin = OriginTarget::from_config(&self.origin).map_err(|e| e.within("origin"))?;
-        let mut ttl = self.ttl;
-        ttl.status_ttls = Arc::from(self.status_ttls);
+        let mut layer_ttl = self.ttl.clone();
+        layer_ttl.status_ttls = Arc::from(self.status_ttls.clone());
+        let routes = if self.distributions.is_empty() {
+            let origin = self.origin.unwrap_or_else(Origin::inner);
+            if self.standalone && origin.is_inner() {
+                return Err(ConfigError::new("origin", "a standalone proxy needs an HTTP or S3 origin"));
+            }
+            let target = OriginTarget::from_config(&origin).map_err(|e| e.within("origin"))?;
+            Routes::single(Behavior::catch_all(Arc::new(target), layer_ttl.clone()))
+        } else {
+            if self.origin.is_some() {
+                return Err(ConfigError::new(
+                    "origin",
+                    "a layer with distributions has no layer-wide origin; add origins to the distributions",
+                ));
+            }
+            let ctx = BuildContext { ttl: layer_ttl.clone(), standalone: self.standalone };
+            build_routes(&self.distributions, &ctx)?
+        };
         Ok(CdnConfig {
-            origin: Arc::new(origin),
+            routes: Arc::new(routes),
             store: self.store,
-            ttl,
+            standalone: self.standalone,
             targeted: self.targeted,
             clock: self.clock,
             trust_forwarding_headers: self.trust_forwarding_headers,
@@ -334,6 +379,18 @@ impl CdnLayer {
     /// Starts a builder.
     pub fn builder() -> CdnLayerBuilder {
         CdnLayerBuilder::default()
+    }
+
+    /// Enables or disables the distribution `id` at run time (clones of
+    /// this layer see the change). Returns `false` if there is no such
+    /// distribution. The simple builder's distribution is called `default`.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
+        self.shared.routes.set_enabled(id, enabled)
+    }
+
+    /// Whether the distribution `id` is enabled; `None` if there is none.
+    pub fn is_enabled(&self, id: &str) -> Option<bool> {
+        self.shared.routes.is_enabled(id)
     }
 
     /// A handle to inspect and invalidate the shared cache.

@@ -13,15 +13,17 @@ use crate::cache::purge::Purges;
 use crate::cache::store::Store;
 use crate::layer::CdnConfig;
 use crate::observe::Observe;
-use crate::route::{Behavior, Routes};
+use crate::route::Routes;
 
 /// Cache, in-flight fills and routing, behind one `Arc`.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) fills: Fills,
-    pub(crate) routes: Routes,
+    pub(crate) routes: Arc<Routes>,
     pub(crate) max_entry_bytes: u64,
+    /// No app behind the layer: disabled distributions answer 403.
+    pub(crate) standalone: bool,
     /// Targeted cache-control fields obeyed by this cache (RFC 9213).
     pub(crate) targeted: Vec<HeaderName>,
     generation: AtomicU64,
@@ -39,8 +41,9 @@ impl Shared {
         Shared {
             store: Store::new(config.store),
             fills: Fills::default(),
-            routes: Routes::single(Behavior { origin: config.origin.clone(), ttl: config.ttl.clone() }),
+            routes: Arc::clone(&config.routes),
             max_entry_bytes: config.store.max_entry_bytes,
+            standalone: config.standalone,
             targeted: config.targeted.clone(),
             generation: AtomicU64::new(1),
             clock: config.clock.clone(),

@@ -148,6 +148,15 @@ impl CacheStatus {
         s
     }
 
+    /// Answered by the cache itself with an error, without forwarding
+    /// (`detail` says why, e.g. `method-not-allowed`).
+    pub(crate) fn refused(detail: &'static str) -> Self {
+        let mut s = Self::empty();
+        s.detail = Some(detail);
+        s.error = true;
+        s
+    }
+
     fn empty() -> Self {
         CacheStatus {
             hit: false,

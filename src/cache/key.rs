@@ -71,21 +71,21 @@ fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
 }
 
 /// Builds the primary cache key. GET and HEAD share entries, so the method
-/// is not part of it; callers only build keys for those two methods.
+/// is not part of it; callers only build keys for those two methods. The
+/// layout and the single allocation come from the default key policy.
 pub fn cache_key(host: &str, path: &str, query: Option<&str>) -> CacheKey {
-    let mut key = String::with_capacity(host.len() + path.len() + query.map_or(0, str::len) + 3);
-    key.push_str(host);
-    key.push(SEP);
-    key.push_str(path);
-    if let Some(q) = query {
-        key.push('?');
-        key.push_str(q);
-    }
-    Arc::from(key)
+    crate::policy::key_policy::cache_key(
+        &crate::policy::key_policy::KeyPolicy::default(),
+        host,
+        path,
+        query,
+        &HeaderMap::new(),
+    )
 }
 
-/// Separates a primary key from a variant's secondary part.
-const VARIANT_SEP: char = '\u{1e}';
+/// Separates a primary key from a variant's secondary part (U+001D; the
+/// key policy uses U+001F and U+001E inside the primary key).
+const VARIANT_SEP: char = '\u{1d}';
 
 /// The store key of one variant of a URI whose responses vary.
 pub fn variant_key(primary: &str, generation: u64, secondary: &str) -> CacheKey {
@@ -113,9 +113,9 @@ pub fn key_host(key: &str) -> &str {
 }
 
 /// The path-and-query part of a key (for invalidation by path), without
-/// any variant suffix.
+/// any variant suffix or the header and cookie parts a cache policy may add.
 pub fn key_path(key: &str) -> &str {
-    primary_of(key).split_once(SEP).map_or("", |(_, rest)| rest)
+    primary_of(key).split(SEP).nth(1).unwrap_or("")
 }
 
 #[cfg(test)]

@@ -11,19 +11,22 @@ use super::units::{parse_duration, parse_size};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tower-cdn", version, about, long_about = None)]
 pub struct Args {
-    /// Address to listen on (`:PORT` means 127.0.0.1:PORT; port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:8080", env = "TOWER_CDN_LISTEN")]
-    pub listen: String,
+    /// Address to listen on (`:PORT` means 127.0.0.1:PORT; port 0 picks a free one)
+    /// [default: the config file's `listen`, else 127.0.0.1:8080].
+    #[arg(long, env = "TOWER_CDN_LISTEN")]
+    pub listen: Option<String>,
 
     /// Origin to proxy and cache, e.g. http://localhost:3000 (default: a built-in demo origin).
     #[arg(long)]
     pub origin: Option<String>,
 
-    /// TOML configuration file (distributions, behaviors, origins).
+    /// TOML configuration file (distributions, behaviors, origins); flags
+    /// override the file's global settings.
     #[arg(long, conflicts_with = "origin")]
     pub config: Option<PathBuf>,
 
-    /// Validate a configuration file and exit (0 when valid).
+    /// Validate a configuration file and exit: prints `FILE: ok` and exits 0,
+    /// or prints the error and exits 2.
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
 
@@ -64,6 +67,9 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
+
+/// The listen address when neither the flag nor a config file sets one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// Resolves `:PORT` to the loopback address.
 pub fn listen_addr(text: &str) -> String {

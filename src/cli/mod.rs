@@ -4,10 +4,13 @@
 pub mod args;
 pub mod demo;
 pub mod serve;
-pub mod units;
+
+/// Sizes and durations as people write them (moved to [`crate::config`]).
+pub use crate::config::units;
 
 use std::convert::Infallible;
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use bytes::Bytes;
@@ -15,7 +18,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_layer::Layer;
 
-use crate::{CdnLayer, ConfigError, Origin};
+use crate::{CdnLayer, CdnLayerBuilder, ConfigError, Origin, config};
 use args::{Args, LogFormat};
 use serve::{ServeOptions, serve};
 
@@ -23,31 +26,17 @@ use serve::{ServeOptions, serve};
 pub async fn run(args: Args) -> ExitCode {
     init_tracing(args.log_format);
     if let Some(path) = &args.check_config {
-        eprintln!("tower-cdn: --check-config {}: configuration files are not supported yet", path.display());
-        return ExitCode::from(2);
+        return check_config(path);
     }
-    if let Some(path) = &args.config {
-        eprintln!("tower-cdn: --config {}: configuration files are not supported yet", path.display());
-        return ExitCode::from(2);
-    }
-    let (origin_url, demo) = match &args.origin {
-        Some(url) => (url.clone(), false),
-        None => match demo::spawn().await {
-            Ok(addr) => (format!("http://{addr}"), true),
-            Err(e) => {
-                eprintln!("tower-cdn: cannot start the demo origin: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+    let served = match &args.config {
+        Some(path) => from_config_file(&args, path),
+        None => from_flags(&args).await,
     };
-    let layer = match build_layer(&args, &origin_url) {
-        Ok(layer) => layer,
-        Err(e) => {
-            eprintln!("tower-cdn: invalid setting {e}");
-            return ExitCode::from(2);
-        }
+    let served = match served {
+        Ok(served) => served,
+        Err(code) => return code,
     };
-    let addr = args::listen_addr(&args.listen);
+    let addr = args::listen_addr(&served.listen);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -64,19 +53,105 @@ pub async fn run(args: Args) -> ExitCode {
     };
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
-    if demo {
-        eprintln!("tower-cdn: no --origin given, serving the built-in demo origin ({origin_url})");
+    eprintln!("tower-cdn: {}", served.what);
+    if served.demo {
         eprintln!("tower-cdn: try: curl -si http://{local}/hello  (twice: miss, then hit)");
-    } else {
-        eprintln!("tower-cdn: caching {origin_url}");
     }
-    let service = layer.layer(tower::service_fn(no_distribution));
+    if args.admin.is_some() || served.admin.is_some() {
+        eprintln!("tower-cdn: note: the admin listener is not served yet");
+    }
+    let service = served.layer.layer(tower::service_fn(no_distribution));
     serve(listener, service, ServeOptions::default(), shutdown_signal()).await;
     ExitCode::SUCCESS
 }
 
-fn build_layer(args: &Args, origin_url: &str) -> Result<CdnLayer, ConfigError> {
-    let mut b = CdnLayer::builder().origin(Origin::http(origin_url));
+/// What the proxy is about to serve.
+struct Served {
+    layer: CdnLayer,
+    listen: String,
+    admin: Option<String>,
+    /// One line for stderr: what is proxied.
+    what: String,
+    demo: bool,
+}
+
+/// `--check-config FILE`: `FILE: ok` and 0, or the error and 2.
+fn check_config(path: &Path) -> ExitCode {
+    let checked =
+        config::from_file(path).and_then(|file| file.builder().standalone(true).build().map_err(|e| file.error(e)));
+    match checked {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--config FILE`, with the flags overriding the file's globals.
+fn from_config_file(args: &Args, path: &Path) -> Result<Served, ExitCode> {
+    let file = config::from_file(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let builder = with_flags(file.builder().standalone(true), args);
+    let layer = builder.build().map_err(|e| {
+        match flag_name(args, e.setting()) {
+            Some(flag) => eprintln!("tower-cdn: invalid setting {flag}: {}", e.message()),
+            None => eprintln!("{}", file.error(file_key(e))),
+        }
+        ExitCode::from(2)
+    })?;
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| file.listen().map(str::to_owned))
+        .unwrap_or_else(|| args::DEFAULT_LISTEN.to_owned());
+    Ok(Served {
+        layer,
+        listen,
+        admin: file.admin().map(str::to_owned),
+        what: format!("serving the distributions of {}", path.display()),
+        demo: false,
+    })
+}
+
+/// `--origin URL`, or the demo origin.
+async fn from_flags(args: &Args) -> Result<Served, ExitCode> {
+    let (origin_url, demo) = match &args.origin {
+        Some(url) => (url.clone(), false),
+        None => match demo::spawn().await {
+            Ok(addr) => (format!("http://{addr}"), true),
+            Err(e) => {
+                eprintln!("tower-cdn: cannot start the demo origin: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+    };
+    let builder = with_flags(CdnLayer::builder().origin(Origin::http(&origin_url)).standalone(true), args);
+    let layer = builder.build().map_err(|e| {
+        eprintln!("tower-cdn: invalid setting {}", rename_flag(e));
+        ExitCode::from(2)
+    })?;
+    let what = if demo {
+        format!("no --origin given, serving the built-in demo origin ({origin_url})")
+    } else {
+        format!("caching {origin_url}")
+    };
+    Ok(Served {
+        layer,
+        listen: args.listen.clone().unwrap_or_else(|| args::DEFAULT_LISTEN.to_owned()),
+        admin: None,
+        what,
+        demo,
+    })
+}
+
+/// Applies the flags that override layer settings.
+fn with_flags(mut b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(v) = args.capacity {
         b = b.capacity_bytes(v);
     }
@@ -92,7 +167,29 @@ fn build_layer(args: &Args, origin_url: &str) -> Result<CdnLayer, ConfigError> {
     if let Some(v) = args.max_ttl {
         b = b.max_ttl(v);
     }
-    b.build().map_err(rename_flag)
+    b
+}
+
+/// The flag that set a builder setting, if a flag did.
+fn flag_name(args: &Args, setting: &str) -> Option<&'static str> {
+    match setting {
+        "capacity_bytes" if args.capacity.is_some() => Some("--capacity"),
+        "max_entry_bytes" if args.max_object_size.is_some() => Some("--max-object-size"),
+        "default_ttl" if args.default_ttl.is_some() => Some("--default-ttl"),
+        "min_ttl" if args.min_ttl.is_some() => Some("--min-ttl"),
+        "max_ttl" if args.max_ttl.is_some() => Some("--max-ttl"),
+        _ => None,
+    }
+}
+
+/// Names the layer-wide settings as the file spells them.
+fn file_key(e: ConfigError) -> ConfigError {
+    let key = match e.setting() {
+        "capacity_bytes" => "capacity",
+        "max_entry_bytes" => "max_object_size",
+        _ => return e,
+    };
+    ConfigError::new(key, e.message())
 }
 
 /// Names flags as the user typed them.

@@ -34,7 +34,7 @@ use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
 use crate::policy::{invalidation, target};
 use crate::respond::{self, Asked, Representation};
-use crate::route::{Behavior, Route};
+use crate::route::{Behavior, Refusal, Resolution};
 use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd, NotStored};
 use task::{FillTask, LeaderOutcome, Prior};
@@ -107,19 +107,17 @@ where
     let (mut parts, body) = req.into_parts();
     if normalize_target(&mut parts).is_err() {
         let status = CacheStatus::forward(Fwd::Bypass);
-        return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid request target\n", status));
+        return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));
     }
 
-    // 1. Route: host → distribution, path → behavior.
-    let primary = match key::request_host(&parts) {
-        Ok(host) => key::cache_key(host.as_deref().unwrap_or(""), parts.uri.path(), parts.uri.query()),
-        Err(_) => {
-            let status = CacheStatus::forward(Fwd::Bypass);
-            return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid Host header\n", status));
-        }
-    };
-    let behavior = match shared.routes.route(Some(key::key_host(&primary)), parts.uri.path()) {
-        Route::Behavior(b) => Arc::clone(b),
+    // 1. Route: host → distribution, path → behavior, then the cache key;
+    //    `parts` becomes the origin request (default root object, policies).
+    let (behavior, primary) = match shared.routes.resolve(&mut parts) {
+        Resolution::Cache { behavior, key } => (behavior, key),
+        Resolution::Bypass => return bypass(inner, parts, body).await,
+        Resolution::Disabled if shared.standalone => return Ok(Refusal::Disabled.respond()),
+        Resolution::Disabled => return bypass(inner, parts, body).await,
+        Resolution::Refuse(refusal) => return Ok(refusal.respond()),
     };
 
     // 2. Unsafe and other uncacheable methods go to the origin; a
@@ -127,9 +125,10 @@ where
     if !matches!(parts.method, Method::GET | Method::HEAD) {
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
+        let req_headers = parts.headers.clone();
         let resp = forward(&shared, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
         if invalidation::invalidates(&method, resp.status()) {
-            invalidate_uri(&shared, &primary, resp.headers(), &path);
+            invalidate_uri(&shared, &behavior, &primary, resp.headers(), &path, &req_headers);
         }
         return Ok(resp);
     }
@@ -255,7 +254,7 @@ where
 /// §6.2.2), so the key and every origin request name the same resource.
 /// An absolute-form target's authority becomes the `Host` (RFC 9112 §3.2.2).
 fn normalize_target(parts: &mut Parts) -> Result<(), ()> {
-    let normalized = target::normalize_path(parts.uri.path());
+    let normalized = target::normalize_path(parts.uri.path()).map_err(|_| ())?;
     let authority = parts.uri.authority().cloned();
     if matches!(normalized, Cow::Borrowed(_)) && authority.is_none() {
         return Ok(());
@@ -458,7 +457,7 @@ where
     ResB: Body<Data = Bytes> + Send + 'static,
     ResB::Error: Into<BoxError>,
 {
-    match behavior.origin.fetch_custom(parts, body).await {
+    match behavior.origin.fetch_remote(parts, body, false).await {
         Ok(resp) => {
             let status = status.with_fwd_status(resp.status());
             Ok(respond::passthrough(resp, status))
@@ -522,8 +521,30 @@ pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetc
     shared.observe.metrics.origin_fetch(started.elapsed(), failure);
 }
 
-/// §4.4: drops what an unsafe request changed, stored or in flight.
-fn invalidate_uri(shared: &Shared, primary: &CacheKey, resp_headers: &HeaderMap, path: &str) {
+/// Passes a request to the wrapped service untouched: no distribution
+/// answers for its host, or the distribution is disabled.
+async fn bypass<S, ReqB, ResB>(inner: S, parts: Parts, body: ReqB) -> Result<Response<CdnBody>, S::Error>
+where
+    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
+    ResB: Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let resp = crate::origin::inner::call(inner, parts, body).await?;
+    Ok(respond::passthrough(resp, CacheStatus::forward(Fwd::Bypass)))
+}
+
+/// §4.4: drops what an unsafe request changed, stored or in flight. The
+/// keys of the related URIs are derived with the behavior's key policy and
+/// this request's headers (entries keyed on other header or cookie values
+/// for the same URI are left to expire).
+fn invalidate_uri(
+    shared: &Shared,
+    behavior: &Behavior,
+    primary: &CacheKey,
+    resp_headers: &HeaderMap,
+    path: &str,
+    req_headers: &HeaderMap,
+) {
     let host = key::key_host(primary);
     let mut targets = vec![Arc::clone(primary)];
     for pq in invalidation::related_targets(resp_headers, host, path) {
@@ -531,7 +552,10 @@ fn invalidate_uri(shared: &Shared, primary: &CacheKey, resp_headers: &HeaderMap,
             Some((p, q)) => (p, Some(q)),
             None => (pq.as_str(), None),
         };
-        targets.push(key::cache_key(host, p, q));
+        let Ok(p) = target::normalize_path(p) else { continue };
+        if let Ok(key) = behavior.cache_key(host, &p, q, req_headers) {
+            targets.push(key);
+        }
     }
     for target in &targets {
         shared.store.remove(target);

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use super::s3::S3Origin;
+
 /// Default time to establish a connection (CloudFront: 10 s).
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time to wait for a response head and between body chunks
@@ -13,7 +15,9 @@ pub(crate) const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default idle keep-alive of pooled origin connections (CloudFront: 5 s).
 pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where misses are fetched from.
+/// Where misses are fetched from: a custom HTTP(S) origin, an S3 bucket, or
+/// the wrapped service. The HTTP setters below apply to HTTP origins only;
+/// S3 origins are configured on their [`S3Origin`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -33,6 +37,7 @@ pub struct Origin {
 #[derive(Clone)]
 pub(crate) enum OriginKind {
     Http(HttpOriginConfig),
+    S3(S3Origin),
     Inner,
 }
 
@@ -69,6 +74,16 @@ impl Origin {
     /// The wrapped inner service (the app behind the layer).
     pub fn inner() -> Self {
         Origin { kind: OriginKind::Inner }
+    }
+
+    /// An S3 bucket (see [`S3Origin`] for its settings).
+    pub fn s3(bucket: S3Origin) -> Self {
+        Origin { kind: OriginKind::S3(bucket) }
+    }
+
+    /// Whether this is the wrapped service.
+    pub(crate) fn is_inner(&self) -> bool {
+        matches!(self.kind, OriginKind::Inner)
     }
 
     /// A path prefix put in front of every request path
@@ -144,6 +159,7 @@ impl fmt::Debug for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             OriginKind::Inner => f.write_str("Origin::Inner"),
+            OriginKind::S3(c) => f.debug_tuple("Origin::S3").field(c).finish(),
             OriginKind::Http(c) => f
                 .debug_struct("Origin::Http")
                 .field("url", &c.url)
@@ -162,4 +178,10 @@ pub(crate) fn parse_custom_header(name: &str, value: &str) -> Result<(HeaderName
     let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
     let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
     Ok((name, value))
+}
+
+impl From<S3Origin> for Origin {
+    fn from(bucket: S3Origin) -> Self {
+        Origin::s3(bucket)
+    }
 }

@@ -126,7 +126,7 @@ impl CustomOrigin {
     }
 }
 
-fn classify(e: reqwest::Error) -> OriginError {
+pub(crate) fn classify(e: reqwest::Error) -> OriginError {
     if e.is_timeout() {
         OriginError::timeout(e)
     } else if e.is_connect() {

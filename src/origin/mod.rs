@@ -4,9 +4,13 @@
 
 pub(crate) mod config;
 pub(crate) mod custom;
+pub(crate) mod group;
 pub(crate) mod inner;
+pub(crate) mod s3;
 
 pub use config::Origin;
+pub use group::OriginGroup;
+pub use s3::{S3Credentials, S3Origin};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +27,10 @@ use crate::error::{BoxError, OriginError};
 pub(crate) enum OriginTarget {
     /// A custom HTTP origin reached through reqwest.
     Http(custom::CustomOrigin),
+    /// An S3 bucket.
+    S3(s3::S3Fetcher),
+    /// An origin group: primary, then secondary on failure.
+    Group(group::Group),
     /// The wrapped inner service.
     Inner,
 }
@@ -43,6 +51,7 @@ impl OriginTarget {
         match &origin.kind {
             config::OriginKind::Inner => Ok(OriginTarget::Inner),
             config::OriginKind::Http(c) => Ok(OriginTarget::Http(custom::CustomOrigin::new(c)?)),
+            config::OriginKind::S3(c) => Ok(OriginTarget::S3(s3::S3Fetcher::new(c)?)),
         }
     }
 
@@ -50,25 +59,53 @@ impl OriginTarget {
     pub(crate) fn response_timeout(&self) -> Duration {
         match self {
             OriginTarget::Http(h) => h.response_timeout(),
+            OriginTarget::S3(s) => s.response_timeout(),
+            OriginTarget::Group(g) => g.response_timeout(),
             OriginTarget::Inner => inner::RESPONSE_TIMEOUT,
         }
     }
 
-    /// Fetches from a custom origin with a body of our own (the client's
-    /// was used already). The inner service cannot be asked this way.
-    pub(crate) async fn fetch_custom<B>(&self, parts: Parts, body: B) -> Result<Response<OriginBody>, OriginError>
+    /// Whether request paths name S3 objects here (so the cache key uses
+    /// the canonical object path).
+    pub(crate) fn reads_object_keys(&self) -> bool {
+        match self {
+            OriginTarget::S3(_) => true,
+            OriginTarget::Group(g) => g.reads_object_keys(),
+            OriginTarget::Http(_) | OriginTarget::Inner => false,
+        }
+    }
+
+    /// HTTP and S3 origins: the ones an origin group can hold.
+    pub(crate) fn is_remote(&self) -> bool {
+        matches!(self, OriginTarget::Http(_) | OriginTarget::S3(_))
+    }
+
+    /// Fetches from an HTTP or S3 origin, or a group, with the response
+    /// timeout applied to the head. The app cannot be reached this way.
+    pub(crate) async fn fetch_remote<B>(
+        &self,
+        parts: Parts,
+        body: B,
+        forward_body: bool,
+    ) -> Result<Response<OriginBody>, OriginError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        let timed_out = || OriginError::timeout("no response head in time");
+        let timeout = self.response_timeout();
         match self {
             OriginTarget::Http(origin) => {
-                match tokio::time::timeout(origin.response_timeout(), origin.fetch(parts, body, false)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(OriginError::timeout("no response head in time")),
-                }
+                let fut = origin.fetch(parts, body, forward_body);
+                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?
             }
-            OriginTarget::Inner => Err(OriginError::protocol("the inner service cannot be asked twice")),
+            OriginTarget::S3(origin) => {
+                let fut = origin.fetch(&parts);
+                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?
+            }
+            // Each member applies its own timeout.
+            OriginTarget::Group(group) => Box::pin(group.fetch(parts, body, forward_body)).await,
+            OriginTarget::Inner => Err(OriginError::protocol("the app is not a remote origin")),
         }
     }
 
@@ -89,17 +126,9 @@ impl OriginTarget {
         ResB: Body<Data = Bytes> + Send + 'static,
         ResB::Error: Into<BoxError>,
     {
-        let timeout = self.response_timeout();
         match self.as_ref() {
-            OriginTarget::Http(origin) => {
-                let fut = origin.fetch(parts, body, forward_body);
-                match tokio::time::timeout(timeout, fut).await {
-                    Ok(Ok(resp)) => Fetched::Response(resp),
-                    Ok(Err(e)) => Fetched::Failed(e),
-                    Err(_) => Fetched::Failed(OriginError::timeout("no response head in time")),
-                }
-            }
             OriginTarget::Inner => {
+                let timeout = self.response_timeout();
                 let fut = inner::call(inner, parts, body);
                 match tokio::time::timeout(timeout, fut).await {
                     Ok(Ok(resp)) => Fetched::Response(resp),
@@ -107,6 +136,10 @@ impl OriginTarget {
                     Err(_) => Fetched::Failed(OriginError::timeout("no response head in time")),
                 }
             }
+            remote => match remote.fetch_remote(parts, body, forward_body).await {
+                Ok(resp) => Fetched::Response(resp),
+                Err(e) => Fetched::Failed(e),
+            },
         }
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod cache_control;
 pub mod conditional;
+pub mod forward_policy;
 pub mod freshness;
 pub mod headers;
 pub mod invalidation;
+pub mod key_policy;
 pub mod range;
 pub mod reuse;
 pub mod storable;

@@ -1,36 +1,36 @@
-//! Routing: which behavior (origin + cache policy) handles a request.
+//! Routing: which distribution (by host) and which behavior (by path)
+//! handles a request, with what cache key and what origin request.
+//!
+//! Precedence, documented once:
+//!
+//! 1. **Host → distribution.** The request host (the URI's authority, else
+//!    `Host`; lower-cased, port ignored) is looked up among the domain names
+//!    and aliases: an exact name beats a `*.example.com` wildcard, which
+//!    matches exactly one extra label. A distribution without names takes
+//!    every other host. No match: the request bypasses the cache.
+//! 2. **Disabled** distributions pass requests to the wrapped service (layer)
+//!    or answer 403 (standalone proxy).
+//! 3. **Default root object**: the path `/` (only that one) becomes the root
+//!    object, e.g. `/index.html`, before behaviors are matched.
+//! 4. **Path → behavior.** Behaviors are tried in their configured order with
+//!    CloudFront patterns (case-sensitive, `*` any run, `?` one character);
+//!    the first match wins and the default behavior (`*`) comes last.
 
-use std::sync::Arc;
+mod behavior;
+mod build;
+mod distribution;
+mod host;
+mod pattern;
+mod policies;
+mod table;
 
-use crate::origin::OriginTarget;
-use crate::policy::freshness::TtlPolicy;
+pub use behavior::{AllowedMethods, CacheBehavior};
+pub use distribution::Distribution;
+pub use host::{HostPattern, HostPatternError};
+pub use pattern::{PathPattern, PatternError, PatternErrorKind};
+pub use policies::{CachePolicy, OriginRequestPolicy};
 
-/// A cache behavior: the origin and the cache policy for matching requests.
-#[derive(Debug)]
-pub(crate) struct Behavior {
-    pub(crate) origin: Arc<OriginTarget>,
-    pub(crate) ttl: TtlPolicy,
-}
-
-/// What routing decided for a request.
-pub(crate) enum Route<'a> {
-    /// Handle with this behavior.
-    Behavior(&'a Arc<Behavior>),
-}
-
-/// The routing table.
-#[derive(Debug)]
-pub(crate) struct Routes {
-    default: Arc<Behavior>,
-}
-
-impl Routes {
-    pub(crate) fn single(behavior: Behavior) -> Self {
-        Routes { default: Arc::new(behavior) }
-    }
-
-    /// Picks the behavior for a host and path.
-    pub(crate) fn route(&self, _host: Option<&str>, _path: &str) -> Route<'_> {
-        Route::Behavior(&self.default)
-    }
-}
+pub(crate) use behavior::Behavior;
+pub(crate) use build::{BuildContext, build_routes};
+pub(crate) use policies::check_ttls;
+pub(crate) use table::{Refusal, Resolution, Routes};

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,0 +1,353 @@
+//! From the file's shape to the builder. Errors name the key path;
+//! everything the builder itself validates (patterns, origin ids, URLs,
+//! TTL order) is left to `CdnLayerBuilder::build`, whose setting paths are
+//! spelled the same way.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use super::schema::{
+    AllowedMethodsSchema, BehaviorSchema, CachePolicySchema, CredentialsTable, DistributionSchema, FileSchema,
+    OriginKindSchema, OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable,
+};
+use crate::error::ConfigError;
+use crate::policy::freshness::TtlPolicy;
+use crate::{
+    AllowedMethods, CacheBehavior, CachePolicy, CdnLayerBuilder, Distribution, Origin, OriginGroup,
+    OriginRequestPolicy, S3Credentials, S3Origin, Select,
+};
+
+/// The file, converted.
+pub(crate) struct Converted {
+    pub(crate) listen: Option<String>,
+    pub(crate) admin: Option<String>,
+    pub(crate) builder: CdnLayerBuilder,
+}
+
+/// Converts the whole file.
+pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
+    let mut b = crate::CdnLayer::builder();
+    if let Some(v) = file.capacity {
+        b = b.capacity_bytes(v.0);
+    }
+    if let Some(v) = file.max_object_size {
+        b = b.max_entry_bytes(v.0);
+    }
+    if let Some(v) = file.default_ttl {
+        b = b.default_ttl(v.0);
+    }
+    if let Some(v) = file.min_ttl {
+        b = b.min_ttl(v.0);
+    }
+    if let Some(v) = file.max_ttl {
+        b = b.max_ttl(v.0);
+    }
+    let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies };
+    // Named policies are checked where they are defined, against the
+    // file's TTL defaults, so their errors point at their own keys.
+    let defaults = TtlPolicy {
+        min_ttl: file.min_ttl.map_or(TtlPolicy::default().min_ttl, |d| d.0),
+        default_ttl: file.default_ttl.map_or(TtlPolicy::default().default_ttl, |d| d.0),
+        max_ttl: file.max_ttl.map_or(TtlPolicy::default().max_ttl, |d| d.0),
+        ..TtlPolicy::default()
+    };
+    for (name, p) in &file.cache_policies {
+        cache_policy(p).and_then(|p| p.validate(&defaults)).map_err(|e| e.within(&format!("cache_policies.{name}")))?;
+    }
+    for (name, p) in &file.origin_request_policies {
+        origin_request_policy(p)
+            .and_then(|p| p.validate())
+            .map_err(|e| e.within(&format!("origin_request_policies.{name}")))?;
+    }
+    for (i, d) in file.distributions.into_iter().enumerate() {
+        let d = distribution(d, &named).map_err(|e| e.within(&format!("distributions[{i}]")))?;
+        b = b.distribution(d);
+    }
+    Ok(Converted { listen: file.listen, admin: file.admin, builder: b })
+}
+
+struct Named<'a> {
+    cache: &'a BTreeMap<String, CachePolicySchema>,
+    forward: &'a BTreeMap<String, OriginRequestPolicySchema>,
+}
+
+fn distribution(d: DistributionSchema, named: &Named<'_>) -> Result<Distribution, ConfigError> {
+    let mut out = Distribution::new(d.id).enabled(d.enabled.unwrap_or(true));
+    if let Some(domain) = d.domain {
+        out = out.domain(domain);
+    }
+    for alias in d.aliases {
+        out = out.alias(alias);
+    }
+    if let Some(object) = d.default_root_object {
+        out = out.default_root_object(object);
+    }
+    for (id, o) in d.origins {
+        let origin = origin(o).map_err(|e| e.within(&format!("origins.{id}")))?;
+        out = out.origin(id, origin);
+    }
+    for (id, g) in d.origin_groups {
+        let mut group = OriginGroup::new(g.primary, g.secondary);
+        if let Some(statuses) = g.failover_statuses {
+            group = group.failover_statuses(statuses);
+        }
+        out = out.origin_group(id, group);
+    }
+    for (j, b) in d.behaviors.into_iter().enumerate() {
+        let at = format!("behaviors[{j}]");
+        let Some(pattern) = b.path_pattern.clone() else {
+            return Err(ConfigError::new(format!("{at}.path_pattern"), "missing"));
+        };
+        let behavior = behavior(CacheBehavior::new(pattern), b, named).map_err(|e| e.within(&at))?;
+        out = out.behavior(behavior);
+    }
+    if let Some(b) = d.default_behavior {
+        let pattern = b.path_pattern.clone().unwrap_or_else(|| "*".to_owned());
+        let behavior = behavior(CacheBehavior::new(pattern), b, named).map_err(|e| e.within("default_behavior"))?;
+        out = out.default_behavior(behavior);
+    }
+    Ok(out)
+}
+
+fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Result<CacheBehavior, ConfigError> {
+    if let Some(origin) = b.origin {
+        out = out.origin(origin);
+    }
+    match b.cache_policy {
+        None => {}
+        Some(StrOrTable::Table(p)) => {
+            out = out.cache_policy(cache_policy(&p).map_err(|e| e.within("cache_policy"))?);
+        }
+        Some(StrOrTable::Str(name)) => {
+            let p = named.cache.get(&name).ok_or_else(|| {
+                ConfigError::new(
+                    "cache_policy",
+                    format!("no cache policy named {name:?} (define it under [cache_policies.{name}])"),
+                )
+            })?;
+            out = out.cache_policy(cache_policy(p)?);
+        }
+    }
+    match b.origin_request_policy {
+        None => {}
+        Some(StrOrTable::Table(p)) => {
+            let p = origin_request_policy(&p).map_err(|e| e.within("origin_request_policy"))?;
+            out = out.origin_request_policy(p);
+        }
+        Some(StrOrTable::Str(name)) => {
+            let p = named.forward.get(&name).ok_or_else(|| {
+                ConfigError::new(
+                    "origin_request_policy",
+                    format!(
+                        "no origin request policy named {name:?} (define it under [origin_request_policies.{name}])"
+                    ),
+                )
+            })?;
+            out = out.origin_request_policy(origin_request_policy(p)?);
+        }
+    }
+    if let Some(m) = b.allowed_methods {
+        out = out.allowed_methods(match m {
+            AllowedMethodsSchema::GetHead => AllowedMethods::GetHead,
+            AllowedMethodsSchema::GetHeadOptions => AllowedMethods::GetHeadOptions,
+            AllowedMethodsSchema::All => AllowedMethods::All,
+        });
+    }
+    Ok(out)
+}
+
+fn cache_policy(p: &CachePolicySchema) -> Result<CachePolicy, ConfigError> {
+    let mut out = CachePolicy::new();
+    if let Some(v) = p.min_ttl {
+        out = out.min_ttl(v.0);
+    }
+    if let Some(v) = p.default_ttl {
+        out = out.default_ttl(v.0);
+    }
+    if let Some(v) = p.max_ttl {
+        out = out.max_ttl(v.0);
+    }
+    if let Some(s) = &p.query_strings {
+        out = out.query_strings(select(s).map_err(|e| e.within("query_strings"))?);
+    }
+    if let Some(s) = &p.headers {
+        out = out.headers(select(s).map_err(|e| e.within("headers"))?);
+    }
+    if let Some(s) = &p.cookies {
+        out = out.cookies(select(s).map_err(|e| e.within("cookies"))?);
+    }
+    Ok(out)
+}
+
+fn origin_request_policy(p: &OriginRequestPolicySchema) -> Result<OriginRequestPolicy, ConfigError> {
+    let mut out = OriginRequestPolicy::new();
+    if let Some(s) = &p.headers {
+        out = out.headers(select(s).map_err(|e| e.within("headers"))?);
+    }
+    if let Some(s) = &p.cookies {
+        out = out.cookies(select(s).map_err(|e| e.within("cookies"))?);
+    }
+    if let Some(s) = &p.query_strings {
+        out = out.query_strings(select(s).map_err(|e| e.within("query_strings"))?);
+    }
+    Ok(out)
+}
+
+fn select(s: &StrOrTable<SelectTable>) -> Result<Select, ConfigError> {
+    match s {
+        StrOrTable::Str(word) => match word.as_str() {
+            "none" => Ok(Select::None),
+            "all" => Ok(Select::All),
+            other => Err(ConfigError::new(
+                "",
+                format!("{other:?}: expected \"none\", \"all\", {{ only = [...] }} or {{ all_except = [...] }}"),
+            )),
+        },
+        StrOrTable::Table(t) => match (&t.only, &t.all_except) {
+            (Some(names), None) => Ok(Select::Only(names.clone())),
+            (None, Some(names)) => Ok(Select::AllExcept(names.clone())),
+            _ => Err(ConfigError::new("", "give exactly one of `only` and `all_except`")),
+        },
+    }
+}
+
+/// Rejects a setting the origin's kind does not use.
+fn unused<T>(value: &Option<T>, setting: &str, kind: &str) -> Result<(), ConfigError> {
+    if value.is_some() {
+        return Err(ConfigError::new(setting, format!("not a setting of {kind} origins")));
+    }
+    Ok(())
+}
+
+fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
+    match o.kind {
+        OriginKindSchema::App => {
+            unused(&o.url, "url", "app")?;
+            unused(&o.bucket, "bucket", "app")?;
+            unused(&o.origin_path, "origin_path", "app")?;
+            unused(&o.response_timeout, "response_timeout", "app")?;
+            Ok(Origin::inner())
+        }
+        OriginKindSchema::Http => http_origin(o),
+        OriginKindSchema::S3 => s3_origin(o),
+    }
+}
+
+fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
+    for (v, name) in [
+        (o.bucket.is_some(), "bucket"),
+        (o.region.is_some(), "region"),
+        (o.endpoint.is_some(), "endpoint"),
+        (o.path_style.is_some(), "path_style"),
+        (o.credentials.is_some(), "credentials"),
+        (o.forbidden_as_not_found.is_some(), "forbidden_as_not_found"),
+        (o.connect_to.is_some(), "connect_to"),
+    ] {
+        unused(&v.then_some(()), name, "http")?;
+    }
+    let Some(url) = o.url else {
+        return Err(ConfigError::new("url", "missing: an http origin needs a url"));
+    };
+    let mut out = Origin::http(url);
+    if let Some(p) = o.origin_path {
+        out = out.origin_path(p);
+    }
+    if let Some(v) = o.forward_host {
+        out = out.forward_host(v);
+    }
+    for (name, value) in o.custom_headers.unwrap_or_default() {
+        out = out.custom_header(name, value);
+    }
+    if let Some(v) = o.connect_timeout {
+        out = out.connect_timeout(v.0);
+    }
+    if let Some(v) = o.response_timeout {
+        out = out.response_timeout(v.0);
+    }
+    if let Some(v) = o.keepalive_timeout {
+        out = out.keepalive_timeout(v.0);
+    }
+    if let Some(v) = o.max_idle_connections {
+        out = out.max_idle_connections(v);
+    }
+    Ok(out)
+}
+
+fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
+    unused(&o.url, "url", "s3")?;
+    unused(&o.forward_host, "forward_host", "s3")?;
+    unused(&o.custom_headers, "custom_headers", "s3")?;
+    let Some(bucket) = o.bucket else {
+        return Err(ConfigError::new("bucket", "missing: an s3 origin needs a bucket"));
+    };
+    let mut out = S3Origin::new(bucket);
+    if let Some(v) = o.region {
+        out = out.region(v);
+    }
+    if let Some(v) = o.endpoint {
+        out = out.endpoint(v);
+    }
+    if let Some(v) = o.path_style {
+        out = out.path_style(v);
+    }
+    if let Some(v) = o.origin_path {
+        out = out.origin_path(v);
+    }
+    if let Some(c) = o.credentials {
+        out = out.credentials(credentials(c).map_err(|e| e.within("credentials"))?);
+    }
+    if let Some(v) = o.forbidden_as_not_found {
+        out = out.forbidden_as_not_found(v);
+    }
+    if let Some(addr) = o.connect_to {
+        let addr: SocketAddr =
+            addr.parse().map_err(|_| ConfigError::new("connect_to", format!("{addr:?} is not an IP:port address")))?;
+        out = out.connect_to(addr);
+    }
+    if let Some(v) = o.connect_timeout {
+        out = out.connect_timeout(v.0);
+    }
+    if let Some(v) = o.response_timeout {
+        out = out.response_timeout(v.0);
+    }
+    if let Some(v) = o.keepalive_timeout {
+        out = out.keepalive_timeout(v.0);
+    }
+    if let Some(v) = o.max_idle_connections {
+        out = out.max_idle_connections(v);
+    }
+    Ok(Origin::s3(out))
+}
+
+fn credentials(c: StrOrTable<CredentialsTable>) -> Result<S3Credentials, ConfigError> {
+    match c {
+        StrOrTable::Str(word) => match word.as_str() {
+            "anonymous" => Ok(S3Credentials::anonymous()),
+            "env" => Ok(S3Credentials::from_env()),
+            "shared-file" => Ok(S3Credentials::from_shared_file(None)),
+            "chain" => Ok(S3Credentials::default_chain()),
+            other => Err(ConfigError::new(
+                "",
+                format!(
+                    "{other:?}: expected \"anonymous\", \"env\", \"shared-file\", \"chain\", {{ profile = \"...\" }} or {{ access_key_id = \"...\", secret_access_key = \"...\" }}"
+                ),
+            )),
+        },
+        StrOrTable::Table(t) => match (t.profile, t.access_key_id, t.secret_access_key) {
+            (Some(profile), None, None) if t.session_token.is_none() => {
+                Ok(S3Credentials::from_shared_file(Some(&profile)))
+            }
+            (None, Some(ak), Some(sk)) => {
+                let mut c = S3Credentials::from_keys(ak, sk);
+                if let Some(token) = t.session_token {
+                    c = c.session_token(token);
+                }
+                Ok(c)
+            }
+            _ => Err(ConfigError::new(
+                "",
+                "give either `profile`, or `access_key_id` and `secret_access_key` (and optionally `session_token`)",
+            )),
+        },
+    }
+}

@@ -1,0 +1,226 @@
+//! The TOML file's shape, as serde types. Unknown keys are errors
+//! everywhere (`deny_unknown_fields`); sizes and durations are human
+//! strings (`"256MiB"`, `"24h"`) or plain numbers (bytes, seconds).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use super::units::{parse_duration, parse_size};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSchema {
+    pub(crate) listen: Option<String>,
+    pub(crate) admin: Option<String>,
+    pub(crate) capacity: Option<Size>,
+    pub(crate) max_object_size: Option<Size>,
+    pub(crate) default_ttl: Option<Dur>,
+    pub(crate) min_ttl: Option<Dur>,
+    pub(crate) max_ttl: Option<Dur>,
+    #[serde(default)]
+    pub(crate) cache_policies: BTreeMap<String, CachePolicySchema>,
+    #[serde(default)]
+    pub(crate) origin_request_policies: BTreeMap<String, OriginRequestPolicySchema>,
+    #[serde(default)]
+    pub(crate) distributions: Vec<DistributionSchema>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DistributionSchema {
+    pub(crate) id: String,
+    pub(crate) enabled: Option<bool>,
+    pub(crate) domain: Option<String>,
+    #[serde(default)]
+    pub(crate) aliases: Vec<String>,
+    pub(crate) default_root_object: Option<String>,
+    #[serde(default)]
+    pub(crate) origins: BTreeMap<String, OriginSchema>,
+    #[serde(default)]
+    pub(crate) origin_groups: BTreeMap<String, GroupSchema>,
+    #[serde(default)]
+    pub(crate) behaviors: Vec<BehaviorSchema>,
+    pub(crate) default_behavior: Option<BehaviorSchema>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum OriginKindSchema {
+    Http,
+    S3,
+    App,
+}
+
+/// One origin. The settings a kind does not use are errors (checked when
+/// converting, so the message can say which kind uses them).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OriginSchema {
+    pub(crate) kind: OriginKindSchema,
+    // http
+    pub(crate) url: Option<String>,
+    pub(crate) forward_host: Option<bool>,
+    pub(crate) custom_headers: Option<BTreeMap<String, String>>,
+    // s3
+    pub(crate) bucket: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) path_style: Option<bool>,
+    pub(crate) credentials: Option<StrOrTable<CredentialsTable>>,
+    pub(crate) forbidden_as_not_found: Option<bool>,
+    pub(crate) connect_to: Option<String>,
+    // http and s3
+    pub(crate) origin_path: Option<String>,
+    pub(crate) connect_timeout: Option<Dur>,
+    pub(crate) response_timeout: Option<Dur>,
+    pub(crate) keepalive_timeout: Option<Dur>,
+    pub(crate) max_idle_connections: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CredentialsTable {
+    pub(crate) profile: Option<String>,
+    pub(crate) access_key_id: Option<String>,
+    pub(crate) secret_access_key: Option<String>,
+    pub(crate) session_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupSchema {
+    pub(crate) primary: String,
+    pub(crate) secondary: String,
+    pub(crate) failover_statuses: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BehaviorSchema {
+    pub(crate) path_pattern: Option<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) cache_policy: Option<StrOrTable<CachePolicySchema>>,
+    pub(crate) origin_request_policy: Option<StrOrTable<OriginRequestPolicySchema>>,
+    pub(crate) allowed_methods: Option<AllowedMethodsSchema>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AllowedMethodsSchema {
+    GetHead,
+    GetHeadOptions,
+    All,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachePolicySchema {
+    pub(crate) min_ttl: Option<Dur>,
+    pub(crate) default_ttl: Option<Dur>,
+    pub(crate) max_ttl: Option<Dur>,
+    pub(crate) query_strings: Option<StrOrTable<SelectTable>>,
+    pub(crate) headers: Option<StrOrTable<SelectTable>>,
+    pub(crate) cookies: Option<StrOrTable<SelectTable>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OriginRequestPolicySchema {
+    pub(crate) headers: Option<StrOrTable<SelectTable>>,
+    pub(crate) cookies: Option<StrOrTable<SelectTable>>,
+    pub(crate) query_strings: Option<StrOrTable<SelectTable>>,
+}
+
+/// `{ only = [...] }` or `{ all_except = [...] }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SelectTable {
+    pub(crate) only: Option<Vec<String>>,
+    pub(crate) all_except: Option<Vec<String>>,
+}
+
+/// A value written either as a string (a name or keyword) or as a table.
+#[derive(Debug, Clone)]
+pub(crate) enum StrOrTable<T> {
+    Str(String),
+    Table(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOrTable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = StrOrTable<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a table")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StrOrTable::Str(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(StrOrTable::Table)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A duration: `"24h"`, `"90s"`, `"365d"`, `"250ms"`, or seconds as a number.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dur(pub(crate) Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"24h\" or a number of seconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                u64::try_from(v)
+                    .map(|s| Dur(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                Ok(Dur(Duration::from_secs(v)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A size: `"256MiB"`, `"64m"`, `"100KB"`, or bytes as a number.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Size(pub(crate) u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as \"256MiB\" or a number of bytes")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
+                parse_size(v).map(Size).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v).map(Size).map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,165 @@
+//! Cache behaviors: the public description ([`CacheBehavior`]) and the
+//! validated one the request path uses ([`Behavior`]).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+
+use super::pattern::PathPattern;
+use super::policies::{CachePolicy, OriginRequestPolicy};
+use super::table::Refusal;
+use crate::origin::OriginTarget;
+use crate::origin::s3::{KeyError, canonical_path};
+use crate::policy::forward_policy::ForwardPolicy;
+use crate::policy::freshness::TtlPolicy;
+use crate::policy::key_policy::{self, KeyPolicy};
+
+/// The HTTP methods a behavior accepts; others get `403 Forbidden`, as
+/// CloudFront answers. Only GET and HEAD responses are ever cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AllowedMethods {
+    /// GET and HEAD (CloudFront's default).
+    #[default]
+    GetHead,
+    /// GET, HEAD and OPTIONS.
+    GetHeadOptions,
+    /// GET, HEAD, OPTIONS, PUT, PATCH, POST and DELETE (and any other).
+    All,
+}
+
+impl AllowedMethods {
+    /// Whether `method` is accepted.
+    pub fn allows(self, method: &Method) -> bool {
+        match self {
+            AllowedMethods::GetHead => matches!(*method, Method::GET | Method::HEAD),
+            AllowedMethods::GetHeadOptions => {
+                matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+            }
+            AllowedMethods::All => true,
+        }
+    }
+}
+
+/// A cache behavior (CloudFront's): the requests whose path matches a
+/// pattern go to one origin (or origin group) with one cache policy.
+///
+/// Patterns follow CloudFront: case-sensitive, `*` matches any run of
+/// characters (including `/`), `?` exactly one; a leading `/` is optional.
+/// Behaviors are tried in the order they were added, the first match wins,
+/// and the distribution's default behavior (pattern `*`) comes last.
+///
+/// ```
+/// use tower_cdn::{AllowedMethods, CacheBehavior, CachePolicy};
+///
+/// let assets = CacheBehavior::new("/assets/*")
+///     .origin("bucket")
+///     .cache_policy(CachePolicy::new().query_strings(tower_cdn::Select::None));
+/// let app = CacheBehavior::default_for("app").allowed_methods(AllowedMethods::All);
+/// # let _ = (assets, app);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct CacheBehavior {
+    pub(crate) path_pattern: String,
+    pub(crate) origin: Option<String>,
+    pub(crate) cache_policy: CachePolicy,
+    pub(crate) origin_request_policy: OriginRequestPolicy,
+    pub(crate) allowed_methods: AllowedMethods,
+}
+
+impl CacheBehavior {
+    /// A behavior for paths matching `path_pattern`. Set its
+    /// [`origin`](Self::origin).
+    pub fn new(path_pattern: impl Into<String>) -> Self {
+        CacheBehavior {
+            path_pattern: path_pattern.into(),
+            origin: None,
+            cache_policy: CachePolicy::default(),
+            origin_request_policy: OriginRequestPolicy::default(),
+            allowed_methods: AllowedMethods::default(),
+        }
+    }
+
+    /// A default behavior (pattern `*`) sending everything to `origin_id`.
+    pub fn default_for(origin_id: impl Into<String>) -> Self {
+        CacheBehavior::new("*").origin(origin_id)
+    }
+
+    /// The id of the origin or origin group that serves this behavior.
+    pub fn origin(mut self, origin_id: impl Into<String>) -> Self {
+        self.origin = Some(origin_id.into());
+        self
+    }
+
+    /// TTLs and cache key settings (default: [`CachePolicy::new`]).
+    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
+        self.cache_policy = policy;
+        self
+    }
+
+    /// What is forwarded to the origin (default: [`OriginRequestPolicy::new`]).
+    pub fn origin_request_policy(mut self, policy: OriginRequestPolicy) -> Self {
+        self.origin_request_policy = policy;
+        self
+    }
+
+    /// Accepted methods (default: GET and HEAD); others get 403.
+    pub fn allowed_methods(mut self, methods: AllowedMethods) -> Self {
+        self.allowed_methods = methods;
+        self
+    }
+}
+
+/// A validated behavior: what the request path needs.
+#[derive(Debug)]
+pub(crate) struct Behavior {
+    pub(crate) origin: Arc<OriginTarget>,
+    pub(crate) ttl: TtlPolicy,
+    pub(crate) pattern: PathPattern,
+    pub(crate) key: KeyPolicy,
+    pub(crate) forward: ForwardPolicy,
+    pub(crate) allowed: AllowedMethods,
+}
+
+impl Behavior {
+    /// A catch-all behavior with the default policies and every method
+    /// allowed: what the simple builder (`.origin(..)` alone) configures.
+    pub(crate) fn catch_all(origin: Arc<OriginTarget>, ttl: TtlPolicy) -> Self {
+        Behavior {
+            origin,
+            ttl,
+            pattern: PathPattern::default_pattern(),
+            key: KeyPolicy::default(),
+            forward: ForwardPolicy::default(),
+            allowed: AllowedMethods::All,
+        }
+    }
+
+    /// The cache key for a request. `path` is the effective path (after the
+    /// default root object). For origins that read S3 object keys the path
+    /// is normalised first (decoded once, re-encoded canonically), so every
+    /// spelling of one object shares one entry; paths that could escape the
+    /// origin path are refused.
+    pub(crate) fn cache_key(
+        &self,
+        host: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Arc<str>, Refusal> {
+        let path: Cow<'_, str> = if self.origin.reads_object_keys() {
+            canonical_path(path).map_err(|e| match e {
+                KeyError::Empty => Refusal::NoObject,
+                _ => Refusal::BadPath,
+            })?
+        } else {
+            Cow::Borrowed(path)
+        };
+        if self.key.is_default() {
+            return Ok(crate::cache::key::cache_key(host, &path, query));
+        }
+        Ok(key_policy::cache_key(&self.key, host, &path, query, headers))
+    }
+}

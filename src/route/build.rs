@@ -1,0 +1,172 @@
+//! Validating distributions into the routing table. Every error names the
+//! setting the way the TOML file spells it, e.g.
+//! `distributions[1].behaviors[0].path_pattern`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use super::behavior::{Behavior, CacheBehavior};
+use super::distribution::Distribution;
+use super::host::{HostTable, HostTableError};
+use super::pattern::PathPattern;
+use super::table::{DistributionState, Routes};
+use crate::error::ConfigError;
+use crate::origin::OriginTarget;
+use crate::policy::freshness::TtlPolicy;
+
+/// Layer-wide settings the distributions inherit.
+pub(crate) struct BuildContext {
+    /// TTLs of cache policies that set none.
+    pub(crate) ttl: TtlPolicy,
+    /// The standalone proxy has no app: app origins are an error.
+    pub(crate) standalone: bool,
+}
+
+/// Validates the distributions and builds the routing table.
+pub(crate) fn build_routes(distributions: &[Distribution], ctx: &BuildContext) -> Result<Routes, ConfigError> {
+    let mut hosts = HostTable::new();
+    let mut any_host = None;
+    let mut states: Vec<DistributionState> = Vec::with_capacity(distributions.len());
+    for (i, d) in distributions.iter().enumerate() {
+        let at = format!("distributions[{i}]");
+        if d.id.is_empty() {
+            return Err(ConfigError::new(format!("{at}.id"), "must not be empty"));
+        }
+        if states.iter().any(|s| s.id == d.id) {
+            return Err(ConfigError::new(format!("{at}.id"), format!("distribution id {:?} is used twice", d.id)));
+        }
+        let state = build_distribution(d, ctx).map_err(|e| e.within(&at))?;
+        let names = d
+            .domain
+            .iter()
+            .map(|h| (h, "domain".to_owned()))
+            .chain(d.aliases.iter().enumerate().map(|(k, h)| (h, format!("aliases[{k}]"))));
+        let mut named = false;
+        for (host, setting) in names {
+            named = true;
+            hosts.insert_str(host, i).map_err(|e| {
+                let message = match e {
+                    HostTableError::Duplicate { host } => {
+                        format!("{host} already belongs to a distribution (CloudFront: CNAMEAlreadyExists)")
+                    }
+                    other => other.to_string(),
+                };
+                ConfigError::new(format!("{at}.{setting}"), message)
+            })?;
+        }
+        if !named {
+            if any_host.is_some() {
+                return Err(ConfigError::new(
+                    format!("{at}.domain"),
+                    "only one distribution may go without a domain (it answers every other host); give this one a domain",
+                ));
+            }
+            any_host = Some(i);
+        }
+        states.push(state);
+    }
+    Ok(Routes { distributions: states, hosts, any_host })
+}
+
+fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<DistributionState, ConfigError> {
+    let mut targets: HashMap<&str, Arc<OriginTarget>> = HashMap::new();
+    for (id, origin) in &d.origins {
+        let at = format!("origins.{id}");
+        check_id(id, &at, &targets)?;
+        if ctx.standalone && origin.is_inner() {
+            return Err(ConfigError::new(
+                at,
+                "an app origin needs an app behind the layer; the standalone proxy has none (use kind = \"http\" or \"s3\")",
+            ));
+        }
+        let target = OriginTarget::from_config(origin).map_err(|e| e.within(&at))?;
+        targets.insert(id, Arc::new(target));
+    }
+    for (id, group) in &d.groups {
+        let at = format!("origin_groups.{id}");
+        check_id(id, &at, &targets)?;
+        let target = group.build(&|member| targets.get(member).cloned(), known(&targets)).map_err(|e| e.within(&at))?;
+        targets.insert(id, Arc::new(target));
+    }
+    let mut behaviors = Vec::with_capacity(d.behaviors.len() + 1);
+    for (j, b) in d.behaviors.iter().enumerate() {
+        let behavior = build_behavior(b, &targets, ctx).map_err(|e| e.within(&format!("behaviors[{j}]")))?;
+        behaviors.push(Arc::new(behavior));
+    }
+    let Some(default) = &d.default_behavior else {
+        return Err(ConfigError::new(
+            "default_behavior",
+            "missing: every distribution needs a default behavior (pattern *) naming an origin",
+        ));
+    };
+    if default.path_pattern != "*" {
+        return Err(ConfigError::new(
+            "default_behavior.path_pattern",
+            "the default behavior's pattern is always \"*\"",
+        ));
+    }
+    let default = build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
+    behaviors.push(Arc::new(default));
+    Ok(DistributionState {
+        id: d.id.clone(),
+        enabled: AtomicBool::new(d.enabled),
+        root_object: root_object(d.default_root_object.as_deref())?,
+        behaviors,
+    })
+}
+
+fn check_id(id: &str, at: &str, targets: &HashMap<&str, Arc<OriginTarget>>) -> Result<(), ConfigError> {
+    if id.is_empty() {
+        return Err(ConfigError::new(at, "an origin id must not be empty"));
+    }
+    if targets.contains_key(id) {
+        return Err(ConfigError::new(at, format!("{id:?} is already an origin or origin group of this distribution")));
+    }
+    Ok(())
+}
+
+/// The ids a distribution knows, for error messages.
+fn known(targets: &HashMap<&str, Arc<OriginTarget>>) -> String {
+    let mut ids: Vec<&str> = targets.keys().copied().collect();
+    ids.sort_unstable();
+    if ids.is_empty() { "none".to_owned() } else { ids.join(", ") }
+}
+
+fn build_behavior(
+    b: &CacheBehavior,
+    targets: &HashMap<&str, Arc<OriginTarget>>,
+    ctx: &BuildContext,
+) -> Result<Behavior, ConfigError> {
+    let pattern = PathPattern::parse(&b.path_pattern).map_err(|e| ConfigError::new("path_pattern", e.to_string()))?;
+    let Some(origin_id) = &b.origin else {
+        return Err(ConfigError::new("origin", "missing: name the origin or origin group that serves this behavior"));
+    };
+    let Some(origin) = targets.get(origin_id.as_str()) else {
+        return Err(ConfigError::new(
+            "origin",
+            format!("unknown origin {origin_id:?} (this distribution has: {})", known(targets)),
+        ));
+    };
+    let (ttl, key) = b.cache_policy.validate(&ctx.ttl).map_err(|e| e.within("cache_policy"))?;
+    let forward = b.origin_request_policy.validate().map_err(|e| e.within("origin_request_policy"))?;
+    Ok(Behavior { origin: Arc::clone(origin), ttl, pattern, key, forward, allowed: b.allowed_methods })
+}
+
+/// `index.html` → `/index.html`; the object must be a plain path.
+fn root_object(object: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(object) = object else {
+        return Ok(None);
+    };
+    let trimmed = object.trim_start_matches('/');
+    let valid = !trimmed.is_empty()
+        && trimmed.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '\\'))
+        && trimmed.split('/').all(|seg| !matches!(seg, "" | "." | ".."));
+    if !valid {
+        return Err(ConfigError::new(
+            "default_root_object",
+            format!("{object:?} is not an object path such as index.html"),
+        ));
+    }
+    Ok(Some(format!("/{trimmed}")))
+}

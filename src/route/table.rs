@@ -1,0 +1,214 @@
+//! The routing table: `(host, path)` → distribution → behavior, and
+//! [`Routes::resolve`], which also derives the cache key and shapes the
+//! origin request. Pure: request parts in, a decision out.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::request::Parts;
+use http::uri::{PathAndQuery, Uri};
+use http::{Response, StatusCode};
+
+use super::behavior::Behavior;
+use super::host::HostTable;
+use crate::body::CdnBody;
+use crate::cache::key::{CacheKey, request_host};
+use crate::policy::forward_policy::{apply_forward_headers, forwarded_query};
+use crate::respond;
+use crate::status::CacheStatus;
+
+/// A validated distribution.
+#[derive(Debug)]
+pub(crate) struct DistributionState {
+    pub(crate) id: String,
+    /// Flipped at run time by `CdnLayer::set_enabled`.
+    pub(crate) enabled: AtomicBool,
+    /// `/index.html` for a default root object `index.html`.
+    pub(crate) root_object: Option<String>,
+    /// In match order; the last one is the default behavior (`*`).
+    pub(crate) behaviors: Vec<Arc<Behavior>>,
+}
+
+/// What routing decided for a host and path.
+#[derive(Debug)]
+pub(crate) enum Route<'r> {
+    /// Handle with this behavior; `root_object` replaces the path `/`.
+    Behavior { behavior: &'r Arc<Behavior>, root_object: Option<&'r str> },
+    /// No distribution answers for this host.
+    Bypass,
+    /// The distribution is disabled.
+    Disabled,
+}
+
+/// Why a request is answered by the cache itself with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Several or invalid `Host` fields (RFC 9112 §3.2).
+    BadHost,
+    /// The behavior does not allow the method (CloudFront answers 403).
+    MethodNotAllowed,
+    /// An S3 object path that could escape the origin path, or is malformed.
+    BadPath,
+    /// `/` on an S3 origin without a default root object.
+    NoObject,
+    /// The distribution is disabled (standalone proxy).
+    Disabled,
+}
+
+impl Refusal {
+    fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Refusal::BadHost => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid Host header\n", "bad-host"),
+            Refusal::MethodNotAllowed => {
+                (StatusCode::FORBIDDEN, "403 Forbidden: this method is not allowed here\n", "method-not-allowed")
+            }
+            Refusal::BadPath => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid object path\n", "bad-path"),
+            Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
+            Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
+        }
+    }
+
+    /// The response: a short fixed body and `Cache-Status` with the reason.
+    pub(crate) fn respond(self) -> Response<CdnBody> {
+        let (code, body, detail) = self.parts();
+        respond::cache_error(code, body, CacheStatus::refused(detail))
+    }
+}
+
+/// The outcome of [`Routes::resolve`].
+pub(crate) enum Resolution {
+    /// Handle through the cache with this behavior and key; the request
+    /// parts now hold the origin request (path, query, headers).
+    Cache { behavior: Arc<Behavior>, key: CacheKey },
+    /// Pass to the wrapped service untouched.
+    Bypass,
+    /// The distribution is disabled.
+    Disabled,
+    /// Answer with an error.
+    Refuse(Refusal),
+}
+
+/// The routing table of a layer.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    pub(crate) distributions: Vec<DistributionState>,
+    /// Host pattern → index in `distributions`.
+    pub(crate) hosts: HostTable<usize>,
+    /// The distribution without domain names, answering every other host.
+    pub(crate) any_host: Option<usize>,
+}
+
+/// The host without its port: `example.com:8080` → `example.com`,
+/// `[::1]:8080` → `[::1]`.
+pub(crate) fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+impl Routes {
+    /// One distribution for every host with a single behavior.
+    pub(crate) fn single(behavior: Behavior) -> Self {
+        Routes {
+            distributions: vec![DistributionState {
+                id: "default".to_owned(),
+                enabled: AtomicBool::new(true),
+                root_object: None,
+                behaviors: vec![Arc::new(behavior)],
+            }],
+            hosts: HostTable::new(),
+            any_host: Some(0),
+        }
+    }
+
+    /// Picks the distribution for a normalised host (lower-case, default
+    /// port removed; any other port is ignored here) and its behavior for
+    /// the path: first match in order, the default behavior last.
+    pub(crate) fn route(&self, host: Option<&str>, path: &str) -> Route<'_> {
+        let index = host.and_then(|h| self.hosts.lookup(strip_port(h))).copied().or(self.any_host);
+        let Some(dist) = index.and_then(|i| self.distributions.get(i)) else {
+            return Route::Bypass;
+        };
+        if !dist.enabled.load(Ordering::Relaxed) {
+            return Route::Disabled;
+        }
+        let root_object = dist.root_object.as_deref().filter(|_| path == "/");
+        let path = root_object.unwrap_or(path);
+        dist.behaviors
+            .iter()
+            .find(|b| b.pattern.matches(path))
+            .or_else(|| dist.behaviors.last())
+            .map_or(Route::Bypass, |behavior| Route::Behavior { behavior, root_object })
+    }
+
+    /// Routes a request, checks its method, derives its cache key and turns
+    /// `parts` into the origin request: the default root object replaces
+    /// `/`, and only the query strings, headers and cookies the behavior's
+    /// policies forward remain.
+    pub(crate) fn resolve(&self, parts: &mut Parts) -> Resolution {
+        let (behavior, root_object, key) = {
+            let host = match request_host(parts) {
+                Ok(host) => host,
+                Err(_) => return Resolution::Refuse(Refusal::BadHost),
+            };
+            let (behavior, root_object) = match self.route(host.as_deref(), parts.uri.path()) {
+                Route::Behavior { behavior, root_object } => (behavior, root_object),
+                Route::Bypass => return Resolution::Bypass,
+                Route::Disabled => return Resolution::Disabled,
+            };
+            if !behavior.allowed.allows(&parts.method) {
+                return Resolution::Refuse(Refusal::MethodNotAllowed);
+            }
+            let path = root_object.unwrap_or(parts.uri.path());
+            let key = match behavior.cache_key(host.as_deref().unwrap_or(""), path, parts.uri.query(), &parts.headers) {
+                Ok(key) => key,
+                Err(refusal) => return Resolution::Refuse(refusal),
+            };
+            (Arc::clone(behavior), root_object, key)
+        };
+        let query = forwarded_query(&behavior.key, &behavior.forward, parts.uri.query());
+        let query_changed = match &query {
+            Some(Cow::Owned(_)) => true,
+            Some(Cow::Borrowed(_)) => false,
+            None => parts.uri.query().is_some(),
+        };
+        if root_object.is_some() || query_changed {
+            let path = root_object.unwrap_or(parts.uri.path());
+            if let Some(uri) = with_path_and_query(&parts.uri, path, query.as_deref()) {
+                parts.uri = uri;
+            }
+        }
+        apply_forward_headers(&behavior.key, &behavior.forward, &mut parts.headers);
+        Resolution::Cache { behavior, key }
+    }
+
+    /// Enables or disables a distribution; `false` if there is none by that id.
+    pub(crate) fn set_enabled(&self, id: &str, enabled: bool) -> bool {
+        self.distributions.iter().find(|d| d.id == id).map(|d| d.enabled.store(enabled, Ordering::Relaxed)).is_some()
+    }
+
+    /// Whether a distribution is enabled; `None` if there is none by that id.
+    pub(crate) fn is_enabled(&self, id: &str) -> Option<bool> {
+        self.distributions.iter().find(|d| d.id == id).map(|d| d.enabled.load(Ordering::Relaxed))
+    }
+}
+
+/// `uri` with a new path and query (scheme and authority kept).
+fn with_path_and_query(uri: &Uri, path: &str, query: Option<&str>) -> Option<Uri> {
+    let pq = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let pq: PathAndQuery = pq.parse().ok()?;
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq);
+    Uri::from_parts(parts).ok()
+}
+
+#[cfg(test)]
+mod tests;
