@@ -110,6 +110,7 @@ pub struct CdnLayerBuilder {
     max_entry_set: bool,
     ttl: TtlPolicy,
     standalone: bool,
+    compress: bool,
     targeted: Vec<HeaderName>,
     status_ttls: Vec<(u16, StatusTtl)>,
     clock: Clock,
@@ -127,6 +128,7 @@ impl Default for CdnLayerBuilder {
             max_entry_set: false,
             ttl: TtlPolicy::default(),
             standalone: false,
+            compress: false,
             targeted: targeted::default_targeted(),
             status_ttls: Vec::new(),
             clock: Clock::system(),
@@ -294,6 +296,14 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// Compress compressible responses with brotli or gzip for clients that
+    /// accept them (the single-origin setup; distributions set it per
+    /// behavior with [`CacheBehavior::compress`](crate::CacheBehavior::compress)).
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
@@ -332,7 +342,9 @@ impl CdnLayerBuilder {
                 return Err(ConfigError::new("origin", "a standalone proxy needs an HTTP or S3 origin"));
             }
             let target = OriginTarget::from_config(&origin).map_err(|e| e.within("origin"))?;
-            Routes::single(Behavior::catch_all(Arc::new(target), layer_ttl.clone()))
+            let mut behavior = Behavior::catch_all(Arc::new(target), layer_ttl.clone());
+            behavior.compress = self.compress;
+            Routes::single(behavior)
         } else {
             if self.origin.is_some() {
                 return Err(ConfigError::new(

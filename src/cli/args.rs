@@ -54,6 +54,10 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub max_ttl: Option<Duration>,
 
+    /// Compress text-like responses with brotli/gzip for clients that accept them.
+    #[arg(long)]
+    pub compress: bool,
+
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -167,6 +167,9 @@ fn with_flags(mut b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(v) = args.max_ttl {
         b = b.max_ttl(v);
     }
+    if args.compress {
+        b = b.compress(true);
+    }
     b
 }
 

@@ -153,6 +153,7 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
             AllowedMethodsSchema::All => AllowedMethods::All,
         });
     }
+    out = out.compress(b.compress);
     Ok(out)
 }
 

@@ -108,6 +108,9 @@ pub(crate) struct BehaviorSchema {
     pub(crate) cache_policy: Option<StrOrTable<CachePolicySchema>>,
     pub(crate) origin_request_policy: Option<StrOrTable<OriginRequestPolicySchema>>,
     pub(crate) allowed_methods: Option<AllowedMethodsSchema>,
+    /// Compress compressible responses for clients that accept gzip/br.
+    #[serde(default)]
+    pub(crate) compress: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

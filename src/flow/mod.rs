@@ -18,7 +18,7 @@ use http_body::Body;
 use tokio::sync::oneshot;
 
 use crate::ClientAddr;
-use crate::body::CdnBody;
+use crate::body::{CdnBody, compress};
 use crate::cache::entry::Entry;
 use crate::cache::fill::{FillReader, HeadState, Published, Served};
 use crate::cache::key::{self, CacheKey};
@@ -119,6 +119,9 @@ where
         Resolution::Disabled => return bypass(inner, parts, body).await,
         Resolution::Refuse(refusal) => return Ok(refusal.respond()),
     };
+    if behavior.compress {
+        compress::normalize_accept_encoding(&mut parts.headers);
+    }
 
     // 2. Unsafe and other uncacheable methods go to the origin; a
     //    successful unsafe request invalidates what it changed (§4.4).

@@ -11,8 +11,8 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::oneshot;
 
-use crate::body::OriginBody;
 use crate::body::tee::{Pumped, pump};
+use crate::body::{OriginBody, compress};
 use crate::cache::entry::{Entry, Head, Variants};
 use crate::cache::fill::{FillWriter, Published, Served};
 use crate::cache::key::{self, CacheKey};
@@ -142,7 +142,15 @@ impl FillTask {
             return self.serve_stale(Some(status), tx);
         }
 
-        let (mut head_parts, origin_body) = resp.into_parts();
+        let (mut head_parts, mut origin_body) = resp.into_parts();
+        if self.behavior.compress && compress::eligible(status, &head_parts.headers) {
+            // Every encoding of this object is a variant, the identity one too.
+            compress::vary_on_accept_encoding(&mut head_parts.headers);
+            if let Some(coding) = compress::negotiate(&self.req_headers) {
+                compress::encode_head(&mut head_parts.headers, coding);
+                origin_body = compress::encode_body(origin_body, coding);
+            }
+        }
         let eff = targeted::effective(&head_parts.headers, &self.shared.targeted);
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },

@@ -150,7 +150,15 @@ fn build_behavior(
     };
     let (ttl, key) = b.cache_policy.validate(&ctx.ttl).map_err(|e| e.within("cache_policy"))?;
     let forward = b.origin_request_policy.validate().map_err(|e| e.within("origin_request_policy"))?;
-    Ok(Behavior { origin: Arc::clone(origin), ttl, pattern, key, forward, allowed: b.allowed_methods })
+    Ok(Behavior {
+        origin: Arc::clone(origin),
+        ttl,
+        pattern,
+        key,
+        forward,
+        allowed: b.allowed_methods,
+        compress: b.compress,
+    })
 }
 
 /// `index.html` → `/index.html`; the object must be a plain path.
