@@ -52,12 +52,6 @@ mod shared;
 mod status;
 
 pub use body::CdnBody;
-
-/// The address of the client a request came from. Servers put it in the
-/// request extensions (the dev proxy does; in axum, `ConnectInfo` works
-/// too); the layer uses it for `X-Forwarded-For` and access logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientAddr(pub std::net::SocketAddr);
 pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
 pub use error::{ConfigError, OriginError};
@@ -74,7 +68,7 @@ pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, Distribution, HostPattern, HostPatternError, OriginRequestPolicy,
     PathPattern, PatternError, PatternErrorKind,
 };
-pub use service::Cdn;
+pub use service::{Cdn, ClientAddr};
 pub use status::{CacheStatus, Fwd, NotStored};
 
 #[cfg(feature = "cli")]

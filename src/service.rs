@@ -13,6 +13,12 @@ use crate::error::BoxError;
 use crate::future::ResponseFuture;
 use crate::shared::Shared;
 
+/// The address of the client a request came from. Servers put it in the
+/// request extensions (the dev proxy does; in axum, `ConnectInfo` works
+/// too); the layer uses it for `X-Forwarded-For` and access logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// A service that answers from the cache and fetches misses from the
 /// configured origin (or from the wrapped service).
 ///

@@ -108,22 +108,38 @@ impl Entry {
     }
 }
 
+/// Copies runs of small chunks into exactly-sized buffers of up to
+/// [`JOIN_CHUNK_BYTES`]; large chunks are kept as they are. Besides making
+/// hits write few frames, this frees the (larger) read buffers that small
+/// received chunks are slices of, so the entry's weight is what it holds.
 fn join_chunks(chunks: &[Bytes]) -> Vec<Bytes> {
     let mut out = Vec::new();
-    let mut buf = BytesMut::new();
+    let mut run: Vec<&Bytes> = Vec::new();
+    let mut run_len = 0;
+    let flush = |run: &mut Vec<&Bytes>, run_len: &mut usize, out: &mut Vec<Bytes>| {
+        if run.is_empty() {
+            return;
+        }
+        let mut buf = BytesMut::with_capacity(*run_len);
+        for c in run.drain(..) {
+            buf.extend_from_slice(c);
+        }
+        out.push(buf.freeze());
+        *run_len = 0;
+    };
     for chunk in chunks.iter().filter(|c| !c.is_empty()) {
-        if chunk.len() >= JOIN_CHUNK_BYTES && buf.is_empty() {
+        if chunk.len() >= JOIN_CHUNK_BYTES {
+            flush(&mut run, &mut run_len, &mut out);
             out.push(chunk.clone());
             continue;
         }
-        buf.extend_from_slice(chunk);
-        if buf.len() >= JOIN_CHUNK_BYTES {
-            out.push(buf.split().freeze());
+        if run_len + chunk.len() > JOIN_CHUNK_BYTES {
+            flush(&mut run, &mut run_len, &mut out);
         }
+        run_len += chunk.len();
+        run.push(chunk);
     }
-    if !buf.is_empty() {
-        out.push(buf.freeze());
-    }
+    flush(&mut run, &mut run_len, &mut out);
     out
 }
 
