@@ -85,7 +85,10 @@ impl Store {
     pub fn new(opts: StoreOptions) -> Self {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
         let mut shards = (cores * 4).next_power_of_two();
-        let per_shard_needed = opts.max_entry_bytes.saturating_mul(21) / 20; // +5% headroom
+        // quick_cache refuses items heavier than a shard's hot share:
+        // size shards so the largest entry fits it, with 5% headroom.
+        let hot = opts.hot_allocation.clamp(0.05, 0.95);
+        let per_shard_needed = (opts.max_entry_bytes as f64 * 1.05 / hot) as u64;
         while shards > 1 && opts.capacity_bytes / shards as u64 <= per_shard_needed {
             shards /= 2;
         }
@@ -94,7 +97,7 @@ impl Store {
         let options = OptionsBuilder::new()
             .estimated_items_capacity(items)
             .weight_capacity(opts.capacity_bytes.max(1))
-            .hot_allocation(opts.hot_allocation.clamp(0.05, 0.95))
+            .hot_allocation(hot)
             .shards(shards)
             .build();
         let cache = match options {
@@ -168,5 +171,40 @@ impl Store {
     /// Entries evicted for capacity so far.
     pub fn evictions(&self) -> u64 {
         self.evictions.0.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::entry::Head;
+    use crate::policy::freshness::{AgeClock, StoredMeta};
+    use bytes::Bytes;
+    use std::time::{Duration, SystemTime};
+
+    fn entry(body_len: usize) -> Cached {
+        let meta = StoredMeta {
+            clock: AgeClock { initial_age: Duration::ZERO, response_time: SystemTime::now() },
+            lifetime: Duration::from_secs(60),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            stale_if_unreachable: Duration::ZERO,
+            must_revalidate: false,
+            no_cache: false,
+        };
+        let head = Head { status: http::StatusCode::OK, headers: http::HeaderMap::new(), meta };
+        Cached::Entry(Arc::new(Entry::new(head, &[Bytes::from(vec![0u8; body_len])], 0, Box::new([]))))
+    }
+
+    #[test]
+    fn the_largest_allowed_entry_is_always_admitted() {
+        for (capacity, max_entry) in [(1 << 20, 512 * 1024), (256 << 20, 64 << 20), (16 << 20, 4 << 20)] {
+            let store =
+                Store::new(StoreOptions { capacity_bytes: capacity, max_entry_bytes: max_entry, hot_allocation: 0.9 });
+            // The body plus headers and overhead must stay within max_entry.
+            store.insert(Arc::from("k"), entry(max_entry as usize - 1024));
+            assert!(store.get("k").is_some(), "capacity {capacity}, max entry {max_entry}");
+            assert!(store.weight_bytes() <= capacity);
+        }
     }
 }
