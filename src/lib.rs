@@ -45,6 +45,7 @@ mod layer;
 mod observe;
 mod origin;
 pub mod policy;
+mod reload;
 mod respond;
 mod route;
 mod service;
@@ -65,6 +66,7 @@ pub use future::ResponseFuture;
 pub use handle::{CacheHandle, Invalidation};
 pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};
 pub use observe::X_REQUEST_ID;
+pub use reload::Reloaded;
 pub use observe::metrics::Stats;
 pub use observe::record::{AccessRecord, ResultType};
 pub use observe::sink::{AccessLog, LogFormat};
@@ -77,6 +79,7 @@ pub use route::{
 pub use service::Cdn;
 pub use status::{CacheStatus, Fwd, NotStored};
 
+pub mod admin;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "toml")]
