@@ -46,5 +46,5 @@ pub(crate) fn record_head(span: &Span, resp: &Response<CdnBody>) {
         let member = value.split_once("; ").map_or("", |(_, params)| params);
         span.record("cache_status", member);
     }
-    tracing::debug!(target: TARGET, parent: span, status, "response");
+    tracing::debug!(target: TARGET, parent: span, "response");
 }
