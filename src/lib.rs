@@ -66,12 +66,12 @@ pub use future::ResponseFuture;
 pub use handle::{CacheHandle, Invalidation};
 pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};
 pub use observe::X_REQUEST_ID;
-pub use reload::Reloaded;
 pub use observe::metrics::Stats;
 pub use observe::record::{AccessRecord, ResultType};
 pub use observe::sink::{AccessLog, LogFormat};
 pub use origin::{Origin, OriginGroup, S3Credentials, S3Origin};
 pub use policy::key_policy::Select;
+pub use reload::Reloaded;
 pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, Distribution, HostPattern, HostPatternError, OriginRequestPolicy,
     PathPattern, PatternError, PatternErrorKind,

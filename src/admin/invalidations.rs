@@ -100,7 +100,10 @@ fn parse(body: &[u8]) -> Result<Batch, Invalid> {
         (Some(p), None) => Some(p),
         (None, Some(cf)) => {
             if cf.quantity.is_some_and(|q| q != cf.items.len()) {
-                return Err(Invalid("InconsistentQuantities", "Paths.Quantity differs from the number of Items".into()));
+                return Err(Invalid(
+                    "InconsistentQuantities",
+                    "Paths.Quantity differs from the number of Items".into(),
+                ));
             }
             Some(cf.items)
         }

@@ -30,7 +30,10 @@ impl OpsSettings {
         access_log: Option<AccessLogSchema>,
     ) -> Result<Self, ConfigError> {
         if admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
-            return Err(ConfigError::new("admin_token", "must not be empty (leave it out to serve loopback clients only)"));
+            return Err(ConfigError::new(
+                "admin_token",
+                "must not be empty (leave it out to serve loopback clients only)",
+            ));
         }
         let access_log = match access_log {
             None => None,
