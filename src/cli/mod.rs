@@ -58,13 +58,13 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(admin) => admin,
         Err(code) => return code,
     };
+    ops::spawn_sighup(args.clone(), served.layer.clone(), served.access_log.clone(), served.file.clone());
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
     eprintln!("tower-cdn: {}", served.what);
     if served.demo {
         eprintln!("tower-cdn: try: curl -si http://{local}/hello  (twice: miss, then hit)");
     }
-    ops::spawn_sighup(args.clone(), served.layer.clone(), served.access_log.clone(), served.file.clone());
     let service = served.layer.layer(tower::service_fn(no_distribution));
     serve(listener, service, opts, shutdown.wait()).await;
     ops::finish(admin, served.access_log).await;

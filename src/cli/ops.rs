@@ -43,10 +43,25 @@ pub(super) fn open_access_log(args: &Args, file: Option<&ConfigFile>) -> Result<
 pub(super) struct Shutdown(watch::Receiver<bool>);
 
 impl Shutdown {
-    /// Starts watching for the signals.
+    /// Starts watching for the signals. The handlers are registered before
+    /// this returns, so a signal sent right after the ready line counts.
     pub(super) fn install() -> Self {
         let (tx, rx) = watch::channel(false);
+        #[cfg(unix)]
+        let signals = {
+            use tokio::signal::unix::{SignalKind, signal};
+            (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
+        };
         tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                let (mut term, mut int) = signals;
+                tokio::select! {
+                    () = recv(term.as_mut()) => {},
+                    () = recv(int.as_mut()) => {},
+                }
+            }
+            #[cfg(not(unix))]
             super::shutdown_signal().await;
             tracing::info!("shutting down: no new connections; responses in flight may finish");
             let _ = tx.send(true);
@@ -57,6 +72,17 @@ impl Shutdown {
     /// Waits for the signal.
     pub(super) async fn wait(mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// The next delivery of a signal (never, if it could not be watched).
+#[cfg(unix)]
+async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -111,22 +137,26 @@ pub(super) async fn finish(admin: Option<JoinHandle<()>>, log: Option<AccessLog>
 /// On SIGHUP: reopen the access log file and, with `--config`, reload it.
 pub(super) fn spawn_sighup(args: Args, layer: CdnLayer, log: Option<AccessLog>, started: Option<ConfigFile>) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         use tokio::signal::unix::{SignalKind, signal};
+        // Registered now, before the ready line: SIGHUP's default action
+        // would end the process.
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
             tracing::warn!("cannot watch SIGHUP: no reloads");
             return;
         };
-        while hup.recv().await.is_some() {
-            if let Some(log) = &log {
-                log.reopen();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if let Some(log) = &log {
+                    log.reopen();
+                }
+                match (&args.config, &started) {
+                    (Some(path), Some(started)) => reload(&args, path, &layer, started),
+                    _ => tracing::info!("SIGHUP: access log reopened (no --config file to reload)"),
+                }
             }
-            match (&args.config, &started) {
-                (Some(path), Some(started)) => reload(&args, path, &layer, started),
-                _ => tracing::info!("SIGHUP: access log reopened (no --config file to reload)"),
-            }
-        }
-    });
+        });
+    }
     #[cfg(not(unix))]
     let _ = (args, layer, log, started);
 }
