@@ -31,6 +31,14 @@
 //!     .expect("valid configuration");
 //! # let _ = layer;
 //! ```
+//!
+//! # Operating
+//!
+//! [`AccessLog`]s, counters and invalidations through [`CdnLayer::cache`],
+//! run-time switches ([`CdnLayer::set_enabled`]), atomic reconfiguration
+//! that keeps the cache ([`CdnLayer::reload`]), an HTTP admin API
+//! ([`admin::router`]) to serve on a port of its own, and a `tracing` span
+//! per request (target `tower_cdn::request`, level DEBUG).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -60,7 +60,8 @@ impl Proxy {
     }
 
     /// The admin URL announced on stderr (before the listening line).
-    fn admin_url(&self) -> String {
+    async fn admin_url(&self) -> String {
+        self.wait_stderr("admin API on ").await;
         let text = self.stderr_text();
         let at = text.find("admin API on ").unwrap_or_else(|| panic!("no admin line in {text}")) + 13;
         text[at..].split_whitespace().next().unwrap().to_owned()
@@ -114,7 +115,7 @@ async fn admin_listener_invalidates_and_is_not_reachable_on_the_public_port() {
         &["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--admin", "127.0.0.1:0"],
         &[("TOWER_CDN_ADMIN_TOKEN", TOKEN)],
     );
-    let admin = proxy.admin_url();
+    let admin = proxy.admin_url().await;
     assert!(proxy.stderr_text().contains("bearer token required"));
     let x = format!("{}/x", proxy.url);
     get(&x, None).await;
@@ -269,7 +270,10 @@ async fn sigterm_lets_a_slow_response_finish_then_exits_0() {
             .chunks(vec![16 * 1024])
             .gate_after(64 * 1024, gate.clone()),
     );
-    let mut proxy = Proxy::start(&["--listen", "127.0.0.1:0", "--origin", &origin.url()], &[]);
+    let dir = temp_dir("term");
+    let log = dir.join("access.log");
+    let args = ["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--access-log", log.to_str().unwrap()];
+    let mut proxy = Proxy::start(&args, &[]);
     let addr = proxy.url.strip_prefix("http://").unwrap().to_owned();
     let r = client().get(format!("{}/slow", proxy.url)).send().await.unwrap();
     let mut body = r.bytes_stream();
@@ -295,6 +299,12 @@ async fn sigterm_lets_a_slow_response_finish_then_exits_0() {
     let status = proxy.exit_status().await;
     assert!(status.success(), "{status:?}\n{}", proxy.stderr_text());
     assert!(proxy.stderr_text().contains("shutting down"));
+    // The record of the response that finished during the grace period
+    // was written before the exit.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().find(|l| l.contains("/slow")).unwrap_or_else(|| panic!("no /slow record in {text:?}"));
+    assert!(line.contains(&format!("\t{size}\t")), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -184,6 +184,14 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) {
     };
     let done = layer.reload(config);
     tracing::info!(file = %path.display(), "configuration reloaded: {done}");
+    for setting in done.not_applied() {
+        let key = match *setting {
+            "capacity_bytes" => "capacity",
+            "max_entry_bytes" => "max_object_size",
+            other => other,
+        };
+        tracing::warn!(file = %path.display(), "{key} changed: it applies after a restart");
+    }
     for (key, same) in [
         ("listen", file.listen() == started.listen()),
         ("admin", file.admin() == started.admin()),
