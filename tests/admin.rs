@@ -311,4 +311,10 @@ async fn reload_keeps_a_run_time_switch_and_reports_settings_it_cannot_apply() {
     let off = CdnLayer::builder().distribution(site("a", "a.test", url, 60).enabled(false)).build_config().unwrap();
     layer.reload(off);
     assert_eq!(layer.is_enabled("a"), Some(false), "a changed `enabled` in the file wins");
+    // The single-origin layer: the same origin is an unchanged `default`.
+    let single = || CdnLayer::builder().origin(CdnOrigin::http(url)).default_ttl(Duration::from_secs(60));
+    let layer = single().build().unwrap();
+    assert_eq!(layer.reload(single().build_config().unwrap()).unchanged(), ["default"]);
+    let longer = single().default_ttl(Duration::from_secs(120)).build_config().unwrap();
+    assert_eq!(layer.reload(longer).changed(), ["default"]);
 }

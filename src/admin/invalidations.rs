@@ -112,8 +112,7 @@ fn parse(body: &[u8]) -> Result<Batch, Invalid> {
     let what = match (paths, req.tags) {
         (Some(_), Some(_)) => return Err(invalid("give \"paths\" or \"tags\", not both")),
         (Some(paths), None) => What::Paths(check_paths(paths)?),
-        (None, Some(tags)) if req.host.is_some() => {
-            let _ = tags;
+        (None, Some(_)) if req.host.is_some() => {
             return Err(invalid("\"host\" applies to paths; tags are purged on every host"));
         }
         (None, Some(tags)) => What::Tags(check_tags(tags)?),
