@@ -74,7 +74,8 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub max_ttl: Option<Duration>,
 
-    /// Log format on stderr.
+    /// Log format on stderr; filter with RUST_LOG (default `info`; one line
+    /// per request: `RUST_LOG=info,tower_cdn::request=debug`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }

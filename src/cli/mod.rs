@@ -1,5 +1,7 @@
 //! The dev caching proxy behind the `tower-cdn` binary: flags, the demo
-//! origin and the accept loop. Public so the binary and tests can drive it.
+//! origin, the accept loop, and operating it (admin listener, SIGHUP
+//! reloads, access log, graceful shutdown). Public so the binary and tests
+//! can drive it.
 
 pub mod args;
 pub mod demo;
