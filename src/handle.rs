@@ -135,7 +135,7 @@ impl CacheHandle {
         self.shared.purges.status(id)
     }
 
-    fn start(&self, scope: Scope) -> Invalidation {
+    pub(crate) fn start(&self, scope: Scope) -> Invalidation {
         self.shared.observe.metrics.invalidation();
         let (id, sweep) = self.shared.purges.start(scope);
         // Fills in flight fetched before the invalidation: never stored.

@@ -397,12 +397,18 @@ impl CdnLayer {
     /// this layer see the change). Returns `false` if there is no such
     /// distribution. The simple builder's distribution is called `default`.
     pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
-        self.shared.routes.set_enabled(id, enabled)
+        let _reloads = self.shared.reconfigure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.shared.routes.load().set_enabled(id, enabled)
     }
 
     /// Whether the distribution `id` is enabled; `None` if there is none.
     pub fn is_enabled(&self, id: &str) -> Option<bool> {
-        self.shared.routes.is_enabled(id)
+        self.shared.routes.load().is_enabled(id)
+    }
+
+    /// The state shared by this layer's clones.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// A handle to inspect and invalidate the shared cache.

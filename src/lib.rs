@@ -31,6 +31,14 @@
 //!     .expect("valid configuration");
 //! # let _ = layer;
 //! ```
+//!
+//! # Operating
+//!
+//! [`AccessLog`]s, counters and invalidations through [`CdnLayer::cache`],
+//! run-time switches ([`CdnLayer::set_enabled`]), atomic reconfiguration
+//! that keeps the cache ([`CdnLayer::reload`]), an HTTP admin API
+//! ([`admin::router`]) to serve on a port of its own, and a `tracing` span
+//! per request (target `tower_cdn::request`, level DEBUG).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -45,6 +53,7 @@ mod layer;
 mod observe;
 mod origin;
 pub mod policy;
+mod reload;
 mod respond;
 mod route;
 mod service;
@@ -64,6 +73,7 @@ pub use observe::record::{AccessRecord, ResultType};
 pub use observe::sink::{AccessLog, LogFormat};
 pub use origin::{Origin, OriginGroup, S3Credentials, S3Origin};
 pub use policy::key_policy::Select;
+pub use reload::Reloaded;
 pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, Distribution, HostPattern, HostPatternError, OriginRequestPolicy,
     PathPattern, PatternError, PatternErrorKind,
@@ -71,6 +81,7 @@ pub use route::{
 pub use service::{Cdn, ClientAddr};
 pub use status::{CacheStatus, Fwd, NotStored};
 
+pub mod admin;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "toml")]

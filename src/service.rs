@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
+use tracing::Instrument as _;
 
 use crate::body::CdnBody;
 use crate::error::BoxError;
@@ -66,10 +67,16 @@ where
         let shared = Arc::clone(&self.shared);
         let mut req = req;
         let begun = shared.observe.begin(&mut req);
-        ResponseFuture::new(async move {
-            let mut resp = crate::flow::run(Arc::clone(&shared), inner, req).await?;
-            shared.observe.finish_head(begun, &mut resp);
-            Ok(resp)
-        })
+        let span = crate::observe::span::request_span(&req);
+        let head_span = span.clone();
+        ResponseFuture::new(
+            async move {
+                let mut resp = crate::flow::run(Arc::clone(&shared), inner, req).await?;
+                shared.observe.finish_head(begun, &mut resp);
+                crate::observe::span::record_head(&head_span, &resp);
+                Ok(resp)
+            }
+            .instrument(span),
+        )
     }
 }

@@ -1,8 +1,10 @@
 //! The state every clone of a layer shares.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use http::HeaderName;
 
 use crate::Clock;
@@ -20,7 +22,10 @@ use crate::route::Routes;
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) fills: Fills,
-    pub(crate) routes: Arc<Routes>,
+    /// The routing table; swapped whole by `CdnLayer::reload`.
+    pub(crate) routes: ArcSwap<Routes>,
+    /// Serialises reloads with run-time `set_enabled` changes.
+    pub(crate) reconfigure: Mutex<()>,
     pub(crate) max_entry_bytes: u64,
     /// No app behind the layer: disabled distributions answer 403.
     pub(crate) standalone: bool,
@@ -41,7 +46,8 @@ impl Shared {
         Shared {
             store: Store::new(config.store),
             fills: Fills::default(),
-            routes: Arc::clone(&config.routes),
+            routes: ArcSwap::new(Arc::clone(&config.routes)),
+            reconfigure: Mutex::new(()),
             max_entry_bytes: config.store.max_entry_bytes,
             standalone: config.standalone,
             targeted: config.targeted.clone(),

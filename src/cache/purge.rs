@@ -24,7 +24,35 @@ pub enum Scope {
     Paths { host: Option<String>, paths: Vec<String> },
     /// Entries carrying any of these tags (exact match).
     Tags(Vec<String>),
+    /// Entries whose key satisfies a predicate (a configuration reload,
+    /// or paths within one distribution).
+    Keys(KeyFilter),
 }
+
+/// A predicate on cache keys, for [`Scope::Keys`].
+#[derive(Clone)]
+pub struct KeyFilter(pub(crate) Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl KeyFilter {
+    /// Wraps a predicate.
+    pub(crate) fn new(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        KeyFilter(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for KeyFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyFilter")
+    }
+}
+
+impl PartialEq for KeyFilter {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for KeyFilter {}
 
 impl Scope {
     fn matches(&self, key: &str, value: &Cached) -> bool {
@@ -38,6 +66,7 @@ impl Scope {
                 Cached::Entry(e) => e.tags().iter().any(|t| tags.iter().any(|x| **t == **x)),
                 Cached::Variants(_) => false,
             },
+            Scope::Keys(f) => (f.0)(key),
         }
     }
 
@@ -50,6 +79,7 @@ impl Scope {
                     && paths.iter().any(|p| path_matches(p, key_path(key)))
             }
             Scope::Tags(_) => false,
+            Scope::Keys(f) => (f.0)(key),
         }
     }
 }

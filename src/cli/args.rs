@@ -30,9 +30,29 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
 
-    /// Admin listener address (invalidations, stats, metrics); off by default.
+    /// Admin listener address (invalidations, stats, metrics, distribution
+    /// switches), e.g. 127.0.0.1:9901 [default: the config file's `admin`,
+    /// else off]. Never served on the public listener.
     #[arg(long)]
     pub admin: Option<String>,
+
+    /// Bearer token the admin API requires [default: the config file's
+    /// `admin_token`; without one, only loopback clients are served].
+    #[arg(long, env = "TOWER_CDN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Access log: a file (reopened on SIGHUP, for logrotate) or `-` for
+    /// standard output [default: the config file's `[access_log]`, else none].
+    #[arg(long, value_name = "PATH|-")]
+    pub access_log: Option<String>,
+
+    /// Access log line format [default: the config file's, else cloudfront].
+    #[arg(long, value_enum)]
+    pub access_log_format: Option<AccessLogFormat>,
+
+    /// Time responses in flight get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub grace_period: Duration,
 
     /// Cache capacity (headers + bodies), e.g. 256MiB.
     #[arg(long, value_parser = parse_size)]
@@ -58,7 +78,8 @@ pub struct Args {
     #[arg(long)]
     pub compress: bool,
 
-    /// Log format on stderr.
+    /// Log format on stderr; filter with RUST_LOG (default `info`; one line
+    /// per request: `RUST_LOG=info,tower_cdn::request=debug`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -68,6 +89,15 @@ pub struct Args {
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Access log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLogFormat {
+    /// CloudFront's standard log format (W3C, tab-separated).
+    Cloudfront,
     /// One JSON object per line.
     Json,
 }

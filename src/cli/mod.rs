@@ -1,8 +1,11 @@
 //! The dev caching proxy behind the `tower-cdn` binary: flags, the demo
-//! origin and the accept loop. Public so the binary and tests can drive it.
+//! origin, the accept loop, and operating it (admin listener, SIGHUP
+//! reloads, access log, graceful shutdown). Public so the binary and tests
+//! can drive it.
 
 pub mod args;
 pub mod demo;
+mod ops;
 pub mod serve;
 
 /// Sizes and durations as people write them (moved to [`crate::config`]).
@@ -51,17 +54,22 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let opts = ServeOptions { grace_period: args.grace_period, ..ServeOptions::default() };
+    let shutdown = ops::Shutdown::install();
+    let admin = match ops::start_admin(&args, served.file.as_ref(), &served.layer, opts, shutdown.clone()).await {
+        Ok(admin) => admin,
+        Err(code) => return code,
+    };
+    ops::spawn_sighup(args.clone(), served.layer.clone(), served.access_log.clone(), served.file.clone());
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
     eprintln!("tower-cdn: {}", served.what);
     if served.demo {
         eprintln!("tower-cdn: try: curl -si http://{local}/hello  (twice: miss, then hit)");
     }
-    if args.admin.is_some() || served.admin.is_some() {
-        eprintln!("tower-cdn: note: the admin listener is not served yet");
-    }
     let service = served.layer.layer(tower::service_fn(no_distribution));
-    serve(listener, service, ServeOptions::default(), shutdown_signal()).await;
+    serve(listener, service, opts, shutdown.wait()).await;
+    ops::finish(admin, served.access_log).await;
     ExitCode::SUCCESS
 }
 
@@ -69,7 +77,9 @@ pub async fn run(args: Args) -> ExitCode {
 struct Served {
     layer: CdnLayer,
     listen: String,
-    admin: Option<String>,
+    /// The config file, for the admin settings and reloads.
+    file: Option<config::ConfigFile>,
+    access_log: Option<crate::AccessLog>,
     /// One line for stderr: what is proxied.
     what: String,
     demo: bool,
@@ -97,7 +107,11 @@ fn from_config_file(args: &Args, path: &Path) -> Result<Served, ExitCode> {
         eprintln!("{e}");
         ExitCode::from(2)
     })?;
-    let builder = with_flags(file.builder().standalone(true), args);
+    let access_log = ops::open_access_log(args, Some(&file))?;
+    let mut builder = with_flags(file.builder().standalone(true), args);
+    if let Some(log) = &access_log {
+        builder = builder.access_log(log.clone());
+    }
     let layer = builder.build().map_err(|e| {
         match flag_name(args, e.setting()) {
             Some(flag) => eprintln!("tower-cdn: invalid setting {flag}: {}", e.message()),
@@ -113,7 +127,8 @@ fn from_config_file(args: &Args, path: &Path) -> Result<Served, ExitCode> {
     Ok(Served {
         layer,
         listen,
-        admin: file.admin().map(str::to_owned),
+        file: Some(file.clone()),
+        access_log,
         what: format!("serving the distributions of {}", path.display()),
         demo: false,
     })
@@ -131,7 +146,11 @@ async fn from_flags(args: &Args) -> Result<Served, ExitCode> {
             }
         },
     };
-    let builder = with_flags(CdnLayer::builder().origin(Origin::http(&origin_url)).standalone(true), args);
+    let access_log = ops::open_access_log(args, None)?;
+    let mut builder = with_flags(CdnLayer::builder().origin(Origin::http(&origin_url)).standalone(true), args);
+    if let Some(log) = &access_log {
+        builder = builder.access_log(log.clone());
+    }
     let layer = builder.build().map_err(|e| {
         eprintln!("tower-cdn: invalid setting {}", rename_flag(e));
         ExitCode::from(2)
@@ -144,7 +163,8 @@ async fn from_flags(args: &Args) -> Result<Served, ExitCode> {
     Ok(Served {
         layer,
         listen: args.listen.clone().unwrap_or_else(|| args::DEFAULT_LISTEN.to_owned()),
-        admin: None,
+        file: None,
+        access_log,
         what,
         demo,
     })
@@ -221,7 +241,8 @@ async fn no_distribution<B>(_req: Request<B>) -> Result<Response<Full<Bytes>>, I
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

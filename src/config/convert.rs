@@ -21,11 +21,13 @@ use crate::{
 pub(crate) struct Converted {
     pub(crate) listen: Option<String>,
     pub(crate) admin: Option<String>,
+    pub(crate) ops: super::ops::OpsSettings,
     pub(crate) builder: CdnLayerBuilder,
 }
 
 /// Converts the whole file.
 pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
+    let ops = super::ops::OpsSettings::convert(file.admin_token, file.access_log)?;
     let mut b = crate::CdnLayer::builder();
     if let Some(v) = file.capacity {
         b = b.capacity_bytes(v.0);
@@ -63,7 +65,7 @@ pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
         let d = distribution(d, &named).map_err(|e| e.within(&format!("distributions[{i}]")))?;
         b = b.distribution(d);
     }
-    Ok(Converted { listen: file.listen, admin: file.admin, builder: b })
+    Ok(Converted { listen: file.listen, admin: file.admin, ops, builder: b })
 }
 
 struct Named<'a> {

@@ -26,6 +26,7 @@
 //! ```
 
 mod convert;
+mod ops;
 mod schema;
 pub mod units;
 
@@ -41,6 +42,7 @@ pub struct ConfigFile {
     file: String,
     listen: Option<String>,
     admin: Option<String>,
+    ops: ops::OpsSettings,
     builder: CdnLayerBuilder,
 }
 
@@ -58,6 +60,23 @@ impl ConfigFile {
     /// The `admin` address, if the file sets one.
     pub fn admin(&self) -> Option<&str> {
         self.admin.as_deref()
+    }
+
+    /// The `admin_token` (bearer token of the admin API), if the file sets one.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.ops.admin_token()
+    }
+
+    /// The `[access_log]` `path` (`-` is stdout), if the file sets one.
+    /// Not part of [`builder`](Self::builder): opening the log is up to the
+    /// caller (the dev proxy does, once, at start).
+    pub fn access_log_path(&self) -> Option<&str> {
+        self.ops.access_log_path()
+    }
+
+    /// The `[access_log]` `format` (default CloudFront's).
+    pub fn access_log_format(&self) -> crate::LogFormat {
+        self.ops.access_log_format()
     }
 
     /// The layer builder with everything the file sets; change it further
@@ -149,6 +168,7 @@ pub fn from_toml_str(text: &str, file: &str) -> Result<ConfigFile, ConfigFileErr
         file: file.to_owned(),
         listen: converted.listen,
         admin: converted.admin,
+        ops: converted.ops,
         builder: converted.builder,
     })
 }

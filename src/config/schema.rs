@@ -18,6 +18,8 @@ use super::units::{parse_duration, parse_size};
 pub(crate) struct FileSchema {
     pub(crate) listen: Option<String>,
     pub(crate) admin: Option<String>,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) access_log: Option<AccessLogSchema>,
     pub(crate) capacity: Option<Size>,
     pub(crate) max_object_size: Option<Size>,
     pub(crate) default_ttl: Option<Dur>,
@@ -29,6 +31,21 @@ pub(crate) struct FileSchema {
     pub(crate) origin_request_policies: BTreeMap<String, OriginRequestPolicySchema>,
     #[serde(default)]
     pub(crate) distributions: Vec<DistributionSchema>,
+}
+
+/// `[access_log]`: `path` (`-` for stdout) and `format`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessLogSchema {
+    pub(crate) path: String,
+    pub(crate) format: Option<LogFormatSchema>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormatSchema {
+    Cloudfront,
+    Json,
 }
 
 #[derive(Debug, Deserialize)]

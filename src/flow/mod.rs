@@ -112,7 +112,7 @@ where
 
     // 1. Route: host → distribution, path → behavior, then the cache key;
     //    `parts` becomes the origin request (default root object, policies).
-    let (behavior, primary) = match shared.routes.resolve(&mut parts) {
+    let (behavior, primary) = match shared.routes.load().resolve(&mut parts) {
         Resolution::Cache { behavior, key } => (behavior, key),
         Resolution::Bypass => return bypass(inner, parts, body).await,
         Resolution::Disabled if shared.standalone => return Ok(Refusal::Disabled.respond()),

@@ -9,6 +9,7 @@
 pub(crate) mod metrics;
 pub(crate) mod record;
 pub(crate) mod sink;
+pub(crate) mod span;
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -80,6 +81,11 @@ impl Observe {
             edge_location: Arc::from(edge_location),
             ids: RequestIds { keys: Default::default(), counter: AtomicU64::new(0) },
         }
+    }
+
+    /// The `x-edge-location` of access records.
+    pub(crate) fn edge_location(&self) -> &str {
+        &self.edge_location
     }
 
     /// The access logs.

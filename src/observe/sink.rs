@@ -39,6 +39,8 @@ struct Inner {
     dropped: AtomicU64,
     written: Arc<AtomicU64>,
     reopen: Arc<AtomicBool>,
+    /// The writer thread has written everything and stopped.
+    finished: Arc<AtomicBool>,
     description: String,
 }
 
@@ -93,18 +95,46 @@ impl AccessLog {
         let (tx, rx) = sync_channel(QUEUE_RECORDS);
         let written = Arc::new(AtomicU64::new(0));
         let reopen = Arc::new(AtomicBool::new(false));
-        let (w, r) = (Arc::clone(&written), Arc::clone(&reopen));
-        let spawned =
-            std::thread::Builder::new().name("tower-cdn-log".into()).spawn(move || write_loop(rx, target, &w, &r));
+        let finished = Arc::new(AtomicBool::new(false));
+        let (w, r, f) = (Arc::clone(&written), Arc::clone(&reopen), Arc::clone(&finished));
+        let spawned = std::thread::Builder::new().name("tower-cdn-log".into()).spawn(move || {
+            write_loop(rx, target, &w, &r);
+            f.store(true, Ordering::Release);
+        });
+        if spawned.is_err() {
+            finished.store(true, Ordering::Release);
+        }
         let tx = spawned.ok().map(|_| tx);
         AccessLog {
-            inner: Arc::new(Inner { tx: Mutex::new(tx), dropped: AtomicU64::new(0), written, reopen, description }),
+            inner: Arc::new(Inner {
+                tx: Mutex::new(tx),
+                dropped: AtomicU64::new(0),
+                written,
+                reopen,
+                finished,
+                description,
+            }),
         }
     }
 
     /// Reopens a log file (after it was moved by logrotate).
     pub fn reopen(&self) {
         self.inner.reopen.store(true, Ordering::Release);
+    }
+
+    /// Stops taking records (later ones count as dropped) and waits, up to
+    /// `timeout`, until the queued ones are written; `true` if they were.
+    /// For a clean shutdown (the dev proxy calls it before exiting).
+    pub fn close(&self, timeout: std::time::Duration) -> bool {
+        drop(self.inner.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.inner.finished.load(Ordering::Acquire) {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
     }
 
     /// Records dropped because the writer could not keep up.

@@ -111,6 +111,8 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
     Ok(DistributionState {
         id: d.id.clone(),
         enabled: AtomicBool::new(d.enabled),
+        configured_enabled: d.enabled,
+        fingerprint: super::reload::fingerprint(d, ctx),
         root_object: root_object(d.default_root_object.as_deref())?,
         behaviors,
     })

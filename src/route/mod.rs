@@ -22,6 +22,7 @@ mod distribution;
 mod host;
 mod pattern;
 mod policies;
+mod reload;
 mod table;
 
 pub use behavior::{AllowedMethods, CacheBehavior};
@@ -33,4 +34,5 @@ pub use policies::{CachePolicy, OriginRequestPolicy};
 pub(crate) use behavior::Behavior;
 pub(crate) use build::{BuildContext, build_routes};
 pub(crate) use policies::check_ttls;
+pub(crate) use reload::{RouteChanges, owner_changed};
 pub(crate) use table::{Refusal, Resolution, Routes};

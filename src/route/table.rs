@@ -24,6 +24,12 @@ pub(crate) struct DistributionState {
     pub(crate) id: String,
     /// Flipped at run time by `CdnLayer::set_enabled`.
     pub(crate) enabled: AtomicBool,
+    /// `enabled` as configured (a reload keeps a run-time change unless
+    /// the configured value changed).
+    pub(crate) configured_enabled: bool,
+    /// Hash of everything but `enabled` and the host names: equal
+    /// fingerprints mean a reload may keep the distribution's entries.
+    pub(crate) fingerprint: u64,
     /// `/index.html` for a default root object `index.html`.
     pub(crate) root_object: Option<String>,
     /// In match order; the last one is the default behavior (`*`).
@@ -118,6 +124,8 @@ impl Routes {
             distributions: vec![DistributionState {
                 id: "default".to_owned(),
                 enabled: AtomicBool::new(true),
+                configured_enabled: true,
+                fingerprint: super::reload::fingerprint_of(&behavior),
                 root_object: None,
                 behaviors: vec![Arc::new(behavior)],
             }],

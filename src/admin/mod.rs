@@ -1,0 +1,151 @@
+//! The admin API: invalidations, counters and distribution switches over
+//! HTTP, as an axum [`Router`] to serve on an address of its own (never
+//! the public one). The dev proxy serves it with `--admin ADDR`; an app
+//! mounts it on its own admin port:
+//!
+//! ```no_run
+//! use tower_cdn::{CdnConfig, CdnLayer};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let layer = CdnLayer::new(CdnConfig::default());
+//! let admin = tower_cdn::admin::router(&layer, Some("s3cret-token"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9901").await?;
+//! axum::serve(listener, admin).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST /invalidations` with `{"paths": ["/images/*", "/index.html"]}` (optionally `"host"`), `{"tags": [...]}`, or CloudFront's `{"Paths": {"Quantity": 1, "Items": [...]}, "CallerReference": "..."}` | `201 Created`, `Location: /invalidations/ID`, `{"Invalidation": {"Id", "Status", "CreateTime", "InvalidationBatch"}}` |
+//! | `POST /distributions/{id}/invalidations` with paths | the same, for that distribution's hosts only |
+//! | `GET /invalidations/{id}` | `200` with `Status` `InProgress` or `Completed` (and `EntriesRemoved`), or `404` |
+//! | `GET /stats` | the counters of [`CacheHandle::stats`](crate::CacheHandle::stats) as JSON |
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /distributions` | `{"Distributions": [{"Id", "Enabled"}]}` |
+//! | `POST /distributions/{id}/disable`, `.../enable` | `200` with `{"Distribution": {"Id", "Enabled"}}`, or `404` |
+//!
+//! Invalidation paths start with `/`; `*` may only end a path (a prefix);
+//! a request holds at most 3000 paths, at most 15 of them wildcards
+//! (CloudFront's limits). Errors are JSON:
+//! `{"Error": {"Code": "InvalidArgument", "Message": "..."}}`.
+//! Invalidation ids are unique within the process, not across restarts.
+//!
+//! **Access.** With a token, every request needs `Authorization: Bearer
+//! TOKEN` (compared in constant time), else `401` with
+//! `WWW-Authenticate: Bearer`. Without one, only loopback clients are
+//! served (`403` otherwise); the client address comes from
+//! [`ClientAddr`](crate::ClientAddr) or axum's `ConnectInfo<SocketAddr>`
+//! (`into_make_service_with_connect_info`), and a request without either
+//! is refused.
+
+mod auth;
+mod invalidations;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::CdnLayer;
+use invalidations::Registry;
+
+/// Shared by the admin handlers.
+struct Admin {
+    layer: CdnLayer,
+    /// Invalidations created here: their batch and creation time.
+    registry: Registry,
+}
+
+type AdminState = Arc<Admin>;
+
+/// The admin API of `layer` as a router. `token`: the bearer token every
+/// request must carry; `None` (or an empty token) serves loopback clients
+/// only.
+pub fn router(layer: &CdnLayer, token: Option<&str>) -> Router {
+    let state = Arc::new(Admin { layer: layer.clone(), registry: Registry::default() });
+    let token = auth::Token::new(token.filter(|t| !t.is_empty()));
+    Router::new()
+        .route("/invalidations", post(invalidations::create))
+        .route("/invalidations/{id}", get(invalidations::status))
+        .route("/distributions", get(distributions))
+        .route("/distributions/{id}/invalidations", post(invalidations::create_for_distribution))
+        .route("/distributions/{id}/{action}", post(switch))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "NotFound", "no such admin endpoint") })
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::check))
+}
+
+/// A JSON response.
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut resp = (status, value.to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A JSON error in CloudFront's shape.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, &json!({"Error": {"Code": code, "Message": message}}))
+}
+
+async fn distributions(State(admin): State<AdminState>) -> Response {
+    let list: Vec<Value> = admin
+        .layer
+        .shared()
+        .routes
+        .load()
+        .enabled_states()
+        .into_iter()
+        .map(|(id, enabled)| json!({"Id": id, "Enabled": enabled}))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "Distributions": list }))
+}
+
+async fn switch(State(admin): State<AdminState>, Path((id, action)): Path<(String, String)>) -> Response {
+    let enabled = match action.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return error(StatusCode::NOT_FOUND, "NotFound", "use .../enable or .../disable"),
+    };
+    if !admin.layer.set_enabled(&id, enabled) {
+        return error(StatusCode::NOT_FOUND, "NoSuchDistribution", &format!("no distribution {id:?}"));
+    }
+    tracing::info!(distribution = %id, enabled, "distribution switched through the admin API");
+    json_response(StatusCode::OK, &json!({"Distribution": {"Id": id, "Enabled": enabled}}))
+}
+
+async fn stats(State(admin): State<AdminState>) -> Response {
+    let cache = admin.layer.cache();
+    let s = cache.stats();
+    let requests: serde_json::Map<String, Value> =
+        s.requests.iter().map(|(r, n)| (r.as_str().to_owned(), Value::from(*n))).collect();
+    let body = json!({
+        "requests": requests,
+        "hit_ratio": s.hit_ratio,
+        "bytes_from_cache": s.bytes_from_cache,
+        "bytes_from_origin": s.bytes_from_origin,
+        "origin_fetches": s.origin_fetches,
+        "origin_errors": s.origin_errors,
+        "coalesced_waiters": s.coalesced_waiters,
+        "entries": s.entries,
+        "cached_bytes": s.cached_bytes,
+        "capacity_bytes": cache.capacity_bytes(),
+        "evictions": s.evictions,
+        "fills_in_flight": cache.fills_in_flight(),
+        "invalidations": s.invalidations,
+        "log_records_dropped": s.log_records_dropped,
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+async fn metrics(State(admin): State<AdminState>) -> Response {
+    let mut resp = admin.layer.cache().metrics_text().into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp
+}
