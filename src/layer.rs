@@ -111,6 +111,7 @@ pub struct CdnLayerBuilder {
     ttl: TtlPolicy,
     standalone: bool,
     compress: bool,
+    error_ttl_set: bool,
     targeted: Vec<HeaderName>,
     status_ttls: Vec<(u16, StatusTtl)>,
     clock: Clock,
@@ -129,6 +130,7 @@ impl Default for CdnLayerBuilder {
             ttl: TtlPolicy::default(),
             standalone: false,
             compress: false,
+            error_ttl_set: false,
             targeted: targeted::default_targeted(),
             status_ttls: Vec::new(),
             clock: Clock::system(),
@@ -209,6 +211,7 @@ impl CdnLayerBuilder {
     /// (default 10 s; 0 caches them only when the origin says so).
     pub fn error_caching_min_ttl(mut self, ttl: Duration) -> Self {
         self.ttl.error_caching_min_ttl = ttl;
+        self.error_ttl_set = true;
         self
     }
 
@@ -335,6 +338,11 @@ impl CdnLayerBuilder {
             }
         }
         let mut layer_ttl = self.ttl.clone();
+        // `default_ttl(0)` asks for a standards-only cache: no CloudFront
+        // error caching unless asked for explicitly.
+        if layer_ttl.default_ttl.is_zero() && !self.error_ttl_set {
+            layer_ttl.error_caching_min_ttl = Duration::ZERO;
+        }
         layer_ttl.status_ttls = Arc::from(self.status_ttls.clone());
         let routes = if self.distributions.is_empty() {
             let origin = self.origin.unwrap_or_else(Origin::inner);

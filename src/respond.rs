@@ -14,7 +14,7 @@ use crate::body::{CdnBody, OriginBody};
 use crate::cache::entry::Entry;
 use crate::error::{OriginError, text_response};
 use crate::policy::conditional::{self, Precondition, Validators};
-use crate::policy::freshness::age_header_secs;
+use crate::policy::freshness::{age_header_secs, header_date};
 use crate::policy::headers::append_via;
 use crate::policy::range::{self, RangeOutcome};
 use crate::status::CacheStatus;
@@ -82,7 +82,12 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
 pub(crate) fn represent(rep: Representation, asked: Asked<'_>, status: CacheStatus) -> Response<CdnBody> {
     let Representation { status: code, headers, body, len, entry } = rep;
     if code.is_success() && has_preconditions(asked.headers) {
-        let validators = Validators::from_headers(&headers);
+        let mut validators = Validators::from_headers(&headers);
+        // RFC 9111 §4.3.2: without Last-Modified, a cache may evaluate
+        // If-Modified-Since against the stored response's Date.
+        if validators.last_modified.is_none() {
+            validators.last_modified = header_date(&headers, header::DATE);
+        }
         match conditional::evaluate(asked.method, asked.headers, &validators) {
             Precondition::Proceed => {}
             Precondition::NotModified => {

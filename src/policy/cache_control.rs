@@ -183,14 +183,15 @@ struct Seen {
     s_maxage: bool,
 }
 
-/// Sets a freshness delta; a missing, invalid or conflicting value yields 0
-/// (stale), per RFC 9111 §4.2.1.
+/// Sets a freshness delta. A missing or invalid value yields 0 (stale);
+/// when the directive appears more than once, the first occurrence is used
+/// (RFC 9111 §4.2.1 allows either that or treating the response as stale;
+/// Squid and Traffic Server use the first occurrence too).
 fn set_delta(slot: &mut Option<u32>, seen: &mut bool, arg: Option<Arg<'_>>) {
-    let value = arg.and_then(|a| parse_delta(a.text())).unwrap_or(0);
-    match *slot {
-        Some(prev) if *seen && prev != value => *slot = Some(0),
-        _ => *slot = Some(value),
+    if *seen {
+        return;
     }
+    *slot = Some(arg.and_then(|a| parse_delta(a.text())).unwrap_or(0));
     *seen = true;
 }
 
@@ -357,11 +358,12 @@ mod tests {
     }
 
     #[test]
-    fn invalid_or_conflicting_max_age_means_stale() {
+    fn invalid_max_age_means_stale_and_the_first_of_duplicates_wins() {
         assert_eq!(cc("max-age=abc").max_age, Some(0));
         assert_eq!(cc("max-age=-1").max_age, Some(0));
         assert_eq!(cc("max-age").max_age, Some(0));
-        assert_eq!(cc("max-age=10, max-age=20").max_age, Some(0));
+        assert_eq!(cc("max-age=10, max-age=20").max_age, Some(10));
+        assert_eq!(cc("max-age=1, max-age=1800").max_age, Some(1));
         assert_eq!(cc("max-age=10, max-age=10").max_age, Some(10));
     }
 

@@ -225,7 +225,7 @@ impl AgeClock {
     /// Computes `corrected_initial_age` from the response headers and the
     /// times the request was sent and the response received (§4.2.3).
     pub fn new(headers: &HeaderMap, request_time: SystemTime, response_time: SystemTime) -> Self {
-        let age_value = headers.get(header::AGE).and_then(|v| parse_delta(v.as_bytes())).map_or(Duration::ZERO, secs);
+        let age_value = age_value(headers);
         let date_value = header_date(headers, header::DATE).unwrap_or(response_time);
         let apparent_age = response_time.duration_since(date_value).unwrap_or(Duration::ZERO);
         let response_delay = response_time.duration_since(request_time).unwrap_or(Duration::ZERO);
@@ -282,6 +282,27 @@ impl StoredMeta {
         }
         self.stale_while_revalidate.max(self.stale_if_error).max(self.stale_if_unreachable)
     }
+}
+
+/// The origin's `Age` (§5.1: `Age = delta-seconds`). A field that is not
+/// exactly one delta-seconds value (several lines or members, a sign, a
+/// fraction, parameters, trailing text) cannot be trusted to say how old
+/// the response is, so it counts as the largest age: the response is
+/// stale (the behaviour the HTTP caching test suite expects).
+fn age_value(headers: &HeaderMap) -> Duration {
+    let mut values = headers.get_all(header::AGE).iter();
+    let Some(first) = values.next() else {
+        return Duration::ZERO;
+    };
+    if values.next().is_some() {
+        return secs(DELTA_SECONDS_MAX);
+    }
+    let text = first.as_bytes();
+    let trimmed = text.trim_ascii();
+    if trimmed.is_empty() || !trimmed.iter().all(u8::is_ascii_digit) {
+        return secs(DELTA_SECONDS_MAX);
+    }
+    parse_delta(trimmed).map_or(secs(DELTA_SECONDS_MAX), secs)
 }
 
 /// Whole seconds for the `Age` header (§5.1), saturating at 2^31.
@@ -405,6 +426,19 @@ mod tests {
         assert_eq!(clock.current_age(t(110)), Duration::from_secs(42));
         // A clock going backwards never yields a negative age.
         assert_eq!(clock.current_age(t(50)), Duration::from_secs(32));
+    }
+
+    #[test]
+    fn an_invalid_age_makes_the_response_stale() {
+        for bad in ["abc", "-7200", "7200.0", "3600 abc", "0, 0", "1;a=b", ""] {
+            let h = headers(&[("age", bad.into())]);
+            let clock = AgeClock::new(&h, t(0), t(0));
+            assert!(clock.initial_age >= Duration::from_secs(u64::from(DELTA_SECONDS_MAX)), "{bad:?}");
+        }
+        let mut h = headers(&[("age", "5".into())]);
+        h.append("age", HeaderValue::from_static("5"));
+        assert!(AgeClock::new(&h, t(0), t(0)).initial_age >= Duration::from_secs(1000));
+        assert_eq!(AgeClock::new(&headers(&[("age", " 42 ".into())]), t(0), t(0)).initial_age, Duration::from_secs(42));
     }
 
     #[test]

@@ -94,6 +94,13 @@ impl CachePolicy {
             min_ttl: self.min_ttl.unwrap_or(defaults.min_ttl),
             default_ttl: self.default_ttl.unwrap_or(defaults.default_ttl),
             max_ttl: self.max_ttl.unwrap_or(defaults.max_ttl),
+            // A policy asking for `default_ttl = 0` is a standards-only
+            // cache: no CloudFront error caching without explicit freshness.
+            error_caching_min_ttl: if self.default_ttl == Some(Duration::ZERO) {
+                Duration::ZERO
+            } else {
+                defaults.error_caching_min_ttl
+            },
             ..defaults.clone()
         };
         check_ttls(&ttl)?;
