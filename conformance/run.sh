@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs the HTTP caching test suite (https://cache-tests.fyi, npm package
+# http-cache-tests) against the dev proxy, in CloudFront mode (defaults)
+# and in standards mode (--default-ttl 0), and fails if a required test
+# fails that is not listed in known-*.txt. Everything on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(cd .. && pwd)
+PORT=${CONFORMANCE_PORT:-18700}
+
+if [ ! -d node_modules/http-cache-tests ]; then
+  npm ci --no-audit --no-fund --omit=dev --silent >/dev/null
+fi
+SUITE=node_modules/http-cache-tests
+BIN=${TOWER_CDN_BIN:-$ROOT/target/debug/tower-cdn}
+if [ ! -x "$BIN" ]; then
+  (cd "$ROOT" && cargo build --locked --quiet)
+fi
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+(cd "$SUITE" && npm_config_port=$PORT npm_package_config_protocol=http \
+  npm_package_config_pidfile="$WORK/server.pid" exec node server/server.mjs) >"$WORK/server.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+
+status=0
+run_mode() {
+  local name=$1 port=$2 known=$3; shift 3
+  "$BIN" --listen "127.0.0.1:$port" --origin "http://127.0.0.1:$PORT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  for _ in $(seq 50); do grep -q "listening on" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+  (cd "$SUITE" && npm_config_base="http://127.0.0.1:$port" npm_package_config_id= \
+    node --no-warnings cli.mjs) >"$WORK/$name.json" 2>/dev/null
+  echo "== $name mode ($*)"
+  node summarize.mjs "$WORK/$name.json" "$known" || status=1
+  [ -n "${OUT_DIR:-}" ] && cp "$WORK/$name.json" "$OUT_DIR/results-$name.json"
+  return 0
+}
+run_mode cloudfront $((PORT + 1)) known-cloudfront.txt
+run_mode standards $((PORT + 2)) known-standards.txt --default-ttl 0
+exit $status
