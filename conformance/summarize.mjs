@@ -11,7 +11,7 @@ const { default: tests } = await import(path.join(suiteDir, 'tests/index.mjs'))
 const { default: surrogate } = await import(path.join(suiteDir, 'tests/surrogate-control.mjs'))
 tests.push(surrogate)
 
-const [resultsFile, knownFile] = process.argv.slice(2)
+const [resultsFile, knownFile, unexpectedFile] = process.argv.slice(2)
 const results = JSON.parse(fs.readFileSync(resultsFile))
 const known = new Set(
   fs.readFileSync(knownFile, 'utf8').split('\n').map(l => l.replace(/#.*/, '').trim()).filter(Boolean)
@@ -26,13 +26,15 @@ for (const suite of tests) {
     const ok = results[test.id] === true
     counts[`${kind} ${ok ? 'pass' : 'fail'}`] = (counts[`${kind} ${ok ? 'pass' : 'fail'}`] || 0) + 1
     if (kind !== 'required') continue
-    if (!ok && !known.has(test.id)) unexpected.push(`${test.id}: ${JSON.stringify(results[test.id])}`)
+    if (!ok && !known.has(test.id)) unexpected.push(test.id)
     if (ok && known.has(test.id)) fixed.push(test.id)
   }
 }
 console.log(Object.entries(counts).sort().map(([k, v]) => `${k}: ${v}`).join(', '))
 if (fixed.length) console.log(`now passing, remove from ${knownFile}: ${fixed.join(', ')}`)
 if (unexpected.length) {
-  console.log(`required tests failing that are not known failures:\n  ${unexpected.join('\n  ')}`)
+  const details = unexpected.map(id => `${id}: ${JSON.stringify(results[id])}`)
+  console.log(`required tests failing that are not known failures:\n  ${details.join('\n  ')}`)
+  if (unexpectedFile) fs.writeFileSync(unexpectedFile, unexpected.join('\n') + '\n')
   process.exit(1)
 }
