@@ -62,6 +62,9 @@ where
         let begun = shared.observe.begin(&mut req);
         ResponseFuture::new(async move {
             let mut resp = crate::flow::run(Arc::clone(&shared), inner, req).await?;
+            if *shared.cache_name != *crate::policy::headers::CACHE_NAME {
+                crate::status::rename_member(resp.headers_mut(), &shared.cache_name);
+            }
             shared.observe.finish_head(begun, &mut resp);
             Ok(resp)
         })
