@@ -9,11 +9,11 @@ use crate::Clock;
 use crate::cache::store::StoreOptions;
 use crate::error::ConfigError;
 use crate::fleet::config::L2Config;
-use crate::policy::headers::CACHE_NAME;
 use crate::handle::CacheHandle;
 use crate::observe::sink::AccessLog;
 use crate::origin::{Origin, OriginTarget};
 use crate::policy::freshness::{StatusTtl, TtlPolicy};
+use crate::policy::headers::CACHE_NAME;
 use crate::policy::targeted;
 use crate::route::{Behavior, BuildContext, Distribution, Routes, build_routes, check_ttls};
 use crate::service::Cdn;
@@ -357,10 +357,16 @@ impl CdnLayerBuilder {
             l2.validate()?;
         }
         if !is_token(&c.cache_name) {
-            return Err(ConfigError::new("cache_name", "must be a non-empty token (letters, digits, - . _ ~ and similar)"));
+            return Err(ConfigError::new(
+                "cache_name",
+                "must be a non-empty token (letters, digits, - . _ ~ and similar)",
+            ));
         }
         if c.edge_id.as_deref().is_some_and(|id| !is_token(id)) {
-            return Err(ConfigError::new("edge_id", "must be a non-empty token (letters, digits, - . _ ~ and similar)"));
+            return Err(ConfigError::new(
+                "edge_id",
+                "must be a non-empty token (letters, digits, - . _ ~ and similar)",
+            ));
         }
         if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
             return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));

@@ -9,18 +9,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use redis::AsyncCommands as _;
-use support::l2::{self, Relay, RedisServer};
+use support::l2::{self, RedisServer, Relay};
 use support::{Origin, Reply, cache_status, client, start_proxy};
 use tower_cdn::{CdnLayer, L2Config};
 
 /// An edge on 127.0.0.1:0 in front of `origin`, sharing `l2`.
 async fn edge(origin: &Origin, l2: L2Config) -> (CdnLayer, SocketAddr) {
-    let layer = CdnLayer::builder()
-        .origin(tower_cdn::Origin::http(origin.url()))
-        .standalone(true)
-        .l2(l2)
-        .build()
-        .unwrap();
+    let layer =
+        CdnLayer::builder().origin(tower_cdn::Origin::http(origin.url())).standalone(true).l2(l2).build().unwrap();
     let addr = start_proxy(layer.clone()).await;
     (layer, addr)
 }
@@ -183,7 +179,6 @@ async fn a_purge_on_one_edge_stops_every_edge_serving_the_entry() {
     assert_eq!(generation, 1, "one invalidation went through Redis");
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_purge_deletes_the_entries_from_redis_too() {
     let origin = Origin::start().await;
@@ -309,7 +304,7 @@ async fn large_bodies_are_stored_in_chunks_and_checked() {
     assert_eq!(a.cache().stats().l2_writes, 1);
 
     // A chunk from another write is detected.
-    let first = format!("{}", chunks.iter().min().unwrap());
+    let first = chunks.iter().min().unwrap().clone();
     let value: Vec<u8> = conn.get(&first).await.unwrap();
     let mut tampered = value.clone();
     tampered[5] ^= 0xff;

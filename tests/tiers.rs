@@ -35,7 +35,13 @@ async fn an_edge_behind_a_shield_shows_both_verdicts_and_then_hits() {
     assert!(members[0].starts_with("shield; fwd=uri-miss") && members[0].contains("stored"), "{members:?}");
     assert!(members[1].starts_with("edge; fwd=uri-miss") && members[1].contains("stored"), "{members:?}");
     assert_eq!(first.text().await.unwrap(), "shielded");
-    let via = origin.last_headers("/s").unwrap().get_all("via").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let via = origin
+        .last_headers("/s")
+        .unwrap()
+        .get_all("via")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
     assert_eq!(via, ["1.1 tower-cdn", "1.1 tower-cdn"], "each tier adds its Via member");
 
     let second = client().get(format!("http://{edge_addr}/s")).send().await.unwrap();
@@ -49,11 +55,8 @@ async fn an_edge_behind_a_shield_shows_both_verdicts_and_then_hits() {
 async fn an_edge_whose_origin_is_itself_answers_508() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let layer = CdnLayer::builder()
-        .origin(tower_cdn::Origin::http(format!("http://{addr}")))
-        .standalone(true)
-        .build()
-        .unwrap();
+    let layer =
+        CdnLayer::builder().origin(tower_cdn::Origin::http(format!("http://{addr}"))).standalone(true).build().unwrap();
     start_proxy_on(listener, layer.clone());
     let resp = client().get(format!("http://{addr}/loop")).send().await.unwrap();
     assert_eq!(resp.status(), 508);

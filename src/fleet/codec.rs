@@ -25,8 +25,8 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cache::entry::Head;
@@ -58,7 +58,7 @@ pub(crate) struct L2Entry {
 #[derive(Debug)]
 pub(crate) enum Meta {
     /// A response; `chunk_lens` is empty when the body was inline.
-    Entry { entry: L2Entry, chunk_lens: Vec<u32> },
+    Entry { entry: Box<L2Entry>, chunk_lens: Vec<u32> },
     /// Responses for the URI vary on these request fields.
     Variants(Vec<HeaderName>),
 }
@@ -202,9 +202,7 @@ fn entry(r: &mut Reader<'_>, whole: &Bytes) -> Result<Meta, Corrupt> {
     let write_id = r.u64()?;
     let stamp = r.u64()?;
     let status = StatusCode::from_u16(r.u16()?).map_err(|_| Corrupt("bad status"))?;
-    let response_time = SystemTime::UNIX_EPOCH
-        .checked_add(r.duration()?)
-        .ok_or(Corrupt("bad response time"))?;
+    let response_time = SystemTime::UNIX_EPOCH.checked_add(r.duration()?).ok_or(Corrupt("bad response time"))?;
     let initial_age = r.duration()?;
     let lifetime = r.duration()?;
     let stale_while_revalidate = r.duration()?;
@@ -260,7 +258,7 @@ fn entry(r: &mut Reader<'_>, whole: &Bytes) -> Result<Meta, Corrupt> {
     }
     let head = Head { status, headers, meta };
     let entry = L2Entry { write_id, stamp, head, tags: tags.into_boxed_slice(), body };
-    Ok(Meta::Entry { entry, chunk_lens })
+    Ok(Meta::Entry { entry: Box::new(entry), chunk_lens })
 }
 
 /// Checks chunk `index` of the write `write_id`, of length `len`, and
@@ -352,7 +350,7 @@ mod tests {
         for (i, (c, len)) in chunks.iter().zip(&chunk_lens).enumerate() {
             entry.body.push(decode_chunk(c, entry.write_id, i as u32, *len).unwrap());
         }
-        entry
+        *entry
     }
 
     #[test]

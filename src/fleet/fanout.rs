@@ -133,6 +133,9 @@ async fn announced(weak: &Weak<Shared>, fleet: &Arc<Fleet>, payload: &[u8]) {
     }
 }
 
+/// The epoch, the generation (absent before the first invalidation) and the log.
+type SyncState = (String, Option<u64>, Vec<Vec<u8>>);
+
 /// Brings this edge's generation state (and its L1) up to date with Redis.
 async fn resync(weak: &Weak<Shared>, fleet: &Arc<Fleet>) -> bool {
     let epoch_key = fleet.fleet_key("epoch");
@@ -141,8 +144,7 @@ async fn resync(weak: &Weak<Shared>, fleet: &Arc<Fleet>) -> bool {
     pipe.get(&epoch_key);
     pipe.get(fleet.fleet_key("gen"));
     pipe.lrange(fleet.fleet_key("log"), 0, -1);
-    let got: Result<(String, Option<u64>, Vec<Vec<u8>>), _> =
-        fleet.redis.try_call(|mut c| async move { pipe.query_async(&mut c).await }).await;
+    let got: Result<SyncState, _> = fleet.redis.try_call(|mut c| async move { pipe.query_async(&mut c).await }).await;
     let Ok((epoch, generation, items)) = got else { return false };
     let Some(shared) = weak.upgrade() else { return false };
     let rules = items.iter().filter_map(|i| parse_item(i)).map(|(r, _)| r).collect();
@@ -239,9 +241,8 @@ fn scope_json(scope: &Scope) -> Value {
 }
 
 fn scope_from_json(v: &Value) -> Option<Scope> {
-    let strings = |v: &Value| -> Option<Vec<String>> {
-        v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect()
-    };
+    let strings =
+        |v: &Value| -> Option<Vec<String>> { v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect() };
     if v.get("all").and_then(Value::as_bool) == Some(true) {
         return Some(Scope::All);
     }

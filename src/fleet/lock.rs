@@ -85,7 +85,14 @@ impl Fleet {
         let set = self
             .redis
             .call(|mut c| async move {
-                redis::cmd("SET").arg(k).arg(t).arg("NX").arg("PX").arg(ttl_ms).query_async::<Option<String>>(&mut c).await
+                redis::cmd("SET")
+                    .arg(k)
+                    .arg(t)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<Option<String>>(&mut c)
+                    .await
             })
             .await;
         match set {

@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use xxhash_rust::xxh3::xxh3_128;
 
+pub(crate) use codec::L2Entry;
 pub(crate) use lock::{LockGuard, Locked, Waited};
 pub(crate) use store::Found;
 

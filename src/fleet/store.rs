@@ -33,7 +33,7 @@ const CHUNK_GRACE: Duration = Duration::from_secs(5);
 /// An entry found in L2.
 #[derive(Debug)]
 pub(crate) struct Found {
-    pub(crate) entry: L2Entry,
+    pub(crate) entry: Box<L2Entry>,
     /// For a response that varies: the secondary key of its variant.
     pub(crate) vary_key: Option<Arc<str>>,
 }
@@ -101,8 +101,11 @@ impl Fleet {
             for i in first..first + batch.len() {
                 pipe.get(self.entry_key_by_id(&id, &format!("c:{i}")));
             }
-            let values: Vec<Option<Vec<u8>>> =
-                self.redis.call(|mut c| async move { pipe.query_async(&mut c).await }).await.map_err(|_| L2Result::Error)?;
+            let values: Vec<Option<Vec<u8>>> = self
+                .redis
+                .call(|mut c| async move { pipe.query_async(&mut c).await })
+                .await
+                .map_err(|_| L2Result::Error)?;
             for (j, (value, len)) in values.into_iter().zip(batch).enumerate() {
                 let index = u32::try_from(first + j).map_err(|_| L2Result::Corrupt)?;
                 let value = value.ok_or(L2Result::Corrupt)?;
@@ -172,7 +175,12 @@ impl Fleet {
         let chunk_ms = ttl_ms.saturating_add(CHUNK_GRACE.as_millis() as u64);
         let mut pipe = redis::pipe();
         for (i, chunk) in chunks.iter().enumerate() {
-            pipe.cmd("SET").arg(self.entry_key_by_id(&id, &format!("c:{i}"))).arg(chunk.as_ref()).arg("PX").arg(chunk_ms).ignore();
+            pipe.cmd("SET")
+                .arg(self.entry_key_by_id(&id, &format!("c:{i}")))
+                .arg(chunk.as_ref())
+                .arg("PX")
+                .arg(chunk_ms)
+                .ignore();
         }
         // The meta value last: a reader that finds it finds the chunks.
         pipe.cmd("SET").arg(self.entry_key_by_id(&id, "m")).arg(meta.as_ref()).arg("PX").arg(ttl_ms).ignore();
@@ -182,10 +190,8 @@ impl Fleet {
         if let Some(fields) = marker {
             let value = codec::encode_variants(primary, &fields);
             let name = self.entry_key(primary, "m");
-            let _ = self
-                .redis
-                .call(|mut c| async move { c.pset_ex::<_, _, ()>(name, value.as_ref(), ttl_ms).await })
-                .await;
+            let _ =
+                self.redis.call(|mut c| async move { c.pset_ex::<_, _, ()>(name, value.as_ref(), ttl_ms).await }).await;
             self.index(primary, &entry_id(primary), 0, &[], ttl).await;
         }
         self.index(key, &id, chunks.len(), &l2.tags, ttl).await;

@@ -11,6 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::oneshot;
 
+use super::tier::{Before, Tier};
 use crate::body::OriginBody;
 use crate::body::tee::{Pumped, pump};
 use crate::cache::entry::{Entry, Head, Variants};
@@ -31,7 +32,6 @@ use crate::respond::content_length;
 use crate::route::Behavior;
 use crate::shared::Shared;
 use crate::status::NotStored;
-use super::tier::{Before, Tier};
 
 /// A stored response the fill may revalidate or fall back to.
 pub(crate) struct Prior {

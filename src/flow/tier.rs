@@ -11,7 +11,7 @@ use super::task::{FillTask, LeaderOutcome, Stored, Tx, store, tell};
 use crate::cache::entry::Entry;
 use crate::cache::fill::{Published, Served};
 use crate::cache::key::CacheKey;
-use crate::fleet::{Fleet, Found, LockGuard, Locked, Waited};
+use crate::fleet::{Fleet, Found, L2Entry, LockGuard, Locked, Waited};
 use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
 use crate::shared::Shared;
@@ -100,7 +100,8 @@ impl FillTask {
         }
         if let Some(chunks) = self.writer.storable_chunks() {
             let vary = vary::parse(&entry.head.headers);
-            let stored = Stored { head: entry.head, chunks: &chunks, vary: &vary, seq: self.seq, tags: entry.tags };
+            let L2Entry { head, tags, .. } = *entry;
+            let stored = Stored { head, chunks: &chunks, vary: &vary, seq: self.seq, tags };
             store(&self.shared, &self.primary, stored, &self.req_headers);
         }
         let FillTask { writer, registration, .. } = self;

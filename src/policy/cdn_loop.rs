@@ -29,7 +29,10 @@ pub fn names_instance(headers: &HeaderMap, edge_id: &str) -> bool {
     headers.get_all(CDN_LOOP).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|member| {
         let mut parts = member.split(';').map(str::trim);
         parts.next() == Some(CDN_ID)
-            && parts.any(|p| p.split_once('=').is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("id") && v.trim().trim_matches('"') == edge_id))
+            && parts.any(|p| {
+                p.split_once('=')
+                    .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("id") && v.trim().trim_matches('"') == edge_id)
+            })
     })
 }
 

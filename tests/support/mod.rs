@@ -2,8 +2,8 @@
 //! counts its hits, and the CDN under test, both on 127.0.0.1:0.
 #![allow(dead_code)]
 
-pub mod raw;
 pub mod l2;
+pub mod raw;
 pub mod s3;
 
 use std::collections::HashMap;
