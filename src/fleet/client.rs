@@ -71,6 +71,16 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Errors that mean Redis cannot be reached (as opposed to an error reply).
+fn is_outage(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+        || e.is_cluster_error()
+}
+
 /// The Redis side of the fleet.
 pub(crate) struct Redis {
     conn: Conn,
@@ -149,6 +159,13 @@ impl Redis {
     {
         let result = match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
             Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) if !is_outage(&e) => {
+                // Redis answered with an error (e.g. a command this server
+                // version lacks): count it, but Redis is up.
+                self.metrics.l2_error();
+                tracing::debug!(error = %e, "Redis command failed");
+                return Err(Failure::Error(e));
+            }
             Ok(Err(e)) => Failure::Error(e),
             Err(_) => Failure::Timeout,
         };

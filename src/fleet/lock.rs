@@ -123,7 +123,7 @@ impl Fleet {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(POLL_MAX);
-            if let Some(found) = self.lookup(primary, req_headers).await {
+            if let Ok(Some(found)) = self.lookup_inner(primary, req_headers).await {
                 return Waited::Found(found);
             }
             let l = lock.clone();

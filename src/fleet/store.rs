@@ -24,7 +24,7 @@ use crate::observe::metrics::L2Result;
 use crate::policy::vary::{self, Vary};
 
 /// Chunk values fetched per round trip.
-const CHUNKS_PER_TRIP: usize = 8;
+const CHUNKS_PER_TRIP: usize = 4;
 
 /// Chunk values outlive their meta value by this much, so a reader that
 /// found the meta finds the chunks.
@@ -52,7 +52,8 @@ impl Fleet {
         found.ok().flatten()
     }
 
-    async fn lookup_inner(&self, primary: &str, req_headers: &HeaderMap) -> Result<Option<Found>, L2Result> {
+    /// [`lookup`](Self::lookup) without counting (for polling).
+    pub(super) async fn lookup_inner(&self, primary: &str, req_headers: &HeaderMap) -> Result<Option<Found>, L2Result> {
         let Some(meta) = self.get_meta(primary).await? else { return Ok(None) };
         let (key, meta, vary_key) = match meta {
             Meta::Variants(fields) => {
