@@ -80,7 +80,9 @@ async fn main() {
         without.push(load(&client, plain_addr).await);
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    println!("hit throughput, {LOAD_CONCURRENCY} connections, {LOAD_SECONDS} s runs, best of 2 (client in the same process):");
+    println!(
+        "hit throughput, {LOAD_CONCURRENCY} connections, {LOAD_SECONDS} s runs, best of 2 (client in the same process):"
+    );
     println!("  L2 enabled:  {:>8.0} req/s", best(&with_l2));
     println!("  L2 disabled: {:>8.0} req/s", best(&without));
     println!("  ratio enabled/disabled: {:.3}", best(&with_l2) / best(&without));
@@ -158,9 +160,12 @@ async fn start_edge(origin: &SocketAddr, l2: Option<L2Config>) -> (CdnLayer, Soc
     let layer = builder.build().expect("valid configuration");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let svc = tower::Layer::layer(&layer, tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
-    }));
+    let svc = tower::Layer::layer(
+        &layer,
+        tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+        }),
+    );
     tokio::spawn(tower_cdn::cli::serve::serve(
         listener,
         svc,

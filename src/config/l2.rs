@@ -60,3 +60,39 @@ fn l2_config(s: L2Schema) -> Result<L2Config, ConfigError> {
     }
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::from_toml_str;
+
+    fn key_of(text: &str) -> String {
+        from_toml_str(text, "f.toml").unwrap_err().key().to_owned()
+    }
+
+    #[test]
+    fn the_readme_fleet_files_are_valid() {
+        let readme = include_str!("../../README.md");
+        let fleet = &readme[readme.find("## Running a fleet").expect("the fleet section")..];
+        let fleet = &fleet[..fleet.find("\n## ").unwrap_or(fleet.len())];
+        let mut blocks = 0;
+        for block in fleet.split("```toml\n").skip(1) {
+            let text = &block[..block.find("```").unwrap()];
+            from_toml_str(text, "README.md").unwrap().build().unwrap();
+            blocks += 1;
+        }
+        assert_eq!(blocks, 2, "edge.toml and shield.toml");
+    }
+
+    #[test]
+    fn l2_mistakes_name_their_key() {
+        assert_eq!(key_of("[l2]\nurl = \"redis://a\"\ncluster = [\"redis://b\"]"), "l2.cluster");
+        assert_eq!(key_of("[l2]\nkey_prefix = \"x\""), "l2.url");
+        assert_eq!(key_of("[l2]\nurl = \"redis://a\"\nurll = 1"), "l2.urll");
+        assert_eq!(key_of("[l2]\nurl = \"redis://a\"\ntimeout = \"soon\""), "l2.timeout");
+        let build = |text: &str| from_toml_str(text, "f.toml").unwrap().build().unwrap_err().key().to_owned();
+        assert_eq!(build("[l2]\nurl = \"http://nope\""), "l2.url");
+        assert_eq!(build("[l2]\nurl = \"redis://a\"\nchunk_size = 10"), "l2.chunk_size");
+        assert_eq!(build("[l2]\nurl = \"redis://a\"\ntimeout = 0"), "l2.timeout");
+        assert_eq!(build("cache_name = \"two words\""), "cache_name");
+    }
+}

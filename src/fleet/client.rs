@@ -3,8 +3,8 @@
 //! command under a short timeout, and the up/down state that keeps a dead
 //! Redis off the request path.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -83,7 +83,8 @@ fn is_outage(e: &redis::RedisError) -> bool {
 
 /// The Redis side of the fleet.
 pub(crate) struct Redis {
-    conn: Conn,
+    conn: OnceLock<Conn>,
+    cfg: L2Config,
     /// For the pub/sub subscription (a cluster forwards every publish to
     /// every node, so one node is enough).
     pub(crate) pubsub: redis::Client,
@@ -101,10 +102,26 @@ impl std::fmt::Debug for Redis {
 }
 
 impl Redis {
-    /// Sets up the clients; connects lazily (no IO here).
+    /// Sets up the client; the connection is made by [`start`](Self::start).
     pub(crate) fn new(cfg: &L2Config, metrics: SharedMetrics) -> redis::RedisResult<Self> {
         let first = cfg.urls.first().map_or("redis://127.0.0.1:6379", String::as_str);
         let pubsub = redis::Client::open(first)?;
+        Ok(Redis {
+            conn: OnceLock::new(),
+            cfg: cfg.clone(),
+            pubsub,
+            timeout: cfg.timeout,
+            up: AtomicBool::new(false),
+            log_interval: cfg.log_interval,
+            last_warning: Mutex::new(None),
+            metrics,
+        })
+    }
+
+    /// Creates the connection (lazy: it connects on first use and
+    /// reconnects by itself). Needs a Tokio runtime.
+    pub(crate) fn start(&self) -> redis::RedisResult<()> {
+        let cfg = &self.cfg;
         let conn = if cfg.cluster {
             let client = redis::cluster::ClusterClientBuilder::new(cfg.urls.clone())
                 .connection_timeout(cfg.timeout)
@@ -121,17 +138,10 @@ impl Redis {
                 .set_response_timeout(Some(cfg.timeout))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(1));
-            Conn::Single(ConnectionManager::new_lazy_with_config(pubsub.clone(), config)?)
+            Conn::Single(ConnectionManager::new_lazy_with_config(self.pubsub.clone(), config)?)
         };
-        Ok(Redis {
-            conn,
-            pubsub,
-            timeout: cfg.timeout,
-            up: AtomicBool::new(false),
-            log_interval: cfg.log_interval,
-            last_warning: Mutex::new(None),
-            metrics,
-        })
+        let _ = self.conn.set(conn);
+        Ok(())
     }
 
     /// `true` while Redis answers (and the fleet state is in sync).
@@ -157,7 +167,8 @@ impl Redis {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let result = match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
+        let Some(conn) = self.conn.get() else { return Err(Failure::Down) };
+        let result = match tokio::time::timeout(self.timeout, f(conn.clone())).await {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) if !is_outage(&e) => {
                 // Redis answered with an error (e.g. a command this server

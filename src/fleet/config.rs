@@ -83,8 +83,10 @@ impl L2Config {
         self
     }
 
-    /// Time allowed for one Redis command, connecting included (default
-    /// 100 ms). A command that takes longer counts as Redis being down.
+    /// Time allowed for one Redis command or pipeline, connecting included
+    /// (default 100 ms). A command that takes longer counts as Redis being
+    /// down. Reading a chunked body fetches 4 chunks per pipeline, so allow
+    /// for 4 × [`chunk_bytes`](Self::chunk_bytes) on your network.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

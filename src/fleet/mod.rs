@@ -92,6 +92,10 @@ impl Fleet {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
+        if let Err(e) = self.redis.start() {
+            tracing::error!(error = %e, "L2 disabled: cannot set up the Redis connection");
+            return;
+        }
         let weak: Weak<Shared> = Arc::downgrade(shared);
         tokio::spawn(fanout::supervise(weak.clone()));
         let rx = self.publish_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
