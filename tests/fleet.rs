@@ -344,3 +344,73 @@ async fn an_edge_cut_off_during_a_purge_drops_the_entry_when_it_reconnects() {
     let (_, cs, body) = get(a_addr, "/d").await;
     assert_ne!(body, "d#1", "A caught up with the purge it missed ({cs})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_works_as_the_l2() {
+    let server = RedisServer::start_cluster().await;
+    let origin = Origin::start().await;
+    origin.route("/k", Reply::ok("clustered").header("cache-control", "max-age=300").stamped());
+    let prefix = l2::unique_prefix("cluster");
+    let config = || L2Config::cluster([server.url()]).key_prefix(&prefix).timeout(Duration::from_millis(500));
+    let (a, a_addr) = edge(&origin, config()).await;
+    let (b, b_addr) = edge(&origin, config()).await;
+    assert!(wait_up(&a, true).await && wait_up(&b, true).await);
+    assert_eq!(get(a_addr, "/k").await.2, "clustered#1");
+    wait_writes(&a, 1).await;
+    let (_, cs, body) = get(b_addr, "/k").await;
+    assert!(is_l2_hit(&cs) && body == "clustered#1", "{cs} {body}");
+
+    a.cache().invalidate(["/k"]);
+    assert!(wait_until(|| b.cache().is_empty()).await, "the purge reached the other edge through the cluster");
+    let (_, _, body) = get(b_addr, "/k").await;
+    assert_eq!(body, "clustered#2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxy_processes_with_the_l2_flag_share_one_cache() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let origin = Origin::start().await;
+    let url = l2::shared_url();
+    let start = |name: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
+            .args(["--listen", ":0", "--origin", &origin.url(), "--l2", &url, "--cache-name", name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tower-cdn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr: SocketAddr = line.trim().strip_prefix("listening on http://").unwrap().parse().unwrap();
+        KillOnDrop(child, addr)
+    };
+    let (a, b) = (start("edge-a"), start("edge-b"));
+    // Each process connects to Redis in the background: try fresh paths
+    // until one filled by A is an L2 hit on B (bounded).
+    let run = l2::unique_prefix("bin");
+    let mut shared = None;
+    for i in 0..100 {
+        let path = format!("/{run}/{i}");
+        origin.route(&path, Reply::ok("from origin").header("cache-control", "max-age=300"));
+        let (_, cs, _) = get(a.1, &path).await;
+        assert!(cs.starts_with("edge-a; fwd=uri-miss"), "{cs}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, cs, body) = get(b.1, &path).await;
+        if cs.starts_with("edge-b; hit") && cs.contains("detail=l2") {
+            shared = Some((path, body));
+            break;
+        }
+    }
+    let (path, body) = shared.expect("no L2 hit between the two processes");
+    assert_eq!(body, "from origin");
+    assert_eq!(origin.hits(&path), 1);
+}
+
+struct KillOnDrop(std::process::Child, SocketAddr);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -38,6 +38,8 @@ pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Cluster mode: a one-node Redis Cluster owning every slot.
+    cluster_dir: Option<std::path::PathBuf>,
 }
 
 fn binary() -> String {
@@ -48,9 +50,29 @@ impl RedisServer {
     /// Starts one (fails with a hint when `redis-server` is not installed).
     pub async fn start() -> Self {
         let port = free_port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer { port, child: None, cluster_dir: None };
         server.restart().await;
         server
+    }
+
+    /// A one-node Redis Cluster (cluster protocol, every slot on this node).
+    pub async fn start_cluster() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("tower-cdn-cluster-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = RedisServer { port, child: None, cluster_dir: Some(dir) };
+        server.restart().await;
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(0).arg(16383).query_async(&mut c).await.unwrap();
+        for _ in 0..200 {
+            let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await.unwrap();
+            if info.contains("cluster_state:ok") {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the one-node cluster never became ready");
     }
 
     pub fn url(&self) -> String {
@@ -60,8 +82,17 @@ impl RedisServer {
     /// Starts the server (again) on its port, with no data.
     pub async fn restart(&mut self) {
         self.stop();
+        let mut args: Vec<String> =
+            ["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        if let Some(dir) = &self.cluster_dir {
+            let _ = std::fs::remove_file(dir.join("nodes.conf"));
+            args.extend(["--cluster-enabled".into(), "yes".into(), "--dir".into(), dir.display().to_string()]);
+        }
         let child = Command::new(binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -94,6 +125,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = &self.cluster_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
