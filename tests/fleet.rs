@@ -6,11 +6,13 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands as _;
 use support::l2::{self, RedisServer, Relay};
 use support::{Origin, Reply, cache_status, client, start_proxy};
+use tokio::sync::Notify;
 use tower_cdn::{CdnLayer, L2Config};
 
 /// An edge on 127.0.0.1:0 in front of `origin`, sharing `l2`.
@@ -124,17 +126,22 @@ async fn a_fill_on_one_edge_is_an_l2_hit_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_cold_requests_over_three_edges_make_one_origin_fetch() {
     let origin = Origin::start().await;
-    let reply = Reply::ok("cold start").header("cache-control", "max-age=60").head_delay(Duration::from_millis(300));
+    // The origin holds its body until both other edges are waiting.
+    let gate = Arc::new(Notify::new());
+    let reply = Reply::ok("cold start").header("cache-control", "max-age=60").gate_after(0, Arc::clone(&gate));
     origin.route("/cold", reply);
     let Fleet { edges, .. } = fleet(&origin, &l2::shared_url(), "stampede", 3).await;
-    let requests = (0..20).map(|i| get(edges[i % 3].1, "/cold"));
-    let results = futures_util::future::join_all(requests).await;
-    for (status, cs, body) in &results {
-        assert_eq!((*status, body.as_str()), (200, "cold start"), "{cs}");
+    let requests: Vec<_> = (0..20).map(|i| tokio::spawn(get(edges[i % 3].1, "/cold"))).collect();
+    let waiting = || edges.iter().filter(|(l, _)| l.cache().stats().fleet_waits >= 1).count();
+    assert!(wait_until(|| waiting() == 2).await, "two edges wait for the third's fill");
+    gate.notify_one();
+    for r in requests {
+        let (status, cs, body) = r.await.unwrap();
+        assert_eq!((status, body.as_str()), (200, "cold start"), "{cs}");
     }
     assert_eq!(origin.hits("/cold"), 1, "the fleet fetched once");
-    let waited: u64 = edges.iter().map(|(l, _)| l.cache().stats().fleet_waits).sum();
-    assert!(waited >= 1, "the other edges waited for the filling edge");
+    let fetches: u64 = edges.iter().map(|(l, _)| l.cache().stats().origin_fetches).sum();
+    assert_eq!(fetches, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
