@@ -8,6 +8,11 @@ use crate::shared::Shared;
 
 /// A handle on the cache behind a [`CdnLayer`](crate::CdnLayer), from
 /// [`CdnLayer::cache`](crate::CdnLayer::cache). Cheap to clone.
+///
+/// With an [L2](crate::L2Config), every invalidation also reaches the
+/// other edges of the fleet and the shared tier (published through Redis,
+/// queued while Redis is unreachable); [`Invalidation::wait`] waits for
+/// this edge's own sweep only.
 #[derive(Clone)]
 pub struct CacheHandle {
     shared: Arc<Shared>,

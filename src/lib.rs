@@ -31,6 +31,16 @@
 //!     .expect("valid configuration");
 //! # let _ = layer;
 //! ```
+//!
+//! # Fleets
+//!
+//! Several edges (processes behind a load balancer, or layers) given the
+//! same [`L2Config`] share a second cache tier on Redis: an L1 miss looks
+//! there before the origin, concurrent misses across edges make one origin
+//! fetch, and an invalidation on any edge reaches every edge. Losing Redis
+//! costs hit ratio, never correctness. An edge can also use another
+//! tower-cdn as its origin (an origin shield); loops are refused with 508
+//! (`CDN-Loop`, RFC 8586). See the README's "Running a fleet".
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -421,3 +421,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_request_on_one_edge_removes_the_entry_from_l2() {
+    let origin = Origin::start().await;
+    origin.route("/u", Reply::ok("u").header("cache-control", "max-age=300").stamped());
+    let url = l2::shared_url();
+    let f = fleet(&origin, &url, "unsafe", 2).await;
+    let ((a, a_addr), (_, b_addr)) = (&f.edges[0], &f.edges[1]);
+    assert_eq!(get(*a_addr, "/u").await.2, "u#1");
+    wait_writes(a, 1).await;
+    let resp = client().post(format!("http://{a_addr}/u")).header("host", SITE).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut gone = false;
+    for _ in 0..200 {
+        if meta_keys(&url, &f.prefix).await.is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gone, "the POST deleted the L2 entry");
+    let (_, cs, body) = get(*b_addr, "/u").await;
+    assert!(cs.contains("fwd=uri-miss") && body == "u#3", "{cs} {body}");
+}

@@ -120,6 +120,22 @@ impl Fleet {
         Ok(body)
     }
 
+    /// Deletes the L2 entries stored under these exact keys, in the
+    /// background (an unsafe request changed them, RFC 9111 §4.4). Their
+    /// meta values are enough: chunks without one are never read.
+    pub(crate) fn forget(self: &Arc<Self>, keys: &[CacheKey]) {
+        if !self.is_up() || keys.is_empty() {
+            return;
+        }
+        let names: Vec<String> = keys.iter().map(|k| self.entry_key(k, "m")).collect();
+        let fleet = Arc::clone(self);
+        tokio::spawn(async move {
+            for name in names {
+                let _ = fleet.redis.call(|mut c| async move { c.del::<_, ()>(name).await }).await;
+            }
+        });
+    }
+
     /// The meta key and chunk keys of an entry.
     pub(super) fn value_keys(&self, id: &str, chunks: usize) -> Vec<String> {
         let mut keys = vec![self.entry_key_by_id(id, "m")];

@@ -572,4 +572,9 @@ fn invalidate_uri(
         shared.store.remove(target);
         shared.fills.invalidate_matching(|k| key::is_same_uri(k, target));
     }
+    // The shared tier must not hand the old response back to this or any
+    // edge (the other edges' L1 copies are theirs, as separate caches).
+    if let Some(fleet) = &shared.fleet {
+        fleet.forget(&targets);
+    }
 }
