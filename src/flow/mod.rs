@@ -202,7 +202,10 @@ where
     }
 
     // 5./6. Lead the fill or follow the one in flight.
-    let follow_wait = behavior.origin.response_timeout() + FOLLOW_SLACK;
+    let origin_timeout = behavior.origin.response_timeout();
+    // With a fleet, the leader may first wait for another edge's fill.
+    let fleet_wait = shared.fleet.as_ref().map_or(Duration::ZERO, |f| f.lock_wait(origin_timeout));
+    let follow_wait = origin_timeout + FOLLOW_SLACK + fleet_wait;
     let mut attempts = 0;
     loop {
         match shared.fills.join_or_lead(&fill_key, shared.max_entry_bytes) {
