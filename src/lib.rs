@@ -39,6 +39,16 @@
 //! that keeps the cache ([`CdnLayer::reload`]), an HTTP admin API
 //! ([`admin::router`]) to serve on a port of its own, and a `tracing` span
 //! per request (target `tower_cdn::request`, level DEBUG).
+//!
+//! # Fleets
+//!
+//! Several edges (processes behind a load balancer, or layers) given the
+//! same [`L2Config`] share a second cache tier on Redis: an L1 miss looks
+//! there before the origin, concurrent misses across edges make one origin
+//! fetch, and an invalidation on any edge reaches every edge. Losing Redis
+//! costs hit ratio, never correctness. An edge can also use another
+//! tower-cdn as its origin (an origin shield); loops are refused with 508
+//! (`CDN-Loop`, RFC 8586). See the README's "Running a fleet".
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -46,6 +56,7 @@ mod body;
 mod cache;
 mod clock;
 mod error;
+mod fleet;
 mod flow;
 mod future;
 mod handle;
@@ -64,6 +75,7 @@ pub use body::CdnBody;
 pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
 pub use error::{ConfigError, OriginError};
+pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Config};
 pub use future::ResponseFuture;
 pub use handle::{CacheHandle, Invalidation};
 pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};

@@ -72,6 +72,9 @@ where
         ResponseFuture::new(
             async move {
                 let mut resp = crate::flow::run(Arc::clone(&shared), inner, req).await?;
+                if *shared.cache_name != *crate::policy::headers::CACHE_NAME {
+                    crate::status::rename_member(resp.headers_mut(), &shared.cache_name);
+                }
                 shared.observe.finish_head(begun, &mut resp);
                 crate::observe::span::record_head(&head_span, &resp);
                 Ok(resp)

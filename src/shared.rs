@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::cache::lock::Fills;
 use crate::cache::purge::Purges;
 use crate::cache::store::Store;
+use crate::fleet::Fleet;
 use crate::layer::CdnConfig;
 use crate::observe::Observe;
 use crate::route::Routes;
@@ -39,10 +40,31 @@ pub(crate) struct Shared {
     pub(crate) observe: Observe,
     /// Invalidations in progress.
     pub(crate) purges: Arc<Purges>,
+    /// The shared L2 tier and fleet coordination, when configured.
+    pub(crate) fleet: Option<Arc<Fleet>>,
+    /// This cache's name in `Cache-Status`.
+    pub(crate) cache_name: Arc<str>,
+    /// This instance's identity in `CDN-Loop` and fleet messages.
+    pub(crate) edge_id: Arc<str>,
 }
 
 impl Shared {
     pub(crate) fn new(config: &CdnConfig) -> Self {
+        let observe = Observe::new(config.access_logs.clone(), &config.edge_location);
+        let edge_id: Arc<str> = match &config.edge_id {
+            Some(id) => Arc::from(id.as_str()),
+            None => Arc::from(format!("{:016x}", crate::fleet::random_u64())),
+        };
+        let fleet = config.l2.as_ref().and_then(|l2| {
+            match Fleet::new(l2, &edge_id, Arc::clone(&observe.metrics)) {
+                Ok(fleet) => Some(Arc::new(fleet)),
+                // URLs were validated by the builder; a failure here is logged.
+                Err(e) => {
+                    tracing::error!(error = %e, "L2 disabled: cannot set up the Redis client");
+                    None
+                }
+            }
+        });
         Shared {
             store: Store::new(config.store),
             fills: Fills::default(),
@@ -55,7 +77,10 @@ impl Shared {
             clock: config.clock.clone(),
             trust_forwarding_headers: config.trust_forwarding_headers,
             purges: Arc::new(Purges::default()),
-            observe: Observe::new(config.access_logs.clone(), &config.edge_location),
+            observe,
+            fleet,
+            cache_name: Arc::from(config.cache_name.as_str()),
+            edge_id,
         }
     }
 

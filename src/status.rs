@@ -280,6 +280,20 @@ impl CacheStatus {
     }
 }
 
+/// Puts `name` in place of the default name in this cache's `Cache-Status`
+/// member (the last one: upstream members come first, RFC 9211 §2).
+pub(crate) fn rename_member(headers: &mut HeaderMap, name: &str) {
+    let mut values: Vec<HeaderValue> = headers.get_all(CACHE_STATUS).iter().cloned().collect();
+    let Some(last) = values.last_mut() else { return };
+    let Some(rest) = last.to_str().ok().and_then(|v| v.strip_prefix(CACHE_NAME)) else { return };
+    let Ok(renamed) = HeaderValue::from_str(&format!("{name}{rest}")) else { return };
+    *last = renamed;
+    headers.remove(CACHE_STATUS);
+    for v in values {
+        headers.append(CACHE_STATUS, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +309,15 @@ mod tests {
         let n = CacheStatus::forward(Fwd::UriMiss).with_not_stored(NotStored::NoStore);
         assert_eq!(n.cache_status_value(), "tower-cdn; fwd=uri-miss; detail=no-store");
         assert_eq!(n.x_cache_value(StatusCode::BAD_GATEWAY), "Error from tower-cdn");
+    }
+
+    #[test]
+    fn only_our_own_member_is_renamed() {
+        let mut h = HeaderMap::new();
+        h.append(CACHE_STATUS, HeaderValue::from_static("tower-cdn; fwd=uri-miss; stored"));
+        h.append(CACHE_STATUS, HeaderValue::from_static("tower-cdn; hit; ttl=5"));
+        rename_member(&mut h, "edge-1");
+        let all: Vec<_> = h.get_all(CACHE_STATUS).iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(all, ["tower-cdn; fwd=uri-miss; stored", "edge-1; hit; ttl=5"]);
     }
 }

@@ -57,6 +57,8 @@ pub enum Served {
     /// The stored response, served stale because the origin failed
     /// (with the origin's status when it answered).
     StaleOnError(Option<http::StatusCode>),
+    /// A fresh entry from the shared L2 tier (another edge's fill).
+    L2,
 }
 
 /// What a fill publishes once the response head is known.

@@ -70,6 +70,15 @@ impl Scope {
         }
     }
 
+    /// Whether an entry stored under `key` with `tags` is covered (for
+    /// entries that are not in this store, e.g. read from L2).
+    pub(crate) fn covers(&self, key: &str, tags: &[Box<str>]) -> bool {
+        match self {
+            Scope::Tags(wanted) => tags.iter().any(|t| wanted.iter().any(|x| **t == **x)),
+            other => other.covers_key(key),
+        }
+    }
+
     /// Whether a fill for `key` is covered (tags are unknown until stored).
     pub(crate) fn covers_key(&self, key: &str) -> bool {
         match self {

@@ -74,6 +74,16 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub max_ttl: Option<Duration>,
 
+    /// Shared L2 cache on Redis, e.g. redis://127.0.0.1:6379: edges given
+    /// the same one act as one cache (overrides the file's `[l2] url`).
+    #[arg(long, value_name = "URL")]
+    pub l2: Option<String>,
+
+    /// This cache's name in Cache-Status (default tower-cdn); give tiers
+    /// (edge, shield) different names.
+    #[arg(long, value_name = "NAME")]
+    pub cache_name: Option<String>,
+
     /// Compress text-like responses with brotli/gzip for clients that accept them.
     #[arg(long)]
     pub compress: bool,

@@ -190,6 +190,12 @@ fn with_flags(mut b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if args.compress {
         b = b.compress(true);
     }
+    if let Some(url) = &args.l2 {
+        b = b.l2(crate::L2Config::new(url));
+    }
+    if let Some(name) = &args.cache_name {
+        b = b.cache_name(name);
+    }
     b
 }
 
@@ -201,6 +207,8 @@ fn flag_name(args: &Args, setting: &str) -> Option<&'static str> {
         "default_ttl" if args.default_ttl.is_some() => Some("--default-ttl"),
         "min_ttl" if args.min_ttl.is_some() => Some("--min-ttl"),
         "max_ttl" if args.max_ttl.is_some() => Some("--max-ttl"),
+        "l2.url" if args.l2.is_some() => Some("--l2"),
+        "cache_name" if args.cache_name.is_some() => Some("--cache-name"),
         _ => None,
     }
 }
@@ -223,6 +231,8 @@ fn rename_flag(e: ConfigError) -> ConfigError {
         "default_ttl" => "--default-ttl",
         "min_ttl" => "--min-ttl",
         "max_ttl" => "--max-ttl",
+        "l2.url" => "--l2",
+        "cache_name" => "--cache-name",
         s if s.starts_with("origin") => "--origin",
         _ => return e,
     };

@@ -44,6 +44,7 @@ pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
     if let Some(v) = file.max_ttl {
         b = b.max_ttl(v.0);
     }
+    b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2)?;
     let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies };
     // Named policies are checked where they are defined, against the
     // file's TTL defaults, so their errors point at their own keys.

@@ -26,6 +26,7 @@
 //! ```
 
 mod convert;
+mod l2;
 mod ops;
 mod schema;
 pub mod units;

@@ -31,6 +31,25 @@ pub(crate) struct FileSchema {
     pub(crate) origin_request_policies: BTreeMap<String, OriginRequestPolicySchema>,
     #[serde(default)]
     pub(crate) distributions: Vec<DistributionSchema>,
+    pub(crate) cache_name: Option<String>,
+    pub(crate) edge_id: Option<String>,
+    pub(crate) l2: Option<L2Schema>,
+}
+
+/// `[l2]`: the shared Redis tier.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct L2Schema {
+    pub(crate) url: Option<String>,
+    pub(crate) cluster: Option<Vec<String>>,
+    pub(crate) key_prefix: Option<String>,
+    pub(crate) timeout: Option<Dur>,
+    pub(crate) max_object_size: Option<Size>,
+    pub(crate) chunk_size: Option<Size>,
+    pub(crate) lock_ttl: Option<Dur>,
+    pub(crate) lock_wait: Option<Dur>,
+    pub(crate) log_interval: Option<Dur>,
+    pub(crate) purge_log_len: Option<usize>,
 }
 
 /// `[access_log]`: `path` (`-` for stdout) and `format`.

@@ -5,6 +5,7 @@
 //! `cache`. The origin fetch of a fill runs in its own task (`task.rs`).
 
 mod task;
+mod tier;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use crate::policy::freshness::age_header_secs;
 use crate::policy::headers::{append_forwarded_for, strip_untrusted_forwarding};
 use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
-use crate::policy::{invalidation, target};
+use crate::policy::{cdn_loop, invalidation, target};
 use crate::respond::{self, Asked, Representation};
 use crate::route::{Behavior, Refusal, Resolution};
 use crate::shared::Shared;
@@ -104,7 +105,15 @@ where
     ReqB::Error: Into<BoxError>,
 {
     let now = shared.now();
+    if let Some(fleet) = &shared.fleet {
+        fleet.ensure_started(&shared);
+    }
     let (mut parts, body) = req.into_parts();
+    // RFC 8586: this request has been through this instance already.
+    if cdn_loop::names_instance(&parts.headers, &shared.edge_id) {
+        let status = CacheStatus::refused("loop-detected");
+        return Ok(respond::cache_error(StatusCode::LOOP_DETECTED, "508 Loop Detected\n", status));
+    }
     if normalize_target(&mut parts).is_err() {
         let status = CacheStatus::forward(Fwd::Bypass);
         return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));
@@ -196,7 +205,10 @@ where
     }
 
     // 5./6. Lead the fill or follow the one in flight.
-    let follow_wait = behavior.origin.response_timeout() + FOLLOW_SLACK;
+    let origin_timeout = behavior.origin.response_timeout();
+    // With a fleet, the leader may first wait for another edge's fill.
+    let fleet_wait = shared.fleet.as_ref().map_or(Duration::ZERO, |f| f.lock_wait(origin_timeout));
+    let follow_wait = origin_timeout + FOLLOW_SLACK + fleet_wait;
     let mut attempts = 0;
     loop {
         match shared.fills.join_or_lead(&fill_key, shared.max_entry_bytes) {
@@ -284,6 +296,7 @@ fn prepare_forwarding(shared: &Shared, parts: &mut Parts) {
         let ip = addr.ip();
         append_forwarded_for(&mut parts.headers, ip);
     }
+    cdn_loop::append(&mut parts.headers, &shared.edge_id);
 }
 
 /// `Some(secondary key)` when the published response varies and this
@@ -317,6 +330,7 @@ fn serve_published(
     let mut status = match published.served {
         Served::Origin => CacheStatus::forward(fwd).with_fwd_status(head.status).with_stored(true),
         Served::Revalidated => CacheStatus::forward(fwd).with_fwd_status(StatusCode::NOT_MODIFIED).with_stored(true),
+        Served::L2 => CacheStatus::hit(head.meta.remaining(now)).with_detail("l2"),
         Served::StaleOnError(code) => {
             let s = CacheStatus::stale_hit(head.meta.staleness(now), "stale-if-error").with_fwd(fwd);
             match code {
@@ -563,5 +577,10 @@ fn invalidate_uri(
     for target in &targets {
         shared.store.remove(target);
         shared.fills.invalidate_matching(|k| key::is_same_uri(k, target));
+    }
+    // The shared tier must not hand the old response back to this or any
+    // edge (the other edges' L1 copies are theirs, as separate caches).
+    if let Some(fleet) = &shared.fleet {
+        fleet.forget(&targets);
     }
 }

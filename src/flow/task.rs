@@ -11,6 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::oneshot;
 
+use super::tier::{Before, Tier};
 use crate::body::tee::{Pumped, pump};
 use crate::body::{OriginBody, compress};
 use crate::cache::entry::{Entry, Head, Variants};
@@ -68,9 +69,9 @@ pub(crate) struct FillTask {
     pub(crate) registration: Registration,
 }
 
-type Tx<E> = Option<oneshot::Sender<LeaderOutcome<E>>>;
+pub(super) type Tx<E> = Option<oneshot::Sender<LeaderOutcome<E>>>;
 
-fn tell<E>(tx: Tx<E>, outcome: LeaderOutcome<E>) {
+pub(super) fn tell<E>(tx: Tx<E>, outcome: LeaderOutcome<E>) {
     if let Some(tx) = tx {
         // The leader may be gone; the fill goes on for the followers.
         let _ = tx.send(outcome);
@@ -87,13 +88,18 @@ impl FillTask {
         ResB: Body<Data = Bytes> + Send + 'static,
         ResB::Error: Into<BoxError>,
     {
+        // The shared tier first: another edge may have filled this key.
+        let tier = match super::tier::before_origin(&self).await {
+            Before::Hit(found) => return self.serve_l2(found, tx),
+            Before::Fetch(tier) => tier,
+        };
         let request_time = self.shared.now();
         let started = std::time::Instant::now();
         let fetched = self.behavior.origin.fetch(inner, parts, body, false).await;
         super::record_fetch(&self.shared, started, &fetched);
         let response_time = self.shared.now();
         match fetched {
-            Fetched::Response(resp) => self.on_response(resp, request_time, response_time, tx).await,
+            Fetched::Response(resp) => self.on_response(resp, request_time, response_time, tx, tier).await,
             Fetched::Failed(err) => {
                 if self.stale_allowed(OriginTrouble::Unreachable, response_time) {
                     self.serve_stale(None, tx);
@@ -119,13 +125,14 @@ impl FillTask {
         request_time: SystemTime,
         response_time: SystemTime,
         tx: Tx<E>,
+        tier: Tier,
     ) {
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED {
             match &self.prior {
                 Some(prior) if update::validates(&prior.entry.head().headers, resp.headers()) => {
                     let headers = resp.headers().clone();
-                    return self.freshen(&headers, request_time, response_time, tx);
+                    return self.freshen(&headers, request_time, response_time, tx, tier);
                 }
                 // A 304 we did not ask for, or for another representation.
                 _ => {
@@ -200,8 +207,10 @@ impl FillTask {
             // Store first, then let readers see the end: a client that asks
             // again right after its body ended finds the entry.
             if let Some(chunks) = writer.storable_chunks() {
-                let stored = Stored { head: Head::clone(&head), chunks: &chunks, storable: &storable, seq, tags };
-                store(&shared, &primary, stored, &req_headers);
+                let stored = Stored { head: Head::clone(&head), chunks: &chunks, vary: &storable.vary, seq, tags };
+                if let Some(entry) = store(&shared, &primary, stored, &req_headers) {
+                    tier.write(&shared, &primary, &entry, &storable.vary, &req_headers);
+                }
             }
             writer.complete();
         }
@@ -210,7 +219,14 @@ impl FillTask {
 
     /// §4.3.3/§4.3.4: a 304 freshens the stored response; everyone gets
     /// the stored body with the updated head, and the store is updated.
-    fn freshen<E>(self, not_modified: &HeaderMap, request_time: SystemTime, response_time: SystemTime, tx: Tx<E>) {
+    fn freshen<E>(
+        self,
+        not_modified: &HeaderMap,
+        request_time: SystemTime,
+        response_time: SystemTime,
+        tx: Tx<E>,
+        tier: Tier,
+    ) {
         let Some(prior) = &self.prior else { return };
         let old = prior.entry.head();
         let mut headers = update::freshen(&old.headers, not_modified);
@@ -238,8 +254,10 @@ impl FillTask {
         match &storable {
             Some(s) if !self.writer.fill().is_invalidated() => {
                 let tags: Box<[Box<str>]> = prior.entry.tags().into();
-                let stored = Stored { head, chunks: prior.entry.body(), storable: s, seq: self.seq, tags };
-                store(&self.shared, &self.primary, stored, &self.req_headers);
+                let stored = Stored { head, chunks: prior.entry.body(), vary: &s.vary, seq: self.seq, tags };
+                if let Some(entry) = store(&self.shared, &self.primary, stored, &self.req_headers) {
+                    tier.write(&self.shared, &self.primary, &entry, &s.vary, &self.req_headers);
+                }
             }
             _ => {
                 self.shared.store.remove(&prior.store_key);
@@ -267,25 +285,32 @@ impl FillTask {
     }
 }
 
-/// Stores a complete response: under the primary key, or, when it varies,
-/// as a variant under the URI's `Vary` marker (RFC 9111 §4.1).
 /// A complete response about to be stored.
-struct Stored<'a> {
-    head: Head,
-    chunks: &'a [Bytes],
-    storable: &'a Storable,
-    seq: u64,
-    tags: Box<[Box<str>]>,
+pub(super) struct Stored<'a> {
+    pub(super) head: Head,
+    pub(super) chunks: &'a [Bytes],
+    pub(super) vary: &'a Vary,
+    pub(super) seq: u64,
+    pub(super) tags: Box<[Box<str>]>,
 }
 
-fn store(shared: &Shared, primary: &CacheKey, stored: Stored<'_>, req_headers: &HeaderMap) {
-    let Stored { head, chunks, storable: s, seq, tags } = stored;
-    let entry = Cached::Entry(Arc::new(Entry::new(head, chunks, seq, tags)));
+/// Stores a complete response: under the primary key, or, when it varies,
+/// as a variant under the URI's `Vary` marker (RFC 9111 §4.1). Returns the
+/// entry, unless an invalidation issued during the fill covers it.
+pub(super) fn store(
+    shared: &Shared,
+    primary: &CacheKey,
+    stored: Stored<'_>,
+    req_headers: &HeaderMap,
+) -> Option<Arc<Entry>> {
+    let Stored { head, chunks, vary, seq, tags } = stored;
+    let arc = Arc::new(Entry::new(head, chunks, seq, tags));
+    let entry = Cached::Entry(Arc::clone(&arc));
     // An invalidation issued while this was being fetched covers it.
     if shared.purges.hides(primary, &entry) {
-        return;
+        return None;
     }
-    match &s.vary {
+    match vary {
         Vary::Fields(fields) => {
             let generation = match shared.store.get(primary) {
                 Some(Cached::Variants(v)) if v.fields == *fields => v.generation,
@@ -301,6 +326,7 @@ fn store(shared: &Shared, primary: &CacheKey, stored: Stored<'_>, req_headers: &
         }
         _ => shared.store.insert(Arc::clone(primary), entry),
     }
+    Some(arc)
 }
 
 /// RFC 9110 §6.6.1: a cache must add `Date` to a response that lacks one.

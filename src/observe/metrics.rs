@@ -8,6 +8,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -27,6 +28,37 @@ struct SourceLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct L2Labels {
+    result: &'static str,
+}
+
+/// The outcome of one L2 lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum L2Result {
+    Hit,
+    Miss,
+    /// A value failed its checks (treated as a miss).
+    Corrupt,
+    /// Covered by a fleet invalidation (treated as a miss).
+    Purged,
+    /// Redis unavailable (treated as a miss).
+    Error,
+}
+
+impl L2Result {
+    const ALL: [L2Result; 5] = [L2Result::Hit, L2Result::Miss, L2Result::Corrupt, L2Result::Purged, L2Result::Error];
+    fn label(self) -> &'static str {
+        match self {
+            L2Result::Hit => "hit",
+            L2Result::Miss => "miss",
+            L2Result::Corrupt => "corrupt",
+            L2Result::Purged => "purged",
+            L2Result::Error => "error",
+        }
+    }
 }
 
 const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
@@ -81,6 +113,18 @@ pub struct Stats {
     pub invalidations: u64,
     /// Access-log records dropped because the writer was behind.
     pub log_records_dropped: u64,
+    /// L2 (Redis) lookups that found a usable entry.
+    pub l2_hits: u64,
+    /// L2 lookups that found nothing usable (absent, corrupt, purged, or Redis unavailable).
+    pub l2_misses: u64,
+    /// Entries written to L2.
+    pub l2_writes: u64,
+    /// Failed or timed-out Redis commands.
+    pub l2_errors: u64,
+    /// `true` while L2 is configured and Redis answers.
+    pub l2_up: bool,
+    /// Fills that waited for another edge's fill (fleet coalescing).
+    pub fleet_waits: u64,
 }
 
 /// The layer's counters.
@@ -94,6 +138,11 @@ pub(crate) struct Metrics {
     origin_latency: Histogram,
     coalesced: Counter,
     invalidations: Counter,
+    l2_lookups: Vec<Counter>,
+    l2_writes: Counter,
+    l2_errors: Counter,
+    l2_up: Gauge,
+    fleet_waits: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -140,6 +189,18 @@ impl Metrics {
         );
         let invalidations = Counter::default();
         registry.register("invalidations", "Invalidation requests (paths, tags or all)", invalidations.clone());
+        let lookups = Family::<L2Labels, Counter>::default();
+        registry.register("l2_lookups", "L2 (Redis) lookups by result", lookups.clone());
+        let l2_lookups =
+            L2Result::ALL.iter().map(|r| lookups.get_or_create(&L2Labels { result: r.label() }).clone()).collect();
+        let l2_writes = Counter::default();
+        registry.register("l2_writes", "Entries written to L2", l2_writes.clone());
+        let l2_errors = Counter::default();
+        registry.register("l2_errors", "Failed or timed-out Redis commands", l2_errors.clone());
+        let l2_up = Gauge::default();
+        registry.register("l2_up", "1 while L2 is configured and Redis answers", l2_up.clone());
+        let fleet_waits = Counter::default();
+        registry.register("fleet_waits", "Fills that waited for another edge's fill", fleet_waits.clone());
         Metrics {
             registry,
             requests,
@@ -150,7 +211,34 @@ impl Metrics {
             origin_latency,
             coalesced,
             invalidations,
+            l2_lookups,
+            l2_writes,
+            l2_errors,
+            l2_up,
+            fleet_waits,
         }
+    }
+
+    pub(crate) fn l2_lookup(&self, result: L2Result) {
+        if let Some(c) = L2Result::ALL.iter().position(|r| *r == result).and_then(|i| self.l2_lookups.get(i)) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn l2_write(&self) {
+        self.l2_writes.inc();
+    }
+
+    pub(crate) fn l2_error(&self) {
+        self.l2_errors.inc();
+    }
+
+    pub(crate) fn set_l2_up(&self, up: bool) {
+        self.l2_up.set(i64::from(up));
+    }
+
+    pub(crate) fn fleet_wait(&self) {
+        self.fleet_waits.inc();
     }
 
     pub(crate) fn response(&self, result: ResultType, status: u16) {
@@ -208,6 +296,12 @@ impl Metrics {
             origin_errors: self.origin_errors.iter().map(Counter::get).sum(),
             coalesced_waiters: self.coalesced.get(),
             invalidations: self.invalidations.get(),
+            l2_hits: self.l2_lookups.first().map_or(0, Counter::get),
+            l2_misses: self.l2_lookups.iter().skip(1).map(Counter::get).sum(),
+            l2_writes: self.l2_writes.get(),
+            l2_errors: self.l2_errors.get(),
+            l2_up: self.l2_up.get() == 1,
+            fleet_waits: self.fleet_waits.get(),
             ..Stats::default()
         }
     }

@@ -2,6 +2,7 @@
 //! `now`; no IO, no clock reads. Each rule cites its RFC section.
 
 pub mod cache_control;
+pub mod cdn_loop;
 pub mod conditional;
 pub mod forward_policy;
 pub mod freshness;

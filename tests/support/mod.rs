@@ -2,6 +2,7 @@
 //! counts its hits, and the CDN under test, both on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod l2;
 pub mod raw;
 pub mod s3;
 
@@ -322,6 +323,12 @@ fn body_stream(body: Bytes, reply: Reply) -> impl futures_util::Stream<Item = Re
 /// (the standalone proxy), on 127.0.0.1:0.
 pub async fn start_proxy(layer: CdnLayer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_proxy_on(listener, layer)
+}
+
+/// [`start_proxy`] on a listener bound beforehand (to know the address
+/// before the layer is built).
+pub fn start_proxy_on(listener: tokio::net::TcpListener, layer: CdnLayer) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let svc = tower::Layer::layer(
         &layer,

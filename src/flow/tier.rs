@@ -1,0 +1,111 @@
+//! The shared tier's steps in a fill: before the origin, look in L2 and
+//! coalesce with the other edges (fleet lock); after a storable fill, write
+//! it to L2. Without L2 configured every step is a no-op.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use tokio::time::Instant;
+
+use super::task::{FillTask, LeaderOutcome, Stored, Tx, store, tell};
+use crate::cache::entry::Entry;
+use crate::cache::fill::{Published, Served};
+use crate::cache::key::CacheKey;
+use crate::fleet::{Fleet, Found, L2Entry, LockGuard, Locked, Waited};
+use crate::policy::reuse::{self, Reuse};
+use crate::policy::vary::{self, Vary};
+use crate::shared::Shared;
+
+/// Rounds of "the lock was freed without an entry: try to take it".
+const LOCK_ATTEMPTS: u32 = 3;
+
+/// What the fill does after looking at the shared tier.
+pub(super) enum Before {
+    /// L2 has a fresh entry: serve it, no origin fetch.
+    Hit(Found),
+    /// Fetch from the origin, then hand the result to [`Tier::write`].
+    Fetch(Tier),
+}
+
+/// The fill's stake in the shared tier: the fleet generation when it began,
+/// and the fleet lock if this edge holds it (released when dropped).
+pub(super) struct Tier {
+    fleet: Option<Arc<Fleet>>,
+    stamp: u64,
+    lock: Option<LockGuard>,
+}
+
+impl Tier {
+    fn none() -> Self {
+        Tier { fleet: None, stamp: 0, lock: None }
+    }
+
+    /// Writes a stored entry to L2 (in the background) and then releases
+    /// the fleet lock.
+    pub(super) fn write(self, shared: &Shared, primary: &CacheKey, entry: &Arc<Entry>, vary: &Vary, req: &HeaderMap) {
+        if let Some(fleet) = &self.fleet {
+            fleet.write(primary, entry, vary, req, self.stamp, self.lock, shared.now());
+        }
+    }
+}
+
+/// Looks in L2 and, on a miss, takes the fleet lock or waits (bounded) for
+/// the edge that holds it.
+pub(super) async fn before_origin(task: &FillTask) -> Before {
+    let Some(fleet) = task.shared.fleet.clone() else { return Before::Fetch(Tier::none()) };
+    let stamp = fleet.stamp();
+    let fetch = |lock| Before::Fetch(Tier { fleet: Some(Arc::clone(&fleet)), stamp, lock });
+    let pragma = reuse::pragma_no_cache(&task.req_headers);
+    // Redis down, or the client wants the origin's own answer (§5.2.1.4).
+    if !fleet.is_up() || task.req_cc.no_cache.is_present() || pragma {
+        return fetch(None);
+    }
+    let now = task.shared.now();
+    let usable = |found: Found| {
+        matches!(reuse::decide(&found.entry.head.meta, &task.req_cc, pragma, now), Reuse::Fresh { .. }).then_some(found)
+    };
+    let fill_key = Arc::clone(task.writer.fill().key());
+    let deadline = Instant::now() + fleet.lock_wait(task.behavior.origin.response_timeout());
+    for _ in 0..LOCK_ATTEMPTS {
+        if let Some(found) = fleet.lookup(&task.primary, &task.req_headers).await.and_then(usable) {
+            return Before::Hit(found);
+        }
+        match fleet.try_lock(&fill_key).await {
+            Locked::Acquired(guard) => return fetch(Some(guard)),
+            Locked::Unavailable => return fetch(None),
+            Locked::Busy => match fleet.wait_for_fill(&task.primary, &fill_key, &task.req_headers, deadline).await {
+                Waited::Found(found) => {
+                    return match usable(found) {
+                        Some(found) => Before::Hit(found),
+                        None => fetch(None),
+                    };
+                }
+                Waited::LockFree => {}
+                Waited::GiveUp => return fetch(None),
+            },
+        }
+    }
+    fetch(None)
+}
+
+impl FillTask {
+    /// Serves an L2 entry to the fill's readers and stores it in L1.
+    pub(super) fn serve_l2<E>(self, found: Found, tx: Tx<E>) {
+        let Found { entry, vary_key } = found;
+        let published = Published { head: Arc::new(entry.head.clone()), served: Served::L2, vary_key };
+        self.writer.publish_head(published.clone());
+        tell(tx, LeaderOutcome::Shared(published));
+        for chunk in &entry.body {
+            self.writer.push(chunk.clone());
+        }
+        if let Some(chunks) = self.writer.storable_chunks() {
+            let vary = vary::parse(&entry.head.headers);
+            let L2Entry { head, tags, .. } = *entry;
+            let stored = Stored { head, chunks: &chunks, vary: &vary, seq: self.seq, tags };
+            store(&self.shared, &self.primary, stored, &self.req_headers);
+        }
+        let FillTask { writer, registration, .. } = self;
+        writer.complete();
+        drop(registration);
+    }
+}

@@ -1,0 +1,197 @@
+//! Redis for the fleet tests: the shared server `scripts/test.sh` starts
+//! (`REDIS_URL`), throwaway servers a test can stop and restart, and a TCP
+//! relay that can cut one edge off from Redis.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// The Redis started by `scripts/test.sh`. Fails (never skips) without it.
+pub fn shared_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "REDIS_URL is not set: run the tests with `bash scripts/test.sh`, or start a Redis yourself \
+             (`redis-server --port 16379 --save '' --appendonly no --daemonize yes`) and \
+             `export REDIS_URL=redis://127.0.0.1:16379`"
+        )
+    })
+}
+
+/// A key prefix no other test (or earlier run) uses.
+pub fn unique_prefix(test: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("t-{test}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A direct connection for inspecting or tampering with what the edges wrote.
+pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+/// A redis-server process of this test's own, on a free loopback port.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    /// Cluster mode: a one-node Redis Cluster owning every slot.
+    cluster_dir: Option<std::path::PathBuf>,
+}
+
+fn binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+impl RedisServer {
+    /// Starts one (fails with a hint when `redis-server` is not installed).
+    pub async fn start() -> Self {
+        let port = free_port();
+        let mut server = RedisServer { port, child: None, cluster_dir: None };
+        server.restart().await;
+        server
+    }
+
+    /// A one-node Redis Cluster (cluster protocol, every slot on this node).
+    pub async fn start_cluster() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("tower-cdn-cluster-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = RedisServer { port, child: None, cluster_dir: Some(dir) };
+        server.restart().await;
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(0).arg(16383).query_async(&mut c).await.unwrap();
+        for _ in 0..200 {
+            let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await.unwrap();
+            if info.contains("cluster_state:ok") {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the one-node cluster never became ready");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on its port, with no data.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let mut args: Vec<String> =
+            ["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        if let Some(dir) = &self.cluster_dir {
+            let _ = std::fs::remove_file(dir.join("nodes.conf"));
+            args.extend(["--cluster-enabled".into(), "yes".into(), "--dir".into(), dir.display().to_string()]);
+        }
+        let child = Command::new(binary())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}): install it (apt-get install redis-server) or set REDIS_SERVER")
+            });
+        self.child = Some(child);
+        for _ in 0..200 {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(Ok(mut c)) =
+                    tokio::time::timeout(Duration::from_millis(200), client.get_multiplexed_async_connection()).await
+                && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Kills the server (its data is gone).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(dir) = &self.cluster_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A loopback port nothing listens on, below the ephemeral range.
+fn free_port() -> u16 {
+    let seed = std::process::id() as u64 * 7919
+        + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    for i in 0..1000u64 {
+        let port = 20000 + ((seed + i * 104_729) % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A TCP relay in front of Redis that can be cut (every connection
+/// dropped, new ones refused) and restored: one edge loses Redis while
+/// the others keep it.
+pub struct Relay {
+    pub addr: SocketAddr,
+    open: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl Relay {
+    pub async fn start(target: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = target.trim_start_matches("redis://").to_owned();
+        let open = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(Notify::new());
+        let (o, c) = (Arc::clone(&open), Arc::clone(&cut));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if !o.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                let c = Arc::clone(&c);
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = c.notified() => {}
+                    }
+                });
+            }
+        });
+        Relay { addr, open, cut }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    /// Drops every relayed connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
