@@ -41,6 +41,7 @@ pub struct CdnConfig {
     pub(crate) trust_forwarding_headers: bool,
     pub(crate) access_logs: Vec<AccessLog>,
     pub(crate) edge_location: String,
+    pub(crate) viewer_scheme: &'static str,
 }
 
 impl Default for CdnConfig {
@@ -55,6 +56,7 @@ impl Default for CdnConfig {
             trust_forwarding_headers: false,
             access_logs: Vec::new(),
             edge_location: DEFAULT_EDGE_LOCATION.into(),
+            viewer_scheme: "http",
         }
     }
 }
@@ -116,6 +118,7 @@ pub struct CdnLayerBuilder {
     trust_forwarding_headers: bool,
     access_logs: Vec<AccessLog>,
     edge_location: String,
+    viewer_scheme: String,
 }
 
 impl Default for CdnLayerBuilder {
@@ -133,6 +136,7 @@ impl Default for CdnLayerBuilder {
             trust_forwarding_headers: false,
             access_logs: Vec::new(),
             edge_location: DEFAULT_EDGE_LOCATION.into(),
+            viewer_scheme: "http".into(),
         }
     }
 }
@@ -288,6 +292,17 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// The scheme viewers use to reach this layer, `http` (default) or
+    /// `https` for an app behind a TLS terminator: signed URLs
+    /// ([`CacheBehavior::trusted_keys`](crate::CacheBehavior::trusted_keys))
+    /// are checked as `SCHEME://host/path?query`. With
+    /// [`trust_forwarding_headers`](Self::trust_forwarding_headers), an
+    /// `X-Forwarded-Proto` of `http` or `https` wins.
+    pub fn viewer_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.viewer_scheme = scheme.into();
+        self
+    }
+
     /// The name logged as `x-edge-location` (default `local`).
     pub fn edge_location(mut self, name: impl Into<String>) -> Self {
         self.edge_location = name.into();
@@ -316,6 +331,11 @@ impl CdnLayerBuilder {
             ));
         }
         check_ttls(&c.ttl)?;
+        let viewer_scheme = match c.viewer_scheme.as_str() {
+            "http" => "http",
+            "https" => "https",
+            other => return Err(ConfigError::new("viewer_scheme", format!("{other:?}: expected \"http\" or \"https\""))),
+        };
         if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
             return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));
         }
@@ -352,6 +372,7 @@ impl CdnLayerBuilder {
             trust_forwarding_headers: self.trust_forwarding_headers,
             access_logs: self.access_logs,
             edge_location: self.edge_location,
+            viewer_scheme,
         })
     }
 

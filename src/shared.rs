@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) observe: Observe,
     /// Invalidations in progress.
     pub(crate) purges: Arc<Purges>,
+    /// `http` or `https`: the scheme of signed URLs.
+    pub(crate) viewer_scheme: &'static str,
 }
 
 impl Shared {
@@ -50,6 +52,7 @@ impl Shared {
             trust_forwarding_headers: config.trust_forwarding_headers,
             purges: Arc::new(Purges::default()),
             observe: Observe::new(config.access_logs.clone(), &config.edge_location),
+            viewer_scheme: config.viewer_scheme,
         }
     }
 

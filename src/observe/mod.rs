@@ -186,7 +186,7 @@ fn classify(
     cache: Option<&CacheStatus>,
     origin_error: Option<&OriginError>,
 ) -> (ResultType, &'static str) {
-    if let Some(err) = origin_error {
+    if let Some(err) = origin_error.filter(|e| !e.is_capacity_exceeded()) {
         let detail = if err.is_timeout() {
             "OriginReadTimeout"
         } else if err.is_connect() {

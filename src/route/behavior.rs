@@ -9,6 +9,7 @@ use http::{HeaderMap, Method};
 use super::pattern::PathPattern;
 use super::policies::{CachePolicy, OriginRequestPolicy};
 use super::table::Refusal;
+use crate::auth::TrustedKeys;
 use crate::origin::OriginTarget;
 use crate::origin::s3::{KeyError, canonical_path};
 use crate::policy::forward_policy::ForwardPolicy;
@@ -67,6 +68,7 @@ pub struct CacheBehavior {
     pub(crate) cache_policy: CachePolicy,
     pub(crate) origin_request_policy: OriginRequestPolicy,
     pub(crate) allowed_methods: AllowedMethods,
+    pub(crate) trusted_keys: Option<TrustedKeys>,
 }
 
 impl CacheBehavior {
@@ -79,6 +81,7 @@ impl CacheBehavior {
             cache_policy: CachePolicy::default(),
             origin_request_policy: OriginRequestPolicy::default(),
             allowed_methods: AllowedMethods::default(),
+            trusted_keys: None,
         }
     }
 
@@ -110,6 +113,19 @@ impl CacheBehavior {
         self.allowed_methods = methods;
         self
     }
+
+    /// Restricts the behavior to signed URLs and signed cookies made with
+    /// one of `keys` (CloudFront's trusted key groups; see [`crate::auth`]).
+    /// Other requests, and expired, tampered or misdirected ones, get
+    /// `403 Forbidden` before any cache lookup or origin contact. The
+    /// signing query parameters and cookies are removed before the cache
+    /// key and the origin request are made, so differently signed URLs for
+    /// one object share one cached copy. An empty key set is an error at
+    /// [`build`](crate::CdnLayerBuilder::build).
+    pub fn trusted_keys(mut self, keys: TrustedKeys) -> Self {
+        self.trusted_keys = Some(keys);
+        self
+    }
 }
 
 /// A validated behavior: what the request path needs.
@@ -121,6 +137,8 @@ pub(crate) struct Behavior {
     pub(crate) key: KeyPolicy,
     pub(crate) forward: ForwardPolicy,
     pub(crate) allowed: AllowedMethods,
+    /// Requests must be signed by one of these keys.
+    pub(crate) trusted_keys: Option<Arc<TrustedKeys>>,
 }
 
 impl Behavior {
@@ -134,6 +152,7 @@ impl Behavior {
             key: KeyPolicy::default(),
             forward: ForwardPolicy::default(),
             allowed: AllowedMethods::All,
+            trusted_keys: None,
         }
     }
 

@@ -150,7 +150,17 @@ fn build_behavior(
     };
     let (ttl, key) = b.cache_policy.validate(&ctx.ttl).map_err(|e| e.within("cache_policy"))?;
     let forward = b.origin_request_policy.validate().map_err(|e| e.within("origin_request_policy"))?;
-    Ok(Behavior { origin: Arc::clone(origin), ttl, pattern, key, forward, allowed: b.allowed_methods })
+    let trusted_keys = match &b.trusted_keys {
+        Some(keys) if keys.is_empty() => {
+            return Err(ConfigError::new(
+                "trusted_keys",
+                "no keys: a behavior that requires signed requests needs at least one public key",
+            ));
+        }
+        Some(keys) => Some(Arc::new(keys.clone())),
+        None => None,
+    };
+    Ok(Behavior { origin: Arc::clone(origin), ttl, pattern, key, forward, allowed: b.allowed_methods, trusted_keys })
 }
 
 /// `index.html` → `/index.html`; the object must be a plain path.
