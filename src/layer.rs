@@ -334,7 +334,9 @@ impl CdnLayerBuilder {
         let viewer_scheme = match c.viewer_scheme.as_str() {
             "http" => "http",
             "https" => "https",
-            other => return Err(ConfigError::new("viewer_scheme", format!("{other:?}: expected \"http\" or \"https\""))),
+            other => {
+                return Err(ConfigError::new("viewer_scheme", format!("{other:?}: expected \"http\" or \"https\"")));
+            }
         };
         if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
             return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));

@@ -45,7 +45,10 @@ async fn a_fetch_over_the_limit_gets_503_and_never_reaches_the_origin() {
     assert_eq!(third.status(), 503);
     assert_eq!(third.headers()["retry-after"], "1");
     assert!(cache_status(&third).contains("detail=capacity-exceeded"), "{}", cache_status(&third));
-    assert_eq!(third.text().await.unwrap(), "503 Service Unavailable: too many requests to the origin, retry shortly\n");
+    assert_eq!(
+        third.text().await.unwrap(),
+        "503 Service Unavailable: too many requests to the origin, retry shortly\n"
+    );
     assert_eq!(origin.hits("/three"), 0, "the origin saw only the two fetches in the limit");
 
     gate.notify_one();
@@ -59,8 +62,13 @@ async fn a_fetch_over_the_limit_gets_503_and_never_reaches_the_origin() {
     assert_eq!(again.status(), 200);
     assert_eq!(origin.total_hits(), 3);
     assert!(eventually(|| records.lock().unwrap().len() == 4).await);
-    let capacity: Vec<_> =
-        records.lock().unwrap().iter().filter(|r| r.x_edge_result_type == ResultType::CapacityExceeded).cloned().collect();
+    let capacity: Vec<_> = records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.x_edge_result_type == ResultType::CapacityExceeded)
+        .cloned()
+        .collect();
     assert_eq!(capacity.len(), 1, "the access log calls the 503 CapacityExceeded");
     assert_eq!(capacity[0].sc_status, 503);
 }

@@ -31,11 +31,7 @@ fn root() -> PathBuf {
 }
 
 fn key_path(name: &str) -> String {
-    root()
-        .join("src/auth/testdata")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
+    root().join("src/auth/testdata").join(name).to_string_lossy().into_owned()
 }
 
 fn read_key(name: &str) -> String {
@@ -71,10 +67,7 @@ fn botocore(key: &str, url: &str, extra: &[&str]) -> Value {
         expires,
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let out = Command::new(python())
-        .args(&args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python()));
+    let out = Command::new(python()).args(&args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", python()));
     assert!(
         out.status.success(),
         "sign_cloudfront.py failed ({}):\n{}",
@@ -85,9 +78,7 @@ fn botocore(key: &str, url: &str, extra: &[&str]) -> Value {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 fn trusted() -> TrustedKeys {
@@ -110,12 +101,7 @@ fn now() -> SystemTime {
     at(NOT_BEFORE + 1000)
 }
 
-fn check(
-    keys: &TrustedKeys,
-    url: &str,
-    cookies: Option<&HeaderMap>,
-    ip: Option<&str>,
-) -> Result<(), Rejection> {
+fn check(keys: &TrustedKeys, url: &str, cookies: Option<&HeaderMap>, ip: Option<&str>) -> Result<(), Rejection> {
     let rest = url.strip_prefix("https://").unwrap();
     let (host, path_query) = rest.split_at(rest.find('/').unwrap());
     let (path, query) = match path_query.split_once('?') {
@@ -134,12 +120,8 @@ fn check(
 }
 
 fn cookie_header(v: &Value) -> HeaderMap {
-    let pairs: Vec<String> = v
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
-        .collect();
+    let pairs: Vec<String> =
+        v.as_object().unwrap().iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect();
     let mut h = HeaderMap::new();
     h.insert(COOKIE, HeaderValue::from_str(&pairs.join("; ")).unwrap());
     h
@@ -157,16 +139,7 @@ fn rsa_round_trip(hash: HashAlgorithm, hash_arg: &str) {
     let boto = botocore(
         "rsa_a_pkcs1.pem",
         &url,
-        &[
-            "--resource",
-            &resource,
-            "--ip",
-            "192.0.2.0/24",
-            "--not-before",
-            &nb,
-            "--hash",
-            hash_arg,
-        ],
+        &["--resource", &resource, "--ip", "192.0.2.0/24", "--not-before", &nb, "--hash", hash_arg],
     );
     let keys = trusted();
     let plain = format!("https://{HOST}/images/photo.jpg?size=large&color=red");
@@ -175,44 +148,25 @@ fn rsa_round_trip(hash: HashAlgorithm, hash_arg: &str) {
     assert_eq!(check(&keys, s(&boto, "canned_url"), None, None), Ok(()));
     let custom = s(&boto, "custom_url");
     assert_eq!(check(&keys, custom, None, Some("192.0.2.44")), Ok(()));
-    assert_eq!(
-        check(&keys, custom, None, Some("198.51.100.1")),
-        Err(Rejection::IpNotAllowed)
-    );
+    assert_eq!(check(&keys, custom, None, Some("198.51.100.1")), Err(Rejection::IpNotAllowed));
     let moved = custom.replace("/images/photo.jpg", "/images/other/thing.png");
     assert_eq!(check(&keys, &moved, None, Some("192.0.2.44")), Ok(()));
     let outside = custom.replace("/images/photo.jpg", "/videos/photo.jpg");
-    assert_eq!(
-        check(&keys, &outside, None, Some("192.0.2.44")),
-        Err(Rejection::ResourceMismatch)
-    );
+    assert_eq!(check(&keys, &outside, None, Some("192.0.2.44")), Err(Rejection::ResourceMismatch));
     let cookies = cookie_header(&boto["cookies"]);
-    assert_eq!(
-        check(&keys, &plain, Some(&cookies), Some("192.0.2.1")),
-        Ok(())
-    );
+    assert_eq!(check(&keys, &plain, Some(&cookies), Some("192.0.2.1")), Ok(()));
     let canned_cookies = cookie_header(&boto["canned_cookies"]);
     assert_eq!(check(&keys, &plain, Some(&canned_cookies), None), Ok(()));
 
     // Our signer, same key (PKCS#8 form), same inputs: identical bytes.
-    let ours = Signer::from_pem(KEY_ID, &read_key("rsa_a_pkcs8.pem"))
-        .unwrap()
-        .with_hash_algorithm(hash);
-    let policy = Policy::new(&resource, at(EXPIRES))
-        .ip_address("192.0.2.0/24")
-        .unwrap()
-        .date_greater_than(at(NOT_BEFORE));
+    let ours = Signer::from_pem(KEY_ID, &read_key("rsa_a_pkcs8.pem")).unwrap().with_hash_algorithm(hash);
+    let policy =
+        Policy::new(&resource, at(EXPIRES)).ip_address("192.0.2.0/24").unwrap().date_greater_than(at(NOT_BEFORE));
     assert_eq!(policy.to_json(), s(&boto, "policy_json"));
-    assert_eq!(
-        ours.canned_url(&url, at(EXPIRES)).unwrap(),
-        s(&boto, "canned_url")
-    );
+    assert_eq!(ours.canned_url(&url, at(EXPIRES)).unwrap(), s(&boto, "canned_url"));
     assert_eq!(ours.custom_url(&url, &policy).unwrap(), custom);
     assert_eq!(our_cookies(ours.cookies(&policy).unwrap()), boto["cookies"]);
-    assert_eq!(
-        our_cookies(ours.canned_cookies(&url, at(EXPIRES)).unwrap()),
-        boto["canned_cookies"]
-    );
+    assert_eq!(our_cookies(ours.canned_cookies(&url, at(EXPIRES)).unwrap()), boto["canned_cookies"]);
 }
 
 #[test]
@@ -235,11 +189,7 @@ fn botocore_plain_url_and_expiry() {
     let ours = Signer::from_pem(KEY_ID, &read_key("rsa_a_pkcs1.pem")).unwrap();
     assert_eq!(ours.canned_url(&url, at(EXPIRES)).unwrap(), canned);
     // Custom policy without IpAddress/DateGreaterThan.
-    assert_eq!(
-        ours.custom_url(&url, &Policy::new(&url, at(EXPIRES)))
-            .unwrap(),
-        s(&boto, "custom_url")
-    );
+    assert_eq!(ours.custom_url(&url, &Policy::new(&url, at(EXPIRES))).unwrap(), s(&boto, "custom_url"));
     let keys = trusted();
     let req = SignedRequest {
         scheme: "https",
@@ -260,39 +210,18 @@ fn botocore_ecdsa_interop() {
     for (hash_arg, key) in [("sha1", "ec_sec1.pem"), ("sha256", "ec_pkcs8.pem")] {
         let boto = botocore(key, &url, &["--resource", &resource, "--hash", hash_arg]);
         let keys = trusted_ec();
-        assert_eq!(
-            check(&keys, s(&boto, "canned_url"), None, None),
-            Ok(()),
-            "{hash_arg}"
-        );
-        assert_eq!(
-            check(&keys, s(&boto, "custom_url"), None, None),
-            Ok(()),
-            "{hash_arg}"
-        );
+        assert_eq!(check(&keys, s(&boto, "canned_url"), None, None), Ok(()), "{hash_arg}");
+        assert_eq!(check(&keys, s(&boto, "custom_url"), None, None), Ok(()), "{hash_arg}");
         let cookies = cookie_header(&boto["cookies"]);
-        assert_eq!(
-            check(&keys, &url, Some(&cookies), None),
-            Ok(()),
-            "{hash_arg}"
-        );
+        assert_eq!(check(&keys, &url, Some(&cookies), None), Ok(()), "{hash_arg}");
         // ECDSA signatures are randomised; compare everything but the signature.
-        let ours = Signer::from_pem(KEY_ID, &read_key(key))
-            .unwrap()
-            .with_hash_algorithm(if hash_arg == "sha1" {
-                HashAlgorithm::Sha1
-            } else {
-                HashAlgorithm::Sha256
-            });
-        let mine = ours
-            .custom_url(&url, &Policy::new(&resource, at(EXPIRES)))
-            .unwrap();
-        let strip_sig = |u: &str| {
-            u.split('&')
-                .filter(|p| !p.starts_with("Signature="))
-                .collect::<Vec<_>>()
-                .join("&")
-        };
+        let ours = Signer::from_pem(KEY_ID, &read_key(key)).unwrap().with_hash_algorithm(if hash_arg == "sha1" {
+            HashAlgorithm::Sha1
+        } else {
+            HashAlgorithm::Sha256
+        });
+        let mine = ours.custom_url(&url, &Policy::new(&resource, at(EXPIRES))).unwrap();
+        let strip_sig = |u: &str| u.split('&').filter(|p| !p.starts_with("Signature=")).collect::<Vec<_>>().join("&");
         assert_eq!(strip_sig(&mine), strip_sig(s(&boto, "custom_url")));
         assert_eq!(check(&keys, &mine, None, None), Ok(()));
     }
@@ -302,14 +231,8 @@ fn botocore_ecdsa_interop() {
 fn botocore_policy_json_escaping() {
     let url = format!("https://{HOST}/x");
     let resource = "https://h/\"quoted\"\\back/é/😀/\u{7f}/tab\there/*";
-    let boto = botocore(
-        "rsa_a_pkcs1.pem",
-        &url,
-        &["--resource", resource, "--ip", "10.1.2.3"],
-    );
-    let ours = Policy::new(resource, at(EXPIRES))
-        .ip_address("10.1.2.3")
-        .unwrap();
+    let boto = botocore("rsa_a_pkcs1.pem", &url, &["--resource", resource, "--ip", "10.1.2.3"]);
+    let ours = Policy::new(resource, at(EXPIRES)).ip_address("10.1.2.3").unwrap();
     assert_eq!(ours.to_json(), s(&boto, "policy_json"));
 }
 

@@ -270,3 +270,36 @@ fn a_behavior_with_an_empty_key_set_is_a_configuration_error() {
         .unwrap_err();
     assert_eq!(err.setting(), "distributions[0].behaviors[0].trusted_keys");
 }
+
+#[tokio::test]
+async fn signatures_never_reach_the_access_log() {
+    use std::sync::{Arc, Mutex};
+    let origin = Origin::start().await;
+    origin.route("/private/a", Reply::ok("a").header("cache-control", "max-age=60"));
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let layer = CdnLayer::builder()
+        .access_log(tower_cdn::AccessLog::callback(move |r| {
+            sink.lock().unwrap().push(format!("{:?} {:?}", r.cs_uri_query, r.cs_cookie));
+        }))
+        .distribution(
+            Distribution::new("site")
+                .origin("web", CdnOrigin::http(origin.url()))
+                .default_behavior(CacheBehavior::default_for("web").trusted_keys(keys())),
+        )
+        .build()
+        .unwrap();
+    let edge = start_proxy(layer).await;
+    let url = signer().canned_url(&format!("http://{edge}/private/a"), hours(1)).unwrap();
+    let signature = url.split("Signature=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert_eq!(get(&url, None).await.0, 200);
+    let policy = Policy::new(format!("http://{edge}/*"), hours(1));
+    let cookies = signer().cookies(&policy).unwrap();
+    let cookie_signature = cookies[1].1.clone();
+    assert_eq!(get(&format!("http://{edge}/private/a"), Some(&cookie_header(&cookies, "a=1"))).await.0, 200);
+    assert!(support::eventually(|| lines.lock().unwrap().len() == 2).await);
+    for line in lines.lock().unwrap().iter() {
+        assert!(line.contains("REDACTED"), "{line}");
+        assert!(!line.contains(&signature) && !line.contains(&cookie_signature), "{line}");
+    }
+}

@@ -57,15 +57,11 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -118,11 +114,7 @@ mod tests {
         assert_eq!(single.to_string(), "192.0.2.10/32");
         assert!(single.contains(ip("192.0.2.10")));
         assert!(!single.contains(ip("192.0.2.11")));
-        assert!(
-            Cidr::parse("192.0.2.77/24")
-                .unwrap()
-                .contains(ip("192.0.2.1"))
-        );
+        assert!(Cidr::parse("192.0.2.77/24").unwrap().contains(ip("192.0.2.1")));
     }
 
     #[test]
@@ -155,11 +147,6 @@ mod tests {
             assert!(Cidr::parse(bad).is_err(), "{bad:?}");
         }
         let long = "1".repeat(100);
-        assert!(
-            Cidr::parse(&long)
-                .unwrap_err()
-                .to_string()
-                .contains("too long")
-        );
+        assert!(Cidr::parse(&long).unwrap_err().to_string().contains("too long"));
     }
 }

@@ -136,6 +136,22 @@ mod tests {
     }
 
     #[test]
+    fn signatures_are_redacted_for_logs() {
+        use crate::auth::{redact_signature_in_cookies, redact_signature_in_query};
+        assert_eq!(
+            redact_signature_in_query("a=1&Expires=2&Signature=s3cr~t&Key-Pair-Id=K"),
+            "a=1&Expires=2&Signature=REDACTED&Key-Pair-Id=K"
+        );
+        assert!(matches!(redact_signature_in_query("a=1&Signatures=x"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(
+            redact_signature_in_cookies("s=1; CloudFront-Signature=s3cr~t; CloudFront-Key-Pair-Id=K"),
+            "s=1; CloudFront-Signature=REDACTED; CloudFront-Key-Pair-Id=K"
+        );
+        assert_eq!(redact_signature_in_cookies("CloudFront-Signature=x"), "CloudFront-Signature=REDACTED");
+        assert_eq!(redact_signature_in_cookies("theme=dark"), "theme=dark");
+    }
+
+    #[test]
     fn scheme_and_host_of_the_signed_url() {
         let now = SystemTime::UNIX_EPOCH;
         let mut p = parts("/", &[]);

@@ -78,10 +78,9 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidKeyId { key_id } => write!(
-                f,
-                "invalid key id {key_id:?}: expected 1 to {MAX_KEY_ID_LEN} of A-Z a-z 0-9 _ -"
-            ),
+            Self::InvalidKeyId { key_id } => {
+                write!(f, "invalid key id {key_id:?}: expected 1 to {MAX_KEY_ID_LEN} of A-Z a-z 0-9 _ -")
+            }
             Self::DuplicateKeyId { key_id } => write!(f, "key id {key_id:?} is already present"),
             Self::Unsupported { key_id, reason } => write!(f, "key {key_id:?}: {reason}"),
         }
@@ -94,23 +93,12 @@ impl std::error::Error for KeyError {}
 pub(crate) fn check_key_id(key_id: &str) -> Result<(), KeyError> {
     let ok = !key_id.is_empty()
         && key_id.len() <= MAX_KEY_ID_LEN
-        && key_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyError::InvalidKeyId {
-            key_id: key_id.chars().take(MAX_KEY_ID_LEN + 8).collect(),
-        })
-    }
+        && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(KeyError::InvalidKeyId { key_id: key_id.chars().take(MAX_KEY_ID_LEN + 8).collect() }) }
 }
 
 pub(crate) fn unsupported(key_id: &str, reason: impl Into<String>) -> KeyError {
-    KeyError::Unsupported {
-        key_id: key_id.to_owned(),
-        reason: reason.into(),
-    }
+    KeyError::Unsupported { key_id: key_id.to_owned(), reason: reason.into() }
 }
 
 /// Checks that an RSA modulus has an accepted size.
@@ -118,13 +106,7 @@ pub(crate) fn check_rsa_size(key_id: &str, size_bytes: usize) -> Result<(), KeyE
     if RSA_BYTES.contains(&size_bytes) {
         Ok(())
     } else {
-        Err(unsupported(
-            key_id,
-            format!(
-                "RSA key is {} bits; 2048 to 4096 are accepted",
-                size_bytes * 8
-            ),
-        ))
+        Err(unsupported(key_id, format!("RSA key is {} bits; 2048 to 4096 are accepted", size_bytes * 8)))
     }
 }
 
@@ -175,9 +157,7 @@ impl TrustedKeys {
     pub fn add_pem(&mut self, key_id: &str, pem: &str) -> Result<(), KeyError> {
         check_key_id(key_id)?;
         if self.keys.contains_key(key_id) {
-            return Err(KeyError::DuplicateKeyId {
-                key_id: key_id.to_owned(),
-            });
+            return Err(KeyError::DuplicateKeyId { key_id: key_id.to_owned() });
         }
         if pem.len() > MAX_PEM_LEN {
             return Err(unsupported(key_id, "PEM input is too large"));
@@ -193,16 +173,10 @@ impl TrustedKeys {
             } else if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_pem(pem) {
                 PublicKey::EcP256(k)
             } else {
-                return Err(unsupported(
-                    key_id,
-                    "SPKI public key is neither RSA nor EC P-256",
-                ));
+                return Err(unsupported(key_id, "SPKI public key is neither RSA nor EC P-256"));
             }
         } else {
-            return Err(unsupported(
-                key_id,
-                "expected a PEM `RSA PUBLIC KEY` or `PUBLIC KEY` block",
-            ));
+            return Err(unsupported(key_id, "expected a PEM `RSA PUBLIC KEY` or `PUBLIC KEY` block"));
         };
         if let PublicKey::Rsa(k) = &key {
             check_rsa_size(key_id, k.size())?;
@@ -244,11 +218,7 @@ impl TrustedKeys {
             PublicKey::Rsa(k) => verify_rsa(k, hash, message, signature),
             PublicKey::EcP256(k) => verify_ec(k, hash, message, signature),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(Rejection::BadSignature)
-        }
+        if ok { Ok(()) } else { Err(Rejection::BadSignature) }
     }
 }
 
@@ -258,10 +228,7 @@ fn verify_rsa(key: &rsa::PublicKey, hash: HashAlgorithm, msg: &[u8], sig: &[u8])
     }
     let (scheme, hashed) = match hash {
         HashAlgorithm::Sha1 => (rsa::Pkcs1v15Sign::new::<Sha1>(), Sha1::digest(msg).to_vec()),
-        HashAlgorithm::Sha256 => (
-            rsa::Pkcs1v15Sign::new::<Sha256>(),
-            Sha256::digest(msg).to_vec(),
-        ),
+        HashAlgorithm::Sha256 => (rsa::Pkcs1v15Sign::new::<Sha256>(), Sha256::digest(msg).to_vec()),
     };
     key.verify(scheme, &hashed, sig).is_ok()
 }

@@ -56,13 +56,14 @@ mod cidr;
 pub(crate) mod gate;
 mod keys;
 mod params;
-mod policy;
+pub(crate) mod policy;
 mod signer;
 mod verify;
 
 pub use cidr::{Cidr, CidrError};
 pub use keys::{HashAlgorithm, KeyError, TrustedKeys};
 pub use params::strip_signing_params;
+pub(crate) use params::{redact_signature_in_cookies, redact_signature_in_query};
 pub use policy::{Policy, PolicyError};
 pub use signer::{SignError, Signer};
 pub use verify::{SignedRequest, verify};

@@ -10,13 +10,7 @@ use super::keys::{HashAlgorithm, MAX_KEY_ID_LEN};
 use super::{MAX_POLICY_BYTES, Rejection, b64};
 
 /// Query parameter names CloudFront reserves for signing.
-const QUERY_NAMES: [&str; 5] = [
-    "Expires",
-    "Policy",
-    "Signature",
-    "Key-Pair-Id",
-    "Hash-Algorithm",
-];
+const QUERY_NAMES: [&str; 5] = ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
 /// Cookie names, in the same order as [`QUERY_NAMES`].
 const COOKIE_NAMES: [&str; 5] = [
     "CloudFront-Expires",
@@ -25,6 +19,8 @@ const COOKIE_NAMES: [&str; 5] = [
     "CloudFront-Key-Pair-Id",
     "CloudFront-Hash-Algorithm",
 ];
+/// Index of the signature in the name arrays.
+const SIGNATURE: usize = 2;
 /// Index of the hash algorithm in the name arrays (it comes last).
 const HASH_ALGORITHM: usize = 4;
 
@@ -57,16 +53,9 @@ fn signing_index(segment: &str) -> Option<usize> {
 /// assert_eq!(strip_signing_params("Policy=p&Signature=x&Key-Pair-Id=K"), None);
 /// ```
 pub fn strip_signing_params(query: &str) -> Option<String> {
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|segment| signing_index(segment).is_none())
-        .collect();
+    let kept: Vec<&str> = query.split('&').filter(|segment| signing_index(segment).is_none()).collect();
     let joined = kept.join("&");
-    if joined.is_empty() {
-        None
-    } else {
-        Some(joined)
-    }
+    if joined.is_empty() { None } else { Some(joined) }
 }
 
 /// Whether a `name=value` cookie pair is one of CloudFront's signing cookies.
@@ -101,6 +90,49 @@ pub(crate) fn strip_signing_cookies(headers: &mut HeaderMap) {
             headers.append(COOKIE, v);
         }
     }
+}
+
+/// What a redacted signature reads as in logs.
+const REDACTED: &str = "REDACTED";
+
+/// `query` with the value of every `Signature` parameter replaced by
+/// `REDACTED`: a signature is a bearer credential until it expires, so it
+/// stays out of access logs. Borrowed when there is none.
+pub(crate) fn redact_signature_in_query(query: &str) -> Cow<'_, str> {
+    if !query.split('&').any(|s| signing_index(s) == Some(SIGNATURE)) {
+        return Cow::Borrowed(query);
+    }
+    let parts: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|s| {
+            if signing_index(s) == Some(SIGNATURE) {
+                Cow::Owned(format!("Signature={REDACTED}"))
+            } else {
+                Cow::Borrowed(s)
+            }
+        })
+        .collect();
+    Cow::Owned(parts.join("&"))
+}
+
+/// A `Cookie` field with the value of `CloudFront-Signature` replaced by
+/// `REDACTED` (see [`redact_signature_in_query`]).
+pub(crate) fn redact_signature_in_cookies(cookies: &str) -> Cow<'_, str> {
+    let is_signature = |pair: &str| pair.trim().split('=').next() == Some(COOKIE_NAMES[SIGNATURE]);
+    if !cookies.split(';').any(is_signature) {
+        return Cow::Borrowed(cookies);
+    }
+    let parts: Vec<Cow<'_, str>> = cookies
+        .split(';')
+        .map(|p| {
+            if is_signature(p) {
+                Cow::Owned(format!(" {}={REDACTED}", COOKIE_NAMES[SIGNATURE]))
+            } else {
+                Cow::Borrowed(p)
+            }
+        })
+        .collect();
+    Cow::Owned(parts.join(";").trim_start().to_owned())
 }
 
 /// Raw values of the five signing parameters from one source.
@@ -161,10 +193,7 @@ fn from_cookies(headers: &HeaderMap) -> Result<Raw<'_>, Rejection> {
             let Some(index) = COOKIE_NAMES.iter().position(|n| n.as_bytes() == name) else {
                 continue;
             };
-            let value = value
-                .strip_prefix(b"\"")
-                .and_then(|v| v.strip_suffix(b"\""))
-                .unwrap_or(value);
+            let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value);
             let slot = raw.values.get_mut(index).ok_or(Rejection::Malformed)?;
             if slot.is_none() {
                 *slot = Some(decode_value(value).ok_or(Rejection::Malformed)?);
@@ -194,10 +223,7 @@ pub(crate) struct Credentials {
 
 /// Finds and validates the signing material: query parameters if any are
 /// present, otherwise cookies.
-pub(crate) fn extract(
-    query: Option<&str>,
-    headers: Option<&HeaderMap>,
-) -> Result<Credentials, Rejection> {
+pub(crate) fn extract(query: Option<&str>, headers: Option<&HeaderMap>) -> Result<Credentials, Rejection> {
     let from_url = match query {
         Some(q) => from_query(q)?,
         None => Raw::default(),
@@ -223,9 +249,7 @@ fn validate(raw: Raw<'_>) -> Result<Credentials, Rejection> {
     };
     let policy = match (expires, policy) {
         (Some(e), None) => SignedPolicy::Canned(parse_expires(&e)?),
-        (None, Some(p)) => {
-            SignedPolicy::Custom(b64::decode(&p, MAX_POLICY_BYTES).ok_or(Rejection::Malformed)?)
-        }
+        (None, Some(p)) => SignedPolicy::Custom(b64::decode(&p, MAX_POLICY_BYTES).ok_or(Rejection::Malformed)?),
         _ => return Err(Rejection::Malformed),
     };
     let signature = b64::decode(&signature, MAX_SIGNATURE_BYTES).ok_or(Rejection::Malformed)?;
@@ -236,12 +260,7 @@ fn validate(raw: Raw<'_>) -> Result<Credentials, Rejection> {
         None => HashAlgorithm::Sha1,
         Some(h) => HashAlgorithm::from_wire(&h).ok_or(Rejection::Malformed)?,
     };
-    Ok(Credentials {
-        policy,
-        signature,
-        key_id: key_id.into_owned(),
-        hash,
-    })
+    Ok(Credentials { policy, signature, key_id: key_id.into_owned(), hash })
 }
 
 fn parse_expires(s: &str) -> Result<u64, Rejection> {

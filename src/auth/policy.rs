@@ -134,13 +134,8 @@ impl Policy {
 
 /// The canned policy JSON for `resource` expiring at `expires` (epoch secs).
 pub(crate) fn canned_json(resource: &str, expires: u64) -> String {
-    Policy {
-        resource: resource.to_owned(),
-        date_less_than: expires,
-        date_greater_than: None,
-        ip_address: None,
-    }
-    .to_json()
+    Policy { resource: resource.to_owned(), date_less_than: expires, date_greater_than: None, ip_address: None }
+        .to_json()
 }
 
 /// Appends `s` as a JSON string literal, escaped like Python's

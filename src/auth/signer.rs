@@ -32,10 +32,9 @@ impl fmt::Display for SignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidUrl(why) => write!(f, "cannot sign URL: {why}"),
-            Self::PolicyTooLarge(n) => write!(
-                f,
-                "policy is {n} bytes; CloudFront-style verifiers accept at most {MAX_POLICY_BYTES}"
-            ),
+            Self::PolicyTooLarge(n) => {
+                write!(f, "policy is {n} bytes; CloudFront-style verifiers accept at most {MAX_POLICY_BYTES}")
+            }
             Self::Signing(why) => write!(f, "signing failed: {why}"),
         }
     }
@@ -81,10 +80,7 @@ impl Signer {
             } else if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
                 PrivateKey::EcP256(k)
             } else {
-                return Err(unsupported(
-                    key_id,
-                    "PKCS#8 private key is neither RSA nor EC P-256 (or is encrypted)",
-                ));
+                return Err(unsupported(key_id, "PKCS#8 private key is neither RSA nor EC P-256 (or is encrypted)"));
             }
         } else {
             return Err(unsupported(
@@ -95,11 +91,7 @@ impl Signer {
         if let PrivateKey::Rsa(k) = &key {
             check_rsa_size(key_id, k.size())?;
         }
-        Ok(Self {
-            key_id: key_id.to_owned(),
-            key,
-            hash: HashAlgorithm::default(),
-        })
+        Ok(Self { key_id: key_id.to_owned(), key, hash: HashAlgorithm::default() })
     }
 
     /// Uses `hash` for subsequent signatures.
@@ -124,26 +116,18 @@ impl Signer {
         let sig = match &self.key {
             PrivateKey::Rsa(k) => {
                 let (scheme, hashed) = match self.hash {
-                    HashAlgorithm::Sha1 => (
-                        rsa::Pkcs1v15Sign::new::<Sha1>(),
-                        Sha1::digest(message).to_vec(),
-                    ),
-                    HashAlgorithm::Sha256 => (
-                        rsa::Pkcs1v15Sign::new::<Sha256>(),
-                        Sha256::digest(message).to_vec(),
-                    ),
+                    HashAlgorithm::Sha1 => (rsa::Pkcs1v15Sign::new::<Sha1>(), Sha1::digest(message).to_vec()),
+                    HashAlgorithm::Sha256 => (rsa::Pkcs1v15Sign::new::<Sha256>(), Sha256::digest(message).to_vec()),
                 };
-                k.sign(scheme, &hashed)
-                    .map_err(|e| SignError::Signing(e.to_string()))?
+                k.sign(scheme, &hashed).map_err(|e| SignError::Signing(e.to_string()))?
             }
             PrivateKey::EcP256(k) => {
                 let prehash = match self.hash {
                     HashAlgorithm::Sha1 => Sha1::digest(message).to_vec(),
                     HashAlgorithm::Sha256 => Sha256::digest(message).to_vec(),
                 };
-                let sig: p256::ecdsa::Signature = k
-                    .sign_prehash(&prehash)
-                    .map_err(|e| SignError::Signing(e.to_string()))?;
+                let sig: p256::ecdsa::Signature =
+                    k.sign_prehash(&prehash).map_err(|e| SignError::Signing(e.to_string()))?;
                 sig.to_der().as_bytes().to_vec()
             }
         };
@@ -177,20 +161,13 @@ impl Signer {
     pub fn cookies(&self, policy: &Policy) -> Result<Vec<(String, String)>, SignError> {
         let json = policy_json(policy)?;
         let signature = self.sign(json.as_bytes())?;
-        Ok(self.cookie_list(
-            ("CloudFront-Policy", b64::encode(json.as_bytes())),
-            signature,
-        ))
+        Ok(self.cookie_list(("CloudFront-Policy", b64::encode(json.as_bytes())), signature))
     }
 
     /// Signed cookies for a canned policy on exactly `url`:
     /// `CloudFront-Expires`, `CloudFront-Signature`, `CloudFront-Key-Pair-Id`
     /// (+ `CloudFront-Hash-Algorithm`).
-    pub fn canned_cookies(
-        &self,
-        url: &str,
-        expires: SystemTime,
-    ) -> Result<Vec<(String, String)>, SignError> {
+    pub fn canned_cookies(&self, url: &str, expires: SystemTime) -> Result<Vec<(String, String)>, SignError> {
         check_url(url)?;
         let expires = epoch_secs(expires);
         let signature = self.sign(canned_json(url, expires).as_bytes())?;
@@ -199,10 +176,7 @@ impl Signer {
 
     fn append(&self, url: &str, first: &str, signature: &str) -> String {
         let sep = if url.contains('?') { '&' } else { '?' };
-        let mut out = format!(
-            "{url}{sep}{first}&Signature={signature}&Key-Pair-Id={}",
-            self.key_id
-        );
+        let mut out = format!("{url}{sep}{first}&Signature={signature}&Key-Pair-Id={}", self.key_id);
         if self.hash != HashAlgorithm::Sha1 {
             out.push_str("&Hash-Algorithm=");
             out.push_str(self.hash.as_str());
@@ -217,10 +191,7 @@ impl Signer {
             ("CloudFront-Key-Pair-Id".to_owned(), self.key_id.clone()),
         ];
         if self.hash != HashAlgorithm::Sha1 {
-            v.push((
-                "CloudFront-Hash-Algorithm".to_owned(),
-                self.hash.as_str().to_owned(),
-            ));
+            v.push(("CloudFront-Hash-Algorithm".to_owned(), self.hash.as_str().to_owned()));
         }
         v
     }
@@ -237,21 +208,15 @@ fn policy_json(policy: &Policy) -> Result<String, SignError> {
 fn check_url(url: &str) -> Result<(), SignError> {
     let lower_prefix = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     if !(lower_prefix.starts_with("http://") || lower_prefix.starts_with("https://")) {
-        return Err(SignError::InvalidUrl(
-            "must start with http:// or https://".into(),
-        ));
+        return Err(SignError::InvalidUrl("must start with http:// or https://".into()));
     }
     if let Some(c) = url.chars().find(|c| !c.is_ascii_graphic() || *c == '#') {
-        return Err(SignError::InvalidUrl(format!(
-            "contains {c:?} (percent-encode it; fragments are not allowed)"
-        )));
+        return Err(SignError::InvalidUrl(format!("contains {c:?} (percent-encode it; fragments are not allowed)")));
     }
     if let Some((_, query)) = url.split_once('?')
         && strip_signing_params(query).as_deref() != Some(query).filter(|q| !q.is_empty())
     {
-        return Err(SignError::InvalidUrl(
-            "query already contains CloudFront signing parameters".into(),
-        ));
+        return Err(SignError::InvalidUrl("query already contains CloudFront signing parameters".into()));
     }
     Ok(())
 }
@@ -262,10 +227,6 @@ impl fmt::Debug for Signer {
             PrivateKey::Rsa(k) => format!("RSA-{}", k.size() * 8),
             PrivateKey::EcP256(_) => "ECDSA-P256".to_owned(),
         };
-        f.debug_struct("Signer")
-            .field("key_id", &self.key_id)
-            .field("key", &kind)
-            .field("hash", &self.hash)
-            .finish()
+        f.debug_struct("Signer").field("key_id", &self.key_id).field("key", &kind).field("hash", &self.hash).finish()
     }
 }

@@ -67,20 +67,9 @@ pub(super) fn split(url: &str) -> (&str, &str, &str, Option<&str>) {
     (scheme, host, path, query)
 }
 
-pub(super) fn req<'a>(
-    url: &'a str,
-    headers: Option<&'a HeaderMap>,
-    ip: Option<IpAddr>,
-) -> SignedRequest<'a> {
+pub(super) fn req<'a>(url: &'a str, headers: Option<&'a HeaderMap>, ip: Option<IpAddr>) -> SignedRequest<'a> {
     let (scheme, host, path, query) = split(url);
-    SignedRequest {
-        scheme,
-        host,
-        path,
-        query,
-        headers,
-        client_ip: ip,
-    }
+    SignedRequest { scheme, host, path, query, headers, client_ip: ip }
 }
 
 /// Verifies a signed URL at `now` with no cookies and no client address.
@@ -98,10 +87,7 @@ pub(super) fn cookie_headers(pairs: &[(String, String)]) -> HeaderMap {
 /// Value of query parameter `name` in `url`.
 pub(super) fn param<'a>(url: &'a str, name: &str) -> &'a str {
     let query = url.split_once('?').unwrap().1;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
-        .unwrap()
+    query.split('&').find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('='))).unwrap()
 }
 
 /// Replaces the value of query parameter `name`.
@@ -113,11 +99,7 @@ pub(super) fn replace_param(url: &str, name: &str, value: &str) -> String {
 /// Builds a custom-policy URL from raw policy bytes signed by `s`.
 pub(super) fn url_with_raw_policy(s: &Signer, url: &str, policy: &[u8]) -> String {
     let sig = s.sign(policy).unwrap();
-    format!(
-        "{url}?Policy={}&Signature={sig}&Key-Pair-Id={}",
-        b64::encode(policy),
-        s.key_id()
-    )
+    format!("{url}?Policy={}&Signature={sig}&Key-Pair-Id={}", b64::encode(policy), s.key_id())
 }
 
 #[test]
@@ -141,22 +123,11 @@ fn rejection_display() {
 
 #[test]
 fn resource_url_strips_signing_params() {
-    let r = req(
-        "https://h.example/a/b?x=1&Expires=2&Signature=s&y=2&Key-Pair-Id=K&Hash-Algorithm=SHA1",
-        None,
-        None,
-    );
+    let r = req("https://h.example/a/b?x=1&Expires=2&Signature=s&y=2&Key-Pair-Id=K&Hash-Algorithm=SHA1", None, None);
     assert_eq!(r.resource_url(), "https://h.example/a/b?x=1&y=2");
-    let r = req(
-        "https://h.example/a?Policy=p&Signature=s&Key-Pair-Id=K",
-        None,
-        None,
-    );
+    let r = req("https://h.example/a?Policy=p&Signature=s&Key-Pair-Id=K", None, None);
     assert_eq!(r.resource_url(), "https://h.example/a");
-    let r = SignedRequest {
-        path: "nopath",
-        ..req("http://h/", None, None)
-    };
+    let r = SignedRequest { path: "nopath", ..req("http://h/", None, None) };
     assert_eq!(r.resource_url(), "http://h/nopath");
 }
 
@@ -166,14 +137,8 @@ fn strip_signing_params_cases() {
         ("", None),
         ("a=1", Some("a=1")),
         ("Expires=1&Signature=2&Key-Pair-Id=3", None),
-        (
-            "Policy=1&Signature=2&Key-Pair-Id=3&Hash-Algorithm=SHA256",
-            None,
-        ),
-        (
-            "a=1&Expires=1&b=2&Signature=x&c&Key-Pair-Id=K&d=",
-            Some("a=1&b=2&c&d="),
-        ),
+        ("Policy=1&Signature=2&Key-Pair-Id=3&Hash-Algorithm=SHA256", None),
+        ("a=1&Expires=1&b=2&Signature=x&c&Key-Pair-Id=K&d=", Some("a=1&b=2&c&d=")),
         ("expires=1&EXPIRES=2", Some("expires=1&EXPIRES=2")),
         ("Expires&Signature=&x=Signature", Some("x=Signature")),
         ("Key%2DPair-Id=1", Some("Key%2DPair-Id=1")),

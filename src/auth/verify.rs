@@ -40,11 +40,7 @@ impl SignedRequest<'_> {
         let stripped = self.query.and_then(strip_signing_params);
         let slash = if self.path.starts_with('/') { "" } else { "/" };
         let mut url = String::with_capacity(
-            self.scheme.len()
-                + self.host.len()
-                + self.path.len()
-                + stripped.as_ref().map_or(0, |q| q.len() + 1)
-                + 4,
+            self.scheme.len() + self.host.len() + self.path.len() + stripped.as_ref().map_or(0, |q| q.len() + 1) + 4,
         );
         url.push_str(self.scheme);
         url.push_str("://");
@@ -65,11 +61,7 @@ impl SignedRequest<'_> {
 /// Order of checks: parameters → key id → signature → `DateLessThan`
 /// (`now < DateLessThan`) → `DateGreaterThan` (`now > DateGreaterThan`) →
 /// `IpAddress` → `Resource`. Times are compared in whole seconds.
-pub fn verify(
-    keys: &TrustedKeys,
-    req: &SignedRequest<'_>,
-    now: SystemTime,
-) -> Result<(), Rejection> {
+pub fn verify(keys: &TrustedKeys, req: &SignedRequest<'_>, now: SystemTime) -> Result<(), Rejection> {
     let creds = params::extract(req.query, req.headers)?;
     if !keys.contains(&creds.key_id) {
         return Err(Rejection::UnknownKey);
@@ -78,19 +70,9 @@ pub fn verify(
     let policy = match creds.policy {
         SignedPolicy::Canned(expires) => {
             let message = canned_json(&resource, expires);
-            keys.verify(
-                &creds.key_id,
-                creds.hash,
-                message.as_bytes(),
-                &creds.signature,
-            )?;
+            keys.verify(&creds.key_id, creds.hash, message.as_bytes(), &creds.signature)?;
             // The URL is part of the signed message, so it already matched.
-            ParsedPolicy {
-                resource: None,
-                date_less_than: expires,
-                date_greater_than: None,
-                source_ip: None,
-            }
+            ParsedPolicy { resource: None, date_less_than: expires, date_greater_than: None, source_ip: None }
         }
         SignedPolicy::Custom(json) => {
             keys.verify(&creds.key_id, creds.hash, &json, &creds.signature)?;

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use super::keys::{KeyGroups, behavior_keys, load_groups};
 use super::schema::{
     AllowedMethodsSchema, BehaviorSchema, CachePolicySchema, CredentialsTable, DistributionSchema, FileSchema,
     OriginKindSchema, OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable,
 };
-use super::keys::{KeyGroups, behavior_keys, load_groups};
 use crate::error::ConfigError;
 use crate::policy::freshness::TtlPolicy;
 use crate::{

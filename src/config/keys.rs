@@ -59,7 +59,10 @@ pub(crate) fn behavior_keys(
     for (i, name) in group_names.unwrap_or_default().iter().enumerate() {
         let at = format!("trusted_key_groups[{i}]");
         let Some(group) = groups.get(name) else {
-            return Err(ConfigError::new(at, format!("no key group named {name:?} (define it under [key_groups.{name}])")));
+            return Err(ConfigError::new(
+                at,
+                format!("no key group named {name:?} (define it under [key_groups.{name}])"),
+            ));
         };
         for key in group {
             if all.iter().any(|k| k.id == key.id) {

@@ -71,9 +71,11 @@ impl Refusal {
             Refusal::BadPath => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid object path\n", "bad-path"),
             Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
             Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
-            Refusal::Unsigned(why) => {
-                (StatusCode::FORBIDDEN, "403 Forbidden: a valid signed URL or signed cookie is required\n", why.as_str())
-            }
+            Refusal::Unsigned(why) => (
+                StatusCode::FORBIDDEN,
+                "403 Forbidden: a valid signed URL or signed cookie is required\n",
+                why.as_str(),
+            ),
         }
     }
 

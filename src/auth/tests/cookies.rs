@@ -12,35 +12,16 @@ fn custom_policy_cookies() {
     let policy = Policy::new(format!("{BASE}/private/*"), exp());
     let cookies = s.cookies(&policy).unwrap();
     let names: Vec<&str> = cookies.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "CloudFront-Policy",
-            "CloudFront-Signature",
-            "CloudFront-Key-Pair-Id"
-        ]
-    );
+    assert_eq!(names, ["CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"]);
     let h = cookie_headers(&cookies);
     let url = format!("{BASE}/private/a.mp4?start=10");
     assert_eq!(verify(&keys(), &req(&url, Some(&h), None), t0()), Ok(()));
-    assert_eq!(
-        verify(&keys(), &req(&url, Some(&h), None), exp()),
-        Err(Rejection::Expired)
-    );
+    assert_eq!(verify(&keys(), &req(&url, Some(&h), None), exp()), Err(Rejection::Expired));
     let outside = format!("{BASE}/public/a.mp4");
-    assert_eq!(
-        verify(&keys(), &req(&outside, Some(&h), None), t0()),
-        Err(Rejection::ResourceMismatch)
-    );
+    assert_eq!(verify(&keys(), &req(&outside, Some(&h), None), t0()), Err(Rejection::ResourceMismatch));
     // No cookies, no query: missing.
-    assert_eq!(
-        verify(&keys(), &req(&url, None, None), t0()),
-        Err(Rejection::Missing)
-    );
-    assert_eq!(
-        verify(&keys(), &req(&url, Some(&HeaderMap::new()), None), t0()),
-        Err(Rejection::Missing)
-    );
+    assert_eq!(verify(&keys(), &req(&url, None, None), t0()), Err(Rejection::Missing));
+    assert_eq!(verify(&keys(), &req(&url, Some(&HeaderMap::new()), None), t0()), Err(Rejection::Missing));
 }
 
 #[test]
@@ -49,10 +30,7 @@ fn cookies_split_across_headers_with_noise_and_quotes() {
     let policy = Policy::new(format!("{BASE}/*"), exp());
     let cookies = s.cookies(&policy).unwrap();
     assert_eq!(cookies.len(), 4);
-    assert_eq!(
-        cookies[3],
-        ("CloudFront-Hash-Algorithm".to_owned(), "SHA256".to_owned())
-    );
+    assert_eq!(cookies[3], ("CloudFront-Hash-Algorithm".to_owned(), "SHA256".to_owned()));
     let mut h = HeaderMap::new();
     h.append(COOKIE, HeaderValue::from_static("session=abc; theme=dark"));
     for (name, value) in &cookies {
@@ -64,10 +42,7 @@ fn cookies_split_across_headers_with_noise_and_quotes() {
 
     // Without the hash-algorithm cookie the SHA-256 signature is checked as SHA-1.
     let no_hash = cookie_headers(&cookies[..3]);
-    assert_eq!(
-        verify(&keys(), &req(&url, Some(&no_hash), None), t0()),
-        Err(Rejection::BadSignature)
-    );
+    assert_eq!(verify(&keys(), &req(&url, Some(&no_hash), None), t0()), Err(Rejection::BadSignature));
 }
 
 #[test]
@@ -75,22 +50,13 @@ fn canned_cookies() {
     let s = signer_a();
     let url = format!("{BASE}/one/file.txt?v=2");
     let cookies = s.canned_cookies(&url, exp()).unwrap();
-    assert_eq!(
-        cookies[0],
-        ("CloudFront-Expires".to_owned(), "1700003600".to_owned())
-    );
+    assert_eq!(cookies[0], ("CloudFront-Expires".to_owned(), "1700003600".to_owned()));
     let h = cookie_headers(&cookies);
     assert_eq!(verify(&keys(), &req(&url, Some(&h), None), t0()), Ok(()));
     // Canned cookies cover only the exact URL.
     let other = format!("{BASE}/one/file.txt?v=3");
-    assert_eq!(
-        verify(&keys(), &req(&other, Some(&h), None), t0()),
-        Err(Rejection::BadSignature)
-    );
-    assert_eq!(
-        verify(&keys(), &req(&url, Some(&h), None), exp()),
-        Err(Rejection::Expired)
-    );
+    assert_eq!(verify(&keys(), &req(&other, Some(&h), None), t0()), Err(Rejection::BadSignature));
+    assert_eq!(verify(&keys(), &req(&url, Some(&h), None), exp()), Err(Rejection::Expired));
 }
 
 #[test]
@@ -102,16 +68,10 @@ fn url_parameters_take_precedence_over_cookies() {
     let signed = s.custom_url(&url, &policy).unwrap();
     let broken = replace_param(&signed, "Key-Pair-Id", "NOPE");
     // Valid cookies do not rescue a bad signed URL.
-    assert_eq!(
-        verify(&keys(), &req(&broken, Some(&good), None), t0()),
-        Err(Rejection::UnknownKey)
-    );
+    assert_eq!(verify(&keys(), &req(&broken, Some(&good), None), t0()), Err(Rejection::UnknownKey));
     // A valid URL is accepted whatever the cookies say.
     let junk = cookie_headers(&[("CloudFront-Signature".into(), "!!".into())]);
-    assert_eq!(
-        verify(&keys(), &req(&signed, Some(&junk), None), t0()),
-        Ok(())
-    );
+    assert_eq!(verify(&keys(), &req(&signed, Some(&junk), None), t0()), Ok(()));
     // A lone Hash-Algorithm query parameter does not count as a signed URL.
     let q = format!("{url}?Hash-Algorithm=SHA1");
     assert_eq!(verify(&keys(), &req(&q, Some(&good), None), t0()), Ok(()));
@@ -130,10 +90,7 @@ fn first_cookie_of_a_name_wins() {
     let mut first_bad = vec![("CloudFront-Signature".to_owned(), "AAAA".to_owned())];
     first_bad.extend(cookies);
     let h = cookie_headers(&first_bad);
-    assert_eq!(
-        verify(&keys(), &req(&url, Some(&h), None), t0()),
-        Err(Rejection::BadSignature)
-    );
+    assert_eq!(verify(&keys(), &req(&url, Some(&h), None), t0()), Err(Rejection::BadSignature));
 }
 
 #[test]
@@ -157,19 +114,10 @@ fn malformed_cookies() {
     md5.push(("CloudFront-Hash-Algorithm".into(), "MD5".into()));
     assert_eq!(run(&md5), Err(Rejection::Malformed));
     // Cookie names are case-sensitive: lower-case ones are ignored.
-    let lower: Vec<(String, String)> = cookies
-        .iter()
-        .map(|(n, v)| (n.to_lowercase(), v.clone()))
-        .collect();
+    let lower: Vec<(String, String)> = cookies.iter().map(|(n, v)| (n.to_lowercase(), v.clone())).collect();
     assert_eq!(run(&lower), Err(Rejection::Missing));
     // Non-UTF-8 bytes in a signing cookie.
     let mut h = HeaderMap::new();
-    h.insert(
-        COOKIE,
-        HeaderValue::from_bytes(b"CloudFront-Key-Pair-Id=\xff\xfe; CloudFront-Expires=1").unwrap(),
-    );
-    assert_eq!(
-        verify(&keys(), &req(&url, Some(&h), None), t0()),
-        Err(Rejection::Malformed)
-    );
+    h.insert(COOKIE, HeaderValue::from_bytes(b"CloudFront-Key-Pair-Id=\xff\xfe; CloudFront-Expires=1").unwrap());
+    assert_eq!(verify(&keys(), &req(&url, Some(&h), None), t0()), Err(Rejection::Malformed));
 }

@@ -3,23 +3,15 @@
 use super::*;
 
 fn valid_canned() -> String {
-    signer_a()
-        .canned_url(&format!("{BASE}/x"), t0() + Duration::from_secs(60))
-        .unwrap()
+    signer_a().canned_url(&format!("{BASE}/x"), t0() + Duration::from_secs(60)).unwrap()
 }
 
 #[test]
 fn missing_and_incomplete_parameters() {
     let x = format!("{BASE}/x");
     assert_eq!(check_url(&x, t0()), Err(Rejection::Missing));
-    assert_eq!(
-        check_url(&format!("{x}?a=1"), t0()),
-        Err(Rejection::Missing)
-    );
-    assert_eq!(
-        check_url(&format!("{x}?Hash-Algorithm=SHA256"), t0()),
-        Err(Rejection::Missing)
-    );
+    assert_eq!(check_url(&format!("{x}?a=1"), t0()), Err(Rejection::Missing));
+    assert_eq!(check_url(&format!("{x}?Hash-Algorithm=SHA256"), t0()), Err(Rejection::Missing));
     for q in [
         "Signature=AAAA",
         "Key-Pair-Id=KA",
@@ -29,11 +21,7 @@ fn missing_and_incomplete_parameters() {
         "Policy=e30_&Key-Pair-Id=KA",
         "Signature=AAAA&Key-Pair-Id=KA",
     ] {
-        assert_eq!(
-            check_url(&format!("{x}?{q}"), t0()),
-            Err(Rejection::Malformed),
-            "{q}"
-        );
+        assert_eq!(check_url(&format!("{x}?{q}"), t0()), Err(Rejection::Malformed), "{q}");
     }
 }
 
@@ -71,11 +59,7 @@ fn malformed_parameter_values() {
     let big = replace_param(&signed, "Expires", "18446744073709551615");
     assert_eq!(check_url(&big, t0()), Err(Rejection::BadSignature));
     // Percent-encoded values are decoded before use.
-    let encoded = replace_param(
-        &signed,
-        "Signature",
-        &sig.replace('~', "%7E").replace('-', "%2D"),
-    );
+    let encoded = replace_param(&signed, "Signature", &sig.replace('~', "%7E").replace('-', "%2D"));
     assert_eq!(check_url(&encoded, t0()), Ok(()));
 }
 
@@ -112,21 +96,13 @@ fn signed_but_invalid_policy_documents() {
     ];
     for policy in bad_policies {
         let url = url_with_raw_policy(&s, &x, policy);
-        assert_eq!(
-            check_url(&url, t0()),
-            Err(Rejection::Malformed),
-            "{}",
-            String::from_utf8_lossy(policy)
-        );
+        assert_eq!(check_url(&url, t0()), Err(Rejection::Malformed), "{}", String::from_utf8_lossy(policy));
     }
     // Deeply nested JSON does not overflow the stack.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let url = url_with_raw_policy(&s, &x, deep.as_bytes());
     assert_eq!(check_url(&url, t0()), Err(Rejection::Malformed));
-    let nested = format!(
-        r#"{{"Statement":[{{"Resource":"*","Condition":{{"DateLessThan":{}}}}}]}}"#,
-        "[".repeat(3000)
-    );
+    let nested = format!(r#"{{"Statement":[{{"Resource":"*","Condition":{{"DateLessThan":{}}}}}]}}"#, "[".repeat(3000));
     let url = url_with_raw_policy(&s, &x, nested.as_bytes());
     assert_eq!(check_url(&url, t0()), Err(Rejection::Malformed));
     // Whitespace and key order are fine: the signature covers the exact bytes.
@@ -142,10 +118,7 @@ fn policy_json_matches_python_escaping() {
         p.to_json(),
         r#"{"Statement":[{"Resource":"https://h/\"q\"\\\u00e9\ud83d\ude00\n\t\u007f\u0001","Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}"#
     );
-    let full = Policy::new("r", at(10))
-        .date_greater_than(at(5))
-        .ip_address("2001:db8::1")
-        .unwrap();
+    let full = Policy::new("r", at(10)).date_greater_than(at(5)).ip_address("2001:db8::1").unwrap();
     assert_eq!(full.date_less_than_epoch(), 10);
     assert_eq!(full.date_greater_than_epoch(), Some(5));
     assert_eq!(full.resource(), "r");
@@ -156,9 +129,7 @@ fn policy_json_matches_python_escaping() {
     // Times before the epoch clamp to 0.
     let before = Policy::new("r", UNIX_EPOCH - Duration::from_secs(5));
     assert_eq!(before.date_less_than_epoch(), 0);
-    let err = Policy::new("r", at(1))
-        .ip_address("10.0.0.0/40")
-        .unwrap_err();
+    let err = Policy::new("r", at(1)).ip_address("10.0.0.0/40").unwrap_err();
     assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
     assert!(Policy::new("r", at(1)).ip_address("host.example").is_err());
 }

@@ -4,27 +4,14 @@ use proptest::prelude::*;
 
 use super::*;
 
-const NAMES: [&str; 5] = [
-    "Expires",
-    "Policy",
-    "Signature",
-    "Key-Pair-Id",
-    "Hash-Algorithm",
-];
+const NAMES: [&str; 5] = ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
 
 fn query_segment() -> impl Strategy<Value = String> {
     prop_oneof![
         // Signing parameters with arbitrary values.
-        (
-            prop::sample::select(NAMES.to_vec()),
-            "[A-Za-z0-9_~%=-]{0,24}"
-        )
-            .prop_map(|(n, v)| format!("{n}={v}")),
+        (prop::sample::select(NAMES.to_vec()), "[A-Za-z0-9_~%=-]{0,24}").prop_map(|(n, v)| format!("{n}={v}")),
         // Plausible but wrong names.
-        (
-            prop::sample::select(vec!["expires", "Key-Pair-ID", "Signature2", "XPolicy"]),
-            "[a-z0-9]{0,6}"
-        )
+        (prop::sample::select(vec!["expires", "Key-Pair-ID", "Signature2", "XPolicy"]), "[a-z0-9]{0,6}")
             .prop_map(|(n, v)| format!("{n}={v}")),
         // Anything without `&`.
         "[^&]{0,16}",

@@ -15,19 +15,10 @@ fn canned_url_round_trip() {
     assert_eq!(check_url(&signed, t0()), Ok(()));
     assert_eq!(check_url(&signed, at(1_700_003_599)), Ok(()));
     // DateLessThan is exclusive.
-    assert_eq!(
-        check_url(&signed, at(1_700_003_600)),
-        Err(Rejection::Expired)
-    );
-    assert_eq!(
-        check_url(&signed, exp() + Duration::from_secs(86_400)),
-        Err(Rejection::Expired)
-    );
+    assert_eq!(check_url(&signed, at(1_700_003_600)), Err(Rejection::Expired));
+    assert_eq!(check_url(&signed, exp() + Duration::from_secs(86_400)), Err(Rejection::Expired));
     // Sub-second precision is truncated.
-    assert_eq!(
-        check_url(&signed, at(1_700_003_599) + Duration::from_millis(999)),
-        Ok(())
-    );
+    assert_eq!(check_url(&signed, at(1_700_003_599) + Duration::from_millis(999)), Ok(()));
 
     // The canned policy binds the exact URL: any change breaks the signature.
     for tampered in [
@@ -38,11 +29,7 @@ fn canned_url_round_trip() {
         signed.replace("d111111abcdef8", "d222222abcdef8"),
         format!("{signed}&extra=1"),
     ] {
-        assert_eq!(
-            check_url(&tampered, t0()),
-            Err(Rejection::BadSignature),
-            "{tampered}"
-        );
+        assert_eq!(check_url(&tampered, t0()), Err(Rejection::BadSignature), "{tampered}");
     }
     // Longer expiry claimed than signed.
     let later = signed.replace("Expires=1700003600", "Expires=1700007200");
@@ -71,19 +58,12 @@ fn canned_url_without_own_query() {
 fn custom_policy_with_wildcard() {
     let policy = Policy::new(format!("{BASE}/images/*"), exp());
     let s = signer_a();
-    let signed = s
-        .custom_url(&format!("{BASE}/images/a/b.jpg?v=1"), &policy)
-        .unwrap();
+    let signed = s.custom_url(&format!("{BASE}/images/a/b.jpg?v=1"), &policy).unwrap();
     assert_eq!(check_url(&signed, t0()), Ok(()));
     assert_eq!(check_url(&signed, exp()), Err(Rejection::Expired));
 
     // The same policy and signature work on any URL the wildcard covers...
-    let signing = signed
-        .split_once('?')
-        .unwrap()
-        .1
-        .strip_prefix("v=1&")
-        .unwrap();
+    let signing = signed.split_once('?').unwrap().1.strip_prefix("v=1&").unwrap();
     let other = format!("{BASE}/images/other.png?{signing}");
     assert_eq!(check_url(&other, t0()), Ok(()));
     // ...and no other.
@@ -93,11 +73,7 @@ fn custom_policy_with_wildcard() {
         format!("http://d111111abcdef8.cloudfront.net/images/x?{signing}"),
         format!("https://evil.example/images/x?{signing}"),
     ] {
-        assert_eq!(
-            check_url(&outside, t0()),
-            Err(Rejection::ResourceMismatch),
-            "{outside}"
-        );
+        assert_eq!(check_url(&outside, t0()), Err(Rejection::ResourceMismatch), "{outside}");
     }
 
     // `?` matches exactly one character.
@@ -112,13 +88,8 @@ fn custom_policy_with_wildcard() {
 #[test]
 fn custom_policy_date_greater_than() {
     let policy = Policy::new(format!("{BASE}/*"), exp()).date_greater_than(t0());
-    let signed = signer_a()
-        .custom_url(&format!("{BASE}/x"), &policy)
-        .unwrap();
-    assert_eq!(
-        check_url(&signed, at(1_699_999_999)),
-        Err(Rejection::NotYetValid)
-    );
+    let signed = signer_a().custom_url(&format!("{BASE}/x"), &policy).unwrap();
+    assert_eq!(check_url(&signed, at(1_699_999_999)), Err(Rejection::NotYetValid));
     // "not allowed on or before" DateGreaterThan.
     assert_eq!(check_url(&signed, t0()), Err(Rejection::NotYetValid));
     assert_eq!(check_url(&signed, at(1_700_000_001)), Ok(()));
@@ -145,34 +116,16 @@ fn custom_policy_ip_ranges() {
     let single = Policy::new(&url, exp()).ip_address("203.0.113.7").unwrap();
     assert_eq!(single.ip_range(), Some("203.0.113.7/32"));
     let signed = s.custom_url(&url, &single).unwrap();
-    let ok = verify(
-        &keys(),
-        &req(&signed, None, Some("203.0.113.7".parse().unwrap())),
-        t0(),
-    );
+    let ok = verify(&keys(), &req(&signed, None, Some("203.0.113.7".parse().unwrap())), t0());
     assert_eq!(ok, Ok(()));
-    let ko = verify(
-        &keys(),
-        &req(&signed, None, Some("203.0.113.8".parse().unwrap())),
-        t0(),
-    );
+    let ko = verify(&keys(), &req(&signed, None, Some("203.0.113.8".parse().unwrap())), t0());
     assert_eq!(ko, Err(Rejection::IpNotAllowed));
 
-    let v6 = Policy::new(&url, exp())
-        .ip_address("2001:db8::/32")
-        .unwrap();
+    let v6 = Policy::new(&url, exp()).ip_address("2001:db8::/32").unwrap();
     let signed = s.custom_url(&url, &v6).unwrap();
-    let ok = verify(
-        &keys(),
-        &req(&signed, None, Some("2001:db8:1::5".parse().unwrap())),
-        t0(),
-    );
+    let ok = verify(&keys(), &req(&signed, None, Some("2001:db8:1::5".parse().unwrap())), t0());
     assert_eq!(ok, Ok(()));
-    let ko = verify(
-        &keys(),
-        &req(&signed, None, Some("192.0.2.1".parse().unwrap())),
-        t0(),
-    );
+    let ko = verify(&keys(), &req(&signed, None, Some("192.0.2.1".parse().unwrap())), t0());
     assert_eq!(ko, Err(Rejection::IpNotAllowed));
 }
 
@@ -203,10 +156,7 @@ fn tampering_and_keys() {
     assert_eq!(check_url(&ec_key, t0()), Err(Rejection::BadSignature));
     let by_b = signer("KA", RSA_B_PKCS8).custom_url(&url, &policy).unwrap();
     assert_eq!(check_url(&by_b, t0()), Err(Rejection::BadSignature));
-    assert_eq!(
-        verify(&TrustedKeys::new(), &req(&signed, None, None), t0()),
-        Err(Rejection::UnknownKey)
-    );
+    assert_eq!(verify(&TrustedKeys::new(), &req(&signed, None, None), t0()), Err(Rejection::UnknownKey));
 }
 
 #[test]
@@ -232,10 +182,7 @@ fn url_safe_base64_characters_round_trip() {
     let cookies = s.cookies(&policy).unwrap();
     let h = cookie_headers(&cookies);
     let root = format!("{BASE}/");
-    let r = SignedRequest {
-        path: "/a>>>???~~b",
-        ..req(&root, Some(&h), None)
-    };
+    let r = SignedRequest { path: "/a>>>???~~b", ..req(&root, Some(&h), None) };
     assert_eq!(verify(&keys(), &r, t0()), Ok(()));
 }
 
@@ -245,10 +192,7 @@ fn sha256_and_ecdsa() {
     let rsa256 = signer_a().with_hash_algorithm(HashAlgorithm::Sha256);
     assert_eq!(rsa256.hash_algorithm(), HashAlgorithm::Sha256);
     let signed = rsa256.canned_url(&url, exp()).unwrap();
-    assert!(
-        signed.ends_with("&Key-Pair-Id=KA&Hash-Algorithm=SHA256"),
-        "{signed}"
-    );
+    assert!(signed.ends_with("&Key-Pair-Id=KA&Hash-Algorithm=SHA256"), "{signed}");
     assert_eq!(check_url(&signed, t0()), Ok(()));
     // Same signature verified as SHA-1 (parameter dropped) fails.
     let as_sha1 = signed.replace("&Hash-Algorithm=SHA256", "");
@@ -261,9 +205,7 @@ fn sha256_and_ecdsa() {
             let ec = signer("KE", pem).with_hash_algorithm(hash);
             let canned = ec.canned_url(&url, exp()).unwrap();
             assert_eq!(check_url(&canned, t0()), Ok(()), "{hash:?}");
-            let policy = Policy::new(format!("{BASE}/*"), exp())
-                .ip_address("10.0.0.0/8")
-                .unwrap();
+            let policy = Policy::new(format!("{BASE}/*"), exp()).ip_address("10.0.0.0/8").unwrap();
             let custom = ec.custom_url(&url, &policy).unwrap();
             let r = req(&custom, None, Some("10.1.2.3".parse().unwrap()));
             assert_eq!(verify(&keys(), &r, t0()), Ok(()));
