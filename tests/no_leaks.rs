@@ -125,3 +125,24 @@ async fn semicolon_parameters_are_part_of_the_path() {
     assert_eq!(origin.hits("/b"), 1);
     assert_eq!(origin.hits("/b;jsessionid=alice"), 1);
 }
+
+#[tokio::test]
+async fn response_splitting_attempts_from_the_origin_never_become_headers() {
+    use support::raw::RawOrigin;
+    for (name, head) in [
+        ("bare CR", &b"HTTP/1.1 200 OK\r\nx-a: b\rset-cookie: evil=1\r\n"[..]),
+        ("obs-fold", &b"HTTP/1.1 200 OK\r\nx-a: b\r\n set-cookie: evil=1\r\n"[..]),
+        ("NUL", &b"HTTP/1.1 200 OK\r\nx-a: b\0set-cookie: evil=1\r\n"[..]),
+    ] {
+        let response = [head, b"content-length: 2\r\ncache-control: max-age=60\r\n\r\nok"].concat();
+        let raw = RawOrigin::start(response, false).await;
+        let layer = CdnLayer::builder().origin(CdnOrigin::http(raw.url())).build().unwrap();
+        let cache = layer.cache();
+        let edge = start_proxy(layer).await;
+        let reply = exchange(edge, b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n").await;
+        let head = reply.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+        assert!(!head.contains("\r\nset-cookie"), "{name}: {reply:?}");
+        assert!(reply.starts_with("HTTP/1.1 502"), "{name}: {reply:?}");
+        assert_eq!(cache.len(), 0, "{name}");
+    }
+}
