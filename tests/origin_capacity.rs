@@ -102,4 +102,8 @@ async fn coalesced_requests_take_no_slot() {
 fn zero_concurrent_requests_is_a_configuration_error() {
     let err = CdnLayer::builder().origin(CdnOrigin::http("http://127.0.0.1:9").max_concurrent_requests(0)).build();
     assert_eq!(err.unwrap_err().setting(), "origin.max_concurrent_requests");
+    let bucket = tower_cdn::S3Origin::new("bucket").endpoint("http://127.0.0.1:9").path_style(true);
+    let err = CdnLayer::builder().origin(CdnOrigin::s3(bucket.clone().max_concurrent_requests(0))).build();
+    assert_eq!(err.unwrap_err().setting(), "origin.max_concurrent_requests");
+    assert!(CdnLayer::builder().origin(CdnOrigin::s3(bucket.max_concurrent_requests(4))).build().is_ok());
 }
