@@ -5,6 +5,7 @@
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::LazyLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::header::{COOKIE, HeaderMap, HeaderValue};
@@ -18,22 +19,23 @@ const EC_KEY: &str = include_str!("../../src/auth/testdata/ec_sec1.pem");
 
 const NAMES: [&str; 5] = ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
 
-fn keys() -> TrustedKeys {
+/// Parsed once: PEM decoding would otherwise dominate every run.
+static KEYS: LazyLock<TrustedKeys> = LazyLock::new(|| {
     let mut k = TrustedKeys::new();
     k.add_pem("KA", RSA_PUB).unwrap();
     k.add_pem("KE", EC_PUB).unwrap();
     k
-}
+});
+static SIGNER: LazyLock<Signer> = LazyLock::new(|| Signer::from_pem("KE", EC_KEY).unwrap());
 
 fuzz_target!(|data: &[u8]| {
-    let keys = keys();
+    let keys = &*KEYS;
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     match data.split_first() {
         // A policy document, really signed, so verify parses it.
         Some((0, policy)) => {
-            let signer = Signer::from_pem("KE", EC_KEY).unwrap();
-            let sig = signer.sign(policy).unwrap();
+            let sig = SIGNER.sign(policy).unwrap();
             let encoded = cloudfront_b64(policy);
             let query = format!("Policy={encoded}&Signature={sig}&Key-Pair-Id=KE");
             let req = SignedRequest {
@@ -45,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
                 client_ip: ip,
             };
             let parsed = parse_policy(policy);
-            match verify(&keys, &req, now) {
+            match verify(keys, &req, now) {
                 // Decoded and signed: only the document can be wrong.
                 Err(Rejection::Malformed) => assert!(!parsed),
                 Ok(()) | Err(Rejection::Expired | Rejection::NotYetValid) => assert!(parsed),
@@ -71,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
                 client_ip: ip,
             };
             // Nothing here was signed by a trusted key.
-            assert!(verify(&keys, &req, now).is_err(), "{text:?} verified");
+            assert!(verify(keys, &req, now).is_err(), "{text:?} verified");
             if let Some(stripped) = strip_signing_params(query) {
                 for segment in stripped.split('&') {
                     let name = segment.split_once('=').map_or(segment, |(n, _)| n);
