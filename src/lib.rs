@@ -49,9 +49,69 @@
 //! costs hit ratio, never correctness. An edge can also use another
 //! tower-cdn as its origin (an origin shield); loops are refused with 508
 //! (`CDN-Loop`, RFC 8586). See the README's "Running a fleet".
+//!
+//! # Security
+//!
+//! A shared cache is a security boundary: one client's request decides what
+//! every later client is served. What the layer does about it (each item
+//! has a test that fails without the defence; `SECURITY.md` lists them):
+//!
+//! - **Shared-cache rules** (RFC 9111 §3, §3.5): responses with `no-store`,
+//!   `private` or `Set-Cookie`, responses to
+//!   requests with `Authorization` (unless `public`, `s-maxage` or
+//!   `must-revalidate`), partial and incomplete bodies are never stored.
+//!   `Cookie` is neither keyed nor forwarded unless a policy names it, so an
+//!   origin cannot personalise a response that is then shared.
+//! - **One name per resource**: the request target is normalised before the
+//!   key and the origin request are derived (dot segments, `%2e`, unreserved
+//!   escapes; RFC 3986 §6.2.2); paths above the root get 400; the host is
+//!   lower-cased without trailing dot or default port, and an absolute-form
+//!   target's authority wins over `Host` (RFC 9112 §3.2.2).
+//! - **Unkeyed headers never reach the origin**: `X-Forwarded-Host`,
+//!   `X-Forwarded-Proto`, `Forwarded`, `X-Original-URL`,
+//!   `X-HTTP-Method-Override` and the rest of
+//!   [`policy::headers::UNTRUSTED_FORWARDING`] are removed, unless
+//!   [`CdnLayerBuilder::trust_forwarding_headers`]; hop-by-hop fields
+//!   (`Connection` and what it names, `Upgrade`, `TE`, ...) are neither
+//!   forwarded nor stored.
+//! - **Smuggling and broken origins**: hyper rejects conflicting
+//!   `Content-Length`/`Transfer-Encoding` framing; GET and HEAD bodies are
+//!   never forwarded; invalid, short, endless or garbage origin responses
+//!   end in a 502 or a truncated body and are never stored.
+//! - **Limits**: the dev proxy answers 414 for long URIs, 431 for large or
+//!   too many header fields and 408 for a slow request head; origins get
+//!   connect and response timeouts (502/504) and an optional
+//!   [`Origin::max_concurrent_requests`] (503 with `Retry-After`).
+//! - **Private content**: behaviors with
+//!   [`trusted_keys`](CacheBehavior::trusted_keys) accept only CloudFront
+//!   signed URLs or cookies ([`auth`]); refusals (403) happen before any
+//!   cache lookup or origin contact, and the signing parameters are removed
+//!   from the key and the origin request.
+//! - **No secrets in output**: S3 credentials, origin custom header values
+//!   and keys never appear in `Debug`, errors or logs; URL signatures are
+//!   redacted from access logs; error bodies are short and fixed.
+//!
+//! What remains yours to do:
+//!
+//! - Terminate TLS in front of the layer or the dev proxy (they speak plain
+//!   HTTP), and set [`CdnLayerBuilder::viewer_scheme`] to `https` there.
+//! - Put the layer outermost, so it sees requests as clients sent them; an
+//!   app behind it that authenticates or personalises must mark those
+//!   responses `private` or `no-store`, or the behavior must key on what
+//!   they vary on (`Vary`, or the cache policy's headers and cookies).
+//! - Turn on `trust_forwarding_headers` only behind a proxy that overwrites
+//!   those fields, and set [`ClientAddr`] to the real client address there.
+//! - Keep signing keys out of the edge (it needs public keys only), and
+//!   rotate them: trust the new key, sign with it, drop the old one once its
+//!   URLs have expired.
+//! - Rate-limit clients and bound request bodies (for example with tower's
+//!   `RateLimit` and `tower_http::limit`); the layer does neither.
+//! - Treat access logs as sensitive: they hold client addresses, queries
+//!   and cookies, as CloudFront's do.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 mod body;
 mod cache;
 mod clock;
@@ -98,6 +158,9 @@ pub mod admin;
 pub mod cli;
 #[cfg(feature = "toml")]
 pub mod config;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

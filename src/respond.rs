@@ -182,6 +182,12 @@ pub(crate) fn passthrough(resp: Response<OriginBody>, status: CacheStatus) -> Re
 /// extensions.
 pub(crate) fn origin_error(err: OriginError, status: CacheStatus) -> Response<CdnBody> {
     let mut resp = text_response(err.status(), err.public_message()).map(CdnBody::once);
+    let status = if err.is_capacity_exceeded() {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        status.with_detail("capacity-exceeded")
+    } else {
+        status
+    };
     resp.extensions_mut().insert(err);
     finish(resp, status.with_error())
 }

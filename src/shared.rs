@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) cache_name: Arc<str>,
     /// This instance's identity in `CDN-Loop` and fleet messages.
     pub(crate) edge_id: Arc<str>,
+    /// `http` or `https`: the scheme of signed URLs.
+    pub(crate) viewer_scheme: &'static str,
 }
 
 impl Shared {
@@ -81,6 +83,7 @@ impl Shared {
             fleet,
             cache_name: Arc::from(config.cache_name.as_str()),
             edge_id,
+            viewer_scheme: config.viewer_scheme,
         }
     }
 

@@ -158,6 +158,32 @@ mod tests {
         assert_eq!(request_host(&parts).map(|h| h.is_some()), Err(HostError::Duplicate));
     }
 
+    proptest::proptest! {
+        /// The `key` fuzz target's properties: any `Host` bytes, no panic
+        /// and a lower-case host; different (host, path, query) triples
+        /// never share a key.
+        #[test]
+        fn hosts_are_normalised_and_keys_never_collide(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            h1 in "[a-zA-Z0-9.:-]{0,12}",
+            h2 in "[a-zA-Z0-9.:-]{0,12}",
+            p1 in "/[a-z/%;.]{0,12}",
+            p2 in "/[a-z/%;.]{0,12}",
+            q1 in proptest::option::of("[a-z=&%]{0,8}"),
+            q2 in proptest::option::of("[a-z=&%]{0,8}"),
+        ) {
+            if let Ok(req) = Request::builder().uri("/").header("host", raw.as_slice()).body(()) {
+                let (parts, ()) = req.into_parts();
+                if let Ok(Some(h)) = request_host(&parts) {
+                    proptest::prop_assert!(!h.bytes().any(|b| b.is_ascii_uppercase()), "{}", h);
+                }
+            }
+            let same = (&h1, &p1, &q1) == (&h2, &p2, &q2);
+            let (k1, k2) = (cache_key(&h1, &p1, q1.as_deref()), cache_key(&h2, &p2, q2.as_deref()));
+            proptest::prop_assert_eq!(k1 == k2, same);
+        }
+    }
+
     #[test]
     fn keys_differ_by_host_path_and_query() {
         let a = cache_key("a.test", "/x", None);

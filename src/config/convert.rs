@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
+use super::keys::{KeyGroups, behavior_keys, load_groups};
 use super::schema::{
     AllowedMethodsSchema, BehaviorSchema, CachePolicySchema, CredentialsTable, DistributionSchema, FileSchema,
     OriginKindSchema, OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable,
@@ -25,10 +27,14 @@ pub(crate) struct Converted {
     pub(crate) builder: CdnLayerBuilder,
 }
 
-/// Converts the whole file.
-pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
+/// Converts the whole file; `base` is its directory (PEM files are read
+/// relative to it).
+pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, ConfigError> {
     let ops = super::ops::OpsSettings::convert(file.admin_token, file.access_log)?;
     let mut b = crate::CdnLayer::builder();
+    if let Some(v) = file.viewer_scheme {
+        b = b.viewer_scheme(v);
+    }
     if let Some(v) = file.capacity {
         b = b.capacity_bytes(v.0);
     }
@@ -45,7 +51,8 @@ pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
         b = b.max_ttl(v.0);
     }
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2)?;
-    let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies };
+    let key_groups = load_groups(&file.key_groups, base)?;
+    let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies, key_groups, base };
     // Named policies are checked where they are defined, against the
     // file's TTL defaults, so their errors point at their own keys.
     let defaults = TtlPolicy {
@@ -72,6 +79,8 @@ pub(crate) fn convert(file: FileSchema) -> Result<Converted, ConfigError> {
 struct Named<'a> {
     cache: &'a BTreeMap<String, CachePolicySchema>,
     forward: &'a BTreeMap<String, OriginRequestPolicySchema>,
+    key_groups: KeyGroups,
+    base: &'a Path,
 }
 
 fn distribution(d: DistributionSchema, named: &Named<'_>) -> Result<Distribution, ConfigError> {
@@ -157,6 +166,11 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
         });
     }
     out = out.compress(b.compress);
+    let keys =
+        behavior_keys(b.trusted_keys.as_deref(), b.trusted_key_groups.as_deref(), &named.key_groups, named.base)?;
+    if let Some(keys) = keys {
+        out = out.trusted_keys(keys);
+    }
     Ok(out)
 }
 
@@ -230,6 +244,8 @@ fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
             unused(&o.bucket, "bucket", "app")?;
             unused(&o.origin_path, "origin_path", "app")?;
             unused(&o.response_timeout, "response_timeout", "app")?;
+            unused(&o.max_concurrent_requests, "max_concurrent_requests", "app")?;
+            unused(&o.concurrency_wait, "concurrency_wait", "app")?;
             Ok(Origin::inner())
         }
         OriginKindSchema::Http => http_origin(o),
@@ -273,6 +289,12 @@ fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     }
     if let Some(v) = o.max_idle_connections {
         out = out.max_idle_connections(v);
+    }
+    if let Some(v) = o.max_concurrent_requests {
+        out = out.max_concurrent_requests(v);
+    }
+    if let Some(v) = o.concurrency_wait {
+        out = out.concurrency_wait(v.0);
     }
     Ok(out)
 }
@@ -319,6 +341,12 @@ fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     }
     if let Some(v) = o.max_idle_connections {
         out = out.max_idle_connections(v);
+    }
+    if let Some(v) = o.max_concurrent_requests {
+        out = out.max_concurrent_requests(v);
+    }
+    if let Some(v) = o.concurrency_wait {
+        out = out.concurrency_wait(v.0);
     }
     Ok(Origin::s3(out))
 }

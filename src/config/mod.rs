@@ -26,6 +26,7 @@
 //! ```
 
 mod convert;
+mod keys;
 mod l2;
 mod ops;
 mod schema;
@@ -145,7 +146,8 @@ pub fn from_file(path: &Path) -> Result<ConfigFile, ConfigFileError> {
     from_toml_str(&text, &name)
 }
 
-/// Parses TOML `text`; `file` names it in errors.
+/// Parses TOML `text`; `file` names it in errors, and relative `pem_file`
+/// paths are read from its directory.
 pub fn from_toml_str(text: &str, file: &str) -> Result<ConfigFile, ConfigFileError> {
     let error = |key: String, message: String| ConfigFileError { file: file.to_owned(), key, message };
     let de = toml::de::Deserializer::parse(text).map_err(|e| error(String::new(), located(text, &e)))?;
@@ -164,7 +166,10 @@ pub fn from_toml_str(text: &str, file: &str) -> Result<ConfigFile, ConfigFileErr
         }
         error(key, with_line(text, &inner, message))
     })?;
-    let converted = convert::convert(parsed).map_err(|e| error(e.setting().to_owned(), e.message().to_owned()))?;
+    // PEM files named in the file are relative to its directory.
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
+    let converted =
+        convert::convert(parsed, base).map_err(|e| error(e.setting().to_owned(), e.message().to_owned()))?;
     Ok(ConfigFile {
         file: file.to_owned(),
         listen: converted.listen,

@@ -25,6 +25,9 @@ pub(crate) struct FileSchema {
     pub(crate) default_ttl: Option<Dur>,
     pub(crate) min_ttl: Option<Dur>,
     pub(crate) max_ttl: Option<Dur>,
+    pub(crate) viewer_scheme: Option<String>,
+    #[serde(default)]
+    pub(crate) key_groups: BTreeMap<String, KeyGroupSchema>,
     #[serde(default)]
     pub(crate) cache_policies: BTreeMap<String, CachePolicySchema>,
     #[serde(default)]
@@ -117,6 +120,8 @@ pub(crate) struct OriginSchema {
     pub(crate) response_timeout: Option<Dur>,
     pub(crate) keepalive_timeout: Option<Dur>,
     pub(crate) max_idle_connections: Option<usize>,
+    pub(crate) max_concurrent_requests: Option<usize>,
+    pub(crate) concurrency_wait: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +152,25 @@ pub(crate) struct BehaviorSchema {
     /// Compress compressible responses for clients that accept gzip/br.
     #[serde(default)]
     pub(crate) compress: bool,
+    pub(crate) trusted_keys: Option<Vec<TrustedKeySchema>>,
+    pub(crate) trusted_key_groups: Option<Vec<String>>,
+}
+
+/// A public key trusted for signed URLs: `{ id = "K...", pem_file = "k.pem" }`
+/// or `{ id = "K...", pem = "-----BEGIN PUBLIC KEY-----..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrustedKeySchema {
+    pub(crate) id: String,
+    pub(crate) pem_file: Option<String>,
+    pub(crate) pem: Option<String>,
+}
+
+/// `[key_groups.NAME]`: keys that behaviors trust by group name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyGroupSchema {
+    pub(crate) keys: Vec<TrustedKeySchema>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

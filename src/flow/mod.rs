@@ -19,6 +19,7 @@ use http_body::Body;
 use tokio::sync::oneshot;
 
 use crate::ClientAddr;
+use crate::auth::gate::Viewer;
 use crate::body::{CdnBody, compress};
 use crate::cache::entry::Entry;
 use crate::cache::fill::{FillReader, HeadState, Published, Served};
@@ -119,9 +120,12 @@ where
         return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));
     }
 
-    // 1. Route: host → distribution, path → behavior, then the cache key;
-    //    `parts` becomes the origin request (default root object, policies).
-    let (behavior, primary) = match shared.routes.load().resolve(&mut parts) {
+    // 1. Route: host → distribution, path → behavior (a behavior with
+    //    trusted keys refuses unsigned requests here, before any lookup),
+    //    then the cache key; `parts` becomes the origin request (default
+    //    root object, signing parameters removed, policies).
+    let viewer = Viewer { now, scheme: shared.viewer_scheme, trust_forwarded_proto: shared.trust_forwarding_headers };
+    let (behavior, primary) = match shared.routes.load().resolve(&mut parts, &viewer) {
         Resolution::Cache { behavior, key } => (behavior, key),
         Resolution::Bypass => return bypass(inner, parts, body).await,
         Resolution::Disabled if shared.standalone => return Ok(Refusal::Disabled.respond()),
@@ -529,6 +533,8 @@ fn refresh_in_background<S, ReqB, ResB>(
 pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetched: &Fetched<E>) {
     use crate::observe::metrics::OriginFailure;
     let failure = match fetched {
+        // The origin was not contacted.
+        Fetched::Failed(e) if e.is_capacity_exceeded() => return,
         Fetched::Response(r) if r.status().is_server_error() => Some(OriginFailure::Status5xx),
         Fetched::Response(_) | Fetched::Service(_) => None,
         Fetched::Failed(e) if e.is_timeout() => Some(OriginFailure::Timeout),

@@ -122,8 +122,9 @@ impl Observe {
             sc_status: 0,
             cs_referer: text(header::REFERER),
             cs_user_agent: text(header::USER_AGENT),
-            cs_uri_query: req.uri().query().map(str::to_owned),
-            cs_cookie: text(header::COOKIE),
+            // Signed-URL signatures are credentials: never logged.
+            cs_uri_query: req.uri().query().map(|q| crate::auth::redact_signature_in_query(q).into_owned()),
+            cs_cookie: text(header::COOKIE).map(|c| crate::auth::redact_signature_in_cookies(&c).into_owned()),
             x_edge_result_type: ResultType::Miss,
             x_edge_request_id: id,
             x_host_header: text(header::HOST),
@@ -192,7 +193,7 @@ fn classify(
     cache: Option<&CacheStatus>,
     origin_error: Option<&OriginError>,
 ) -> (ResultType, &'static str) {
-    if let Some(err) = origin_error {
+    if let Some(err) = origin_error.filter(|e| !e.is_capacity_exceeded()) {
         let detail = if err.is_timeout() {
             "OriginReadTimeout"
         } else if err.is_connect() {

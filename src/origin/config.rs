@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use super::limit::LimitConfig;
 use super::s3::S3Origin;
 
 /// Default time to establish a connection (CloudFront: 10 s).
@@ -51,6 +52,7 @@ pub(crate) struct HttpOriginConfig {
     pub(crate) max_idle_per_host: usize,
     pub(crate) forward_host: bool,
     pub(crate) custom_headers: Vec<(String, String)>,
+    pub(crate) limit: LimitConfig,
 }
 
 impl Origin {
@@ -67,6 +69,7 @@ impl Origin {
                 max_idle_per_host: 64,
                 forward_host: false,
                 custom_headers: Vec::new(),
+                limit: LimitConfig::default(),
             }),
         }
     }
@@ -143,6 +146,30 @@ impl Origin {
         self
     }
 
+    /// At most `n` fetches in flight to this origin (default: no limit),
+    /// each counted from the request until its response body ends.
+    /// Requests coalesced onto another's fetch do not count. A fetch that
+    /// finds all `n` taken waits up to [`concurrency_wait`](Self::concurrency_wait),
+    /// then gets `503 Service Unavailable` with `Retry-After: 1` (a stale
+    /// copy is served instead when one may be). 0 is an error at build time.
+    #[must_use]
+    pub fn max_concurrent_requests(mut self, n: usize) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.limit.max = Some(n);
+        }
+        self
+    }
+
+    /// How long a fetch waits for a free slot under
+    /// [`max_concurrent_requests`](Self::max_concurrent_requests) (default 1 s).
+    #[must_use]
+    pub fn concurrency_wait(mut self, wait: Duration) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.limit.wait = wait;
+        }
+        self
+    }
+
     /// A header added to every origin request (CloudFront's "origin custom
     /// headers", e.g. a shared secret the origin checks). Values are never
     /// logged.
@@ -167,6 +194,7 @@ impl fmt::Debug for Origin {
                 .field("connect_timeout", &c.connect_timeout)
                 .field("response_timeout", &c.response_timeout)
                 .field("forward_host", &c.forward_host)
+                .field("max_concurrent_requests", &c.limit.max)
                 .field("custom_headers", &c.custom_headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
                 .finish(),
         }

@@ -11,6 +11,7 @@ use http_body_util::BodyDataStream;
 
 use super::config::{HttpOriginConfig, parse_custom_header};
 use super::inner::box_body;
+use super::limit::Limiter;
 use crate::body::OriginBody;
 use crate::error::{BoxError, ConfigError, OriginError};
 use crate::policy::headers::{append_via, strip_hop_by_hop};
@@ -25,6 +26,7 @@ pub(crate) struct CustomOrigin {
     response_timeout: Duration,
     forward_host: bool,
     custom_headers: HeaderMap,
+    limiter: Option<Limiter>,
 }
 
 impl std::fmt::Debug for CustomOrigin {
@@ -78,7 +80,9 @@ impl CustomOrigin {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+        let limiter = cfg.limit.build()?;
         Ok(CustomOrigin {
+            limiter,
             client,
             base: format!("{scheme}://{authority}"),
             origin_path,
@@ -90,6 +94,11 @@ impl CustomOrigin {
 
     pub(crate) fn response_timeout(&self) -> Duration {
         self.response_timeout
+    }
+
+    /// The concurrency limit, if any.
+    pub(crate) fn limiter(&self) -> Option<&Limiter> {
+        self.limiter.as_ref()
     }
 
     /// Sends the request; `forward_body` is false for GET/HEAD, whose

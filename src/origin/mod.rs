@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod custom;
 pub(crate) mod group;
 pub(crate) mod inner;
+pub(crate) mod limit;
 pub(crate) mod s3;
 
 pub use config::Origin;
@@ -81,7 +82,8 @@ impl OriginTarget {
     }
 
     /// Fetches from an HTTP or S3 origin, or a group, with the response
-    /// timeout applied to the head. The app cannot be reached this way.
+    /// timeout applied to the head and the origin's concurrency limit to
+    /// head and body. The app cannot be reached this way.
     pub(crate) async fn fetch_remote<B>(
         &self,
         parts: Parts,
@@ -96,12 +98,14 @@ impl OriginTarget {
         let timeout = self.response_timeout();
         match self {
             OriginTarget::Http(origin) => {
+                let slot = limit::acquire(origin.limiter()).await?;
                 let fut = origin.fetch(parts, body, forward_body);
-                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?
+                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?.map(|r| slot.hold(r))
             }
             OriginTarget::S3(origin) => {
+                let slot = limit::acquire(origin.limiter()).await?;
                 let fut = origin.fetch(&parts);
-                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?
+                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?.map(|r| slot.hold(r))
             }
             // Each member applies its own timeout.
             OriginTarget::Group(group) => Box::pin(group.fetch(parts, body, forward_body)).await,

@@ -292,7 +292,11 @@ fn next_directive(input: &[u8]) -> (Option<Directive<'_>>, &[u8]) {
                     }
                 }
                 let end = i.min(body.len());
-                let arg = &body[..end];
+                // Unterminated: nothing says where the argument ends, so it
+                // counts as empty, the strict reading for every directive
+                // (`private="a, max-age=60` is not private to `a` only: it is
+                // `private`; `max-age="60` is 0).
+                let arg = if i < body.len() { &body[..end] } else { &[][..] };
                 let after_quote = body.get(end + 1..).unwrap_or(&[]);
                 let next = after_quote.iter().position(|b| *b == b',').map_or(&[][..], |p| &after_quote[p + 1..]);
                 (named(name, Some(Arg(arg))), next)
@@ -318,7 +322,7 @@ fn named<'a>(name: &'a [u8], arg: Option<Arg<'a>>) -> Option<Directive<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderValue, header};
     use proptest::prelude::*;
 
     fn cc(s: &str) -> CacheControl {
@@ -403,7 +407,44 @@ mod tests {
         assert!(c.no_transform);
     }
 
+    #[test]
+    fn an_unterminated_quoted_string_is_read_strictly() {
+        let c = cc(r#"private="set-cookie, max-age=60"#);
+        assert_eq!(c.private, FieldScope::All);
+        assert_eq!(c.max_age, None);
+        assert_eq!(cc(r#"no-cache="x"#).no_cache, FieldScope::All);
+        assert_eq!(cc(r#"max-age="60"#).max_age, Some(0));
+        assert_eq!(cc(r#"stale-while-revalidate="60"#).stale_while_revalidate, None);
+        // Terminated ones are unchanged.
+        assert_eq!(cc(r#"max-age="60", no-store"#).max_age, Some(60));
+    }
+
     proptest! {
+        /// The `cache_control` fuzz target's properties: `parse` and
+        /// `from_headers` agree, and a list split over two field lines
+        /// after its first directive means the same (RFC 9111 §5.2).
+        #[test]
+        fn split_lines_mean_the_same(
+            first in prop_oneof![
+                "[a-z-]{1,16}",
+                "[a-z-]{1,16}=[0-9a-z]{0,6}",
+                "[a-z-]{1,16}=\"[a-z, -]{0,16}\"",
+                Just("private=\"set-cookie, x-a\"".to_owned()),
+                Just("max-age=60".to_owned()),
+            ],
+            rest in "[a-z0-9=,\" -]{0,40}",
+        ) {
+            let whole = format!("{first},{rest}");
+            let parsed = CacheControl::parse(whole.as_bytes());
+            let mut one = HeaderMap::new();
+            one.insert(header::CACHE_CONTROL, HeaderValue::from_str(&whole).unwrap());
+            prop_assert_eq!(&CacheControl::from_headers(&one, &header::CACHE_CONTROL), &parsed);
+            let mut two = HeaderMap::new();
+            two.append(header::CACHE_CONTROL, HeaderValue::from_str(&first).unwrap());
+            two.append(header::CACHE_CONTROL, HeaderValue::from_str(&rest).unwrap());
+            prop_assert_eq!(CacheControl::from_headers(&two, &header::CACHE_CONTROL), parsed);
+        }
+
         #[test]
         fn never_panics_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = CacheControl::parse(&bytes);

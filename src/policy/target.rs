@@ -4,7 +4,10 @@
 //! as another).
 //!
 //! * percent-encoded unreserved characters are decoded (`%7E` → `~`,
-//!   `%2e` → `.`), other escapes get upper-case hex (§6.2.2.1, §6.2.2.2);
+//!   `%2e` → `.`), other escapes get upper-case hex (§6.2.2.1, §6.2.2.2),
+//!   and a `%` that starts no escape is encoded as `%25`, so decoding can
+//!   never make a new escape (`/%%41a` would otherwise become `/%Aa`, a
+//!   different resource, and normalising twice would differ from once);
 //! * dot segments are removed (§5.2.4, §6.2.2.3), after decoding, so
 //!   `/a/%2e%2e/b` is `/b`;
 //! * everything else is kept as sent: `//a` stays (an empty segment is a
@@ -12,10 +15,6 @@
 //!   separator), `;` parameters stay, the query is untouched.
 
 use std::borrow::Cow;
-
-/// Longest path we normalise (longer ones are rejected earlier by the
-/// request-line limit; this only bounds work).
-const MAX_PATH_LEN: usize = 64 * 1024;
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
@@ -37,7 +36,9 @@ pub struct AboveRoot;
 
 /// Normalises a path (without query). Borrowed when already normal.
 pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, AboveRoot> {
-    if path.len() > MAX_PATH_LEN || !path.starts_with('/') {
+    // No length cut-off: the work is linear, and a long path left as sent
+    // would route, key and match signed-URL policies on its dot segments.
+    if !path.starts_with('/') {
         return Ok(Cow::Borrowed(path));
     }
     let needs_work = path.contains('%') || path.split('/').any(|seg| seg == "." || seg == "..");
@@ -48,8 +49,10 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, AboveRoot> {
     remove_dot_segments(&decoded).map(Cow::Owned)
 }
 
-/// §6.2.2.1/2: decode unreserved escapes, upper-case the rest; invalid
-/// escapes are kept literally.
+/// §6.2.2.1/2: decode unreserved escapes, upper-case the rest; a `%`
+/// that starts no valid escape becomes `%25` (found by the `key` fuzz
+/// target: kept literally, it could combine with decoded characters into a
+/// new escape).
 fn decode_unreserved(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(path.len());
@@ -69,7 +72,11 @@ fn decode_unreserved(path: &str) -> String {
             i += 3;
             continue;
         }
-        out.push(b);
+        if b == b'%' {
+            out.extend_from_slice(b"%25");
+        } else {
+            out.push(b);
+        }
         i += 1;
     }
     // Only ASCII escapes were replaced by ASCII bytes, so the UTF-8 of the
@@ -130,14 +137,22 @@ mod tests {
             ("/%7Euser", "/~user"),
             ("/a;v=1/../b", "/b"),
             ("/a;v=1", "/a;v=1"),
-            ("/%zz", "/%zz"),
-            ("/%", "/%"),
+            ("/%zz", "/%25zz"),
+            ("/%", "/%25"),
+            ("/%%41a", "/%25Aa"),
+            ("/%%2541", "/%25%2541"),
             ("/caf%c3%a9", "/caf%C3%A9"),
             ("*", "*"),
         ];
         for (input, want) in cases {
             assert_eq!(normalize_path(input).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn long_paths_are_normalised_too() {
+        let long = format!("/private/{}/../../secret", "a".repeat(100_000));
+        assert_eq!(normalize_path(&long).unwrap(), "/secret");
     }
 
     #[test]
@@ -152,7 +167,7 @@ mod tests {
         }
 
         #[test]
-        fn idempotent_and_free_of_dot_segments(path in "/[a-z%./2eE;]{0,40}") {
+        fn idempotent_and_free_of_dot_segments(path in "/[a-fA-F0-9%./eE;]{0,40}") {
             let Ok(once) = normalize_path(&path).map(Cow::into_owned) else { return Ok(()) };
             let twice = normalize_path(&once).unwrap().into_owned();
             prop_assert_eq!(&once, &twice);

@@ -9,6 +9,7 @@ use http::{HeaderMap, Method};
 use super::pattern::PathPattern;
 use super::policies::{CachePolicy, OriginRequestPolicy};
 use super::table::Refusal;
+use crate::auth::TrustedKeys;
 use crate::origin::OriginTarget;
 use crate::origin::s3::{KeyError, canonical_path};
 use crate::policy::forward_policy::ForwardPolicy;
@@ -68,6 +69,7 @@ pub struct CacheBehavior {
     pub(crate) origin_request_policy: OriginRequestPolicy,
     pub(crate) allowed_methods: AllowedMethods,
     pub(crate) compress: bool,
+    pub(crate) trusted_keys: Option<TrustedKeys>,
 }
 
 impl CacheBehavior {
@@ -81,6 +83,7 @@ impl CacheBehavior {
             origin_request_policy: OriginRequestPolicy::default(),
             allowed_methods: AllowedMethods::default(),
             compress: false,
+            trusted_keys: None,
         }
     }
 
@@ -121,6 +124,19 @@ impl CacheBehavior {
         self.allowed_methods = methods;
         self
     }
+
+    /// Restricts the behavior to signed URLs and signed cookies made with
+    /// one of `keys` (CloudFront's trusted key groups; see [`crate::auth`]).
+    /// Other requests, and expired, tampered or misdirected ones, get
+    /// `403 Forbidden` before any cache lookup or origin contact. The
+    /// signing query parameters and cookies are removed before the cache
+    /// key and the origin request are made, so differently signed URLs for
+    /// one object share one cached copy. An empty key set is an error at
+    /// [`build`](crate::CdnLayerBuilder::build).
+    pub fn trusted_keys(mut self, keys: TrustedKeys) -> Self {
+        self.trusted_keys = Some(keys);
+        self
+    }
 }
 
 /// A validated behavior: what the request path needs.
@@ -134,6 +150,8 @@ pub(crate) struct Behavior {
     pub(crate) allowed: AllowedMethods,
     /// Compress at the edge (see [`CacheBehavior::compress`]).
     pub(crate) compress: bool,
+    /// Requests must be signed by one of these keys.
+    pub(crate) trusted_keys: Option<Arc<TrustedKeys>>,
 }
 
 impl Behavior {
@@ -148,6 +166,7 @@ impl Behavior {
             forward: ForwardPolicy::default(),
             allowed: AllowedMethods::All,
             compress: false,
+            trusted_keys: None,
         }
     }
 

@@ -152,6 +152,16 @@ fn build_behavior(
     };
     let (ttl, key) = b.cache_policy.validate(&ctx.ttl).map_err(|e| e.within("cache_policy"))?;
     let forward = b.origin_request_policy.validate().map_err(|e| e.within("origin_request_policy"))?;
+    let trusted_keys = match &b.trusted_keys {
+        Some(keys) if keys.is_empty() => {
+            return Err(ConfigError::new(
+                "trusted_keys",
+                "no keys: a behavior that requires signed requests needs at least one public key",
+            ));
+        }
+        Some(keys) => Some(Arc::new(keys.clone())),
+        None => None,
+    };
     Ok(Behavior {
         origin: Arc::clone(origin),
         ttl,
@@ -160,6 +170,7 @@ fn build_behavior(
         forward,
         allowed: b.allowed_methods,
         compress: b.compress,
+        trusted_keys,
     })
 }
 

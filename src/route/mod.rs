@@ -33,6 +33,7 @@ pub use policies::{CachePolicy, OriginRequestPolicy};
 
 pub(crate) use behavior::Behavior;
 pub(crate) use build::{BuildContext, build_routes};
+pub(crate) use pattern::wildcard_match;
 pub(crate) use policies::check_ttls;
 pub(crate) use reload::{RouteChanges, owner_changed};
 pub(crate) use table::{Refusal, Resolution, Routes};

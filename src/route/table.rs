@@ -12,6 +12,8 @@ use http::{Response, StatusCode};
 
 use super::behavior::Behavior;
 use super::host::HostTable;
+use crate::auth::Rejection;
+use crate::auth::gate::{self, Viewer};
 use crate::body::CdnBody;
 use crate::cache::key::{CacheKey, request_host};
 use crate::policy::forward_policy::{apply_forward_headers, forwarded_query};
@@ -60,6 +62,9 @@ pub(crate) enum Refusal {
     NoObject,
     /// The distribution is disabled (standalone proxy).
     Disabled,
+    /// The behavior requires a signed URL or signed cookies, and this
+    /// request has none that verify.
+    Unsigned(Rejection),
 }
 
 impl Refusal {
@@ -72,6 +77,11 @@ impl Refusal {
             Refusal::BadPath => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid object path\n", "bad-path"),
             Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
             Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
+            Refusal::Unsigned(why) => (
+                StatusCode::FORBIDDEN,
+                "403 Forbidden: a valid signed URL or signed cookie is required\n",
+                why.as_str(),
+            ),
         }
     }
 
@@ -154,12 +164,13 @@ impl Routes {
             .map_or(Route::Bypass, |behavior| Route::Behavior { behavior, root_object })
     }
 
-    /// Routes a request, checks its method, derives its cache key and turns
+    /// Routes a request, checks its method (and its signature, for
+    /// behaviors with trusted keys), derives its cache key and turns
     /// `parts` into the origin request: the default root object replaces
-    /// `/`, and only the query strings, headers and cookies the behavior's
-    /// policies forward remain.
-    pub(crate) fn resolve(&self, parts: &mut Parts) -> Resolution {
-        let (behavior, root_object, key) = {
+    /// `/`, signing parameters and cookies are removed, and only the query
+    /// strings, headers and cookies the behavior's policies forward remain.
+    pub(crate) fn resolve(&self, parts: &mut Parts, viewer: &Viewer<'_>) -> Resolution {
+        let (behavior, root_object) = {
             let host = match request_host(parts) {
                 Ok(host) => host,
                 Err(_) => return Resolution::Refuse(Refusal::BadHost),
@@ -172,12 +183,28 @@ impl Routes {
             if !behavior.allowed.allows(&parts.method) {
                 return Resolution::Refuse(Refusal::MethodNotAllowed);
             }
+            // Before the key and before any lookup: a stored object is never
+            // served to a request that is not signed.
+            if let Some(keys) = &behavior.trusted_keys
+                && let Err(why) = gate::check(keys, parts, host.as_deref().unwrap_or(""), viewer)
+            {
+                return Resolution::Refuse(Refusal::Unsigned(why));
+            }
+            (Arc::clone(behavior), root_object)
+        };
+        if behavior.trusted_keys.is_some() {
+            gate::strip(parts);
+        }
+        let key = {
+            let host = match request_host(parts) {
+                Ok(host) => host,
+                Err(_) => return Resolution::Refuse(Refusal::BadHost),
+            };
             let path = root_object.unwrap_or(parts.uri.path());
-            let key = match behavior.cache_key(host.as_deref().unwrap_or(""), path, parts.uri.query(), &parts.headers) {
+            match behavior.cache_key(host.as_deref().unwrap_or(""), path, parts.uri.query(), &parts.headers) {
                 Ok(key) => key,
                 Err(refusal) => return Resolution::Refuse(refusal),
-            };
-            (Arc::clone(behavior), root_object, key)
+            }
         };
         let query = forwarded_query(&behavior.key, &behavior.forward, parts.uri.query());
         let query_changed = match &query {

@@ -10,6 +10,7 @@ use super::credentials::{
 };
 use crate::error::ConfigError;
 use crate::origin::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
+use crate::origin::limit::LimitConfig;
 
 /// An S3 bucket as origin (public or private), on AWS or any S3-compatible
 /// server.
@@ -51,6 +52,7 @@ pub struct S3Origin {
     pub(crate) keepalive_timeout: Duration,
     pub(crate) max_idle_per_host: usize,
     pub(crate) connect_to: Option<SocketAddr>,
+    pub(crate) limit: LimitConfig,
 }
 
 impl S3Origin {
@@ -70,6 +72,7 @@ impl S3Origin {
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
             max_idle_per_host: 64,
             connect_to: None,
+            limit: LimitConfig::default(),
         }
     }
 
@@ -135,6 +138,19 @@ impl S3Origin {
     /// Idle connections kept (default 64).
     pub fn max_idle_connections(mut self, n: usize) -> Self {
         self.max_idle_per_host = n;
+        self
+    }
+
+    /// At most `n` fetches in flight to this bucket (default: no limit);
+    /// see [`Origin::max_concurrent_requests`](crate::Origin::max_concurrent_requests).
+    pub fn max_concurrent_requests(mut self, n: usize) -> Self {
+        self.limit.max = Some(n);
+        self
+    }
+
+    /// How long a fetch waits for a free slot (default 1 s).
+    pub fn concurrency_wait(mut self, wait: Duration) -> Self {
+        self.limit.wait = wait;
         self
     }
 

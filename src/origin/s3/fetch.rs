@@ -17,6 +17,7 @@ use crate::body::OriginBody;
 use crate::error::{ConfigError, OriginError, text_response};
 use crate::origin::custom::classify;
 use crate::origin::inner::box_body;
+use crate::origin::limit::Limiter;
 use crate::policy::headers::strip_hop_by_hop;
 
 /// A validated S3 origin with its connection pool and resolved credentials.
@@ -26,6 +27,7 @@ pub(crate) struct S3Fetcher {
     credentials: Credentials,
     response_timeout: Duration,
     forbidden_as_not_found: bool,
+    limiter: Option<Limiter>,
 }
 
 impl std::fmt::Debug for S3Fetcher {
@@ -96,11 +98,17 @@ impl S3Fetcher {
             credentials,
             response_timeout: cfg.response_timeout,
             forbidden_as_not_found: cfg.forbidden_as_not_found,
+            limiter: cfg.limit.build()?,
         })
     }
 
     pub(crate) fn response_timeout(&self) -> Duration {
         self.response_timeout
+    }
+
+    /// The concurrency limit, if any.
+    pub(crate) fn limiter(&self) -> Option<&Limiter> {
+        self.limiter.as_ref()
     }
 
     /// GETs or HEADs the object the request path names.

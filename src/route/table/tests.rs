@@ -132,7 +132,8 @@ fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
 }
 
 fn resolve(r: &Routes, p: &mut Parts) -> Result<(String, String), String> {
-    match r.resolve(p) {
+    let viewer = Viewer { now: std::time::SystemTime::UNIX_EPOCH, scheme: "http", trust_forwarded_proto: false };
+    match r.resolve(p, &viewer) {
         Resolution::Cache { behavior, key } => Ok((behavior.pattern.to_string(), key.replace('\u{1f}', "|"))),
         Resolution::Bypass => Err("bypass".into()),
         Resolution::Disabled => Err("disabled".into()),

@@ -1,0 +1,107 @@
+//! Trusted public keys in the file: `[key_groups.NAME]` tables and a
+//! behavior's `trusted_keys` / `trusted_key_groups`. PEM files are read
+//! here, relative to the configuration file's directory; every error names
+//! the key path (and the PEM file).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::schema::{KeyGroupSchema, TrustedKeySchema};
+use crate::auth::TrustedKeys;
+use crate::error::ConfigError;
+
+/// One key as read: its id and PEM text.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedKey {
+    id: String,
+    pem: String,
+    /// Where the PEM came from, for error messages (`"inline"` or the file).
+    source: String,
+}
+
+/// The key groups of a file, loaded and checked.
+pub(crate) type KeyGroups = BTreeMap<String, Vec<LoadedKey>>;
+
+/// Reads every `[key_groups.NAME]`, checking each key parses.
+pub(crate) fn load_groups(groups: &BTreeMap<String, KeyGroupSchema>, base: &Path) -> Result<KeyGroups, ConfigError> {
+    let mut out = KeyGroups::new();
+    for (name, group) in groups {
+        let at = format!("key_groups.{name}.keys");
+        let keys = load_list(&group.keys, base, &at)?;
+        to_trusted(&keys, &at)?;
+        if keys.is_empty() {
+            return Err(ConfigError::new(at, "a key group needs at least one key"));
+        }
+        out.insert(name.clone(), keys);
+    }
+    Ok(out)
+}
+
+/// A behavior's trusted keys: its own `trusted_keys` and those of the
+/// groups it names. `None` when it names neither (no signature required).
+pub(crate) fn behavior_keys(
+    inline: Option<&[TrustedKeySchema]>,
+    group_names: Option<&[String]>,
+    groups: &KeyGroups,
+    base: &Path,
+) -> Result<Option<TrustedKeys>, ConfigError> {
+    if inline.is_none() && group_names.is_none() {
+        return Ok(None);
+    }
+    let mut all = match inline {
+        Some(list) => {
+            let keys = load_list(list, base, "trusted_keys")?;
+            to_trusted(&keys, "trusted_keys")?;
+            keys
+        }
+        None => Vec::new(),
+    };
+    for (i, name) in group_names.unwrap_or_default().iter().enumerate() {
+        let at = format!("trusted_key_groups[{i}]");
+        let Some(group) = groups.get(name) else {
+            return Err(ConfigError::new(
+                at,
+                format!("no key group named {name:?} (define it under [key_groups.{name}])"),
+            ));
+        };
+        for key in group {
+            if all.iter().any(|k| k.id == key.id) {
+                return Err(ConfigError::new(at, format!("key id {:?} is trusted twice by this behavior", key.id)));
+            }
+            all.push(key.clone());
+        }
+    }
+    to_trusted(&all, "trusted_keys").map(Some)
+}
+
+/// `list` is at key path `at` (e.g. `trusted_keys`).
+fn load_list(list: &[TrustedKeySchema], base: &Path, at: &str) -> Result<Vec<LoadedKey>, ConfigError> {
+    list.iter().enumerate().map(|(i, k)| load_one(k, base).map_err(|e| e.within(&format!("{at}[{i}]")))).collect()
+}
+
+fn load_one(k: &TrustedKeySchema, base: &Path) -> Result<LoadedKey, ConfigError> {
+    match (&k.pem_file, &k.pem) {
+        (Some(file), None) => {
+            let path = base.join(file);
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::new("pem_file", format!("cannot read {}: {e}", path.display())))?;
+            Ok(LoadedKey { id: k.id.clone(), pem, source: path.display().to_string() })
+        }
+        (None, Some(pem)) => Ok(LoadedKey { id: k.id.clone(), pem: pem.clone(), source: "inline".into() }),
+        _ => Err(ConfigError::new("", format!("key {:?}: give exactly one of `pem_file` and `pem`", k.id))),
+    }
+}
+
+/// Parses the keys (listed at key path `at`) into a set; errors name the
+/// entry and the PEM's source.
+fn to_trusted(keys: &[LoadedKey], at: &str) -> Result<TrustedKeys, ConfigError> {
+    let mut set = TrustedKeys::new();
+    for (i, k) in keys.iter().enumerate() {
+        set.add_pem(&k.id, &k.pem).map_err(|e| {
+            let setting = if k.source == "inline" { format!("{at}[{i}].pem") } else { format!("{at}[{i}].pem_file") };
+            let message = if k.source == "inline" { e.to_string() } else { format!("{}: {e}", k.source) };
+            ConfigError::new(setting, message)
+        })?;
+    }
+    Ok(set)
+}
