@@ -4,21 +4,20 @@
 //! every decision is a call into `policy`, every storage action one into
 //! `cache`. The origin fetch of a fill runs in its own task (`task.rs`).
 
+mod origin_bound;
 mod task;
 mod tier;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::oneshot;
 
-use crate::ClientAddr;
 use crate::auth::gate::Viewer;
 use crate::body::{CdnBody, compress};
 use crate::cache::entry::Entry;
@@ -27,18 +26,21 @@ use crate::cache::key::{self, CacheKey};
 use crate::cache::lock::Join;
 use crate::cache::store::Cached;
 use crate::error::{BoxError, OriginError};
-use crate::origin::{Fetched, OriginTarget};
+use crate::origin::OriginTarget;
 use crate::policy::cache_control::CacheControl;
-use crate::policy::conditional::revalidation_headers;
 use crate::policy::freshness::age_header_secs;
-use crate::policy::headers::{append_forwarded_for, strip_untrusted_forwarding};
 use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
-use crate::policy::{cdn_loop, invalidation, target};
+use crate::policy::{cdn_loop, invalidation};
 use crate::respond::{self, Asked, Representation};
-use crate::route::{Behavior, Refusal, Resolution};
+use crate::route::{Refusal, Resolution};
 use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd, NotStored};
+pub(crate) use origin_bound::record_fetch;
+use origin_bound::{
+    bypass, forward, forward_parts, invalidate_uri, normalize_target, origin_parts, prepare_forwarding,
+    refresh_in_background,
+};
 use task::{FillTask, LeaderOutcome, Prior};
 
 /// Extra time a follower waits for the leader's head beyond the origin's
@@ -48,18 +50,6 @@ const FOLLOW_SLACK: Duration = Duration::from_secs(5);
 /// A follower whose fill failed (or turned out to be another variant)
 /// tries to coalesce again this many times, then fetches on its own.
 const MAX_FOLLOW_ATTEMPTS: u32 = 3;
-
-/// Request headers that would turn the fill's origin request into
-/// something other than "the whole current representation"; the client's
-/// own conditionals and ranges are answered from the fill instead.
-const CLIENT_ONLY: [header::HeaderName; 6] = [
-    header::RANGE,
-    header::IF_RANGE,
-    header::IF_MATCH,
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::IF_UNMODIFIED_SINCE,
-];
 
 /// What the store has for a request.
 enum Lookup {
@@ -269,40 +259,6 @@ where
     }
 }
 
-/// Rewrites the request target to its normalised origin form (RFC 3986
-/// §6.2.2), so the key and every origin request name the same resource.
-/// An absolute-form target's authority becomes the `Host` (RFC 9112 §3.2.2).
-fn normalize_target(parts: &mut Parts) -> Result<(), ()> {
-    let normalized = target::normalize_path(parts.uri.path()).map_err(|_| ())?;
-    let authority = parts.uri.authority().cloned();
-    if matches!(normalized, Cow::Borrowed(_)) && authority.is_none() {
-        return Ok(());
-    }
-    let pq = match parts.uri.query() {
-        Some(q) => format!("{normalized}?{q}"),
-        None => normalized.into_owned(),
-    };
-    if let Some(authority) = authority {
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| ())?;
-        parts.headers.insert(header::HOST, host);
-    }
-    parts.uri = pq.parse().map_err(|_| ())?;
-    Ok(())
-}
-
-/// Origin-bound header hygiene shared by every path: fields a client could
-/// use to poison the cache are dropped, the client joins `X-Forwarded-For`.
-fn prepare_forwarding(shared: &Shared, parts: &mut Parts) {
-    if !shared.trust_forwarding_headers {
-        strip_untrusted_forwarding(&mut parts.headers);
-    }
-    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
-        let ip = addr.ip();
-        append_forwarded_for(&mut parts.headers, ip);
-    }
-    cdn_loop::append(&mut parts.headers, &shared.edge_id);
-}
-
 /// `Some(secondary key)` when the published response varies and this
 /// request is for another variant than the one fetched.
 fn other_variant(published: &Published, headers: &HeaderMap) -> Option<String> {
@@ -354,23 +310,6 @@ fn serve_published(
     let len = head.content_length();
     let rep = Representation { status: head.status, headers, body: CdnBody::fill(reader, len), len, entry: None };
     respond::represent(rep, Asked { method: &parts.method, headers: &parts.headers }, status)
-}
-
-/// The request the fill sends: the client's, without its own conditionals
-/// and range (the whole representation is fetched once and those are
-/// answered from it), plus our validators when revalidating (§4.3.1).
-fn origin_parts(shared: &Shared, parts: &Parts, prior: Option<&Prior>) -> Parts {
-    let mut p = parts.clone();
-    prepare_forwarding(shared, &mut p);
-    for name in &CLIENT_ONLY {
-        p.headers.remove(name);
-    }
-    if let Some(prior) = prior {
-        for (name, value) in &revalidation_headers(&prior.entry.head().headers) {
-            p.headers.insert(name, value.clone());
-        }
-    }
-    p
 }
 
 /// Leads a fill: the origin fetch and body pump run in a task of their
@@ -426,167 +365,5 @@ where
         Ok(LeaderOutcome::Service(err)) => Err(err),
         // The task ended without a word: it panicked.
         Err(_) => Ok(respond::origin_error(OriginError::protocol("fill task ended"), status)),
-    }
-}
-
-/// Sends a request to the origin without storing the answer.
-async fn forward<S, ReqB, ResB>(
-    shared: &Shared,
-    behavior: &Behavior,
-    inner: S,
-    mut parts: Parts,
-    body: ReqB,
-    forward_body: bool,
-    status: CacheStatus,
-) -> Result<Response<CdnBody>, S::Error>
-where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    ReqB: Body<Data = Bytes> + Send + 'static,
-    ReqB::Error: Into<BoxError>,
-{
-    prepare_forwarding(shared, &mut parts);
-    let started = std::time::Instant::now();
-    let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
-    record_fetch(shared, started, &fetched);
-    match fetched {
-        Fetched::Response(resp) => {
-            let status = status.with_fwd_status(resp.status());
-            Ok(respond::passthrough(resp, status))
-        }
-        Fetched::Failed(err) => Ok(respond::origin_error(err, status)),
-        Fetched::Service(err) => Err(err),
-    }
-}
-
-/// [`forward`] for a custom origin with a request body of our own (the
-/// client's was already used).
-async fn forward_parts<S, ReqB, ResB>(
-    behavior: &Behavior,
-    _inner: S,
-    parts: Parts,
-    body: http_body_util::Empty<Bytes>,
-    status: CacheStatus,
-) -> Result<Response<CdnBody>, S::Error>
-where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-{
-    match behavior.origin.fetch_remote(parts, body, false).await {
-        Ok(resp) => {
-            let status = status.with_fwd_status(resp.status());
-            Ok(respond::passthrough(resp, status))
-        }
-        Err(err) => Ok(respond::origin_error(err, status)),
-    }
-}
-
-/// Refreshes a stale entry without making anyone wait (RFC 5861 §3), once:
-/// if a fill is already in flight for the key, nothing more is started.
-#[allow(clippy::too_many_arguments)]
-fn refresh_in_background<S, ReqB, ResB>(
-    shared: &Arc<Shared>,
-    behavior: &Arc<Behavior>,
-    inner: S,
-    parts: &Parts,
-    body: ReqB,
-    fill_key: CacheKey,
-    prior: Prior,
-    req_cc: CacheControl,
-) where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    ReqB: Body<Data = Bytes> + Send + 'static,
-    ReqB::Error: Into<BoxError>,
-{
-    let Some((writer, registration)) = shared.fills.lead_pinned(&fill_key, shared.max_entry_bytes) else {
-        return;
-    };
-    let origin_req = origin_parts(shared, parts, Some(&prior));
-    let primary = Arc::from(key::primary_of(&fill_key));
-    let task = FillTask {
-        shared: Arc::clone(shared),
-        behavior: Arc::clone(behavior),
-        primary,
-        req_headers: parts.headers.clone(),
-        req_cc,
-        prior: Some(prior),
-        seq: shared.purges.next_seq(),
-        writer,
-        registration,
-    };
-    let fill = Arc::clone(task.writer.fill());
-    let handle = tokio::spawn(task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>));
-    fill.set_abort(handle.abort_handle());
-}
-
-/// Counts an origin fetch and its failure kind.
-pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetched: &Fetched<E>) {
-    use crate::observe::metrics::OriginFailure;
-    let failure = match fetched {
-        // The origin was not contacted.
-        Fetched::Failed(e) if e.is_capacity_exceeded() => return,
-        Fetched::Response(r) if r.status().is_server_error() => Some(OriginFailure::Status5xx),
-        Fetched::Response(_) | Fetched::Service(_) => None,
-        Fetched::Failed(e) if e.is_timeout() => Some(OriginFailure::Timeout),
-        Fetched::Failed(e) if e.is_connect() => Some(OriginFailure::Connect),
-        Fetched::Failed(_) => Some(OriginFailure::Protocol),
-    };
-    shared.observe.metrics.origin_fetch(started.elapsed(), failure);
-}
-
-/// Passes a request to the wrapped service untouched: no distribution
-/// answers for its host, or the distribution is disabled.
-async fn bypass<S, ReqB, ResB>(inner: S, parts: Parts, body: ReqB) -> Result<Response<CdnBody>, S::Error>
-where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-{
-    let resp = crate::origin::inner::call(inner, parts, body).await?;
-    Ok(respond::passthrough(resp, CacheStatus::forward(Fwd::Bypass)))
-}
-
-/// §4.4: drops what an unsafe request changed, stored or in flight. The
-/// keys of the related URIs are derived with the behavior's key policy and
-/// this request's headers (entries keyed on other header or cookie values
-/// for the same URI are left to expire).
-fn invalidate_uri(
-    shared: &Shared,
-    behavior: &Behavior,
-    primary: &CacheKey,
-    resp_headers: &HeaderMap,
-    path: &str,
-    req_headers: &HeaderMap,
-) {
-    let host = key::key_host(primary);
-    let mut targets = vec![Arc::clone(primary)];
-    for pq in invalidation::related_targets(resp_headers, host, path) {
-        let (p, q) = match pq.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (pq.as_str(), None),
-        };
-        let Ok(p) = target::normalize_path(p) else { continue };
-        if let Ok(key) = behavior.cache_key(host, &p, q, req_headers) {
-            targets.push(key);
-        }
-    }
-    for target in &targets {
-        shared.store.remove(target);
-        shared.fills.invalidate_matching(|k| key::is_same_uri(k, target));
-    }
-    // The shared tier must not hand the old response back to this or any
-    // edge (the other edges' L1 copies are theirs, as separate caches).
-    if let Some(fleet) = &shared.fleet {
-        fleet.forget(&targets);
     }
 }
