@@ -33,6 +33,12 @@ pub use status::{CacheStatus, Fwd, NotStored};
 #[cfg(feature = "cli")]
 pub mod cli;
 
+/// Internals re-exported for `benches/` only; not a public API.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::cache::key::{cache_key, request_host};
+}
+
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
