@@ -172,6 +172,42 @@ tree_pids() {
     for c in $(pgrep -P "$1" || true); do tree_pids "$c"; done
 }
 
+# Busy CPU ticks of the whole machine, and CPU ticks of this shell's reaped
+# children (wrk, once it has exited).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
+
+# The machine is shared: before each measured run, wait for a second in
+# which other work used less than a quarter of the CPUs, spending at most
+# QUIET_BUDGET_S seconds on waiting in the whole script.
+QUIET_BUDGET_S=${QUIET_BUDGET_S:-60}
+QUIET_SPENT=0
+wait_quiet() {
+    local busy start=$SECONDS
+    while :; do
+        busy=$(
+            awk '$1 == "cpu" { print $2 + $3 + $4 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+            sleep 1
+            awk '$1 == "cpu" { print $2 + $3 + $4 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+        )
+        busy=$(awk 'NR == 1 { b = $1; t = $2 } NR == 2 { print int(100 * ($1 - b) / ($2 - t + 1)) }' <<<"$busy")
+        ((busy < 25)) && break
+        if ((QUIET_SPENT + SECONDS - start >= QUIET_BUDGET_S)); then
+            log "machine ${busy}% busy with other work; measuring anyway"
+            break
+        fi
+    done
+    QUIET_SPENT=$((QUIET_SPENT + SECONDS - start))
+}
+
+# CPU ticks charged to processes on the whole machine (user, nice, system,
+# steal), and ticks spent in interrupts and softirqs, which the kernel
+# charges to no process (most loopback TCP processing lands there).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $9 }' /proc/stat; }
+softirq_ticks() { awk '$1 == "cpu" { print $7 + $8 }' /proc/stat; }
+# CPU ticks of this shell's reaped children (wrk, once it has exited).
+children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
+
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
 # A GET that must be a cache hit, judged by the server's own header.
@@ -196,6 +232,7 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 TOWER_BIN=$TARGET/release/tower-cdn
 ORIGIN_BIN=$TARGET/release/examples/bench_origin
 CLK_TCK=$(getconf CLK_TCK)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 ORIGIN=http://127.0.0.1:$ORIGIN_PORT
 start_listening origin "$ORIGIN_PORT" "$ORIGIN_BIN" "127.0.0.1:$ORIGIN_PORT"
@@ -243,18 +280,26 @@ for rep in $(seq "$REPS"); do
     for size in 1k 100k; do
         for who in "${CONTENDERS[@]}"; do
             out=$WORK/wrk-$who-$size-$rep.txt
-            c0=$(cpu_ticks "${ROOT[$who]}")
+            wait_quiet
+            m0=$(machine_ticks) s0=$(softirq_ticks) w0=$(children_ticks) c0=$(cpu_ticks "${ROOT[$who]}")
             wrk "-t$THREADS" "-c$CONNS" "-d$DURATION" --latency "http://127.0.0.1:${PORT[$who]}/$size" >"$out"
-            c1=$(cpu_ticks "${ROOT[$who]}")
+            c1=$(cpu_ticks "${ROOT[$who]}") w1=$(children_ticks) s1=$(softirq_ticks) m1=$(machine_ticks)
             IFS=$'\t' read -r rps p50 p99 requests errors < <("${CLIENT[@]}" wrk "$out")
             cpu_s=$(python3 -c "print(($c1 - $c0) / $CLK_TCK)")
-            log "rep $rep $size $who: $rps req/s, p50 $p50 ms, p99 $p99 ms, $requests requests on $cpu_s CPU-s, $errors errors"
+            wrk_s=$(python3 -c "print(($w1 - $w0) / $CLK_TCK)")
+            softirq_s=$(python3 -c "print(($s1 - $s0) / $CLK_TCK)")
+            # CPU other processes took meanwhile: noise from other work.
+            other_s=$(python3 -c "print(max(0, ($m1 - $m0) - ($c1 - $c0) - ($w1 - $w0)) / $CLK_TCK)")
+            log "rep $rep $size $who: $rps req/s, p50 $p50 ms, p99 $p99 ms, $requests requests on $cpu_s CPU-s (wrk $wrk_s, softirq $softirq_s, others $other_s), $errors errors"
             record wrk "$who" "$size" "$rep" rps "$rps"
             record wrk "$who" "$size" "$rep" p50_ms "$p50"
             record wrk "$who" "$size" "$rep" p99_ms "$p99"
             record wrk "$who" "$size" "$rep" requests "$requests"
             record wrk "$who" "$size" "$rep" errors "$errors"
             record wrk "$who" "$size" "$rep" cpu_s "$cpu_s"
+            record wrk "$who" "$size" "$rep" wrk_cpu_s "$wrk_s"
+            record wrk "$who" "$size" "$rep" softirq_cpu_s "$softirq_s"
+            record wrk "$who" "$size" "$rep" other_cpu_s "$other_s"
         done
     done
 done
@@ -317,7 +362,7 @@ done
 # ------------------------------------------------------------- report
 
 {
-    echo "## Load benchmark, $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -sr))"
+    echo "## Load benchmark, $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -sr); load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
     echo "\`DURATION=$DURATION REPS=$REPS NGINX_SENDFILE=$NGINX_SENDFILE bash benches/load.sh\`: wrk -t$THREADS -c$CONNS -d$DURATION --latency;" \
         "$("$TOWER_BIN" --version); $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(varnishd -V 2>&1 | head -1 | sed 's/^varnishd (\(.*\) revision.*/\1/'); $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')." \

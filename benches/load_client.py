@@ -211,8 +211,8 @@ def cmd_report(path):
     reps = len({r for who in wrk.values() for size in who.values() for r in size["rps"]})
     lines.append(f"### Hits (`wrk --latency`, medians of {reps} interleaved runs)")
     lines.append("")
-    lines.append("| object | server | req/s | p50 ms | p99 ms | req per CPU-s | errors |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|")
+    lines.append("| object | server | req/s | p50 ms | p99 ms | req per CPU-s | server CPU-s | wrk CPU-s | softirq CPU-s | others' CPU-s | errors |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in ("1k", "100k"):
         for who in CONTENDERS:
             if not series(who, size, "rps"):
@@ -222,6 +222,10 @@ def cmd_report(path):
                 f"| {med(series(who, size, 'p50_ms').values()):.2f} "
                 f"| {med(series(who, size, 'p99_ms').values()):.2f} "
                 f"| {med(per_cpu(who, size).values()):,.0f} "
+                f"| {med(series(who, size, 'cpu_s').values()):.1f} "
+                f"| {med(series(who, size, 'wrk_cpu_s').values()):.1f} "
+                f"| {med(series(who, size, 'softirq_cpu_s').values()):.1f} "
+                f"| {med(series(who, size, 'other_cpu_s').values()):.1f} "
                 f"| {int(sum(series(who, size, 'errors').values()))} |"
             )
     lines.append("")
