@@ -211,23 +211,40 @@ def cmd_report(path):
     reps = len({r for who in wrk.values() for size in who.values() for r in size["rps"]})
     lines.append(f"### Hits (`wrk --latency`, medians of {reps} interleaved runs)")
     lines.append("")
-    lines.append("| object | server | req/s | p50 ms | p99 ms | req per CPU-s | server CPU-s | wrk CPU-s | softirq CPU-s | others' CPU-s | errors |")
+    lines.append(
+        "| object | server | req/s | p50 ms | p99 ms | req per CPU-s "
+        "| server µs/req | wrk µs/req | softirq µs/req | others' CPU-s | errors |"
+    )
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ceilings = []
     for size in ("1k", "100k"):
         for who in CONTENDERS:
             if not series(who, size, "rps"):
                 continue
+            req = series(who, size, "requests")
+
+            def us_per_req(metric):
+                cpu = series(who, size, metric)
+                return med([1e6 * cpu[r] / req[r] for r in req if req[r] and r in cpu])
+
+            client_us = us_per_req("wrk_cpu_s") + us_per_req("softirq_cpu_s")
+            ceilings.append((size, who, 2e6 / client_us if client_us else float("nan")))
             lines.append(
                 f"| {size} | {who} | {med(series(who, size, 'rps').values()):,.0f} "
                 f"| {med(series(who, size, 'p50_ms').values()):.2f} "
                 f"| {med(series(who, size, 'p99_ms').values()):.2f} "
                 f"| {med(per_cpu(who, size).values()):,.0f} "
-                f"| {med(series(who, size, 'cpu_s').values()):.1f} "
-                f"| {med(series(who, size, 'wrk_cpu_s').values()):.1f} "
-                f"| {med(series(who, size, 'softirq_cpu_s').values()):.1f} "
+                f"| {us_per_req('cpu_s'):.1f} | {us_per_req('wrk_cpu_s'):.1f} | {us_per_req('softirq_cpu_s'):.1f} "
                 f"| {med(series(who, size, 'other_cpu_s').values()):.1f} "
                 f"| {int(sum(series(who, size, 'errors').values()))} |"
             )
+    lines.append("")
+    lines.append(
+        "Ceiling set by the client: wrk and the kernel's softirq work share the same 2 cores, so even a server "
+        "that cost no CPU could not exceed 2 cores ÷ (wrk + softirq µs per request): "
+        + "; ".join(f"{size} via {who} ≈ {c:,.0f} req/s" for size, who, c in ceilings if who != "varnish")
+        + "."
+    )
     lines.append("")
     lines.append("| object | ratio (median of per-run ratios) | vs nginx | vs Varnish |")
     lines.append("|---|---|---:|---:|")
