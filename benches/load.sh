@@ -172,11 +172,6 @@ tree_pids() {
     for c in $(pgrep -P "$1" || true); do tree_pids "$c"; done
 }
 
-# Busy CPU ticks of the whole machine, and CPU ticks of this shell's reaped
-# children (wrk, once it has exited).
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
-
 # The machine is shared: before each measured run, wait for a second in
 # which other work used less than a quarter of the CPUs, spending at most
 # QUIET_BUDGET_S seconds on waiting in the whole script.
@@ -327,7 +322,7 @@ done
 for rep in $(seq "$REPS"); do
     for who in "${CONTENDERS[@]}"; do
         url="http://127.0.0.1:${PORT[$who]}/slow?herd=$who-$rep-$RANDOM$RANDOM"
-        IFS=$'\t' read -r fetches head_max head_p50 body_max body_p50 < <("${CLIENT[@]}" coalesce "$url" 50 "$ORIGIN/count")
+        IFS=$'\t' read -r fetches head_max _ body_max body_p50 < <("${CLIENT[@]}" coalesce "$url" 50 "$ORIGIN/count")
         log "50 cold via $who: $fetches origin fetches; first byte after origin's: worst $body_max ms, median $body_p50 ms"
         record coalesce "$who" slow "$rep" fetches "$fetches"
         record coalesce "$who" slow "$rep" head_max_ms "$head_max"
