@@ -33,8 +33,7 @@ pub use status::{CacheStatus, Fwd, NotStored};
 #[cfg(feature = "cli")]
 pub mod cli;
 
-/// Internals re-exported for `benches/` only; not a public API.
-#[doc(hidden)]
+#[doc(hidden)] // Internals for `benches/` only; not a public API.
 pub mod __bench {
     pub use crate::cache::key::{cache_key, request_host};
 }
