@@ -162,6 +162,11 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 
+#[doc(hidden)] // Internals for `benches/` only; not a public API.
+pub mod __bench {
+    pub use crate::cache::key::{cache_key, request_host};
+}
+
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

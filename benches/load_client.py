@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Clients and the report for benches/load.sh (standard library only).
+
+Subcommands (all traffic goes to the URLs given, which load.sh keeps on
+127.0.0.1; every request has a timeout):
+
+  ttfb URL                       one cold GET: head_ms body_ms total_ms
+  coalesce URL N COUNT_URL       N concurrent cold GETs of URL; prints the
+                                 origin fetch count for URL's path+query and
+                                 each client's first body byte relative to the
+                                 origin's first byte
+  rss PID URL N                  N concurrent downloads of URL (curl) while
+                                 sampling PID's VmRSS every 50 ms
+  wrk FILE                       parse `wrk --latency` output
+  report TSV                     medians, ratios and targets; text + markdown
+"""
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from urllib.parse import urlsplit
+
+TIMEOUT_S = 20.0
+
+
+# --------------------------------------------------------------------- HTTP
+
+
+async def timed_get(url):
+    """GET url over a new HTTP/1.1 connection. Returns (start_ns, head_ns,
+    body_ns, end_ns, status, body_bytes) as absolute time.time_ns() values;
+    body_ns is when the first byte after the head arrived."""
+    u = urlsplit(url)
+    path = u.path + ("?" + u.query if u.query else "")
+    start = time.time_ns()
+    reader, writer = await asyncio.open_connection(u.hostname, u.port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\nUser-Agent: load_client\r\n"
+        f"Accept: */*\r\nConnection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    buf = b""
+    head_ns = body_ns = None
+    total = 0
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        now = time.time_ns()
+        if head_ns is None:
+            head_ns = now
+        if body_ns is None:
+            buf += data
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0 and len(buf) > end + 4:
+                body_ns = now
+                total = len(buf) - end - 4
+        else:
+            total += len(data)
+    end_ns = time.time_ns()
+    writer.close()
+    status = int(buf.split(b" ", 2)[1]) if buf.startswith(b"HTTP/") else 0
+    return start, head_ns or end_ns, body_ns or end_ns, end_ns, status, total
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def cmd_ttfb(url):
+    start, head, body, end, status, _ = asyncio.run(asyncio.wait_for(timed_get(url), TIMEOUT_S))
+    if status != 200:
+        sys.exit(f"ttfb: {url} answered {status}")
+    print(f"{ms(head - start):.3f}\t{ms(body - start):.3f}\t{ms(end - start):.3f}")
+
+
+def origin_record(count_url, url):
+    """(hits, first_byte_unix_ns) the origin logged for url's path+query."""
+    u = urlsplit(url)
+    key = u.path + ("?" + u.query if u.query else "")
+    text = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", count_url], check=True, capture_output=True, text=True
+    ).stdout
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == key:
+            return int(parts[1]), int(parts[2])
+    return 0, 0
+
+
+def cmd_coalesce(url, n, count_url):
+    async def run():
+        return await asyncio.wait_for(asyncio.gather(*(timed_get(url) for _ in range(n))), TIMEOUT_S)
+
+    results = asyncio.run(run())
+    bad = [r[4] for r in results if r[4] != 200]
+    if bad:
+        sys.exit(f"coalesce: {len(bad)} of {n} answers were not 200: {bad[:5]}")
+    fetches, origin_first = origin_record(count_url, url)
+    head = sorted(ms(r[1] - origin_first) for r in results)
+    body = sorted(ms(r[2] - origin_first) for r in results)
+    # fetches, worst and median first-byte delays (head, then body) after
+    # the origin's first byte.
+    print(f"{fetches}\t{head[-1]:.3f}\t{statistics.median(head):.3f}\t{body[-1]:.3f}\t{statistics.median(body):.3f}")
+
+
+def vm_kib(pid, field):
+    """A field of /proc/PID/status in KiB: VmRSS (now) or VmHWM (peak so far)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cmd_rss(pid, url, n):
+    idle = vm_kib(pid, "VmRSS")
+    procs = [
+        subprocess.Popen(
+            ["curl", "-sS", "-o", "/dev/null", "--max-time", "60", "-w", "%{http_code} %{size_download}", url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    start = time.monotonic()
+    peak = idle
+    while any(p.poll() is None for p in procs):
+        peak = max(peak, vm_kib(pid, "VmRSS"))
+        time.sleep(0.05)
+    elapsed = time.monotonic() - start
+    # The 50 ms samples can miss a short peak; the kernel's high-water mark
+    # cannot (the process is fresh, so its mark is this test's).
+    peak = max(peak, vm_kib(pid, "VmRSS"), vm_kib(pid, "VmHWM"))
+    outs = [p.communicate()[0].split() for p in procs]
+    sizes = {o[1] for o in outs if o and o[0] == "200"}
+    if len(outs) != n or any(not o or o[0] != "200" for o in outs):
+        sys.exit(f"rss: downloads failed: {outs}")
+    # idle MiB, peak MiB, delta MiB, seconds, bytes per client
+    print(f"{idle / 1024:.1f}\t{peak / 1024:.1f}\t{(peak - idle) / 1024:.1f}\t{elapsed:.2f}\t{','.join(sorted(sizes))}")
+
+
+# ---------------------------------------------------------------------- wrk
+
+
+def to_ms(text):
+    for unit, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+def cmd_wrk(path):
+    rps = requests = errors = 0.0
+    p50 = p99 = float("nan")
+    for line in open(path):
+        f = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(f[1])
+        elif len(f) >= 2 and f[0] == "50%":
+            p50 = to_ms(f[1])
+        elif len(f) >= 2 and f[0] == "99%":
+            p99 = to_ms(f[1])
+        elif "requests in" in line:
+            requests = float(f[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            errors += float(f[-1])
+        elif line.strip().startswith("Socket errors:"):
+            # Socket errors: connect 0, read 0, write 0, timeout 0
+            errors += sum(float(x.rstrip(",")) for x in f[3::2])
+    print(f"{rps}\t{p50}\t{p99}\t{int(requests)}\t{int(errors)}")
+
+
+# ------------------------------------------------------------------- report
+
+CONTENDERS = ["tower-cdn", "nginx", "varnish"]
+# size -> (min ratio vs nginx, min ratio vs varnish)
+THROUGHPUT_TARGETS = {"1k": (2.0, 1.5), "100k": (1.15, 1.3)}
+
+
+def med(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def cmd_report(path):
+    # data[kind][contender][size][metric] -> {rep: value}
+    data = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(dict))))
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) != 6:
+            continue
+        kind, who, size, rep, metric, value = f
+        data[kind][who][size][metric][rep] = float(value)
+    wrk = data["wrk"]
+
+    def series(who, size, metric):
+        return wrk[who][size][metric]
+
+    def per_cpu(who, size):
+        req, cpu = series(who, size, "requests"), series(who, size, "cpu_s")
+        return {r: req[r] / cpu[r] for r in req if cpu.get(r)}
+
+    def median_ratio(a, b):
+        return med([a[r] / b[r] for r in a if b.get(r)])
+
+    lines, checks = [], []
+    reps = len({r for who in wrk.values() for size in who.values() for r in size["rps"]})
+    lines.append(f"### Hits (`wrk --latency`, medians of {reps} interleaved runs)")
+    lines.append("")
+    lines.append(
+        "| object | server | req/s | p50 ms | p99 ms | req per CPU-s "
+        "| server µs/req | wrk µs/req | softirq µs/req | others' CPU-s | errors |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ceilings = []
+    for size in ("1k", "100k"):
+        for who in CONTENDERS:
+            if not series(who, size, "rps"):
+                continue
+            req = series(who, size, "requests")
+
+            def us_per_req(metric):
+                cpu = series(who, size, metric)
+                return med([1e6 * cpu[r] / req[r] for r in req if req[r] and r in cpu])
+
+            client_us = us_per_req("wrk_cpu_s") + us_per_req("softirq_cpu_s")
+            ceilings.append((size, who, 2e6 / client_us if client_us else float("nan")))
+            lines.append(
+                f"| {size} | {who} | {med(series(who, size, 'rps').values()):,.0f} "
+                f"| {med(series(who, size, 'p50_ms').values()):.2f} "
+                f"| {med(series(who, size, 'p99_ms').values()):.2f} "
+                f"| {med(per_cpu(who, size).values()):,.0f} "
+                f"| {us_per_req('cpu_s'):.1f} | {us_per_req('wrk_cpu_s'):.1f} | {us_per_req('softirq_cpu_s'):.1f} "
+                f"| {med(series(who, size, 'other_cpu_s').values()):.1f} "
+                f"| {int(sum(series(who, size, 'errors').values()))} |"
+            )
+    lines.append("")
+    lines.append(
+        "Ceiling set by the client: wrk and the kernel's softirq work share the same 2 cores, so even a server "
+        "that cost no CPU could not exceed 2 cores ÷ (wrk + softirq µs per request): "
+        + "; ".join(f"{size} via {who} ≈ {c:,.0f} req/s" for size, who, c in ceilings if who != "varnish")
+        + "."
+    )
+    lines.append("")
+    lines.append("| object | ratio (median of per-run ratios) | vs nginx | vs Varnish |")
+    lines.append("|---|---|---:|---:|")
+    for size in ("1k", "100k"):
+        t = "tower-cdn"
+        row = {}
+        for metric, name in (("rps", "req/s"), ("cpu", "req per CPU-s"), ("p50_ms", "p50 latency"), ("p99_ms", "p99 latency")):
+            vals = []
+            for other in ("nginx", "varnish"):
+                if metric == "cpu":
+                    vals.append(median_ratio(per_cpu(t, size), per_cpu(other, size)))
+                else:
+                    vals.append(median_ratio(series(t, size, metric), series(other, size, metric)))
+            row[metric] = vals
+            lines.append(f"| {size} | {name} | {vals[0]:.2f}× | {vals[1]:.2f}× |")
+        want_n, want_v = THROUGHPUT_TARGETS[size]
+        checks.append((f"{size} hit req/s ≥ {want_n}× nginx", row["rps"][0] >= want_n, f"{row['rps'][0]:.2f}×"))
+        checks.append((f"{size} hit req/s ≥ {want_v}× Varnish", row["rps"][1] >= want_v, f"{row['rps'][1]:.2f}×"))
+        checks.append((f"{size} req per CPU-s ≥ 1.5× nginx", row["cpu"][0] >= 1.5, f"{row['cpu'][0]:.2f}×"))
+        checks.append((f"{size} p50 ≤ nginx", row["p50_ms"][0] <= 1.0, f"{row['p50_ms'][0]:.2f}× nginx's"))
+        checks.append((f"{size} p99 ≤ nginx", row["p99_ms"][0] <= 1.0, f"{row['p99_ms'][0]:.2f}× nginx's"))
+
+    ttfb = data["ttfb"]
+    if ttfb:
+        lines.append("")
+        lines.append("### Cold miss of `/slow` (origin: first byte after 100 ms, then 10 × 1 KiB over ~1 s)")
+        lines.append("")
+        lines.append("| via | head ms | first body byte ms | whole body ms | first body byte − direct |")
+        lines.append("|---|---:|---:|---:|---:|")
+        direct = ttfb["direct"]["slow"]
+        for who in ["direct"] + CONTENDERS:
+            s = ttfb[who]["slow"]
+            if not s:
+                continue
+            delta = med([s["body_ms"][r] - direct["body_ms"][r] for r in s["body_ms"] if r in direct["body_ms"]])
+            lines.append(
+                f"| {who} | {med(s['head_ms'].values()):.1f} | {med(s['body_ms'].values()):.1f} "
+                f"| {med(s['total_ms'].values()):.1f} | {'' if who == 'direct' else f'{delta:+.1f} ms'} |"
+            )
+            if who == "tower-cdn":
+                checks.append(("cold-miss first byte within 5 ms of the origin's", delta <= 5.0, f"{delta:+.1f} ms"))
+
+    co = data["coalesce"]
+    if co:
+        lines.append("")
+        lines.append("### 50 concurrent cold requests for one `/slow` object")
+        lines.append("")
+        lines.append(
+            "| via | origin fetches (each run) | worst client head after origin's first byte ms "
+            "| worst first body byte ms | median first body byte ms |"
+        )
+        lines.append("|---|---|---:|---:|---:|")
+        worst = {}
+        for who in CONTENDERS:
+            s = co[who]["slow"]
+            if not s:
+                continue
+            fetches = ",".join(str(int(s["fetches"][r])) for r in sorted(s["fetches"]))
+            worst[who] = med(s["body_max_ms"].values())
+            lines.append(
+                f"| {who} | {fetches} | {med(s['head_max_ms'].values()):.1f} | {worst[who]:.1f} "
+                f"| {med(s['body_p50_ms'].values()):.1f} |"
+            )
+        if "tower-cdn" in worst:
+            t = co["tower-cdn"]["slow"]
+            one = all(v == 1 for v in t["fetches"].values())
+            checks.append(("50 concurrent cold → exactly 1 origin fetch", one, "fetches " + ",".join(str(int(v)) for v in t["fetches"].values())))
+            w = worst["tower-cdn"]
+            better = all(w < worst[o] for o in worst if o != "tower-cdn")
+            checks.append(("every client's first byte within 5 ms of the origin's", w <= 5.0, f"worst {w:.1f} ms"))
+            checks.append(("… and better than nginx and Varnish", better, ", ".join(f"{o} {v:.1f} ms" for o, v in worst.items())))
+
+    rss = data["rss"]
+    if rss:
+        s = rss["tower-cdn"]["big100m"]
+        lines.append("")
+        lines.append("### Memory: 4 clients download one cold 100 MiB object at once (`--capacity 16MiB`)")
+        lines.append("")
+        lines.append("| idle RSS MiB | peak RSS MiB | peak − idle MiB | seconds | origin fetches |")
+        lines.append("|---:|---:|---:|---:|---:|")
+        lines.append(
+            f"| {med(s['idle_mib'].values()):.1f} | {med(s['peak_mib'].values()):.1f} | {med(s['delta_mib'].values()):.1f} "
+            f"| {med(s['seconds'].values()):.2f} | {int(med(s['fetches'].values()))} |"
+        )
+        d = med(s["delta_mib"].values())
+        checks.append(("100 MiB × 4 clients raises RSS ≤ 32 MiB", d <= 32.0, f"{d:.1f} MiB"))
+
+    lines.append("")
+    lines.append("### Targets")
+    lines.append("")
+    lines.append("| target | measured | met |")
+    lines.append("|---|---|---|")
+    for name, ok, value in checks:
+        lines.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+    print("\n".join(lines))
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "ttfb":
+        cmd_ttfb(args[0])
+    elif cmd == "coalesce":
+        cmd_coalesce(args[0], int(args[1]), args[2])
+    elif cmd == "rss":
+        cmd_rss(int(args[0]), args[1], int(args[2]))
+    elif cmd == "wrk":
+        cmd_wrk(args[0])
+    elif cmd == "report":
+        cmd_report(args[0])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
