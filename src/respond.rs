@@ -53,7 +53,7 @@ impl Representation {
     /// A stored entry, with `Age` set.
     pub(crate) fn from_entry(entry: Arc<Entry>, age: Duration) -> Self {
         let head = entry.head();
-        let mut headers = head.headers.clone();
+        let mut headers = with_room(&head.headers);
         headers.insert(header::AGE, HeaderValue::from(age_header_secs(age)));
         let len = entry.body().iter().map(|c| c.len() as u64).sum();
         Representation {
@@ -71,6 +71,18 @@ impl Representation {
         let len = content_length(&parts.headers);
         Representation { status: parts.status, headers: parts.headers, body: CdnBody::stream(body), len, entry: None }
     }
+}
+
+/// Header fields this cache adds to a response (Age, Cache-Status,
+/// X-Cache, Via, X-Request-Id, and one spare).
+const ADDED_FIELDS: usize = 6;
+
+/// A copy of stored header fields with room for the ones this cache adds,
+/// so adding them does not grow (and move) the map again.
+pub(crate) fn with_room(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + ADDED_FIELDS);
+    headers.extend(stored.iter().map(|(k, v)| (k.clone(), v.clone())));
+    headers
 }
 
 /// The `Content-Length` of a header map, if valid.

@@ -11,7 +11,9 @@ use tracing::Instrument as _;
 
 use crate::body::CdnBody;
 use crate::error::BoxError;
+use crate::flow::Start;
 use crate::future::ResponseFuture;
+use crate::observe::Begun;
 use crate::shared::Shared;
 
 /// The address of the client a request came from. Servers put it in the
@@ -19,6 +21,16 @@ use crate::shared::Shared;
 /// too); the layer uses it for `X-Forwarded-For` and access logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The response head is ready: this cache's name in `Cache-Status`, the
+/// request id, the log record and counters, the span's fields.
+fn finish(shared: &Shared, begun: Begun, span: &tracing::Span, resp: &mut Response<CdnBody>) {
+    if *shared.cache_name != *crate::policy::headers::CACHE_NAME {
+        crate::status::rename_member(resp.headers_mut(), &shared.cache_name);
+    }
+    shared.observe.finish_head(begun, resp);
+    crate::observe::span::record_head(span, resp);
+}
 
 /// A service that answers from the cache and fetches misses from the
 /// configured origin (or from the wrapped service).
@@ -68,15 +80,18 @@ where
         let mut req = req;
         let begun = shared.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
+        let pending = match span.in_scope(|| crate::flow::start(&shared, req)) {
+            Start::Done(mut resp) => {
+                finish(&shared, begun, &span, &mut resp);
+                return ResponseFuture::ready(resp);
+            }
+            Start::Continue(pending) => pending,
+        };
         let head_span = span.clone();
         ResponseFuture::new(
             async move {
-                let mut resp = crate::flow::run(Arc::clone(&shared), inner, req).await?;
-                if *shared.cache_name != *crate::policy::headers::CACHE_NAME {
-                    crate::status::rename_member(resp.headers_mut(), &shared.cache_name);
-                }
-                shared.observe.finish_head(begun, &mut resp);
-                crate::observe::span::record_head(&head_span, &resp);
+                let mut resp = crate::flow::run(Arc::clone(&shared), inner, pending).await?;
+                finish(&shared, begun, &head_span, &mut resp);
                 Ok(resp)
             }
             .instrument(span),

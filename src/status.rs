@@ -273,7 +273,8 @@ impl CacheStatus {
     /// Adds `Cache-Status` (appended after any upstream cache's member,
     /// RFC 9211 §2) and `X-Cache` (replacing an upstream one).
     pub(crate) fn apply(&self, status: StatusCode, headers: &mut HeaderMap) {
-        if let Ok(v) = HeaderValue::from_str(&self.cache_status_value()) {
+        // The String's buffer becomes the value's: one allocation, no copy.
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(self.cache_status_value())) {
             headers.append(CACHE_STATUS, v);
         }
         headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache_value(status)));

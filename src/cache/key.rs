@@ -48,12 +48,41 @@ fn host_header(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, HostError> {
     if text.is_empty() {
         return Ok(None);
     }
+    if is_plain_host(text) {
+        return Ok(Some(Cow::Borrowed(text)));
+    }
     let authority: Authority = text.parse().map_err(|_| HostError::Invalid)?;
     if authority.as_str().contains('@') {
         return Err(HostError::Invalid);
     }
     let normal = normalise_authority(&authority, false);
     Ok(Some(if normal == text { Cow::Borrowed(text) } else { Cow::Owned(normal.into_owned()) }))
+}
+
+/// The common case, checked without parsing: a lower-case name or IPv4
+/// address (letters, digits, `-`, `.`), not ending in `.`, with at most a
+/// port that is not 80. Such a value is already its normal form; anything
+/// else takes the full parse.
+fn is_plain_host(text: &str) -> bool {
+    let (host, port) = match text.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (text, None),
+    };
+    let host_ok = !host.is_empty()
+        && !host.ends_with('.')
+        && !host.starts_with('.')
+        && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let port_ok = match port {
+        None => true,
+        Some(p) => {
+            !p.is_empty()
+                && p.len() <= 5
+                && !p.starts_with('0')
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok_and(|n| n != 80)
+        }
+    };
+    host_ok && port_ok
 }
 
 fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
@@ -141,6 +170,39 @@ mod tests {
         assert_eq!(host_of("/", Some("example.com:0080")).unwrap().as_deref(), Some("example.com"));
         assert_eq!(host_of("https://A.example:443/x", None).unwrap().as_deref(), Some("a.example"));
         assert_eq!(host_of("/", None).unwrap(), None);
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parse() {
+        for h in [
+            "example.com",
+            "a.b-c.d",
+            "127.0.0.1:8080",
+            "x:80",
+            "x:0080",
+            "x:",
+            "X.com",
+            "x.com.",
+            ".x",
+            "x..y",
+            "x:99999",
+            "x:65535",
+            "a b",
+            "u@h",
+            "[::1]:8080",
+            "x:1:2",
+            "_x.test",
+            "x:01",
+        ] {
+            let fast = is_plain_host(h);
+            let full = host_of("/", Some(h));
+            if fast {
+                assert_eq!(full.unwrap().as_deref(), Some(h), "{h}");
+            }
+        }
+        assert!(is_plain_host("example.com:8080"));
+        assert!(!is_plain_host("example.com:80"));
+        assert!(!is_plain_host("Example.com"));
     }
 
     #[test]

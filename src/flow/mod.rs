@@ -33,7 +33,7 @@ use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
 use crate::policy::{cdn_loop, invalidation};
 use crate::respond::{self, Asked, Representation};
-use crate::route::{Refusal, Resolution};
+use crate::route::{Behavior, Refusal, Resolution};
 use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd, NotStored};
 pub(crate) use origin_bound::record_fetch;
@@ -80,11 +80,98 @@ fn lookup(shared: &Shared, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
     }
 }
 
-/// Handles one request.
+/// What the synchronous first half of a request decided.
+pub(crate) enum Start<ReqB> {
+    /// Answered without any IO: a fresh hit, a refusal, a bad request.
+    Done(Response<CdnBody>),
+    /// Needs the wrapped service or an origin: continue with [`run`].
+    Continue(Box<Pending<ReqB>>),
+}
+
+/// A request after routing and lookup, waiting for IO.
+pub(crate) struct Pending<ReqB> {
+    now: SystemTime,
+    parts: Parts,
+    body: ReqB,
+    step: Step,
+}
+
+enum Step {
+    /// No distribution (or a disabled one in layer mode): the wrapped
+    /// service answers, untouched.
+    Bypass,
+    /// A method that is not cached.
+    Method { behavior: Arc<Behavior>, primary: CacheKey },
+    /// GET or HEAD after the lookup.
+    Cacheable { behavior: Arc<Behavior>, primary: CacheKey, req_cc: CacheControl, pragma: bool, found: Lookup },
+}
+
+/// The first half of a request, with no IO and no await: route, key,
+/// lookup, reuse decision. A fresh hit is answered here, so the hit path
+/// builds no future at all.
+pub(crate) fn start<ReqB>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<ReqB> {
+    let now = shared.now();
+    if let Some(fleet) = &shared.fleet {
+        fleet.ensure_started(shared);
+    }
+    let (mut parts, body) = req.into_parts();
+    // RFC 8586: this request has been through this instance already.
+    if cdn_loop::names_instance(&parts.headers, &shared.edge_id) {
+        let status = CacheStatus::refused("loop-detected");
+        return Start::Done(respond::cache_error(StatusCode::LOOP_DETECTED, "508 Loop Detected\n", status));
+    }
+    if normalize_target(&mut parts).is_err() {
+        let status = CacheStatus::forward(Fwd::Bypass);
+        return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));
+    }
+    let pending = |parts, body, step| Start::Continue(Box::new(Pending { now, parts, body, step }));
+
+    // 1. Route: host → distribution, path → behavior (a behavior with
+    //    trusted keys refuses unsigned requests here, before any lookup),
+    //    then the cache key; `parts` becomes the origin request (default
+    //    root object, signing parameters removed, policies).
+    let viewer = Viewer { now, scheme: shared.viewer_scheme, trust_forwarded_proto: shared.trust_forwarding_headers };
+    let (behavior, primary) = match shared.routes.load().resolve(&mut parts, &viewer) {
+        Resolution::Cache { behavior, key } => (behavior, key),
+        Resolution::Bypass => return pending(parts, body, Step::Bypass),
+        Resolution::Disabled if shared.standalone => return Start::Done(Refusal::Disabled.respond()),
+        Resolution::Disabled => return pending(parts, body, Step::Bypass),
+        Resolution::Refuse(refusal) => return Start::Done(refusal.respond()),
+    };
+    if behavior.compress {
+        compress::normalize_accept_encoding(&mut parts.headers);
+    }
+
+    // 2. Unsafe and other uncacheable methods go to the origin.
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        return pending(parts, body, Step::Method { behavior, primary });
+    }
+    let req_cc = CacheControl::from_headers(&parts.headers, &header::CACHE_CONTROL);
+    let pragma = reuse::pragma_no_cache(&parts.headers);
+
+    // 3./4. Look up, and decide how a stored response may be used.
+    let found = lookup(shared, &primary, &parts.headers);
+    if let Lookup::Found { entry, .. } = &found {
+        match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
+            Reuse::Fresh { remaining } => {
+                return Start::Done(serve_entry(Arc::clone(entry), &parts, CacheStatus::hit(remaining), now));
+            }
+            Reuse::StaleAllowed { staleness } => {
+                let status = CacheStatus::stale_hit(staleness, "max-stale");
+                return Start::Done(serve_entry(Arc::clone(entry), &parts, status, now));
+            }
+            Reuse::StaleWhileRevalidate { .. } | Reuse::Validate => {}
+        }
+    }
+    pending(parts, body, Step::Cacheable { behavior, primary, req_cc, pragma, found })
+}
+
+/// The second half of a request: everything that waits on the wrapped
+/// service or an origin.
 pub(crate) async fn run<S, ReqB, ResB>(
     shared: Arc<Shared>,
     inner: S,
-    req: Request<ReqB>,
+    pending: Box<Pending<ReqB>>,
 ) -> Result<Response<CdnBody>, S::Error>
 where
     S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
@@ -95,69 +182,40 @@ where
     ReqB: Body<Data = Bytes> + Send + 'static,
     ReqB::Error: Into<BoxError>,
 {
-    let now = shared.now();
-    if let Some(fleet) = &shared.fleet {
-        fleet.ensure_started(&shared);
-    }
-    let (mut parts, body) = req.into_parts();
-    // RFC 8586: this request has been through this instance already.
-    if cdn_loop::names_instance(&parts.headers, &shared.edge_id) {
-        let status = CacheStatus::refused("loop-detected");
-        return Ok(respond::cache_error(StatusCode::LOOP_DETECTED, "508 Loop Detected\n", status));
-    }
-    if normalize_target(&mut parts).is_err() {
-        let status = CacheStatus::forward(Fwd::Bypass);
-        return Ok(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));
-    }
-
-    // 1. Route: host → distribution, path → behavior (a behavior with
-    //    trusted keys refuses unsigned requests here, before any lookup),
-    //    then the cache key; `parts` becomes the origin request (default
-    //    root object, signing parameters removed, policies).
-    let viewer = Viewer { now, scheme: shared.viewer_scheme, trust_forwarded_proto: shared.trust_forwarding_headers };
-    let (behavior, primary) = match shared.routes.load().resolve(&mut parts, &viewer) {
-        Resolution::Cache { behavior, key } => (behavior, key),
-        Resolution::Bypass => return bypass(inner, parts, body).await,
-        Resolution::Disabled if shared.standalone => return Ok(Refusal::Disabled.respond()),
-        Resolution::Disabled => return bypass(inner, parts, body).await,
-        Resolution::Refuse(refusal) => return Ok(refusal.respond()),
-    };
-    if behavior.compress {
-        compress::normalize_accept_encoding(&mut parts.headers);
-    }
-
-    // 2. Unsafe and other uncacheable methods go to the origin; a
-    //    successful unsafe request invalidates what it changed (§4.4).
-    if !matches!(parts.method, Method::GET | Method::HEAD) {
-        let method = parts.method.clone();
-        let path = parts.uri.path().to_owned();
-        let req_headers = parts.headers.clone();
-        let resp = forward(&shared, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
-        if invalidation::invalidates(&method, resp.status()) {
-            invalidate_uri(&shared, &behavior, &primary, resp.headers(), &path, &req_headers);
+    let Pending { now, parts, body, step } = *pending;
+    let (behavior, primary, req_cc, pragma, found) = match step {
+        Step::Bypass => return bypass(inner, parts, body).await,
+        // A successful unsafe request invalidates what it changed (§4.4).
+        Step::Method { behavior, primary } => {
+            let method = parts.method.clone();
+            let path = parts.uri.path().to_owned();
+            let req_headers = parts.headers.clone();
+            let resp = forward(&shared, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
+            if invalidation::invalidates(&method, resp.status()) {
+                invalidate_uri(&shared, &behavior, &primary, resp.headers(), &path, &req_headers);
+            }
+            return Ok(resp);
         }
-        return Ok(resp);
-    }
-    let req_cc = CacheControl::from_headers(&parts.headers, &header::CACHE_CONTROL);
-    let pragma = reuse::pragma_no_cache(&parts.headers);
+        Step::Cacheable { behavior, primary, req_cc, pragma, found } => (behavior, primary, req_cc, pragma, found),
+    };
 
-    // 3./4. Look up, and decide how a stored response may be used.
     let mut prior = None;
     let (mut fwd, mut fill_key) = (Fwd::UriMiss, Arc::clone(&primary));
-    match lookup(&shared, &primary, &parts.headers) {
+    match found {
         Lookup::Found { entry, store_key, fill_key: fk } => {
             match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
+                Reuse::StaleWhileRevalidate { staleness } => {
+                    let prior = Prior { entry: Arc::clone(&entry), store_key };
+                    refresh_in_background(&shared, &behavior, inner, &parts, body, fk, prior, req_cc);
+                    let status = CacheStatus::stale_hit(staleness, "stale-while-revalidate");
+                    return Ok(serve_entry(entry, &parts, status, now));
+                }
+                // Answered in `start`; decided again with the same inputs.
                 Reuse::Fresh { remaining } => {
                     return Ok(serve_entry(entry, &parts, CacheStatus::hit(remaining), now));
                 }
                 Reuse::StaleAllowed { staleness } => {
                     let status = CacheStatus::stale_hit(staleness, "max-stale");
-                    return Ok(serve_entry(entry, &parts, status, now));
-                }
-                Reuse::StaleWhileRevalidate { staleness } => {
-                    let prior = Prior { entry: Arc::clone(&entry), store_key };
-                    refresh_in_background(&shared, &behavior, inner, &parts, body, fk, prior, req_cc);
-                    let status = CacheStatus::stale_hit(staleness, "stale-while-revalidate");
                     return Ok(serve_entry(entry, &parts, status, now));
                 }
                 Reuse::Validate => {

@@ -33,21 +33,34 @@ use sink::AccessLog;
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Generates CloudFront-style request ids: 128 random-looking bits, URL-safe base64.
+///
+/// Each id is a per-process random 64-bit prefix and a counter, both
+/// passed through the SplitMix64 finaliser (a bijection): unique within the
+/// process, unlikely to repeat across processes, and cheap to make. They
+/// only tie log lines to responses; they are not secrets.
 struct RequestIds {
-    keys: std::collections::hash_map::RandomState,
+    seed: u64,
     counter: AtomicU64,
 }
 
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl RequestIds {
+    fn new() -> Self {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        RequestIds { seed: h.finish(), counter: AtomicU64::new(0) }
+    }
+
     fn next(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut bytes = [0u8; 16];
-        for (i, half) in bytes.chunks_mut(8).enumerate() {
-            let mut h = self.keys.build_hasher();
-            h.write_u64(n);
-            h.write_usize(i);
-            half.copy_from_slice(&h.finish().to_le_bytes());
-        }
+        bytes[..8].copy_from_slice(&mix64(self.seed).to_le_bytes());
+        bytes[8..].copy_from_slice(&mix64(n ^ self.seed.rotate_left(32)).to_le_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 }
@@ -79,7 +92,7 @@ impl Observe {
             metrics: Arc::new(Metrics::new()),
             logs: Arc::from(logs),
             edge_location: Arc::from(edge_location),
-            ids: RequestIds { keys: Default::default(), counter: AtomicU64::new(0) },
+            ids: RequestIds::new(),
         }
     }
 
@@ -97,9 +110,11 @@ impl Observe {
     /// origin) and, when logging, notes the request fields.
     pub(crate) fn begin<B>(&self, req: &mut http::Request<B>) -> Begun {
         let id = self.ids.next();
-        let request_id = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("-"));
+        let record = (!self.logs.is_empty()).then(|| Box::new(self.start_record(req, id.clone())));
+        // The String's buffer becomes the value's: no copy.
+        let request_id =
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"));
         req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
-        let record = (!self.logs.is_empty()).then(|| Box::new(self.start_record(req, id)));
         Begun { request_id, started: Instant::now(), record }
     }
 
