@@ -113,7 +113,9 @@ async fn a_fill_on_one_edge_is_an_l2_hit_on_another() {
     assert!(is_l2_hit(&cs), "{cs} {}", b.cache().metrics_text());
     let age: u64 = resp.headers()["age"].to_str().unwrap().parse().unwrap();
     assert!(age >= 5, "age counts from the origin's response, not the L2 read: {age}");
-    assert_eq!(resp.text().await.unwrap(), "hello fleet");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp.text().await.unwrap();
+    assert_eq!(body, "hello fleet", "{status} {headers:?}");
     assert_eq!(origin.hits("/a"), 1);
 
     // Now in B's L1: a plain hit that does not touch Redis.

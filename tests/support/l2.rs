@@ -49,23 +49,18 @@ fn binary() -> String {
 impl RedisServer {
     /// Starts one (fails with a hint when `redis-server` is not installed).
     pub async fn start() -> Self {
-        let port = free_port();
-        let mut server = RedisServer { port, child: None, cluster_dir: None };
-        server.restart().await;
-        server
+        Self::start_on_a_free_port(None).await
     }
 
     /// A one-node Redis Cluster (cluster protocol, every slot on this node).
     pub async fn start_cluster() -> Self {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("tower-cdn-cluster-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tower-cdn-{}", unique_prefix("cluster")));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { port, child: None, cluster_dir: Some(dir) };
-        server.restart().await;
+        let server = Self::start_on_a_free_port(Some(dir)).await;
         let client = redis::Client::open(server.url()).unwrap();
         let mut c = client.get_multiplexed_async_connection().await.unwrap();
         let _: () = redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(0).arg(16383).query_async(&mut c).await.unwrap();
-        for _ in 0..200 {
+        for _ in 0..800 {
             let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await.unwrap();
             if info.contains("cluster_state:ok") {
                 return server;
@@ -75,12 +70,29 @@ impl RedisServer {
         panic!("the one-node cluster never became ready");
     }
 
+    /// Another process may take the port between the check and the bind:
+    /// then the server exits and the next port is tried.
+    async fn start_on_a_free_port(cluster_dir: Option<std::path::PathBuf>) -> Self {
+        let mut server = RedisServer { port: 0, child: None, cluster_dir };
+        for _ in 0..5 {
+            server.port = free_port(server.cluster_dir.is_some());
+            if server.try_start().await {
+                return server;
+            }
+        }
+        panic!("redis-server did not come up on any of 5 ports");
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// Starts the server (again) on its port, with no data.
     pub async fn restart(&mut self) {
+        assert!(self.try_start().await, "redis-server on port {} did not come up", self.port);
+    }
+
+    async fn try_start(&mut self) -> bool {
         self.stop();
         let mut args: Vec<String> =
             ["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -100,17 +112,25 @@ impl RedisServer {
                 panic!("cannot run redis-server ({e}): install it (apt-get install redis-server) or set REDIS_SERVER")
             });
         self.child = Some(child);
-        for _ in 0..200 {
+        // Bounded: 20 s for a loaded machine.
+        for _ in 0..800 {
+            if let Some(child) = &mut self.child
+                && matches!(child.try_wait(), Ok(Some(_)))
+            {
+                self.child = None;
+                return false; // exited: the port (or the cluster bus port) was taken
+            }
             if let Ok(client) = redis::Client::open(self.url())
                 && let Ok(Ok(mut c)) =
                     tokio::time::timeout(Duration::from_millis(200), client.get_multiplexed_async_connection()).await
                 && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
             {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("redis-server on port {} did not come up", self.port);
+        self.stop();
+        false
     }
 
     /// Kills the server (its data is gone).
@@ -131,13 +151,17 @@ impl Drop for RedisServer {
     }
 }
 
-/// A loopback port nothing listens on, below the ephemeral range.
-fn free_port() -> u16 {
+/// A loopback port nothing listens on, below the ephemeral range (Linux:
+/// 32768 and up). A cluster node also needs its bus port (port + 10000),
+/// so cluster ports come from 20000..22700, whose bus ports stay below too.
+fn free_port(cluster: bool) -> u16 {
     let seed = std::process::id() as u64 * 7919
         + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let span = if cluster { 2700 } else { 12000 };
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     for i in 0..1000u64 {
-        let port = 20000 + ((seed + i * 104_729) % 12000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let port = 20000 + ((seed + i * 104_729) % span) as u16;
+        if free(port) && (!cluster || free(port + 10000)) {
             return port;
         }
     }
