@@ -13,7 +13,9 @@
 //! memory).
 //!
 //! Dropping every reader before the body completed abandons the fill: the
-//! origin task is aborted and nothing is stored. Dropping the writer before
+//! origin task is aborted and nothing partial is stored. (The last reader
+//! can leave between the pump's final chunk and its store, a client that
+//! read the whole body: the chunks are kept, so that body is still stored.) Dropping the writer before
 //! it finished (error, panic, abort) fails the fill: readers see an error
 //! (their client sees a truncated response) and nothing is stored.
 
@@ -322,7 +324,9 @@ impl FillWriter {
 
     /// The whole body, if the fill may be stored (still within the size
     /// cap and not invalidated). Call before [`complete`](Self::complete),
-    /// so the entry is in the store before any reader sees the end.
+    /// so the entry is in the store before any reader sees the end, and
+    /// only once the whole body was pushed: the chunks are all there even
+    /// if every reader has left meanwhile.
     pub fn storable_chunks(&self) -> Option<Vec<Bytes>> {
         let st = self.fill.lock();
         (st.shared && !self.fill.is_invalidated()).then(|| st.chunks.iter().cloned().collect())
@@ -468,11 +472,78 @@ impl Drop for FillReader {
             if let Some(abort) = st.abort.take() {
                 abort.abort();
             }
-            let wakers = self.fill.finish(&mut st, Phase::Failed);
+            // Not `finish`: the chunks stay (freed with the fill once the
+            // aborted task lets go of it) in case the pump has the whole
+            // body already and is about to store it.
+            st.phase = Phase::Failed;
+            let wakers = std::mem::take(&mut st.wakers);
             drop(st);
             wake_all(wakers);
             return;
         }
         trim(&mut st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+    use std::time::SystemTime;
+
+    use crate::cache::entry::Head;
+    use crate::policy::freshness::AgeClock;
+    use crate::policy::storable::Storable;
+
+    fn key() -> CacheKey {
+        CacheKey::from("GET example.com/a")
+    }
+
+    fn published() -> Published {
+        let now = SystemTime::now();
+        let meta = Storable::uncacheable_meta(AgeClock::new(&http::HeaderMap::new(), now, now));
+        let head = Head { status: http::StatusCode::OK, headers: http::HeaderMap::new(), meta };
+        Published { head: Arc::new(head), served: Served::Origin, vary_key: None }
+    }
+
+    /// The race behind an empty stored body: the only client reads the
+    /// last chunk and leaves before the pump stores the fill.
+    #[tokio::test]
+    async fn a_reader_leaving_after_the_last_chunk_leaves_the_whole_body_storable() {
+        let (fill, mut reader) = Fill::new_with_reader(key());
+        let writer = FillWriter::new(Arc::clone(&fill), 1 << 20);
+        writer.publish_head(published());
+        assert_eq!(writer.push(Bytes::from_static(b"hello ")), Pushed::Ok);
+        assert_eq!(writer.push(Bytes::from_static(b"fleet")), Pushed::Ok);
+        for want in [&b"hello "[..], b"fleet"] {
+            let got = poll_fn(|cx| reader.poll_chunk(cx)).await.unwrap().unwrap();
+            assert_eq!(got, want);
+        }
+        drop(reader);
+        let chunks = writer.storable_chunks().expect("still storable");
+        assert_eq!(chunks.concat(), b"hello fleet");
+        // Late joiners are not handed an abandoned fill.
+        assert!(fill.attach().is_none());
+        writer.complete();
+    }
+
+    #[tokio::test]
+    async fn a_writer_dropped_mid_body_fails_its_readers() {
+        let (fill, mut reader) = Fill::new_with_reader(key());
+        let writer = FillWriter::new(Arc::clone(&fill), 1 << 20);
+        writer.publish_head(published());
+        writer.push(Bytes::from_static(b"part"));
+        drop(writer);
+        assert!(matches!(reader.head().await, HeadState::Failed));
+        assert!(poll_fn(|cx| reader.poll_chunk(cx)).await.unwrap().is_err());
+    }
+
+    #[test]
+    fn pushing_after_every_reader_left_is_abandoned() {
+        let (fill, reader) = Fill::new_with_reader(key());
+        let writer = FillWriter::new(Arc::clone(&fill), 1 << 20);
+        writer.publish_head(published());
+        drop(reader);
+        assert_eq!(writer.push(Bytes::from_static(b"x")), Pushed::Abandoned);
     }
 }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::task::{FillTask, LeaderOutcome, Stored, Tx, store, tell};
 use crate::cache::entry::Entry;
-use crate::cache::fill::{Published, Served};
+use crate::cache::fill::{Published, Pushed, Served};
 use crate::cache::key::CacheKey;
 use crate::fleet::{Fleet, Found, L2Entry, LockGuard, Locked, Waited};
 use crate::policy::reuse::{self, Reuse};
@@ -96,7 +96,11 @@ impl FillTask {
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
         for chunk in &entry.body {
-            self.writer.push(chunk.clone());
+            if self.writer.push(chunk.clone()) == Pushed::Abandoned {
+                // Every reader left: nothing to serve, and a partial body
+                // must not be stored. Dropping the writer fails the fill.
+                return;
+            }
         }
         if let Some(chunks) = self.writer.storable_chunks() {
             let vary = vary::parse(&entry.head.headers);
