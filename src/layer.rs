@@ -225,8 +225,10 @@ impl CdnLayerBuilder {
     }
 
     /// How long error responses CloudFront caches (400, 403, 404, 405, 414,
-    /// 500, 501, 502, 503, 504) are cached when the origin does not say
-    /// (default 10 s; 0 caches them only when the origin says so).
+    /// 500, 501, 502, 503, 504) are cached: the longer of this and the
+    /// origin's lifetime (default 10 s; 0 caches them only as long as the
+    /// origin says, and with `default_ttl(0)` leaves them to RFC 9111 alone).
+    /// A distribution's custom error responses can set it per code.
     pub fn error_caching_min_ttl(mut self, ttl: Duration) -> Self {
         self.ttl.error_caching_min_ttl = ttl;
         self.error_ttl_set = true;

@@ -147,8 +147,8 @@ pub use origin::{Origin, OriginGroup, S3Credentials, S3Origin};
 pub use policy::key_policy::Select;
 pub use reload::Reloaded;
 pub use route::{
-    AllowedMethods, CacheBehavior, CachePolicy, Distribution, HostPattern, HostPatternError, OriginRequestPolicy,
-    PathPattern, PatternError, PatternErrorKind,
+    AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,
+    OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind,
 };
 pub use service::{Cdn, ClientAddr};
 pub use status::{CacheStatus, Fwd, NotStored};

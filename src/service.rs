@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 
 use crate::body::CdnBody;
 use crate::error::BoxError;
-use crate::flow::Start;
+use crate::flow::{ErrorPageViewer, Start, error_page, error_page_candidate};
 use crate::future::ResponseFuture;
 use crate::observe::Begun;
 use crate::shared::Shared;
@@ -80,17 +80,37 @@ where
         let mut req = req;
         let begun = shared.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
+        let viewer = ErrorPageViewer::capture(&shared, &req);
         let pending = match span.in_scope(|| crate::flow::start(&shared, req)) {
-            Start::Done(mut resp) => {
-                finish(&shared, begun, &span, &mut resp);
-                return ResponseFuture::ready(resp);
-            }
+            Start::Done(resp) => match viewer {
+                Some(viewer) if error_page_candidate(&resp) => {
+                    let head_span = span.clone();
+                    return ResponseFuture::new(
+                        async move {
+                            let mut resp = error_page(&shared, viewer, resp).await;
+                            finish(&shared, begun, &head_span, &mut resp);
+                            Ok(resp)
+                        }
+                        .instrument(span),
+                    );
+                }
+                _ => {
+                    let mut resp = resp;
+                    finish(&shared, begun, &span, &mut resp);
+                    return ResponseFuture::ready(resp);
+                }
+            },
             Start::Continue(pending) => pending,
         };
         let head_span = span.clone();
         ResponseFuture::new(
             async move {
                 let mut resp = crate::flow::run(Arc::clone(&shared), inner, pending).await?;
+                if let Some(viewer) = viewer
+                    && error_page_candidate(&resp)
+                {
+                    resp = error_page(&shared, viewer, resp).await;
+                }
                 finish(&shared, begun, &head_span, &mut resp);
                 Ok(resp)
             }

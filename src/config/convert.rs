@@ -15,9 +15,10 @@ use super::schema::{
 use crate::error::ConfigError;
 use crate::policy::freshness::TtlPolicy;
 use crate::{
-    AllowedMethods, CacheBehavior, CachePolicy, CdnLayerBuilder, Distribution, Origin, OriginGroup,
-    OriginRequestPolicy, S3Credentials, S3Origin, Select,
+    AllowedMethods, CacheBehavior, CachePolicy, CdnLayerBuilder, CustomErrorResponse, Distribution, Origin,
+    OriginGroup, OriginRequestPolicy, S3Credentials, S3Origin, Select,
 };
+use http::StatusCode;
 
 /// The file, converted.
 pub(crate) struct Converted {
@@ -50,6 +51,9 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
     if let Some(v) = file.max_ttl {
         b = b.max_ttl(v.0);
     }
+    if let Some(v) = file.error_caching_min_ttl {
+        b = b.error_caching_min_ttl(v.0);
+    }
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2)?;
     let key_groups = load_groups(&file.key_groups, base)?;
     let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies, key_groups, base };
@@ -59,6 +63,7 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
         min_ttl: file.min_ttl.map_or(TtlPolicy::default().min_ttl, |d| d.0),
         default_ttl: file.default_ttl.map_or(TtlPolicy::default().default_ttl, |d| d.0),
         max_ttl: file.max_ttl.map_or(TtlPolicy::default().max_ttl, |d| d.0),
+        error_caching_min_ttl: file.error_caching_min_ttl.map_or(TtlPolicy::default().error_caching_min_ttl, |d| d.0),
         ..TtlPolicy::default()
     };
     for (name, p) in &file.cache_policies {
@@ -117,6 +122,24 @@ fn distribution(d: DistributionSchema, named: &Named<'_>) -> Result<Distribution
         let pattern = b.path_pattern.clone().unwrap_or_else(|| "*".to_owned());
         let behavior = behavior(CacheBehavior::new(pattern), b, named).map_err(|e| e.within("default_behavior"))?;
         out = out.default_behavior(behavior);
+    }
+    for (k, r) in d.custom_error_responses.into_iter().enumerate() {
+        let at = format!("custom_error_responses[{k}]");
+        let code = |setting: &str, n: u16| {
+            StatusCode::from_u16(n)
+                .map_err(|_| ConfigError::new(format!("{at}.{setting}"), format!("{n} is not an HTTP status code")))
+        };
+        let mut response = CustomErrorResponse::new(code("error_code", r.error_code)?);
+        if let Some(path) = r.response_page_path {
+            response = response.page(path);
+        }
+        if let Some(n) = r.response_code {
+            response = response.response_code(code("response_code", n)?);
+        }
+        if let Some(ttl) = r.error_caching_min_ttl {
+            response = response.error_caching_min_ttl(ttl.0);
+        }
+        out = out.custom_error_response(response);
     }
     Ok(out)
 }

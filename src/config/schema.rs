@@ -25,6 +25,7 @@ pub(crate) struct FileSchema {
     pub(crate) default_ttl: Option<Dur>,
     pub(crate) min_ttl: Option<Dur>,
     pub(crate) max_ttl: Option<Dur>,
+    pub(crate) error_caching_min_ttl: Option<Dur>,
     pub(crate) viewer_scheme: Option<String>,
     #[serde(default)]
     pub(crate) key_groups: BTreeMap<String, KeyGroupSchema>,
@@ -86,6 +87,18 @@ pub(crate) struct DistributionSchema {
     #[serde(default)]
     pub(crate) behaviors: Vec<BehaviorSchema>,
     pub(crate) default_behavior: Option<BehaviorSchema>,
+    #[serde(default)]
+    pub(crate) custom_error_responses: Vec<ErrorResponseSchema>,
+}
+
+/// One custom error response (CloudFront's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ErrorResponseSchema {
+    pub(crate) error_code: u16,
+    pub(crate) response_page_path: Option<String>,
+    pub(crate) response_code: Option<u16>,
+    pub(crate) error_caching_min_ttl: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -4,6 +4,7 @@
 //! every decision is a call into `policy`, every storage action one into
 //! `cache`. The origin fetch of a fill runs in its own task (`task.rs`).
 
+mod error_page;
 mod origin_bound;
 mod task;
 mod tier;
@@ -36,6 +37,9 @@ use crate::respond::{self, Asked, Representation};
 use crate::route::{Behavior, Refusal, Resolution};
 use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd, NotStored};
+pub(crate) use error_page::{
+    Viewer as ErrorPageViewer, is_candidate as error_page_candidate, substitute as error_page,
+};
 pub(crate) use origin_bound::record_fetch;
 use origin_bound::{
     bypass, forward, forward_parts, invalidate_uri, normalize_target, origin_parts, prepare_forwarding,

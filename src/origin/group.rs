@@ -99,6 +99,11 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// Whether either member is the wrapped service.
+    pub(crate) fn uses_app(&self) -> bool {
+        self.primary.uses_app() || self.secondary.uses_app()
+    }
+
     /// Both members' timeouts: the longest a failed-over fetch can take.
     pub(crate) fn response_timeout(&self) -> Duration {
         self.primary.response_timeout() + self.secondary.response_timeout()

@@ -47,6 +47,15 @@ pub(crate) enum Fetched<E> {
 }
 
 impl OriginTarget {
+    /// Whether a fetch from this target may go to the wrapped service.
+    pub(crate) fn uses_app(&self) -> bool {
+        match self {
+            OriginTarget::Inner => true,
+            OriginTarget::Group(g) => g.uses_app(),
+            OriginTarget::Http(_) | OriginTarget::S3(_) => false,
+        }
+    }
+
     /// Validates an origin description and sets up its client.
     pub(crate) fn from_config(origin: &Origin) -> Result<Self, crate::error::ConfigError> {
         match &origin.kind {

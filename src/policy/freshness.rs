@@ -21,8 +21,12 @@
 //!   the status never cacheable;
 //! * the error statuses CloudFront caches (400, 403, 404, 405, 414, 500,
 //!   501, 502, 503, 504) live for the *error caching minimum TTL* (default
-//!   10 s) when the origin gives no freshness, and for
-//!   `max(origin's, error minimum)` (at most `max_ttl`) when it does.
+//!   10 s; a distribution's custom error response can set one per code)
+//!   when the origin gives no freshness, and for
+//!   `max(origin's, error minimum)` (at most `max_ttl`) when it does. They
+//!   never get the default TTL: with an error minimum of 0 they are cached
+//!   only as long as the origin says. In standards mode (`default_ttl = 0`
+//!   and an error minimum of 0) the table applies to them as to any status.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,6 +45,11 @@ pub enum StatusTtl {
     Ttl(Duration),
     /// Never store responses with this status.
     Never,
+    /// CloudFront's Error Caching Minimum TTL for this (error) status:
+    /// cached for the longer of this and the origin's lifetime; 0 = only
+    /// as long as the origin says. Ignored for statuses CloudFront does
+    /// not cache (e.g. 416).
+    ErrorMin(Duration),
 }
 
 /// The TTL settings of a cache policy (CloudFront's Minimum, Default and
@@ -84,6 +93,18 @@ impl TtlPolicy {
     /// The override for `status`, if any.
     pub fn status_override(&self, status: StatusCode) -> Option<StatusTtl> {
         self.status_ttls.iter().find(|(s, _)| *s == status.as_u16()).map(|(_, t)| *t)
+    }
+
+    /// The error caching minimum TTL for `status`, if CloudFront caches
+    /// that error: its own ([`StatusTtl::ErrorMin`]), else the policy's.
+    pub fn error_min(&self, status: StatusCode) -> Option<Duration> {
+        if !is_cloudfront_cached_error(status) {
+            return None;
+        }
+        match self.status_override(status) {
+            Some(StatusTtl::ErrorMin(min)) => Some(min),
+            _ => Some(self.error_caching_min_ttl),
+        }
     }
 }
 
@@ -153,15 +174,17 @@ pub fn freshness_lifetime(
     match policy.status_override(status) {
         Some(StatusTtl::Never) => return None,
         Some(StatusTtl::Ttl(d)) => return Some((d, TtlSource::Status)),
-        None => {}
+        Some(StatusTtl::ErrorMin(_)) | None => {}
     }
     let max = policy.max_ttl.max(policy.min_ttl);
     let clamp = |d: Duration| d.clamp(policy.min_ttl, max);
     let explicit = explicit_lifetime(headers, eff, response_time);
-    if is_cloudfront_cached_error(status) && !policy.error_caching_min_ttl.is_zero() {
+    if let Some(min) = policy.error_min(status)
+        && !(min.is_zero() && policy.default_ttl.is_zero())
+    {
         return Some(match explicit {
-            Some((d, source)) => (d.max(policy.error_caching_min_ttl).min(max), source),
-            None => (policy.error_caching_min_ttl.min(max), TtlSource::Error),
+            Some((d, source)) => (d.max(min).min(max), source),
+            None => (min.min(max), TtlSource::Error),
         });
     }
     if let Some((d, source)) = explicit {
@@ -380,8 +403,36 @@ mod tests {
         assert_eq!(lifetime_for(s(500), &short, &p), Some((10, TtlSource::MaxAge)));
         let long = vec![("cache-control", "max-age=300".to_string())];
         assert_eq!(lifetime_for(s(404), &long, &p), Some((300, TtlSource::MaxAge)));
+        // Error caching off: only as long as the origin says, never the default TTL.
         let off = TtlPolicy { error_caching_min_ttl: Duration::ZERO, ..TtlPolicy::default() };
-        assert_eq!(lifetime_for(s(404), &[], &off), Some((86_400, TtlSource::Default)));
+        assert_eq!(lifetime_for(s(404), &[], &off), Some((0, TtlSource::Error)));
+        assert_eq!(lifetime_for(s(404), &long, &off), Some((300, TtlSource::MaxAge)));
+        // Standards mode: RFC 9111 alone (a 404 is heuristically cacheable).
+        let standards = TtlPolicy { default_ttl: Duration::ZERO, ..off };
+        assert_eq!(lifetime_for(s(404), &[], &standards), Some((0, TtlSource::Heuristic)));
+    }
+
+    #[test]
+    fn per_status_error_caching_minimum() {
+        let p = TtlPolicy {
+            status_ttls: Arc::from(vec![
+                (404, StatusTtl::ErrorMin(Duration::from_secs(300))),
+                (503, StatusTtl::ErrorMin(Duration::ZERO)),
+                (416, StatusTtl::ErrorMin(Duration::from_secs(300))),
+            ]),
+            ..TtlPolicy::default()
+        };
+        let s = |c| StatusCode::from_u16(c).unwrap();
+        let short = vec![("cache-control", "max-age=3".to_string())];
+        let long = vec![("cache-control", "max-age=900".to_string())];
+        assert_eq!(lifetime_for(s(404), &[], &p), Some((300, TtlSource::Error)));
+        assert_eq!(lifetime_for(s(404), &short, &p), Some((300, TtlSource::MaxAge)));
+        assert_eq!(lifetime_for(s(404), &long, &p), Some((900, TtlSource::MaxAge)));
+        assert_eq!(lifetime_for(s(503), &[], &p), Some((0, TtlSource::Error)));
+        assert_eq!(lifetime_for(s(503), &short, &p), Some((3, TtlSource::MaxAge)));
+        // Other errors keep the policy's minimum; 416 is not an error CloudFront caches.
+        assert_eq!(lifetime_for(s(500), &[], &p), Some((10, TtlSource::Error)));
+        assert_eq!(p.error_min(s(416)), None);
     }
 
     #[test]

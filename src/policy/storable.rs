@@ -36,7 +36,7 @@ use http::{Method, StatusCode};
 use super::cache_control::{CacheControl, FieldScope};
 use super::freshness::{
     AgeClock, StatusTtl, StoredMeta, TtlPolicy, TtlSource, freshness_lifetime, has_explicit_freshness,
-    is_cloudfront_cached_error, is_heuristically_cacheable,
+    is_heuristically_cacheable,
 };
 use super::targeted::Effective;
 use super::vary::{self, Vary};
@@ -169,8 +169,8 @@ pub fn evaluate(
     let storable_status = is_heuristically_cacheable(status)
         || has_explicit_freshness(resp.headers, resp.eff)
         || cc.public
-        || (is_cloudfront_cached_error(status) && !rules.ttl.error_caching_min_ttl.is_zero())
-        || overridden.is_some();
+        || rules.ttl.error_min(status).is_some_and(|min| !min.is_zero())
+        || matches!(overridden, Some(StatusTtl::Ttl(_)));
     if !storable_status {
         return Err(NotStored::Status);
     }

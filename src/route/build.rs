@@ -8,12 +8,13 @@ use std::sync::atomic::AtomicBool;
 
 use super::behavior::{Behavior, CacheBehavior};
 use super::distribution::Distribution;
+use super::error_pages::{self, ErrorPage};
 use super::host::{HostTable, HostTableError};
 use super::pattern::PathPattern;
 use super::table::{DistributionState, Routes};
 use crate::error::ConfigError;
 use crate::origin::OriginTarget;
-use crate::policy::freshness::TtlPolicy;
+use crate::policy::freshness::{StatusTtl, TtlPolicy};
 
 /// Layer-wide settings the distributions inherit.
 pub(crate) struct BuildContext {
@@ -66,10 +67,29 @@ pub(crate) fn build_routes(distributions: &[Distribution], ctx: &BuildContext) -
         }
         states.push(state);
     }
-    Ok(Routes { distributions: states, hosts, any_host })
+    let has_error_pages = states.iter().any(|s| !s.error_pages.is_empty());
+    Ok(Routes { distributions: states, hosts, any_host, has_error_pages })
 }
 
 fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<DistributionState, ConfigError> {
+    // Error caching TTLs of the custom error responses, over the layer's
+    // per-status settings, for every behavior of this distribution.
+    let local;
+    let ctx = if d.error_responses.iter().any(|r| r.caching_min_ttl.is_some()) {
+        let mut statuses: Vec<(u16, StatusTtl)> = ctx.ttl.status_ttls.to_vec();
+        for r in &d.error_responses {
+            if let Some(min) = r.caching_min_ttl {
+                let code = r.error_code.as_u16();
+                statuses.retain(|(s, _)| *s != code);
+                statuses.push((code, StatusTtl::ErrorMin(min)));
+            }
+        }
+        let ttl = TtlPolicy { status_ttls: Arc::from(statuses), ..ctx.ttl.clone() };
+        local = BuildContext { ttl, standalone: ctx.standalone };
+        &local
+    } else {
+        ctx
+    };
     let mut targets: HashMap<&str, Arc<OriginTarget>> = HashMap::new();
     for (id, origin) in &d.origins {
         let at = format!("origins.{id}");
@@ -108,6 +128,7 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
     }
     let default = build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
     behaviors.push(Arc::new(default));
+    let error_pages = error_pages(d, &behaviors)?;
     Ok(DistributionState {
         id: d.id.clone(),
         enabled: AtomicBool::new(d.enabled),
@@ -115,7 +136,41 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
         fingerprint: super::reload::fingerprint(d, ctx),
         root_object: root_object(d.default_root_object.as_deref())?,
         behaviors,
+        error_pages,
     })
+}
+
+/// Validates the custom error responses: one per code, each page served
+/// by an HTTP or S3 origin (the error may be the app's own, or its being down).
+fn error_pages(d: &Distribution, behaviors: &[Arc<Behavior>]) -> Result<Vec<ErrorPage>, ConfigError> {
+    let mut pages: Vec<ErrorPage> = Vec::new();
+    let mut codes = Vec::new();
+    for (k, r) in d.error_responses.iter().enumerate() {
+        let at = format!("custom_error_responses[{k}]");
+        if codes.contains(&r.error_code) {
+            return Err(ConfigError::new(
+                format!("{at}.error_code"),
+                format!("{} already has a custom error response", r.error_code.as_u16()),
+            ));
+        }
+        codes.push(r.error_code);
+        let Some(page) = error_pages::validate(r).map_err(|e| e.within(&at))? else { continue };
+        let root = d.default_root_object.as_deref().map(|o| format!("/{}", o.trim_start_matches('/')));
+        let path = if page.path == "/" { root.as_deref().unwrap_or("/") } else { page.path.as_str() };
+        let behavior = behaviors.iter().find(|b| b.pattern.matches(path)).or_else(|| behaviors.last());
+        if behavior.is_some_and(|b| b.origin.uses_app()) {
+            return Err(ConfigError::new(
+                format!("{at}.response_page_path"),
+                format!(
+                    "{} is served by the app origin; error pages must come from an http or s3 origin \
+                     (a behavior for the page's path with such an origin)",
+                    page.path
+                ),
+            ));
+        }
+        pages.push(page);
+    }
+    Ok(pages)
 }
 
 fn check_id(id: &str, at: &str, targets: &HashMap<&str, Arc<OriginTarget>>) -> Result<(), ConfigError> {

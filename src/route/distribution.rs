@@ -2,6 +2,8 @@
 
 use crate::origin::{Origin, OriginGroup};
 
+use super::error_pages::CustomErrorResponse;
+
 use super::behavior::CacheBehavior;
 
 /// A distribution (CloudFront's): the host names it answers for, its
@@ -37,6 +39,7 @@ pub struct Distribution {
     pub(crate) groups: Vec<(String, OriginGroup)>,
     pub(crate) behaviors: Vec<CacheBehavior>,
     pub(crate) default_behavior: Option<CacheBehavior>,
+    pub(crate) error_responses: Vec<CustomErrorResponse>,
 }
 
 impl Distribution {
@@ -53,6 +56,7 @@ impl Distribution {
             groups: Vec::new(),
             behaviors: Vec::new(),
             default_behavior: None,
+            error_responses: Vec::new(),
         }
     }
 
@@ -108,6 +112,13 @@ impl Distribution {
     /// always `*`. Required.
     pub fn default_behavior(mut self, behavior: CacheBehavior) -> Self {
         self.default_behavior = Some(behavior);
+        self
+    }
+
+    /// Adds a custom error response (see [`CustomErrorResponse`]); one
+    /// per error code.
+    pub fn custom_error_response(mut self, response: CustomErrorResponse) -> Self {
+        self.error_responses.push(response);
         self
     }
 

@@ -19,6 +19,7 @@
 mod behavior;
 mod build;
 mod distribution;
+mod error_pages;
 mod host;
 mod pattern;
 mod policies;
@@ -27,6 +28,7 @@ mod table;
 
 pub use behavior::{AllowedMethods, CacheBehavior};
 pub use distribution::Distribution;
+pub use error_pages::CustomErrorResponse;
 pub use host::{HostPattern, HostPatternError};
 pub use pattern::{PathPattern, PatternError, PatternErrorKind};
 pub use policies::{CachePolicy, OriginRequestPolicy};

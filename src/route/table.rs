@@ -11,6 +11,7 @@ use http::uri::{PathAndQuery, Uri};
 use http::{Response, StatusCode};
 
 use super::behavior::Behavior;
+use super::error_pages::ErrorPage;
 use super::host::HostTable;
 use crate::auth::Rejection;
 use crate::auth::gate::{self, Viewer};
@@ -36,6 +37,8 @@ pub(crate) struct DistributionState {
     pub(crate) root_object: Option<String>,
     /// In match order; the last one is the default behavior (`*`).
     pub(crate) behaviors: Vec<Arc<Behavior>>,
+    /// Custom error responses, one per error code.
+    pub(crate) error_pages: Vec<ErrorPage>,
 }
 
 /// What routing decided for a host and path.
@@ -113,6 +116,8 @@ pub(crate) struct Routes {
     pub(crate) hosts: HostTable<usize>,
     /// The distribution without domain names, answering every other host.
     pub(crate) any_host: Option<usize>,
+    /// Some distribution has custom error responses.
+    pub(crate) has_error_pages: bool,
 }
 
 /// The host without its port: `example.com:8080` → `example.com`,
@@ -138,18 +143,31 @@ impl Routes {
                 fingerprint: super::reload::fingerprint_of(&behavior),
                 root_object: None,
                 behaviors: vec![Arc::new(behavior)],
+                error_pages: Vec::new(),
             }],
             hosts: HostTable::new(),
             any_host: Some(0),
+            has_error_pages: false,
         }
+    }
+
+    /// The enabled distribution for a normalised host.
+    fn for_host(&self, host: Option<&str>) -> Option<&DistributionState> {
+        let index = host.and_then(|h| self.hosts.lookup(strip_port(h))).copied().or(self.any_host);
+        index.and_then(|i| self.distributions.get(i))
+    }
+
+    /// The custom error response of the host's distribution for `status`.
+    pub(crate) fn error_page(&self, host: Option<&str>, status: StatusCode) -> Option<&ErrorPage> {
+        let dist = self.for_host(host).filter(|d| d.enabled.load(Ordering::Relaxed))?;
+        dist.error_pages.iter().find(|p| p.error_code == status)
     }
 
     /// Picks the distribution for a normalised host (lower-case, default
     /// port removed; any other port is ignored here) and its behavior for
     /// the path: first match in order, the default behavior last.
     pub(crate) fn route(&self, host: Option<&str>, path: &str) -> Route<'_> {
-        let index = host.and_then(|h| self.hosts.lookup(strip_port(h))).copied().or(self.any_host);
-        let Some(dist) = index.and_then(|i| self.distributions.get(i)) else {
+        let Some(dist) = self.for_host(host) else {
             return Route::Bypass;
         };
         if !dist.enabled.load(Ordering::Relaxed) {
