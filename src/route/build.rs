@@ -11,7 +11,7 @@ use super::distribution::Distribution;
 use super::error_pages::{self, ErrorPage};
 use super::host::{HostTable, HostTableError};
 use super::pattern::PathPattern;
-use super::table::{DistributionState, Routes};
+use super::table::{DistributionState, Routes, match_behavior};
 use crate::error::ConfigError;
 use crate::origin::OriginTarget;
 use crate::policy::freshness::{StatusTtl, TtlPolicy};
@@ -155,10 +155,7 @@ fn error_pages(d: &Distribution, behaviors: &[Arc<Behavior>]) -> Result<Vec<Erro
         }
         codes.push(r.error_code);
         let Some(page) = error_pages::validate(r).map_err(|e| e.within(&at))? else { continue };
-        let root = d.default_root_object.as_deref().map(|o| format!("/{}", o.trim_start_matches('/')));
-        let path = if page.path == "/" { root.as_deref().unwrap_or("/") } else { page.path.as_str() };
-        let behavior = behaviors.iter().find(|b| b.pattern.matches(path)).or_else(|| behaviors.last());
-        if behavior.is_some_and(|b| b.origin.uses_app()) {
+        if match_behavior(behaviors, &page.path).is_some_and(|b| b.origin.uses_app()) {
             return Err(ConfigError::new(
                 format!("{at}.response_page_path"),
                 format!(

@@ -151,7 +151,7 @@ impl Routes {
         }
     }
 
-    /// The enabled distribution for a normalised host.
+    /// The distribution for a normalised host, enabled or not.
     fn for_host(&self, host: Option<&str>) -> Option<&DistributionState> {
         let index = host.and_then(|h| self.hosts.lookup(strip_port(h))).copied().or(self.any_host);
         index.and_then(|i| self.distributions.get(i))
@@ -175,10 +175,7 @@ impl Routes {
         }
         let root_object = dist.root_object.as_deref().filter(|_| path == "/");
         let path = root_object.unwrap_or(path);
-        dist.behaviors
-            .iter()
-            .find(|b| b.pattern.matches(path))
-            .or_else(|| dist.behaviors.last())
+        match_behavior(&dist.behaviors, path)
             .map_or(Route::Bypass, |behavior| Route::Behavior { behavior, root_object })
     }
 
@@ -249,6 +246,12 @@ impl Routes {
     pub(crate) fn is_enabled(&self, id: &str) -> Option<bool> {
         self.distributions.iter().find(|d| d.id == id).map(|d| d.enabled.load(Ordering::Relaxed))
     }
+}
+
+/// The first behavior whose pattern matches `path`, else the last one (the
+/// default behavior).
+pub(crate) fn match_behavior<'b>(behaviors: &'b [Arc<Behavior>], path: &str) -> Option<&'b Arc<Behavior>> {
+    behaviors.iter().find(|b| b.pattern.matches(path)).or_else(|| behaviors.last())
 }
 
 /// `uri` with a new path and query (scheme and authority kept).
