@@ -5,18 +5,20 @@
 # Usage: `source .ci/redis.sh` exports REDIS_URL and stops the server when the shell exits
 # (an EXIT trap chained after any existing one), unless a Redis already answered on the port,
 # which is then reused and left running. The tests that stop and restart Redis start their own
-# redis-server processes on other ports, so the binary must be on PATH (or REDIS_SERVER set).
+# redis-server processes on other ports, so the binary must be on PATH (or REDIS_SERVER set);
+# the TLS test also runs `openssl` to make its certificates.
 
 _redis_log() { printf 'redis.sh: %s\n' "$*" >&2; }
 
 _redis_install() {
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
+  # openssl makes the certificates of the TLS test's Redis.
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null && return 0
   local sudo=''
   [[ $(id -u) -ne 0 ]] && sudo=sudo
-  _redis_log "installing redis-server with apt-get"
+  _redis_log "installing redis-server and openssl with apt-get"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >&2 || return 1
-  command -v redis-server >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >&2 || return 1
+  command -v redis-server >/dev/null && command -v openssl >/dev/null
 }
 
 redis_start() {

@@ -375,29 +375,29 @@ async fn a_redis_cluster_works_as_the_l2() {
     assert_eq!(body, "clustered#2");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_proxy_processes_with_the_l2_flag_share_one_cache() {
+/// A `tower-cdn` process in front of `origin` with `--l2 url`; `ca_file`
+/// (the only certificate it trusts then) goes in `SSL_CERT_FILE`.
+fn edge_process(origin: &Origin, url: &str, name: &str, ca_file: Option<&std::path::Path>) -> KillOnDrop {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let origin = Origin::start().await;
-    let url = l2::shared_url();
-    let start = |name: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-            .args(["--listen", ":0", "--origin", &origin.url(), "--l2", &url, "--cache-name", name])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tower-cdn");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr: SocketAddr = line.trim().strip_prefix("listening on http://").unwrap().parse().unwrap();
-        KillOnDrop(child, addr)
-    };
-    let (a, b) = (start("edge-a"), start("edge-b"));
-    // Each process connects to Redis in the background: try fresh paths
-    // until one filled by A is an L2 hit on B (bounded).
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tower-cdn"));
+    cmd.args(["--listen", ":0", "--origin", &origin.url(), "--l2", url, "--cache-name", name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(ca) = ca_file {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    let mut child = cmd.spawn().expect("start tower-cdn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().strip_prefix("listening on http://").unwrap().parse().unwrap();
+    KillOnDrop(child, addr)
+}
+
+/// Each process connects to Redis in the background: tries fresh paths
+/// until one filled by `a` is an L2 hit on `b` (bounded). The path and body.
+async fn l2_hit_between(origin: &Origin, a: &KillOnDrop, b: &KillOnDrop) -> Option<(String, String)> {
     let run = l2::unique_prefix("bin");
-    let mut shared = None;
     for i in 0..100 {
         let path = format!("/{run}/{i}");
         origin.route(&path, Reply::ok("from origin").header("cache-control", "max-age=300"));
@@ -406,13 +406,42 @@ async fn two_proxy_processes_with_the_l2_flag_share_one_cache() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let (_, cs, body) = get(b.1, &path).await;
         if cs.starts_with("edge-b; hit") && cs.contains("detail=l2") {
-            shared = Some((path, body));
-            break;
+            return Some((path, body));
         }
     }
-    let (path, body) = shared.expect("no L2 hit between the two processes");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxy_processes_with_the_l2_flag_share_one_cache() {
+    let origin = Origin::start().await;
+    let url = l2::shared_url();
+    let (a, b) = (edge_process(&origin, &url, "edge-a", None), edge_process(&origin, &url, "edge-b", None));
+    let (path, body) = l2_hit_between(&origin, &a, &b).await.expect("no L2 hit between the two processes");
     assert_eq!(body, "from origin");
     assert_eq!(origin.hits(&path), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_reach_redis_over_tls_and_check_its_certificate() {
+    let server = RedisServer::start_tls().await;
+    let tls = server.tls.as_ref().unwrap();
+    let origin = Origin::start().await;
+    let start = |name| edge_process(&origin, &tls.url(), name, Some(&tls.ca_file));
+    let (a, b) = (start("edge-a"), start("edge-b"));
+    let (path, body) = l2_hit_between(&origin, &a, &b).await.expect("no L2 hit over TLS");
+    assert_eq!(body, "from origin");
+    assert_eq!(origin.hits(&path), 1);
+    // The entries are in that server (read back on its plain port).
+    assert!(!meta_keys(&server.url(), "tcdn").await.is_empty());
+
+    // An edge that does not trust the test CA never uses that Redis.
+    let (untrusting, addr) = edge(&origin, l2_config(&tls.url(), &l2::unique_prefix("tls"))).await;
+    assert!(wait_until(|| untrusting.cache().stats().l2_errors >= 1).await, "the handshake must fail");
+    assert!(!untrusting.cache().stats().l2_up);
+    let (status, cs, body) = get(addr, &path).await;
+    assert_eq!((status, body.as_str()), (200, "from origin"), "{cs}");
+    assert!(!cs.contains("l2"), "{cs}");
 }
 
 struct KillOnDrop(std::process::Child, SocketAddr);

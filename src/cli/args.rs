@@ -74,7 +74,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub max_ttl: Option<Duration>,
 
-    /// Shared L2 cache on Redis, e.g. redis://127.0.0.1:6379: edges given
+    /// Shared L2 cache on Redis, e.g. redis://127.0.0.1:6379 (rediss:// for TLS): edges given
     /// the same one act as one cache (overrides the file's `[l2] url`).
     #[arg(long, value_name = "URL")]
     pub l2: Option<String>,

@@ -46,8 +46,9 @@ pub struct L2Config {
 
 impl L2Config {
     /// One Redis server (or a Redis-protocol server such as Valkey):
-    /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path`
-    /// (TLS, `rediss://`, is not built in).
+    /// `redis://[user:password@]host:port[/db]`, `rediss://...` for TLS
+    /// (the server's certificate is checked against the system's roots, or
+    /// the PEM file named by `SSL_CERT_FILE`), or `redis+unix:///path`.
     pub fn new(url: impl Into<String>) -> Self {
         Self::with(vec![url.into()], false)
     }

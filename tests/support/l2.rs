@@ -40,6 +40,83 @@ pub struct RedisServer {
     child: Option<Child>,
     /// Cluster mode: a one-node Redis Cluster owning every slot.
     cluster_dir: Option<std::path::PathBuf>,
+    /// TLS on a second port, with a certificate from a test CA.
+    pub tls: Option<Tls>,
+}
+
+/// A TLS port and the files behind it.
+pub struct Tls {
+    pub port: u16,
+    /// The test CA's certificate (PEM): what clients must trust.
+    pub ca_file: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Tls {
+    /// A CA and a server certificate for 127.0.0.1 it signed (P-256, two days).
+    fn make(port: u16) -> Self {
+        let dir = std::env::temp_dir().join(format!("tower-cdn-{}", unique_prefix("tls")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ext = dir.join("server.ext");
+        std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=tower-cdn test CA"],
+            ]
+            .concat(),
+            [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(&dir)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run openssl ({e}): install it (apt-get install openssl)"));
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Tls { port, ca_file: dir.join("ca.pem"), dir }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let file = |name: &str| self.dir.join(name).display().to_string();
+        vec![
+            "--tls-port".into(),
+            self.port.to_string(),
+            "--tls-cert-file".into(),
+            file("server.pem"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.pem"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
+    }
+
+    /// `rediss://` on the TLS port.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
 }
 
 fn binary() -> String {
@@ -50,6 +127,29 @@ impl RedisServer {
     /// Starts one (fails with a hint when `redis-server` is not installed).
     pub async fn start() -> Self {
         Self::start_on_a_free_port(None).await
+    }
+
+    /// A server with TLS on a second port (see [`Tls`]); the plain port
+    /// stays open for inspecting what the edges wrote.
+    pub async fn start_tls() -> Self {
+        let mut server = RedisServer { port: 0, child: None, cluster_dir: None, tls: None };
+        for _ in 0..5 {
+            server.port = free_port(false);
+            let tls_port = free_port(false);
+            if tls_port == server.port {
+                continue;
+            }
+            if server.tls.is_none() {
+                server.tls = Some(Tls::make(tls_port));
+            }
+            if let Some(tls) = &mut server.tls {
+                tls.port = tls_port;
+            }
+            if server.try_start().await {
+                return server;
+            }
+        }
+        panic!("redis-server with TLS did not come up on any of 5 port pairs");
     }
 
     /// A one-node Redis Cluster (cluster protocol, every slot on this node).
@@ -73,7 +173,7 @@ impl RedisServer {
     /// Another process may take the port between the check and the bind:
     /// then the server exits and the next port is tried.
     async fn start_on_a_free_port(cluster_dir: Option<std::path::PathBuf>) -> Self {
-        let mut server = RedisServer { port: 0, child: None, cluster_dir };
+        let mut server = RedisServer { port: 0, child: None, cluster_dir, tls: None };
         for _ in 0..5 {
             server.port = free_port(server.cluster_dir.is_some());
             if server.try_start().await {
@@ -102,6 +202,9 @@ impl RedisServer {
         if let Some(dir) = &self.cluster_dir {
             let _ = std::fs::remove_file(dir.join("nodes.conf"));
             args.extend(["--cluster-enabled".into(), "yes".into(), "--dir".into(), dir.display().to_string()]);
+        }
+        if let Some(tls) = &self.tls {
+            args.extend(tls.args());
         }
         let child = Command::new(binary())
             .args(&args)
@@ -145,7 +248,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
-        if let Some(dir) = &self.cluster_dir {
+        for dir in self.cluster_dir.iter().chain(self.tls.as_ref().map(|t| &t.dir)) {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
