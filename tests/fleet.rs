@@ -147,6 +147,39 @@ async fn twenty_cold_requests_over_three_edges_make_one_origin_fetch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filler_keeps_its_fleet_lock_while_the_origin_is_slow() {
+    let origin = Origin::start().await;
+    let gate = Arc::new(Notify::new());
+    let reply = Reply::ok("slow body").header("cache-control", "max-age=60").gate_after(0, Arc::clone(&gate));
+    origin.route("/slow", reply);
+    let url = l2::shared_url();
+    let prefix = l2::unique_prefix("refresh");
+    // A 300 ms lock, refreshed every 100 ms while the fill runs.
+    let config = || l2_config(&url, &prefix).lock_ttl(Duration::from_millis(300));
+    let (a, a_addr) = edge(&origin, config()).await;
+    let (b, b_addr) = edge(&origin, config()).await;
+    assert!(wait_up(&a, true).await && wait_up(&b, true).await);
+
+    let first = tokio::spawn(get(a_addr, "/slow"));
+    assert!(wait_until(|| origin.hits("/slow") == 1).await, "edge A fetches and holds the lock");
+    let second = tokio::spawn(get(b_addr, "/slow"));
+    assert!(wait_until(|| b.cache().stats().fleet_waits >= 1).await, "edge B waits for A's fill");
+    // Four lock lifetimes later the lock is still there, and B still waits.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut conn = l2::connect(&url).await;
+    let locks: Vec<String> = conn.keys(format!("{prefix}:{{*}}:lock")).await.unwrap();
+    assert_eq!(locks.len(), 1, "the lock outlived its 300 ms expiry");
+    assert_eq!(origin.hits("/slow"), 1, "edge B did not take over");
+
+    gate.notify_one();
+    for r in [first, second] {
+        let (status, cs, body) = r.await.unwrap();
+        assert_eq!((status, body.as_str()), (200, "slow body"), "{cs}");
+    }
+    assert_eq!(origin.hits("/slow"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_on_one_edge_stops_every_edge_serving_the_entry() {
     let origin = Origin::start().await;
     origin.route("/p", Reply::ok("v").header("cache-control", "max-age=300").stamped());
