@@ -221,6 +221,48 @@ async fn sighup_reloads_the_config_and_a_broken_file_keeps_the_old_one() {
 }
 
 #[tokio::test]
+async fn the_admin_api_reloads_the_config_file_and_reports_a_broken_one() {
+    let (one, two) = (Origin::start().await, Origin::start().await);
+    for (o, name) in [(&one, "one"), (&two, "two")] {
+        o.route("/p", Reply::ok(name).header("cache-control", "max-age=600"));
+    }
+    let dir = temp_dir("admin-reload");
+    let path = config(&dir, &one.url(), &one.url());
+    let proxy = Proxy::start(&["--config", &path, "--admin", "127.0.0.1:0"], &[]);
+    let admin = proxy.admin_url().await;
+    let p = format!("{}/p", proxy.url);
+    assert_eq!(get(&p, Some("moves.test")).await.1, "one");
+    let reload = || async { client().post(format!("{admin}/reload")).send().await.unwrap() };
+
+    config(&dir, &one.url(), &two.url());
+    let r = reload().await;
+    assert_eq!(r.status(), 200);
+    let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["Reload"]["Status"], "Completed", "{body}");
+    assert!(body["Reload"]["Summary"].as_str().unwrap().contains("changed: moves"), "{body}");
+    assert_eq!(get(&p, Some("moves.test")).await.1, "two");
+
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace("kind = \"http\"", "kind = \"ftp\""))
+        .unwrap();
+    let r = reload().await;
+    assert_eq!(r.status(), 400);
+    let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["Error"]["Code"], "InvalidConfiguration", "{body}");
+    let message = body["Error"]["Message"].as_str().unwrap();
+    assert!(message.contains("distributions[0].origins.web.kind"), "{message}");
+    assert!(get(&p, Some("moves.test")).await.0.contains("hit"), "the running configuration stays");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Started from flags: nothing to reload.
+    let flags = Proxy::start(&["--listen", ":0", "--origin", &one.url(), "--admin", "127.0.0.1:0"], &[]);
+    let admin = flags.admin_url().await;
+    let r = client().post(format!("{admin}/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["Error"]["Code"], "NoConfigFile", "{body}");
+}
+
+#[tokio::test]
 async fn sighup_reopens_the_access_log_file() {
     let origin = Origin::start().await;
     origin.route("/f", Reply::ok("f").header("cache-control", "max-age=600"));

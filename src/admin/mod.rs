@@ -23,6 +23,7 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /distributions` | `{"Distributions": [{"Id", "Enabled"}]}` |
 //! | `POST /distributions/{id}/disable`, `.../enable` | `200` with `{"Distribution": {"Id", "Enabled"}}`, or `404` |
+//! | `POST /reload` (dev proxy with `--config`) | re-reads the file as SIGHUP does: `200` with `{"Reload": {"Status": "Completed", "Summary"}}`, or `400` `InvalidConfiguration` naming the key (the running configuration stays); `404` `NoConfigFile` without a file |
 //!
 //! Invalidation paths start with `/`; `*` may only end a path (a prefix);
 //! a request holds at most 3000 paths, at most 15 of them wildcards
@@ -58,7 +59,12 @@ struct Admin {
     layer: CdnLayer,
     /// Invalidations created here: their batch and creation time.
     registry: Registry,
+    reload: Option<Reloader>,
 }
+
+/// Re-reads the configuration the server started from and swaps it in:
+/// what changed, or why the new one was rejected.
+pub(crate) type Reloader = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 type AdminState = Arc<Admin>;
 
@@ -66,7 +72,12 @@ type AdminState = Arc<Admin>;
 /// request must carry; `None` (or an empty token) serves loopback clients
 /// only.
 pub fn router(layer: &CdnLayer, token: Option<&str>) -> Router {
-    let state = Arc::new(Admin { layer: layer.clone(), registry: Registry::default() });
+    router_with_reload(layer, token, None)
+}
+
+/// [`router`], with `POST /reload` doing `reload`.
+pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: Option<Reloader>) -> Router {
+    let state = Arc::new(Admin { layer: layer.clone(), registry: Registry::default(), reload });
     let token = auth::Token::new(token.filter(|t| !t.is_empty()));
     Router::new()
         .route("/invalidations", post(invalidations::create))
@@ -76,9 +87,24 @@ pub fn router(layer: &CdnLayer, token: Option<&str>) -> Router {
         .route("/distributions/{id}/{action}", post(switch))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
+        .route("/reload", post(reload_config))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "NotFound", "no such admin endpoint") })
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::check))
+}
+
+async fn reload_config(State(admin): State<AdminState>) -> Response {
+    let Some(reload) = &admin.reload else {
+        return error(StatusCode::NOT_FOUND, "NoConfigFile", "started without a configuration file: nothing to reload");
+    };
+    match reload() {
+        Ok(summary) => json_response(StatusCode::OK, &json!({"Reload": {"Status": "Completed", "Summary": summary}})),
+        Err(why) => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidConfiguration",
+            &format!("{why} (still serving the previous configuration)"),
+        ),
+    }
 }
 
 /// A JSON response.

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -120,7 +121,7 @@ pub(super) async fn start_admin(
     if token.is_none() && !local.ip().is_loopback() {
         tracing::warn!(%local, "the admin listener is not on loopback and has no token: remote clients get 403");
     }
-    let router = crate::admin::router(layer, token);
+    let router = crate::admin::router_with_reload(layer, token, reloader(args, layer, file));
     Ok(Some(tokio::spawn(serve(listener, router, opts, shutdown.wait()))))
 }
 
@@ -151,7 +152,9 @@ pub(super) fn spawn_sighup(args: Args, layer: CdnLayer, log: Option<AccessLog>, 
                     log.reopen();
                 }
                 match (&args.config, &started) {
-                    (Some(path), Some(started)) => reload(&args, path, &layer, started),
+                    (Some(path), Some(started)) => {
+                        let _ = reload(&args, path, &layer, started);
+                    }
                     _ => tracing::info!("SIGHUP: access log reopened (no --config file to reload)"),
                 }
             }
@@ -161,15 +164,23 @@ pub(super) fn spawn_sighup(args: Args, layer: CdnLayer, log: Option<AccessLog>, 
     let _ = (args, layer, log, started);
 }
 
-/// Re-reads the config file and swaps it in; a bad file is logged and the
-/// running configuration stays.
-fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) {
+/// `POST /reload` on the admin API: what SIGHUP does to the config file.
+fn reloader(args: &Args, layer: &CdnLayer, started: Option<&ConfigFile>) -> Option<crate::admin::Reloader> {
+    let (path, started) = (args.config.clone()?, started?.clone());
+    let (args, layer) = (args.clone(), layer.clone());
+    Some(Arc::new(move || reload(&args, &path, &layer, &started)))
+}
+
+/// Re-reads the config file and swaps it in: a summary of what changed.
+/// A bad file is logged (and returned) and the running configuration stays.
+fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) -> Result<String, String> {
+    let rejected = |why: String| {
+        tracing::error!("reload rejected, still serving the previous configuration: {why}");
+        Err(why)
+    };
     let file = match config::from_file(path) {
         Ok(file) => file,
-        Err(e) => {
-            tracing::error!("reload rejected, still serving the previous configuration: {e}");
-            return;
-        }
+        Err(e) => return rejected(e.to_string()),
     };
     let config = match super::with_flags(file.builder().standalone(true), args).build_config() {
         Ok(config) => config,
@@ -178,8 +189,7 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) {
                 Some(flag) => format!("invalid setting {flag}: {}", e.message()),
                 None => file.error(super::file_key(e)).to_string(),
             };
-            tracing::error!("reload rejected, still serving the previous configuration: {shown}");
-            return;
+            return rejected(shown);
         }
     };
     let done = layer.reload(config);
@@ -203,4 +213,5 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) {
             tracing::warn!(file = %path.display(), "{key} changed: it applies after a restart");
         }
     }
+    Ok(done.to_string())
 }
