@@ -8,7 +8,7 @@
 //! | `max-age=N` (§5.2.2.1) | clamp(N, min, max) |
 //! | `Expires` (§5.3) | clamp(Expires − Date, min, max); an invalid date is already expired |
 //! | nothing, `default_ttl > 0` | `default_ttl` (CloudFront's "Default TTL") |
-//! | nothing, `default_ttl = 0` | heuristic (§4.2.2): a fraction of `now − Last-Modified` when the status is heuristically cacheable, else 0 |
+//! | nothing, `default_ttl = 0` | heuristic (§4.2.2): a fraction of `now − Last-Modified` when the status is heuristically cacheable or the response is `public`, else 0 |
 //!
 //! `clamp(x, min, max)` is CloudFront's rule: the origin can shorten the
 //! lifetime down to `min_ttl` and lengthen it up to `max_ttl`, never beyond.
@@ -193,7 +193,9 @@ pub fn freshness_lifetime(
     if !policy.default_ttl.is_zero() {
         return Some((clamp(policy.default_ttl), TtlSource::Default));
     }
-    Some((clamp(heuristic_lifetime(status, headers, policy, response_time)), TtlSource::Heuristic))
+    let allowed = is_heuristically_cacheable(status) || eff.cc.public;
+    let heuristic = if allowed { heuristic_lifetime(headers, policy, response_time) } else { Duration::ZERO };
+    Some((clamp(heuristic), TtlSource::Heuristic))
 }
 
 /// The origin's own lifetime: `s-maxage`, `max-age`, then `Expires − Date`.
@@ -214,17 +216,9 @@ fn explicit_lifetime(headers: &HeaderMap, eff: &Effective, response_time: System
     None
 }
 
-/// §4.2.2: a fraction of the time since `Last-Modified`, only for
-/// heuristically cacheable statuses.
-fn heuristic_lifetime(
-    status: StatusCode,
-    headers: &HeaderMap,
-    policy: &TtlPolicy,
-    response_time: SystemTime,
-) -> Duration {
-    if !is_heuristically_cacheable(status) {
-        return Duration::ZERO;
-    }
+/// §4.2.2: a fraction of the time since `Last-Modified` (the caller checks
+/// that the status is heuristically cacheable or the response `public`).
+fn heuristic_lifetime(headers: &HeaderMap, policy: &TtlPolicy, response_time: SystemTime) -> Duration {
     let Some(last_modified) = header_date(headers, header::LAST_MODIFIED) else {
         return Duration::ZERO;
     };
@@ -465,6 +459,12 @@ mod tests {
         let pairs = vec![("date", httpdate::fmt_http_date(t(1000))), ("last-modified", httpdate::fmt_http_date(t(0)))];
         assert_eq!(lifetime(&pairs, &p), (100, TtlSource::Heuristic));
         assert_eq!(lifetime(&[], &p), (0, TtlSource::Heuristic));
+        // §4.2.2: only heuristically cacheable statuses, or `public` responses.
+        let unknown = StatusCode::from_u16(599).unwrap();
+        assert_eq!(lifetime_for(unknown, &pairs, &p), Some((0, TtlSource::Heuristic)));
+        let mut public = pairs.clone();
+        public.push(("cache-control", "public".into()));
+        assert_eq!(lifetime_for(unknown, &public, &p), Some((100, TtlSource::Heuristic)));
     }
 
     #[test]
