@@ -83,3 +83,27 @@ fn bad_flags_are_reported_with_their_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--capacity"));
 }
+
+#[tokio::test]
+async fn error_caching_and_the_viewer_scheme_have_flags() {
+    let origin = Origin::start().await;
+    origin.route("/missing", Reply::ok("no such page").status(404));
+    // Default: CloudFront caches the 404 for 10 s.
+    let cached = start(&["--listen", ":0", "--origin", &origin.url()]);
+    // 0s: only as long as the origin says (it says nothing).
+    let uncached = start(&["--listen", ":0", "--origin", &origin.url(), "--error-caching-min-ttl", "0s"]);
+    let c = client();
+    for proxy in [&cached, &uncached] {
+        for _ in 0..2 {
+            let r = c.get(format!("{}/missing", proxy.url)).send().await.unwrap();
+            assert_eq!(r.status(), 404);
+        }
+    }
+    assert_eq!(origin.hits("/missing"), 1 + 2);
+
+    let https = start(&["--listen", ":0", "--origin", &origin.url(), "--viewer-scheme", "https"]);
+    assert_eq!(c.get(format!("{}/missing", https.url)).send().await.unwrap().status(), 404);
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).args(["--viewer-scheme", "ftp"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--viewer-scheme"));
+}

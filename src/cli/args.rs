@@ -74,6 +74,16 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub max_ttl: Option<Duration>,
 
+    /// How long errors CloudFront caches (400, 403, 404, 405, 414, 5xx) are
+    /// cached at least, e.g. 10s (the default); 0s: only as the origin says.
+    #[arg(long, value_parser = parse_duration)]
+    pub error_caching_min_ttl: Option<Duration>,
+
+    /// The scheme viewers use (signed URLs are checked as SCHEME://host/...):
+    /// `https` behind a TLS terminator [default: the config file's, else http].
+    #[arg(long, value_parser = ["http", "https"])]
+    pub viewer_scheme: Option<String>,
+
     /// Shared L2 cache on Redis, e.g. redis://127.0.0.1:6379 (rediss:// for TLS): edges given
     /// the same one act as one cache (overrides the file's `[l2] url`).
     #[arg(long, value_name = "URL")]

@@ -187,6 +187,12 @@ fn with_flags(mut b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(v) = args.max_ttl {
         b = b.max_ttl(v);
     }
+    if let Some(v) = args.error_caching_min_ttl {
+        b = b.error_caching_min_ttl(v);
+    }
+    if let Some(v) = &args.viewer_scheme {
+        b = b.viewer_scheme(v.as_str());
+    }
     if args.compress {
         b = b.compress(true);
     }
@@ -207,6 +213,8 @@ fn flag_name(args: &Args, setting: &str) -> Option<&'static str> {
         "default_ttl" if args.default_ttl.is_some() => Some("--default-ttl"),
         "min_ttl" if args.min_ttl.is_some() => Some("--min-ttl"),
         "max_ttl" if args.max_ttl.is_some() => Some("--max-ttl"),
+        "error_caching_min_ttl" if args.error_caching_min_ttl.is_some() => Some("--error-caching-min-ttl"),
+        "viewer_scheme" if args.viewer_scheme.is_some() => Some("--viewer-scheme"),
         "l2.url" if args.l2.is_some() => Some("--l2"),
         "cache_name" if args.cache_name.is_some() => Some("--cache-name"),
         _ => None,
