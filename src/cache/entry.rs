@@ -75,6 +75,7 @@ impl Entry {
     /// `seq` orders the entry against invalidations (see `cache::purge`);
     /// `tags` are its purge tags (`Surrogate-Key` / `Cache-Tag`).
     pub fn new(mut head: Head, chunks: &[Bytes], seq: u64, tags: Box<[Box<str>]>) -> Self {
+        head.headers = own_headers(&head.headers);
         let body = join_chunks(chunks);
         let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
         head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
@@ -106,6 +107,28 @@ impl Entry {
     pub fn weight(&self) -> u64 {
         self.weight
     }
+}
+
+/// The header values copied into one buffer of their own. Values parsed by
+/// hyper are slices of the connection's read buffer: stored as they are,
+/// each entry would keep a whole read buffer (often the response's body
+/// with it) alive for as long as it is cached.
+fn own_headers(headers: &HeaderMap) -> HeaderMap {
+    let total: usize = headers.values().map(HeaderValue::len).sum();
+    let mut buf = BytesMut::with_capacity(total);
+    for value in headers.values() {
+        buf.extend_from_slice(value.as_bytes());
+    }
+    let mut buf = buf.freeze();
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let own = buf.split_to(value.len());
+        // The bytes were a valid value a moment ago.
+        let mut copy = HeaderValue::from_maybe_shared(own).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }
 
 /// Copies runs of small chunks into exactly-sized buffers of up to
@@ -147,6 +170,25 @@ fn join_chunks(chunks: &[Bytes]) -> Vec<Bytes> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn stored_headers_do_not_keep_the_read_buffer_alive() {
+        let buffer = Bytes::from(vec![b'x'; 64 * 1024]);
+        let mut h = HeaderMap::new();
+        h.insert(header::ETAG, HeaderValue::from_maybe_shared(buffer.slice(0..10)).unwrap());
+        h.append("x-a", HeaderValue::from_maybe_shared(buffer.slice(10..20)).unwrap());
+        h.append("x-a", HeaderValue::from_static("second"));
+        let mut secret = HeaderValue::from_maybe_shared(buffer.slice(20..30)).unwrap();
+        secret.set_sensitive(true);
+        h.insert("x-secret", secret);
+        let owned = own_headers(&h);
+        assert_eq!(owned, h);
+        assert!(owned["x-secret"].is_sensitive());
+        let range = buffer.as_ptr_range();
+        for v in owned.values() {
+            assert!(!range.contains(&v.as_bytes().as_ptr()), "a value still points into the read buffer");
+        }
+    }
 
     proptest! {
         #[test]
