@@ -104,12 +104,7 @@ _s3_launch() { # port -> sets _S3_PID, _S3_WORK
   mkdir -p "$_S3_WORK/data"
   t0=$(_s3_now)
   # No subshell: $! must be weed itself. stdin/stdout/stderr detached so that
-  # `$(bash .ci/s3.sh start)` does not wait for weed. Job control on for this
-  # one job: weed gets a process group of its own, so nothing it signals on
-  # shutdown can reach the shell that started it (a test run once ended with
-  # SIGKILL while weed was stopping).
-  local job_control=$-
-  set -m
+  # `$(bash .ci/s3.sh start)` does not wait for weed.
   AWS_ACCESS_KEY_ID=$_S3_AK AWS_SECRET_ACCESS_KEY=$_S3_SK \
     "$_S3_DIR/s3venv/bin/weed" mini -dir="$_S3_WORK/data" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$port" -master.port=$((port + 1)) \
@@ -118,7 +113,6 @@ _s3_launch() { # port -> sets _S3_PID, _S3_WORK
     -master.telemetry=false -s3.domainName=localhost \
     </dev/null >"$_S3_WORK/weed.log" 2>&1 &
   _S3_PID=$!
-  [[ $job_control == *m* ]] || set +m
   for i in $(seq 150); do # 150 x 0.2 s = 30 s
     if ! kill -0 "$_S3_PID" 2>/dev/null; then
       _s3_die "weed exited during start-up; last lines of $_S3_WORK/weed.log:"
