@@ -31,7 +31,7 @@ pub struct Args {
     pub check_config: Option<PathBuf>,
 
     /// Admin listener address (invalidations, stats, metrics, distribution
-    /// switches), e.g. 127.0.0.1:9901 [default: the config file's `admin`,
+    /// switches, reload), e.g. 127.0.0.1:9901 [default: the config file's `admin`,
     /// else off]. Never served on the public listener.
     #[arg(long)]
     pub admin: Option<String>,
@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub grace_period: Duration,
 
-    /// Cache capacity (headers + bodies), e.g. 256MiB.
+    /// Cache capacity (bodies, headers and per-entry overhead), e.g. 256MiB.
     #[arg(long, value_parser = parse_size)]
     pub capacity: Option<u64>,
 
