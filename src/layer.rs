@@ -182,7 +182,8 @@ impl CdnLayerBuilder {
         self
     }
 
-    /// Total bytes (headers + bodies) the cache may hold (default 256 MiB).
+    /// Memory the cached entries may take (default 256 MiB): bodies, headers
+    /// and a measured per-entry overhead (see the README's "Memory").
     pub fn capacity_bytes(mut self, bytes: u64) -> Self {
         self.store.capacity_bytes = bytes;
         self
