@@ -130,6 +130,8 @@ mod route;
 mod service;
 mod shared;
 mod status;
+#[cfg(test)]
+mod test_util;
 
 pub use body::CdnBody;
 pub use cache::purge::InvalidationStatus;

@@ -262,13 +262,7 @@ mod tests {
     use http_body_util::{BodyExt, Full};
     use std::io::Read;
 
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_static(v));
-        }
-        m
-    }
+    use crate::test_util::headers as h;
 
     #[test]
     fn negotiation_prefers_brotli_and_honours_q0() {

@@ -80,15 +80,8 @@ pub fn strip(headers: &mut HeaderMap, targeted: &[HeaderName]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_static(v));
-        }
-        m
-    }
+    use crate::test_util::headers as h;
 
     #[test]
     fn cdn_cache_control_overrides_cache_control() {

@@ -52,15 +52,8 @@ pub fn freshen(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_static(v));
-        }
-        m
-    }
+    use crate::test_util::headers as h;
 
     #[test]
     fn selection_by_validator() {

@@ -116,15 +116,8 @@ fn normalise_member(member: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_static(v));
-        }
-        m
-    }
+    use crate::test_util::headers as h;
 
     #[test]
     fn parses_vary() {

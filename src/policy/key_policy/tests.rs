@@ -2,19 +2,13 @@
 
 use std::borrow::Cow;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 
 use super::*;
 use crate::policy::forward_policy::{ForwardPolicy, apply_forward_headers, forwarded_query};
 use proptest::prelude::*;
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-    }
-    h
-}
+use crate::test_util::headers;
 
 fn key(policy: &KeyPolicy, query: Option<&str>, pairs: &[(&str, &str)]) -> String {
     cache_key(policy, "h.test", "/p", query, &headers(pairs)).to_string()
