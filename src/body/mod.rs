@@ -136,6 +136,12 @@ impl CdnBody {
                 Poll::Ready(Some(Ok(chunk))) => {
                     if let Some(r) = remaining {
                         *r = r.saturating_sub(chunk.len() as u64);
+                        if *r == 0 {
+                            // hyper drops the body once the announced length
+                            // is sent, possibly before the pump has stored the
+                            // entry: that is not the client going away.
+                            reader.keep_filling();
+                        }
                     }
                     Poll::Ready(Some(Ok(Frame::data(chunk))))
                 }
@@ -269,6 +275,25 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
     use proptest::prelude::*;
+
+    use crate::cache::fill::{Fill, FillWriter};
+
+    /// A client that received the whole announced body leaves before the
+    /// pump stored the entry: the fill goes on (joinable, storable), so the
+    /// client's next request joins it or finds the entry, never refetches.
+    #[tokio::test]
+    async fn a_client_that_got_every_announced_byte_does_not_abandon_the_fill() {
+        let (fill, reader) = Fill::new_with_reader(crate::cache::key::CacheKey::from("GET h.test/a"));
+        let writer = FillWriter::new(Arc::clone(&fill), 1 << 20);
+        writer.push(Bytes::from_static(b"hello"));
+        let mut body = CdnBody::fill(reader, Some(5));
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "hello");
+        drop(body);
+        assert!(fill.attach().is_some(), "still joinable");
+        assert_eq!(writer.storable_chunks().unwrap().concat(), b"hello");
+        writer.complete();
+    }
 
     proptest! {
         #[test]

@@ -397,6 +397,13 @@ impl FillReader {
     /// even if this was the last reader: for clients that only needed the
     /// head (HEAD, 304, 412) or a prefix of the body (a range).
     pub fn detach(self) {
+        self.keep_filling();
+    }
+
+    /// Lets the fill run to completion (and be stored) when this reader
+    /// leaves: for a client that has received every byte the head
+    /// announced, which may leave before the pump has stored the entry.
+    pub fn keep_filling(&self) {
         self.fill.lock().pinned = true;
     }
 
