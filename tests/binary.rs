@@ -97,6 +97,9 @@ async fn error_caching_and_the_viewer_scheme_have_flags() {
         for _ in 0..2 {
             let r = c.get(format!("{}/missing", proxy.url)).send().await.unwrap();
             assert_eq!(r.status(), 404);
+            // Read the body: a client that hangs up before it arrives
+            // abandons the fill, and the next request fetches again.
+            assert_eq!(r.text().await.unwrap(), "no such page");
         }
     }
     assert_eq!(origin.hits("/missing"), 1 + 2);

@@ -15,8 +15,10 @@ use crate::cache::lock::Fills;
 /// How a pumped body ended.
 pub(crate) enum Pumped {
     /// The whole body arrived; the caller stores it (if it still may) and
-    /// then completes the writer.
-    Complete(FillWriter),
+    /// then hands the readers the last chunk, held back so that no client
+    /// has the whole body before it is stored (see
+    /// [`FillWriter::finish_with`]).
+    Complete(FillWriter, Option<bytes::Bytes>),
     /// The origin failed, stalled, or lied about the length; readers saw an error.
     Failed,
     /// Every reader left before the end.
@@ -36,6 +38,7 @@ pub(crate) async fn pump(
     fills: &Fills,
 ) -> Pumped {
     let mut received: u64 = 0;
+    let mut tail = None;
     loop {
         std::future::poll_fn(|cx| writer.poll_room(cx)).await;
         let frame = match tokio::time::timeout(idle_timeout, body.frame()).await {
@@ -48,6 +51,12 @@ pub(crate) async fn pump(
             received += data.len() as u64;
             if expected_len.is_some_and(|n| received > n) {
                 return Pumped::Failed;
+            }
+            if expected_len == Some(received) {
+                // The announced length is complete: a client could have
+                // every byte, so this one waits for the store.
+                tail = Some(data);
+                break;
             }
             if !data.is_empty() {
                 match writer.push(data) {
@@ -64,5 +73,52 @@ pub(crate) async fn pump(
     if expected_len.is_some_and(|n| received != n) {
         return Pumped::Failed;
     }
-    Pumped::Complete(writer)
+    Pumped::Complete(writer, tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::task::{Context, Waker};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+    use crate::cache::lock::Join;
+
+    fn body(bytes: &'static [u8]) -> OriginBody {
+        Full::new(Bytes::from_static(bytes)).map_err(|never| match never {}).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn the_chunk_that_completes_the_length_is_held_for_the_store() {
+        let fills = Fills::default();
+        let key: crate::cache::key::CacheKey = "GET example.com/a".into();
+        let Join::Lead(writer, mut reader, _registration) = fills.join_or_lead(&key, 1 << 20) else {
+            panic!("first request leads")
+        };
+        let Pumped::Complete(writer, tail) =
+            pump(body(b"whole"), writer, Duration::from_secs(5), Some(5), &fills).await
+        else {
+            panic!("the body is complete")
+        };
+        assert_eq!(tail.as_deref(), Some(&b"whole"[..]));
+        // The reader has nothing yet: the store comes first.
+        assert!(reader.poll_chunk(&mut Context::from_waker(Waker::noop())).is_pending());
+        writer.finish_with(tail, |chunks| assert_eq!(chunks.concat(), b"whole"));
+        let got = poll_fn(|cx| reader.poll_chunk(cx)).await.unwrap().unwrap();
+        assert_eq!(got, &b"whole"[..]);
+    }
+
+    #[tokio::test]
+    async fn a_short_body_fails() {
+        let fills = Fills::default();
+        let key: crate::cache::key::CacheKey = "GET example.com/b".into();
+        let Join::Lead(writer, _reader, _registration) = fills.join_or_lead(&key, 1 << 20) else {
+            panic!("first request leads")
+        };
+        let pumped = pump(body(b"short"), writer, Duration::from_secs(5), Some(9), &fills).await;
+        assert!(matches!(pumped, Pumped::Failed));
+    }
 }

@@ -332,6 +332,26 @@ impl FillWriter {
         (st.shared && !self.fill.is_invalidated()).then(|| st.chunks.iter().cloned().collect())
     }
 
+    /// Ends the body with `tail`, its last chunk, held back until now. If
+    /// the fill may still be stored, `store` gets the whole body first (with
+    /// `tail`, and only within the size cap); only then do the readers see
+    /// `tail` and the end. A client that has every byte and asks again at
+    /// once therefore finds the entry stored, not a fill still in flight.
+    pub fn finish_with(self, tail: Option<Bytes>, store: impl FnOnce(&[Bytes])) {
+        if let Some(mut chunks) = self.storable_chunks() {
+            chunks.extend(tail.iter().cloned());
+            let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+            if total <= self.max_bytes {
+                store(&chunks);
+            }
+        }
+        if let Some(tail) = tail.filter(|t| !t.is_empty()) {
+            // Every reader may have left meanwhile: then nobody needs it.
+            let _ = self.push(tail);
+        }
+        self.complete();
+    }
+
     /// Marks the body complete and wakes the readers.
     pub fn complete(mut self) {
         self.done = true;
@@ -532,6 +552,38 @@ mod tests {
         // Late joiners are not handed an abandoned fill.
         assert!(fill.attach().is_none());
         writer.complete();
+    }
+
+    /// A client must not have the whole body before it is stored, or its
+    /// next request would find the fill in flight instead of the entry.
+    #[tokio::test]
+    async fn the_last_chunk_reaches_readers_only_after_the_store() {
+        let (fill, mut reader) = Fill::new_with_reader(key());
+        let writer = FillWriter::new(Arc::clone(&fill), 1 << 20);
+        writer.publish_head(published());
+        writer.push(Bytes::from_static(b"head "));
+        let got = poll_fn(|cx| reader.poll_chunk(cx)).await.unwrap().unwrap();
+        assert_eq!(got, &b"head "[..]);
+        let mut stored = None;
+        writer.finish_with(Some(Bytes::from_static(b"tail")), |chunks| {
+            // The reader has nothing new yet.
+            let waker = std::task::Waker::noop();
+            assert!(reader.poll_chunk(&mut Context::from_waker(waker)).is_pending());
+            stored = Some(chunks.concat());
+        });
+        assert_eq!(stored.as_deref(), Some(&b"head tail"[..]));
+        let got = poll_fn(|cx| reader.poll_chunk(cx)).await.unwrap().unwrap();
+        assert_eq!(got, &b"tail"[..]);
+        assert!(poll_fn(|cx| reader.poll_chunk(cx)).await.is_none());
+    }
+
+    #[test]
+    fn a_body_over_the_cap_with_its_tail_is_not_stored() {
+        let (fill, _reader) = Fill::new_with_reader(key());
+        let writer = FillWriter::new(Arc::clone(&fill), 8);
+        writer.publish_head(published());
+        writer.push(Bytes::from_static(b"12345"));
+        writer.finish_with(Some(Bytes::from_static(b"6789")), |_| panic!("stored over the cap"));
     }
 
     #[tokio::test]

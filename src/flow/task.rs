@@ -203,16 +203,15 @@ impl FillTask {
 
         let FillTask { shared, behavior, primary, req_headers, writer, registration, seq, .. } = self;
         let timeout = behavior.origin.response_timeout();
-        if let Pumped::Complete(writer) = pump(origin_body, writer, timeout, expected_len, &shared.fills).await {
+        if let Pumped::Complete(writer, tail) = pump(origin_body, writer, timeout, expected_len, &shared.fills).await {
             // Store first, then let readers see the end: a client that asks
             // again right after its body ended finds the entry.
-            if let Some(chunks) = writer.storable_chunks() {
-                let stored = Stored { head: Head::clone(&head), chunks: &chunks, vary: &storable.vary, seq, tags };
+            writer.finish_with(tail, |chunks| {
+                let stored = Stored { head: Head::clone(&head), chunks, vary: &storable.vary, seq, tags };
                 if let Some(entry) = store(&shared, &primary, stored, &req_headers) {
                     tier.write(&shared, &primary, &entry, &storable.vary, &req_headers);
                 }
-            }
-            writer.complete();
+            });
         }
         drop(registration);
     }
@@ -248,9 +247,7 @@ impl FillTask {
         let published = Published { head: Arc::new(head.clone()), served: Served::Revalidated, vary_key: None };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
-        for chunk in prior.entry.body() {
-            self.writer.push(chunk.clone());
-        }
+        // Store first, then let readers have the body (see `finish_with`).
         match &storable {
             Some(s) if !self.writer.fill().is_invalidated() => {
                 let tags: Box<[Box<str>]> = prior.entry.tags().into();
@@ -262,6 +259,9 @@ impl FillTask {
             _ => {
                 self.shared.store.remove(&prior.store_key);
             }
+        }
+        for chunk in prior.entry.body() {
+            self.writer.push(chunk.clone());
         }
         let FillTask { writer, registration, .. } = self;
         writer.complete();

@@ -95,21 +95,22 @@ impl FillTask {
         let published = Published { head: Arc::new(entry.head.clone()), served: Served::L2, vary_key };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
-        for chunk in &entry.body {
+        let L2Entry { head, tags, mut body, .. } = *entry;
+        // The last chunk waits for the store (see `finish_with`).
+        let tail = body.pop();
+        for chunk in &body {
             if self.writer.push(chunk.clone()) == Pushed::Abandoned {
                 // Every reader left: nothing to serve, and a partial body
                 // must not be stored. Dropping the writer fails the fill.
                 return;
             }
         }
-        if let Some(chunks) = self.writer.storable_chunks() {
-            let vary = vary::parse(&entry.head.headers);
-            let L2Entry { head, tags, .. } = *entry;
-            let stored = Stored { head, chunks: &chunks, vary: &vary, seq: self.seq, tags };
-            store(&self.shared, &self.primary, stored, &self.req_headers);
-        }
-        let FillTask { writer, registration, .. } = self;
-        writer.complete();
+        let FillTask { shared, primary, req_headers, writer, registration, seq, .. } = self;
+        writer.finish_with(tail, |chunks| {
+            let vary = vary::parse(&head.headers);
+            let stored = Stored { head, chunks, vary: &vary, seq, tags };
+            store(&shared, &primary, stored, &req_headers);
+        });
         drop(registration);
     }
 }
