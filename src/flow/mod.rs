@@ -16,7 +16,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
-use http_body::Body;
 use tokio::sync::oneshot;
 
 use crate::auth::gate::Viewer;
@@ -26,8 +25,9 @@ use crate::cache::fill::{FillReader, HeadState, Published, Served};
 use crate::cache::key::{self, CacheKey};
 use crate::cache::lock::Join;
 use crate::cache::store::Cached;
-use crate::error::{BoxError, OriginError};
+use crate::error::OriginError;
 use crate::origin::OriginTarget;
+use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::age_header_secs;
 use crate::policy::reuse::{self, Reuse};
@@ -178,13 +178,9 @@ pub(crate) async fn run<S, ReqB, ResB>(
     pending: Box<Pending<ReqB>>,
 ) -> Result<Response<CdnBody>, S::Error>
 where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    ReqB: Body<Data = Bytes> + Send + 'static,
-    ReqB::Error: Into<BoxError>,
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
 {
     let Pending { now, parts, body, step } = *pending;
     let (behavior, primary, req_cc, pragma, found) = match step {
@@ -386,13 +382,9 @@ async fn lead<S, ReqB, ResB>(
     now: SystemTime,
 ) -> Result<Response<CdnBody>, S::Error>
 where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    ReqB: Body<Data = Bytes> + Send + 'static,
-    ReqB::Error: Into<BoxError>,
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
 {
     let behavior = Arc::clone(&task.behavior);
     let shared = Arc::clone(&task.shared);

@@ -10,15 +10,14 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response};
-use http_body::Body;
 use tokio::sync::oneshot;
 
 use super::task::{FillTask, LeaderOutcome, Prior};
 use crate::ClientAddr;
 use crate::body::CdnBody;
 use crate::cache::key::{self, CacheKey};
-use crate::error::BoxError;
 use crate::origin::Fetched;
+use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::conditional::revalidation_headers;
 use crate::policy::headers::{append_forwarded_for, strip_untrusted_forwarding};
@@ -102,13 +101,9 @@ pub(super) async fn forward<S, ReqB, ResB>(
     status: CacheStatus,
 ) -> Result<Response<CdnBody>, S::Error>
 where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    ReqB: Body<Data = Bytes> + Send + 'static,
-    ReqB::Error: Into<BoxError>,
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
 {
     prepare_forwarding(shared, &mut parts);
     let started = std::time::Instant::now();
@@ -134,11 +129,8 @@ pub(super) async fn forward_parts<S, ReqB, ResB>(
     status: CacheStatus,
 ) -> Result<Response<CdnBody>, S::Error>
 where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
+    S: App<ReqB, ResB>,
+    ResB: HttpBody,
 {
     match behavior.origin.fetch_remote(parts, body, false).await {
         Ok(resp) => {
@@ -162,13 +154,9 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     prior: Prior,
     req_cc: CacheControl,
 ) where
-    S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    ReqB: Body<Data = Bytes> + Send + 'static,
-    ReqB::Error: Into<BoxError>,
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
 {
     let Some((writer, registration)) = shared.fills.lead_pinned(&fill_key, shared.max_entry_bytes) else {
         return;
@@ -211,8 +199,7 @@ pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetc
 pub(super) async fn bypass<S, ReqB, ResB>(inner: S, parts: Parts, body: ReqB) -> Result<Response<CdnBody>, S::Error>
 where
     S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
-    ResB: Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
+    ResB: HttpBody,
 {
     let resp = crate::origin::inner::call(inner, parts, body).await?;
     Ok(respond::passthrough(resp, CacheStatus::forward(Fwd::Bypass)))

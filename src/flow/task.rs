@@ -7,8 +7,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
-use http_body::Body;
+use http::{Response, StatusCode};
 use tokio::sync::oneshot;
 
 use super::tier::{Before, Tier};
@@ -19,8 +18,9 @@ use crate::cache::fill::{FillWriter, Published, Served};
 use crate::cache::key::{self, CacheKey};
 use crate::cache::lock::Registration;
 use crate::cache::store::Cached;
-use crate::error::{BoxError, OriginError};
+use crate::error::OriginError;
 use crate::origin::Fetched;
+use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::AgeClock;
 use crate::policy::headers::take_purge_tags;
@@ -81,12 +81,9 @@ pub(super) fn tell<E>(tx: Tx<E>, outcome: LeaderOutcome<E>) {
 impl FillTask {
     pub(crate) async fn run<S, ReqB, ResB>(self, inner: S, parts: Parts, body: ReqB, tx: Tx<S::Error>)
     where
-        S: tower_service::Service<Request<ReqB>, Response = Response<ResB>> + Send,
-        S::Future: Send,
-        ReqB: Body<Data = Bytes> + Send + 'static,
-        ReqB::Error: Into<BoxError>,
-        ResB: Body<Data = Bytes> + Send + 'static,
-        ResB::Error: Into<BoxError>,
+        S: App<ReqB, ResB>,
+        ReqB: HttpBody,
+        ResB: HttpBody,
     {
         // The shared tier first: another edge may have filled this key.
         let tier = match super::tier::before_origin(&self).await {

@@ -2,18 +2,17 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::request::Parts;
 use http::{Method, Response};
-use http_body::Body;
 use http_body_util::BodyDataStream;
 
 use super::config::{HttpOriginConfig, parse_custom_header};
 use super::inner::box_body;
 use super::limit::Limiter;
 use crate::body::OriginBody;
-use crate::error::{BoxError, ConfigError, OriginError};
+use crate::error::{ConfigError, OriginError};
+use crate::origin::inner::HttpBody;
 use crate::policy::headers::{append_via, strip_hop_by_hop};
 
 /// A validated custom origin with its connection pool.
@@ -110,8 +109,7 @@ impl CustomOrigin {
         forward_body: bool,
     ) -> Result<Response<OriginBody>, OriginError>
     where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        B: HttpBody,
     {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let url = format!("{}{}{}", self.base, self.origin_path, path_and_query);

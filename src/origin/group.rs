@@ -6,12 +6,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
-use http_body::Body;
 use http_body_util::Empty;
 
 use super::OriginTarget;
 use crate::body::OriginBody;
-use crate::error::{BoxError, ConfigError, OriginError};
+use crate::error::{ConfigError, OriginError};
+use crate::origin::inner::HttpBody;
 
 /// The statuses CloudFront lets a group fail over on.
 const FAILOVER_STATUSES: [u16; 6] = [403, 404, 500, 502, 503, 504];
@@ -121,8 +121,7 @@ impl Group {
         forward_body: bool,
     ) -> Result<Response<OriginBody>, OriginError>
     where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        B: HttpBody,
     {
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             return self.primary.fetch_remote(parts, body, forward_body).await;

@@ -16,12 +16,11 @@ pub use s3::{S3Credentials, S3Origin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Response, request::Parts};
-use http_body::Body;
 
 use crate::body::OriginBody;
-use crate::error::{BoxError, OriginError};
+use crate::error::OriginError;
+use crate::origin::inner::{App, HttpBody};
 
 /// A configured origin, ready to fetch.
 #[derive(Debug)]
@@ -100,8 +99,7 @@ impl OriginTarget {
         forward_body: bool,
     ) -> Result<Response<OriginBody>, OriginError>
     where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        B: HttpBody,
     {
         let timed_out = || OriginError::timeout("no response head in time");
         let timeout = self.response_timeout();
@@ -132,12 +130,9 @@ impl OriginTarget {
         forward_body: bool,
     ) -> Fetched<S::Error>
     where
-        S: tower_service::Service<http::Request<ReqB>, Response = Response<ResB>> + Send,
-        S::Future: Send,
-        ReqB: Body<Data = Bytes> + Send + 'static,
-        ReqB::Error: Into<BoxError>,
-        ResB: Body<Data = Bytes> + Send + 'static,
-        ResB::Error: Into<BoxError>,
+        S: App<ReqB, ResB>,
+        ReqB: HttpBody,
+        ResB: HttpBody,
     {
         match self.as_ref() {
             OriginTarget::Inner => {
