@@ -477,6 +477,37 @@ async fn edges_reach_redis_over_tls_and_check_its_certificate() {
     assert!(!cs.contains("l2"), "{cs}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_with_a_client_certificate_reach_a_redis_that_requires_one() {
+    let server = RedisServer::start_mtls().await;
+    let tls = server.tls.as_ref().unwrap();
+    let origin = Origin::start().await;
+    origin.route("/m", Reply::ok("mutual").header("cache-control", "max-age=60"));
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    let prefix = l2::unique_prefix("mtls");
+    let trusting = || l2_config(&tls.url(), &prefix).tls_root_certs(read(&tls.ca_file));
+    let with_cert = || trusting().tls_client_cert(read(&tls.client_cert_file), read(&tls.client_key_file));
+    let (a, a_addr) = edge(&origin, with_cert()).await;
+    let (b, b_addr) = edge(&origin, with_cert()).await;
+    assert!(wait_up(&a, true).await && wait_up(&b, true).await, "edges with the certificate never connected");
+    assert_eq!(get(a_addr, "/m").await.2, "mutual");
+    wait_writes(&a, 1).await;
+    let (_, cs, body) = get(b_addr, "/m").await;
+    assert!(is_l2_hit(&cs), "{cs}");
+    assert_eq!((body.as_str(), origin.hits("/m")), ("mutual", 1));
+    assert_eq!(meta_keys(&server.url(), &prefix).await.len(), 1);
+
+    // Trusting the server is not enough: without a certificate the
+    // server refuses the edge, which carries on with its origin.
+    let (anonymous, addr) = edge(&origin, trusting()).await;
+    assert!(wait_until(|| anonymous.cache().stats().l2_errors >= 1).await, "the server must refuse it");
+    assert!(!anonymous.cache().stats().l2_up);
+    let (status, cs, body) = get(addr, "/m").await;
+    assert_eq!((status, body.as_str()), (200, "mutual"), "{cs}");
+    assert!(!cs.contains("l2"), "{cs}");
+    assert_eq!(origin.hits("/m"), 2);
+}
+
 struct KillOnDrop(std::process::Child, SocketAddr);
 
 impl Drop for KillOnDrop {

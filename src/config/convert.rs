@@ -54,7 +54,7 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
     if let Some(v) = file.error_caching_min_ttl {
         b = b.error_caching_min_ttl(v.0);
     }
-    b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2)?;
+    b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2, base)?;
     let key_groups = load_groups(&file.key_groups, base)?;
     let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies, key_groups, base };
     // Named policies are checked where they are defined, against the

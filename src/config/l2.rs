@@ -1,5 +1,7 @@
 //! The fleet settings of the file: `cache_name`, `edge_id` and `[l2]`.
 
+use std::path::Path;
+
 use super::schema::L2Schema;
 use crate::error::ConfigError;
 use crate::{CdnLayerBuilder, L2Config};
@@ -10,6 +12,7 @@ pub(crate) fn apply(
     cache_name: Option<String>,
     edge_id: Option<String>,
     l2: Option<L2Schema>,
+    base: &Path,
 ) -> Result<CdnLayerBuilder, ConfigError> {
     if let Some(name) = cache_name {
         b = b.cache_name(name);
@@ -18,12 +21,12 @@ pub(crate) fn apply(
         b = b.edge_id(id);
     }
     if let Some(l2) = l2 {
-        b = b.l2(l2_config(l2)?);
+        b = b.l2(l2_config(l2, base)?);
     }
     Ok(b)
 }
 
-fn l2_config(s: L2Schema) -> Result<L2Config, ConfigError> {
+fn l2_config(s: L2Schema, base: &Path) -> Result<L2Config, ConfigError> {
     let mut c = match (s.url, s.cluster) {
         (Some(url), None) => L2Config::new(url),
         (None, Some(nodes)) => L2Config::cluster(nodes),
@@ -58,7 +61,26 @@ fn l2_config(s: L2Schema) -> Result<L2Config, ConfigError> {
     if let Some(v) = s.purge_log_len {
         c = c.purge_log_len(v);
     }
+    if let Some(file) = &s.tls_ca_file {
+        c = c.tls_root_certs(read(base, file, "l2.tls_ca_file")?);
+    }
+    match (&s.tls_cert_file, &s.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            c = c.tls_client_cert(read(base, cert, "l2.tls_cert_file")?, read(base, key, "l2.tls_key_file")?);
+        }
+        (Some(_), None) => return Err(ConfigError::new("l2.tls_key_file", "missing: tls_cert_file needs its key")),
+        (None, Some(_)) => {
+            return Err(ConfigError::new("l2.tls_cert_file", "missing: tls_key_file needs its certificate"));
+        }
+        (None, None) => {}
+    }
     Ok(c)
+}
+
+/// A PEM file named by setting `key`, relative to the config file's directory.
+fn read(base: &Path, file: &str, key: &str) -> Result<Vec<u8>, ConfigError> {
+    let path = base.join(file);
+    std::fs::read(&path).map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -94,5 +116,21 @@ mod tests {
         assert_eq!(build("[l2]\nurl = \"redis://a\"\nchunk_size = 10"), "l2.chunk_size");
         assert_eq!(build("[l2]\nurl = \"redis://a\"\ntimeout = 0"), "l2.timeout");
         assert_eq!(build("cache_name = \"two words\""), "cache_name");
+    }
+
+    #[test]
+    fn tls_files_are_read_relative_to_the_file_and_checked() {
+        let dir = std::env::temp_dir().join(format!("tower-cdn-l2-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), "not a certificate").unwrap();
+        let file = dir.join("edge.toml").display().to_string();
+        let build = |text: &str| from_toml_str(text, &file).unwrap().build().unwrap_err().key().to_owned();
+        assert_eq!(key_of("[l2]\nurl = \"rediss://a\"\ntls_ca_file = \"missing.pem\""), "l2.tls_ca_file");
+        assert_eq!(key_of("[l2]\nurl = \"rediss://a\"\ntls_cert_file = \"ca.pem\""), "l2.tls_key_file");
+        assert_eq!(key_of("[l2]\nurl = \"rediss://a\"\ntls_key_file = \"ca.pem\""), "l2.tls_cert_file");
+        // Read from the file's directory, then found unusable.
+        assert_eq!(build("[l2]\nurl = \"rediss://a\"\ntls_ca_file = \"ca.pem\""), "l2.tls_ca_file");
+        assert_eq!(build("[l2]\nurl = \"redis://a\"\ntls_ca_file = \"ca.pem\""), "l2.tls_ca_file");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -54,6 +54,9 @@ pub(crate) struct L2Schema {
     pub(crate) lock_wait: Option<Dur>,
     pub(crate) log_interval: Option<Dur>,
     pub(crate) purge_log_len: Option<usize>,
+    pub(crate) tls_ca_file: Option<String>,
+    pub(crate) tls_cert_file: Option<String>,
+    pub(crate) tls_key_file: Option<String>,
 }
 
 /// `[access_log]`: `path` (`-` for stdout) and `format`.

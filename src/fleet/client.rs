@@ -105,7 +105,10 @@ impl Redis {
     /// Sets up the client; the connection is made by [`start`](Self::start).
     pub(crate) fn new(cfg: &L2Config, metrics: SharedMetrics) -> redis::RedisResult<Self> {
         let first = cfg.urls.first().map_or("redis://127.0.0.1:6379", String::as_str);
-        let pubsub = redis::Client::open(first)?;
+        let pubsub = match &cfg.tls {
+            Some(tls) => redis::Client::build_with_tls(first, tls.certificates())?,
+            None => redis::Client::open(first)?,
+        };
         Ok(Redis {
             conn: OnceLock::new(),
             cfg: cfg.clone(),
@@ -123,11 +126,14 @@ impl Redis {
     pub(crate) fn start(&self) -> redis::RedisResult<()> {
         let cfg = &self.cfg;
         let conn = if cfg.cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(cfg.urls.clone())
+            let mut builder = redis::cluster::ClusterClientBuilder::new(cfg.urls.clone())
                 .connection_timeout(cfg.timeout)
                 .response_timeout(cfg.timeout)
-                .retries(1)
-                .build()?;
+                .retries(1);
+            if let Some(tls) = &cfg.tls {
+                builder = builder.certs(tls.certificates());
+            }
+            let client = builder.build()?;
             let config = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(cfg.timeout)
                 .set_response_timeout(cfg.timeout);

@@ -29,7 +29,7 @@ pub const DEFAULT_L2_CHUNK_BYTES: u64 = 1024 * 1024;
 ///     .expect("valid configuration");
 /// # let _ = layer;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct L2Config {
     pub(crate) urls: Vec<String>,
@@ -42,6 +42,73 @@ pub struct L2Config {
     pub(crate) lock_wait: Option<Duration>,
     pub(crate) log_interval: Duration,
     pub(crate) purge_log_len: usize,
+    pub(crate) tls: Option<L2Tls>,
+}
+
+impl std::fmt::Debug for L2Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redacted(u)).collect();
+        f.debug_struct("L2Config")
+            .field("urls", &urls)
+            .field("cluster", &self.cluster)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("max_entry_bytes", &self.max_entry_bytes)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("lock_wait", &self.lock_wait)
+            .field("log_interval", &self.log_interval)
+            .field("purge_log_len", &self.purge_log_len)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user information replaced by `***`
+/// (`redis://user:***@host`, `redis://***@host`), for errors and `Debug`.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    let userinfo = &rest[..at];
+    let user = match userinfo.split_once(':') {
+        Some((user, _)) if !user.is_empty() => format!("{user}:***"),
+        _ => "***".to_owned(),
+    };
+    format!("{}{user}{}", &url[..scheme_end], &rest[at..])
+}
+
+/// TLS material for `rediss://` servers beyond the defaults: CA
+/// certificates to trust instead of the system's roots, and a client
+/// certificate for servers that require one. `Debug` shows what is set,
+/// never the bytes.
+#[derive(Clone, Default)]
+pub(crate) struct L2Tls {
+    root_certs: Option<Vec<u8>>,
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for L2Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L2Tls")
+            .field("root_certs", &self.root_certs.as_ref().map(|_| "<pem>"))
+            .field("client_cert", &self.client.as_ref().map(|_| "<pem, key redacted>"))
+            .finish()
+    }
+}
+
+impl L2Tls {
+    /// In the form the Redis client takes.
+    pub(crate) fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig { client_cert: cert.clone(), client_key: key.clone() }),
+            root_cert: self.root_certs.clone(),
+        }
+    }
 }
 
 impl L2Config {
@@ -74,6 +141,7 @@ impl L2Config {
             lock_wait: None,
             log_interval: Duration::from_secs(30),
             purge_log_len: 1000,
+            tls: None,
         }
     }
 
@@ -134,6 +202,21 @@ impl L2Config {
         self
     }
 
+    /// Trusts these CA certificates (PEM, one or more) for `rediss://`
+    /// servers, instead of the system's roots. TOML: `tls_ca_file`.
+    pub fn tls_root_certs(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.get_or_insert_with(L2Tls::default).root_certs = Some(pem.into());
+        self
+    }
+
+    /// Presents this client certificate and its private key (both PEM) to
+    /// `rediss://` servers that require one (mutual TLS, Redis's
+    /// `tls-auth-clients yes`). TOML: `tls_cert_file` and `tls_key_file`.
+    pub fn tls_client_cert(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.get_or_insert_with(L2Tls::default).client = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
     /// The first invalid setting, named as in the TOML file's `[l2]` table.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let at = |key: &str, msg: &str| Err(ConfigError::new(format!("l2.{key}"), msg));
@@ -143,7 +226,33 @@ impl L2Config {
         for url in &self.urls {
             if let Err(e) = redis::Client::open(url.as_str()) {
                 let key = if self.cluster { "cluster" } else { "url" };
+                let url = redacted(url);
                 return Err(ConfigError::new(format!("l2.{key}"), format!("{url:?} is not a valid Redis URL: {e}")));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            let setting = if tls.client.is_some() { "tls_cert_file" } else { "tls_ca_file" };
+            if let Some(url) = self.urls.iter().find(|u| !u.starts_with("rediss://")) {
+                let url = redacted(url);
+                return at(setting, &format!("TLS settings need rediss:// URLs, not {url:?}"));
+            }
+            let has = |pem: &[u8], label: &str| pem.windows(label.len()).any(|w| w == label.as_bytes());
+            if tls.root_certs.as_ref().is_some_and(|pem| !has(pem, "-----BEGIN CERTIFICATE-----")) {
+                return at("tls_ca_file", "no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
+            }
+            if let Some((cert, key)) = &tls.client {
+                if !has(cert, "-----BEGIN CERTIFICATE-----") {
+                    return at("tls_cert_file", "no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
+                }
+                if !has(key, "PRIVATE KEY-----") {
+                    return at("tls_key_file", "no PEM private key in it");
+                }
+            }
+            // Parses the certificates and the key.
+            if let Some(first) = self.urls.first()
+                && let Err(e) = redis::Client::build_with_tls(first.as_str(), tls.certificates())
+            {
+                return at(setting, &format!("unusable certificate or key: {e}"));
             }
         }
         if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}']) {
@@ -168,5 +277,44 @@ impl L2Config {
             return at("purge_log_len", "must be greater than zero");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redacted("redis://user:s3cret@host:6379/0"), "redis://user:***@host:6379/0");
+        assert_eq!(redacted("rediss://:s3cret@host"), "rediss://***@host");
+        assert_eq!(redacted("redis://s3cret@host"), "redis://***@host");
+        assert_eq!(redacted("redis://host:6379/0?x=a@b"), "redis://host:6379/0?x=a@b");
+        assert_eq!(redacted("redis+unix:///run/redis.sock"), "redis+unix:///run/redis.sock");
+        assert_eq!(redacted("not a url"), "not a url");
+    }
+
+    #[test]
+    fn debug_shows_no_password_and_no_key() {
+        let c = L2Config::new("rediss://edge:s3cret@cache.internal:6380")
+            .tls_client_cert("-----BEGIN CERTIFICATE-----", "-----BEGIN PRIVATE KEY----- KEYBYTES");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("KEYBYTES") && !shown.contains("PRIVATE"), "{shown}");
+        assert!(shown.contains("edge:***@cache.internal"), "{shown}");
+    }
+
+    #[test]
+    fn tls_settings_need_rediss_and_usable_pem() {
+        let e = L2Config::new("redis://127.0.0.1:6379").tls_root_certs("x").validate().unwrap_err();
+        assert_eq!(e.setting(), "l2.tls_ca_file");
+        assert!(e.message().contains("rediss://"), "{}", e.message());
+        let e = L2Config::new("rediss://127.0.0.1:6379").tls_client_cert("not pem", "not pem").validate().unwrap_err();
+        assert_eq!(e.setting(), "l2.tls_cert_file");
+        let e = L2Config::new("rediss://:pw@127.0.0.1:6379")
+            .tls_root_certs("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
+            .validate()
+            .unwrap_err();
+        assert!(!e.message().contains("pw@"), "{}", e.message());
     }
 }

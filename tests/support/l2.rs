@@ -49,6 +49,11 @@ pub struct Tls {
     pub port: u16,
     /// The test CA's certificate (PEM): what clients must trust.
     pub ca_file: std::path::PathBuf,
+    /// A client certificate and key (PEM) the CA signed, for mutual TLS.
+    pub client_cert_file: std::path::PathBuf,
+    pub client_key_file: std::path::PathBuf,
+    /// The server refuses clients without a certificate from the CA.
+    require_client_cert: bool,
     dir: std::path::PathBuf,
 }
 
@@ -59,8 +64,32 @@ impl Tls {
         std::fs::create_dir_all(&dir).unwrap();
         let ext = dir.join("server.ext");
         std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+        std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        let steps: [Vec<&str>; 3] = [
+        let sign = |name: &'static str| -> Vec<&'static str> {
+            let (csr, pem, ext): (&str, &str, &str) = match name {
+                "server" => ("server.csr", "server.pem", "server.ext"),
+                _ => ("client.csr", "client.pem", "client.ext"),
+            };
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                pem,
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ]
+        };
+        let steps: [Vec<&str>; 5] = [
             [
                 &["req", "-x509"][..],
                 &ec,
@@ -68,23 +97,10 @@ impl Tls {
             ]
             .concat(),
             [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
+            sign("server"),
+            [&["req"][..], &ec, &["-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=tower-cdn edge"]]
+                .concat(),
+            sign("client"),
         ];
         for args in steps {
             let out = Command::new("openssl")
@@ -94,7 +110,14 @@ impl Tls {
                 .unwrap_or_else(|e| panic!("cannot run openssl ({e}): install it (apt-get install openssl)"));
             assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Tls { port, ca_file: dir.join("ca.pem"), dir }
+        Tls {
+            port,
+            ca_file: dir.join("ca.pem"),
+            client_cert_file: dir.join("client.pem"),
+            client_key_file: dir.join("client.key"),
+            require_client_cert: false,
+            dir,
+        }
     }
 
     fn args(&self) -> Vec<String> {
@@ -109,7 +132,7 @@ impl Tls {
             "--tls-ca-cert-file".into(),
             file("ca.pem"),
             "--tls-auth-clients".into(),
-            "no".into(),
+            if self.require_client_cert { "yes" } else { "no" }.into(),
         ]
     }
 
@@ -132,6 +155,16 @@ impl RedisServer {
     /// A server with TLS on a second port (see [`Tls`]); the plain port
     /// stays open for inspecting what the edges wrote.
     pub async fn start_tls() -> Self {
+        Self::start_tls_with(false).await
+    }
+
+    /// Like [`start_tls`](Self::start_tls), but the TLS port accepts only
+    /// clients with a certificate from the test CA (mutual TLS).
+    pub async fn start_mtls() -> Self {
+        Self::start_tls_with(true).await
+    }
+
+    async fn start_tls_with(require_client_cert: bool) -> Self {
         let mut server = RedisServer { port: 0, child: None, cluster_dir: None, tls: None };
         for _ in 0..5 {
             server.port = free_port(false);
@@ -140,7 +173,7 @@ impl RedisServer {
                 continue;
             }
             if server.tls.is_none() {
-                server.tls = Some(Tls::make(tls_port));
+                server.tls = Some(Tls { require_client_cert, ..Tls::make(tls_port) });
             }
             if let Some(tls) = &mut server.tls {
                 tls.port = tls_port;
