@@ -26,7 +26,10 @@ pub enum AllowedMethods {
     GetHead,
     /// GET, HEAD and OPTIONS.
     GetHeadOptions,
-    /// GET, HEAD, OPTIONS, PUT, PATCH, POST and DELETE (and any other).
+    /// GET, HEAD, OPTIONS, PUT, PATCH, POST and DELETE: CloudFront's "all".
+    /// `TRACE` (which echoes a request's credentials back to a script),
+    /// `CONNECT` (a tunnel, not a resource) and extension methods are
+    /// refused like any method a behavior does not allow.
     All,
 }
 
@@ -38,7 +41,16 @@ impl AllowedMethods {
             AllowedMethods::GetHeadOptions => {
                 matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
             }
-            AllowedMethods::All => true,
+            AllowedMethods::All => matches!(
+                *method,
+                Method::GET
+                    | Method::HEAD
+                    | Method::OPTIONS
+                    | Method::PUT
+                    | Method::PATCH
+                    | Method::POST
+                    | Method::DELETE
+            ),
         }
     }
 }
