@@ -40,10 +40,20 @@ impl Coding {
     }
 }
 
+/// What an `Accept-Encoding` field says about one coding (or about `*`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Said {
+    /// Listed without `q=0`.
+    accepted: bool,
+    /// Listed with `q=0`.
+    refused: bool,
+}
+
 /// The coding a client accepts, preferring brotli; `q=0` refuses a coding.
+/// `*` stands for the codings the field does not list (RFC 9110 §12.5.3),
+/// so `br;q=0, *` refuses brotli.
 pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Coding> {
-    let mut br = false;
-    let mut gzip = false;
+    let (mut br, mut gzip, mut any) = (Said::default(), Said::default(), Said::default());
     for value in headers.get_all(header::ACCEPT_ENCODING) {
         let Ok(text) = value.to_str() else { continue };
         for member in text.split(',') {
@@ -52,23 +62,23 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Coding> {
             let refused = parts.any(|p| {
                 p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
             });
+            let said = match coding.as_str() {
+                "br" => &mut br,
+                "gzip" | "x-gzip" => &mut gzip,
+                "*" => &mut any,
+                _ => continue,
+            };
             if refused {
-                continue;
-            }
-            match coding.as_str() {
-                "br" => br = true,
-                "gzip" | "x-gzip" => gzip = true,
-                "*" => {
-                    br = true;
-                    gzip = true;
-                }
-                _ => {}
+                said.refused = true;
+            } else {
+                said.accepted = true;
             }
         }
     }
-    if br {
+    let accepts = |said: Said| said.accepted || (any.accepted && !said.refused);
+    if accepts(br) {
         Some(Coding::Brotli)
-    } else if gzip {
+    } else if accepts(gzip) {
         Some(Coding::Gzip)
     } else {
         None
@@ -271,6 +281,22 @@ mod tests {
         assert_eq!(negotiate(&h(&[("accept-encoding", "identity")])), None);
         assert_eq!(negotiate(&h(&[])), None);
         assert_eq!(negotiate(&h(&[("accept-encoding", "*")])), Some(Coding::Brotli));
+    }
+
+    #[test]
+    fn a_star_does_not_undo_a_refusal() {
+        // RFC 9110 §12.5.3: `*` matches only codings not listed (found by
+        // the `headers` fuzz target: `br;q=0,*` got brotli).
+        let ae = |v| negotiate(&h(&[("accept-encoding", v)]));
+        assert_eq!(ae("br;q=0,*"), Some(Coding::Gzip));
+        assert_eq!(ae("br;q=0, gzip;q=0, *"), None);
+        assert_eq!(ae("x-gzip;q=0, br;q=0, *"), None);
+        assert_eq!(negotiate(&h(&[("accept-encoding", "br;q=0, gzip"), ("accept-encoding", "*")])), Some(Coding::Gzip));
+        assert_eq!(ae("*;q=0, br"), Some(Coding::Brotli));
+        assert_eq!(ae("*;q=0"), None);
+        assert_eq!(ae("gzip;q=0, *"), Some(Coding::Brotli));
+        // Listed both ways: still accepted, as before.
+        assert_eq!(ae("br, br;q=0"), Some(Coding::Brotli));
     }
 
     #[test]

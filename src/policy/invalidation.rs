@@ -48,7 +48,12 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
         let authority = uri.authority()?;
         let same = authority.as_str().eq_ignore_ascii_case(host)
             || (authority.port().is_none() && authority.host().eq_ignore_ascii_case(host));
-        return same.then(|| uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned());
+        // `path()` is `/` for an empty path (`http://host?q`), as RFC 9110
+        // §4.2.3 says; `path_and_query()` would give `?q`.
+        return same.then(|| match uri.query() {
+            Some(query) => format!("{}?{query}", uri.path()),
+            None => uri.path().to_owned(),
+        });
     }
     if value.is_empty() || value.starts_with('#') {
         return None;
@@ -56,6 +61,10 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
     let value = value.split('#').next().unwrap_or(value);
     if value.starts_with('/') {
         return Some(value.to_owned());
+    }
+    // RFC 3986 §5.2.2: a query alone keeps the whole base path.
+    if value.starts_with('?') {
+        return Some(format!("{request_path}{value}"));
     }
     let dir = request_path.rsplit_once('/').map_or("", |(d, _)| d);
     Some(format!("{dir}/{value}"))
@@ -85,5 +94,24 @@ mod tests {
         h.insert(header::LOCATION, HeaderValue::from_static("/list?page=1"));
         h.insert(header::CONTENT_LOCATION, HeaderValue::from_static("2"));
         assert_eq!(related_targets(&h, "a.test", "/items/1"), vec!["/list?page=1", "/items/2"]);
+    }
+
+    #[test]
+    fn an_empty_absolute_path_is_the_root() {
+        // Found by the `headers` fuzz target: `//a.test?` gave the target `?`.
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, HeaderValue::from_static("http://a.test?page=2"));
+        h.insert(header::CONTENT_LOCATION, HeaderValue::from_static("//a.test?"));
+        assert_eq!(related_targets(&h, "a.test", "/items"), vec!["/?page=2", "/?"]);
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, HeaderValue::from_static("http://a.test"));
+        assert_eq!(related_targets(&h, "a.test", "/items"), vec!["/"]);
+    }
+
+    #[test]
+    fn a_query_alone_resolves_against_the_whole_path() {
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, HeaderValue::from_static("?page=2#top"));
+        assert_eq!(related_targets(&h, "a.test", "/items/1"), vec!["/items/1?page=2"]);
     }
 }
