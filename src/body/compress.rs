@@ -59,8 +59,11 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Coding> {
         for member in text.split(',') {
             let mut parts = member.split(';');
             let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            // `q=` is case-insensitive (RFC 9110 §12.4.2).
             let refused = parts.any(|p| {
-                p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+                let p = p.trim();
+                p.get(..2).is_some_and(|q| q.eq_ignore_ascii_case("q="))
+                    && p[2..].trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
             });
             let said = match coding.as_str() {
                 "br" => &mut br,
@@ -85,17 +88,13 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Coding> {
     }
 }
 
-/// Rewrites `Accept-Encoding` to the one coding this cache would use (or
-/// removes it), so variants are keyed on at most three values.
+/// Rewrites `Accept-Encoding` to the one coding this cache would use, or
+/// to `identity` when the client takes neither (removing the field would
+/// tell the origin that any coding will do, RFC 9110 §12.5.3), so
+/// variants are keyed on at most three values.
 pub(crate) fn normalize_accept_encoding(headers: &mut HeaderMap) {
-    match negotiate(headers) {
-        Some(c) => {
-            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(c.token()));
-        }
-        None => {
-            headers.remove(header::ACCEPT_ENCODING);
-        }
-    }
+    let token = negotiate(headers).map_or("identity", Coding::token);
+    headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(token));
 }
 
 fn is_compressible_type(headers: &HeaderMap) -> bool {
@@ -281,6 +280,22 @@ mod tests {
         assert_eq!(negotiate(&h(&[("accept-encoding", "identity")])), None);
         assert_eq!(negotiate(&h(&[])), None);
         assert_eq!(negotiate(&h(&[("accept-encoding", "*")])), Some(Coding::Brotli));
+    }
+
+    #[test]
+    fn the_origin_is_asked_for_what_the_client_takes() {
+        let normalized = |pairs: &[(&str, &str)]| {
+            let mut headers = h(pairs);
+            normalize_accept_encoding(&mut headers);
+            headers.get_all(header::ACCEPT_ENCODING).iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(normalized(&[("accept-encoding", "gzip, deflate, br")]), ["br"]);
+        assert_eq!(normalized(&[("accept-encoding", "deflate"), ("accept-encoding", "gzip")]), ["gzip"]);
+        // Neither: identity, not "anything" (which an absent field means).
+        assert_eq!(normalized(&[("accept-encoding", "deflate")]), ["identity"]);
+        assert_eq!(normalized(&[("accept-encoding", "")]), ["identity"]);
+        assert_eq!(normalized(&[]), ["identity"]);
+        assert_eq!(normalized(&[("accept-encoding", "br;Q=0, gzip;q=0")]), ["identity"]);
     }
 
     #[test]

@@ -67,7 +67,12 @@ pub fn apply_forward_headers(key: &KeyPolicy, forward: &ForwardPolicy, headers: 
         return;
     }
     let keep = |name: &str| key.cookies.selects(name) || forward.cookies.selects(name);
-    if matches!(key.cookies, Select::All) || matches!(forward.cookies, Select::All) {
+    // Sent as the viewer wrote it only when the key does not depend on
+    // cookies. A key that does is made of the well-formed pairs
+    // ([`cookies`]), so the origin gets exactly those: a fragment the key
+    // ignores (`Cookie: admin`) must not reach the origin under the key of
+    // a request without it.
+    if matches!(forward.cookies, Select::All) && key.cookies.is_none() {
         return;
     }
     if key.cookies.is_none() && forward.cookies.is_none() {

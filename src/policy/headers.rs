@@ -98,13 +98,15 @@ const MAX_TAGS: usize = 256;
 
 /// Removes the purge-tag fields (`Surrogate-Key`, `Cache-Tag`) and returns
 /// their tags: exact strings, split on spaces and commas, de-duplicated.
-/// They are for the cache, not for clients (as at Fastly and Cloudflare).
+/// A tag that is not UTF-8 is dropped (it could not be purged by name, and
+/// a lossy conversion would make different tags one). They are for the
+/// cache, not for clients (as at Fastly and Cloudflare).
 pub fn take_purge_tags(headers: &mut HeaderMap) -> Box<[Box<str>]> {
     let mut tags: Vec<Box<str>> = Vec::new();
     for name in [SURROGATE_KEY, CACHE_TAG] {
         for value in headers.get_all(&name) {
-            let text = String::from_utf8_lossy(value.as_bytes());
-            for tag in text.split([' ', ',', '\t']).filter(|t| !t.is_empty()) {
+            let words = value.as_bytes().split(|b| matches!(b, b' ' | b',' | b'\t'));
+            for tag in words.filter_map(|t| std::str::from_utf8(t).ok()).filter(|t| !t.is_empty()) {
                 if tags.len() < MAX_TAGS && !tags.iter().any(|t| **t == *tag) {
                     tags.push(Box::from(tag));
                 }
@@ -156,6 +158,9 @@ mod tests {
         let tags = take_purge_tags(&mut h);
         assert_eq!(tags.iter().map(|t| &**t).collect::<Vec<_>>(), ["a", "b", "product-7", "c"]);
         assert!(h.is_empty());
+        // Tags that are not UTF-8 are dropped, not merged into one U+FFFD tag.
+        h.insert(SURROGATE_KEY, HeaderValue::from_bytes(b"x\xff \xfe ok").unwrap());
+        assert_eq!(take_purge_tags(&mut h).iter().map(|t| &**t).collect::<Vec<_>>(), ["ok"]);
     }
 
     #[test]

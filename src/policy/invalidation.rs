@@ -36,9 +36,10 @@ pub fn related_targets(resp: &HeaderMap, host: &str, request_path: &str) -> Vec<
 
 /// Resolves a URI reference (RFC 3986 §4.2) to a path-and-query on `host`.
 fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
+    let value = value.split('#').next().unwrap_or(value);
     let absolute = if value.starts_with("//") {
         Some(format!("http:{value}"))
-    } else if value.contains("://") {
+    } else if has_scheme(value) {
         Some(value.to_owned())
     } else {
         None
@@ -46,8 +47,15 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
     if let Some(text) = absolute {
         let uri: Uri = text.parse().ok()?;
         let authority = uri.authority()?;
-        let same = authority.as_str().eq_ignore_ascii_case(host)
-            || (authority.port().is_none() && authority.host().eq_ignore_ascii_case(host));
+        // The request's host has no default port (see `request_host`).
+        let default_port = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => 443,
+            _ => 80,
+        };
+        let same = match authority.port_u16() {
+            Some(port) if port == default_port => authority.host().eq_ignore_ascii_case(host),
+            _ => authority.as_str().eq_ignore_ascii_case(host),
+        };
         // `path()` is `/` for an empty path (`http://host?q`), as RFC 9110
         // §4.2.3 says; `path_and_query()` would give `?q`.
         return same.then(|| match uri.query() {
@@ -55,10 +63,9 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
             None => uri.path().to_owned(),
         });
     }
-    if value.is_empty() || value.starts_with('#') {
+    if value.is_empty() {
         return None;
     }
-    let value = value.split('#').next().unwrap_or(value);
     if value.starts_with('/') {
         return Some(value.to_owned());
     }
@@ -68,6 +75,16 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
     }
     let dir = request_path.rsplit_once('/').map_or("", |(d, _)| d);
     Some(format!("{dir}/{value}"))
+}
+
+/// RFC 3986 §3.1: `value` starts with `scheme ":"` (a colon before any
+/// `/`, `?` or `#`, after a letter and letters, digits, `+`, `-`, `.`).
+fn has_scheme(value: &str) -> bool {
+    let Some(end) = value.find([':', '/', '?', '#']) else { return false };
+    let scheme = &value[..end];
+    value[end..].starts_with(':')
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -106,6 +123,28 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::LOCATION, HeaderValue::from_static("http://a.test"));
         assert_eq!(related_targets(&h, "a.test", "/items"), vec!["/"]);
+    }
+
+    #[test]
+    fn only_a_real_scheme_makes_a_reference_absolute_and_default_ports_match() {
+        let targets = |loc: &'static str, host: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::LOCATION, HeaderValue::from_static(loc));
+            related_targets(&h, host, "/items/1")
+        };
+        // A URL in the query does not make the reference absolute.
+        assert_eq!(targets("/next?u=http://x", "a.test"), ["/next?u=http://x"]);
+        assert_eq!(targets("next?u=https://x/y", "a.test"), ["/items/next?u=https://x/y"]);
+        // The scheme's default port is the request host without a port.
+        assert_eq!(targets("http://a.test:80/x", "a.test"), ["/x"]);
+        assert_eq!(targets("https://A.test:443/x", "a.test"), ["/x"]);
+        assert_eq!(targets("http://a.test:8080/x", "a.test:8080"), ["/x"]);
+        assert!(targets("http://a.test:8080/x", "a.test").is_empty());
+        assert!(targets("https://a.test:80/x", "a.test").is_empty());
+        assert!(targets("http://b.test/x", "a.test").is_empty());
+        assert!(targets("mailto:someone@a.test", "a.test").is_empty());
+        assert_eq!(targets("/x#frag", "a.test"), ["/x"]);
+        assert!(targets("#frag", "a.test").is_empty());
     }
 
     #[test]

@@ -57,12 +57,19 @@ fn is_token_list(name: &HeaderName) -> bool {
 }
 
 /// The secondary key of a request for the nominated fields. Each field
-/// contributes `name:value` and fields are separated by a byte that cannot
-/// occur in a field value, so different requests cannot collide.
+/// contributes `name:value`, or just `name` when the request lacks it (an
+/// absent field matches only an absent one, RFC 9111 §4.1: an empty
+/// `Accept-Encoding` means "identity only", a missing one "anything"), and
+/// fields are separated by a byte that cannot occur in a field value, so
+/// different requests cannot collide.
 pub fn secondary_key(fields: &[HeaderName], request: &HeaderMap) -> String {
     let mut key = String::new();
     for name in fields {
         key.push_str(name.as_str());
+        if !request.contains_key(name) {
+            key.push('\u{1e}');
+            continue;
+        }
         key.push(':');
         let mut members: Vec<String> = request
             .get_all(name)
@@ -153,5 +160,12 @@ mod tests {
         let one = secondary_key(&f, &h(&[("x-a", "1"), ("x-b", "2")]));
         let two = secondary_key(&f, &h(&[("x-a", "1,x-b:2")]));
         assert_ne!(one, two);
+        // Absent only matches absent; empty (or only commas) is present.
+        let ae = vec![header::ACCEPT_ENCODING];
+        let absent = secondary_key(&ae, &h(&[]));
+        let empty = secondary_key(&ae, &h(&[("accept-encoding", "")]));
+        assert_ne!(absent, empty);
+        assert_eq!(empty, secondary_key(&ae, &h(&[("accept-encoding", " , ")])));
+        assert_eq!(absent, secondary_key(&ae, &h(&[("x-other", "1")])));
     }
 }

@@ -131,6 +131,28 @@ fn forwarding_is_the_union_of_key_and_origin_request_policy() {
 }
 
 #[test]
+fn a_cookie_fragment_the_key_ignores_never_reaches_the_origin() {
+    // Found by the `headers` fuzz target's review: with every cookie in
+    // the key, `admin` (no `=`) was not in the key but was forwarded.
+    let key_all = policy(Select::None, Select::None, Select::All);
+    let mut h = headers(&[("cookie", "admin; a=1;;b = 2 ;=x")]);
+    apply_forward_headers(&key_all, &ForwardPolicy::default(), &mut h);
+    assert_eq!(h["cookie"], "a=1; b=2");
+    assert_eq!(
+        cache_key(&key_all, "h", "/", None, &h),
+        cache_key(&key_all, "h", "/", None, &headers(&[("cookie", "admin; a=1;;b = 2 ;=x")]))
+    );
+    let mut h = headers(&[("cookie", "admin")]);
+    apply_forward_headers(&key_all, &ForwardPolicy::default(), &mut h);
+    assert!(!h.contains_key("cookie"));
+    // Forwarding every cookie without keying on any: sent as written.
+    let fwd_all = ForwardPolicy { cookies: Select::All, ..ForwardPolicy::default() };
+    let mut h = headers(&[("cookie", "admin; a=1")]);
+    apply_forward_headers(&KeyPolicy::default(), &fwd_all, &mut h);
+    assert_eq!(h["cookie"], "admin; a=1");
+}
+
+#[test]
 fn default_policies_strip_every_cookie() {
     let mut h = headers(&[("cookie", "session=abc"), ("cookie", "b=2")]);
     apply_forward_headers(&KeyPolicy::default(), &ForwardPolicy::default(), &mut h);
