@@ -96,6 +96,9 @@ impl CacheBehavior {
     /// 1 000 to 10 000 000 bytes) with brotli or gzip for clients that
     /// accept them, caching each encoding as its own variant, as
     /// CloudFront's "compress objects automatically" (default off).
+    /// `Accept-Encoding` is normalised to the one coding the edge would use
+    /// (`br`, else `gzip`, honouring `q=0` and `*`), or `identity` when the
+    /// client takes neither; the origin sees that value.
     pub fn compress(mut self, compress: bool) -> Self {
         self.compress = compress;
         self
