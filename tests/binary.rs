@@ -110,3 +110,59 @@ async fn error_caching_and_the_viewer_scheme_have_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--viewer-scheme"));
 }
+
+#[tokio::test]
+async fn stale_windows_have_flags_and_file_settings() {
+    let origin = Origin::start().await;
+    // Stored (it has a validator) but stale at once: every reuse asks the origin.
+    let fresh_then_failing = |path: &str| {
+        origin.route(path, Reply::ok("v1").header("cache-control", "max-age=0").header("etag", "\"v1\""));
+    };
+    let dir = std::env::temp_dir().join(format!("tower-cdn-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cdn.toml");
+    std::fs::write(&file, format!("stale_if_error = \"1h\"\n[[distributions]]\nid = \"d\"\n[distributions.origins.o]\nkind = \"http\"\nurl = \"{}\"\n[distributions.default_behavior]\norigin = \"o\"\n", origin.url())).unwrap();
+    let by_flag = start(&["--listen", ":0", "--origin", &origin.url(), "--stale-if-error", "1h"]);
+    let by_file = start(&["--listen", ":0", "--config", file.to_str().unwrap()]);
+    let default = start(&["--listen", ":0", "--origin", &origin.url()]);
+    let c = client();
+    for (i, proxy) in [&by_flag, &by_file, &default].into_iter().enumerate() {
+        let path = format!("/s{i}");
+        fresh_then_failing(&path);
+        let r = c.get(format!("{}{path}", proxy.url)).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "v1");
+        origin.route(&path, Reply::ok("boom").status(500));
+        let r = c.get(format!("{}{path}", proxy.url)).send().await.unwrap();
+        let (status, cs) = (r.status(), cache_status(&r));
+        let body = r.text().await.unwrap();
+        if i < 2 {
+            assert_eq!((status.as_u16(), body.as_str()), (200, "v1"), "stale-if-error serves the stored copy: {cs}");
+        } else {
+            assert_eq!(status, 500, "by default a 5xx reaches the client (RFC 9111 4.2.4): {cs}");
+        }
+    }
+
+    // The origin gone: stale by default (24 h), not with 0s. Its own
+    // origin, closing every connection, so none is left in a pool.
+    let doomed = Origin::start().await;
+    let reply = Reply::ok("v1").header("cache-control", "max-age=0").header("etag", "\"v1\"");
+    doomed.route("/gone", reply.header("connection", "close"));
+    let default = start(&["--listen", ":0", "--origin", &doomed.url()]);
+    let off = start(&["--listen", ":0", "--origin", &doomed.url(), "--stale-if-unreachable", "0s"]);
+    for proxy in [&default, &off] {
+        assert_eq!(c.get(format!("{}/gone", proxy.url)).send().await.unwrap().text().await.unwrap(), "v1");
+    }
+    doomed.stop();
+    let addr = doomed.url().trim_start_matches("http://").to_owned();
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let r = c.get(format!("{}/gone", default.url)).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "v1");
+    let r = c.get(format!("{}/gone", off.url)).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -79,6 +79,22 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub error_caching_min_ttl: Option<Duration>,
 
+    /// Serve a stale response this long while it is refreshed in the
+    /// background, when the origin does not say (stale-while-revalidate;
+    /// Varnish's grace), e.g. 30s [default: 0s].
+    #[arg(long, value_parser = parse_duration)]
+    pub stale_while_revalidate: Option<Duration>,
+
+    /// Serve a stale response this long when the origin answers 5xx, when
+    /// the origin does not say (stale-if-error), e.g. 1h [default: 0s].
+    #[arg(long, value_parser = parse_duration)]
+    pub stale_if_error: Option<Duration>,
+
+    /// Serve a stale response this long when the origin cannot be reached
+    /// or times out [default: 24h; 0s turns it off].
+    #[arg(long, value_parser = parse_duration)]
+    pub stale_if_unreachable: Option<Duration>,
+
     /// The scheme viewers use (signed URLs are checked as SCHEME://host/...):
     /// `https` behind a TLS terminator [default: the config file's, else http].
     #[arg(long, value_parser = ["http", "https"])]

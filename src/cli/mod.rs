@@ -190,6 +190,15 @@ fn with_flags(mut b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(v) = args.error_caching_min_ttl {
         b = b.error_caching_min_ttl(v);
     }
+    if let Some(v) = args.stale_while_revalidate {
+        b = b.stale_while_revalidate(v);
+    }
+    if let Some(v) = args.stale_if_error {
+        b = b.stale_if_error(v);
+    }
+    if let Some(v) = args.stale_if_unreachable {
+        b = b.stale_if_unreachable(v);
+    }
     if let Some(v) = &args.viewer_scheme {
         b = b.viewer_scheme(v.as_str());
     }

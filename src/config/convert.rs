@@ -54,6 +54,15 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
     if let Some(v) = file.error_caching_min_ttl {
         b = b.error_caching_min_ttl(v.0);
     }
+    if let Some(v) = file.stale_while_revalidate {
+        b = b.stale_while_revalidate(v.0);
+    }
+    if let Some(v) = file.stale_if_error {
+        b = b.stale_if_error(v.0);
+    }
+    if let Some(v) = file.stale_if_unreachable {
+        b = b.stale_if_unreachable(v.0);
+    }
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2, base)?;
     let key_groups = load_groups(&file.key_groups, base)?;
     let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies, key_groups, base };

@@ -26,6 +26,9 @@ pub(crate) struct FileSchema {
     pub(crate) min_ttl: Option<Dur>,
     pub(crate) max_ttl: Option<Dur>,
     pub(crate) error_caching_min_ttl: Option<Dur>,
+    pub(crate) stale_while_revalidate: Option<Dur>,
+    pub(crate) stale_if_error: Option<Dur>,
+    pub(crate) stale_if_unreachable: Option<Dur>,
     pub(crate) viewer_scheme: Option<String>,
     #[serde(default)]
     pub(crate) key_groups: BTreeMap<String, KeyGroupSchema>,
