@@ -70,6 +70,27 @@ async fn a_cookie_allow_list_keys_on_and_forwards_only_the_listed_cookies() {
 }
 
 #[tokio::test]
+async fn with_every_cookie_in_the_key_the_origin_sees_only_what_the_key_holds() {
+    let origin = Origin::start().await;
+    origin.route("/me", stamped("me"));
+    let policy = CachePolicy::new().cookies(Select::All);
+    let layer = one_behavior(CdnOrigin::http(origin.url()), CacheBehavior::new("*").cache_policy(policy));
+    let edge = start_proxy(layer).await;
+    let c = client();
+    let plain = fetch(&c, edge, "/me", &[]).await.1;
+    // `admin` is not a name=value pair: not in the key, so it must not
+    // reach the origin either (its answer would be stored under the key
+    // of a request without cookies).
+    let (cs, fragment) = fetch(&c, edge, "/me", &[("cookie", "admin")]).await;
+    assert!(cs.contains("hit"), "{cs}");
+    assert_eq!(fragment, plain);
+    let (_, keyed) = fetch(&c, edge, "/me", &[("cookie", "admin; theme=dark")]).await;
+    assert_ne!(keyed, plain);
+    assert_eq!(origin.last_headers("/me").unwrap()["cookie"], "theme=dark");
+    assert_eq!(origin.hits("/me"), 2);
+}
+
+#[tokio::test]
 async fn query_string_allow_and_deny_lists() {
     let origin = Origin::start().await;
     origin.route("/list", stamped("list"));
