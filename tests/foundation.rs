@@ -299,3 +299,68 @@ async fn concurrent_waiters_on_an_unshareable_response_each_get_their_own() {
     assert_eq!(bodies.len(), 8, "a private response was handed to another waiter: {bodies:?}");
     assert_eq!(origin.hits("/mine"), 8);
 }
+
+/// HTTP/2 (prior knowledge, as `h2load` and gRPC-style clients speak it):
+/// streams on one connection coalesce on one fill, and a stream the client
+/// resets mid-body abandons only its own fill, not the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_share_one_fill_and_a_reset_stream_leaves_nothing_behind() {
+    let origin = Origin::start().await;
+    let gate = Arc::new(Notify::new());
+    let body = vec![b'h'; 256 * 1024];
+    origin.route(
+        "/h2",
+        Reply::ok(body.clone())
+            .header("cache-control", "max-age=60")
+            .chunks(vec![16 * 1024])
+            .gate_after(16 * 1024, gate.clone()),
+    );
+    let layer = layer_for(&origin);
+    let cache = layer.cache();
+    let edge = start_proxy(layer).await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+
+    let streams: Vec<_> = (0..8)
+        .map(|_| {
+            let h2 = h2.clone();
+            tokio::spawn(async move {
+                let r = h2.get(format!("http://{edge}/h2")).send().await.unwrap();
+                assert_eq!(r.version(), reqwest::Version::HTTP_2);
+                r.bytes().await.unwrap()
+            })
+        })
+        .collect();
+    assert!(eventually(|| origin.hits("/h2") == 1).await);
+    gate.notify_one();
+    for s in streams {
+        assert_eq!(s.await.unwrap().len(), body.len());
+    }
+    assert_eq!(origin.hits("/h2"), 1, "eight streams, one origin fetch");
+
+    // A stream reset after its first bytes: its fill (it was the only
+    // reader) is abandoned and stores nothing; the connection lives on.
+    let cut_gate = Arc::new(Notify::new());
+    origin.route(
+        "/h2cut",
+        Reply::ok(body.clone())
+            .header("cache-control", "max-age=60")
+            .chunks(vec![16 * 1024])
+            .gate_after(16 * 1024, cut_gate.clone()),
+    );
+    {
+        let r = h2.get(format!("http://{edge}/h2cut")).send().await.unwrap();
+        let mut stream = r.bytes_stream();
+        let _ = stream.next().await.unwrap().unwrap();
+    }
+    assert!(eventually(|| cache.fills_in_flight() == 0).await, "key still locked");
+    cut_gate.notify_one();
+    assert_eq!(cache.len(), 1, "only /h2 is stored, not the cut /h2cut");
+    // Same client, same connection: other streams still work.
+    let again = h2.get(format!("http://{edge}/h2")).send().await.unwrap();
+    assert!(cache_status(&again).contains("hit"), "{}", cache_status(&again));
+    assert_eq!(again.bytes().await.unwrap().len(), body.len());
+    let refetch = h2.get(format!("http://{edge}/h2cut")).send().await.unwrap();
+    assert!(cache_status(&refetch).contains("fwd=uri-miss"), "{}", cache_status(&refetch));
+    assert_eq!(refetch.bytes().await.unwrap().len(), body.len());
+    assert_eq!(origin.hits("/h2cut"), 2);
+}
