@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use support::raw::{RawOrigin, exchange, read_some};
 use support::{Origin, Reply, cache_status, client, eventually, start_proxy};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_cdn::{CdnLayer, Origin as CdnOrigin};
 
 fn layer_for(url: String) -> CdnLayer {
@@ -169,8 +169,8 @@ async fn request_limits_answer_with_clear_statuses() {
     assert_eq!(client().get(format!("http://{edge}/ok")).send().await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn a_slow_request_head_gets_408() {
+/// A proxy with a 300 ms request-head timeout.
+async fn impatient_edge() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let edge = listener.local_addr().unwrap();
     let layer = layer_for("http://127.0.0.1:9".into());
@@ -183,6 +183,23 @@ async fn a_slow_request_head_gets_408() {
     let opts =
         tower_cdn::cli::serve::ServeOptions { header_read_timeout: Duration::from_millis(300), ..Default::default() };
     tokio::spawn(tower_cdn::cli::serve::serve(listener, svc, opts, std::future::pending()));
+    edge
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_a_byte_is_closed() {
+    let edge = impatient_edge().await;
+    let mut s = tokio::net::TcpStream::connect(edge).await.unwrap();
+    let mut buf = [0u8; 16];
+    // Bounded wait for the close (the limit is 300 ms); before the fix the
+    // connection stayed open for good.
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "still open: {read:?}");
+}
+
+#[tokio::test]
+async fn a_slow_request_head_gets_408() {
+    let edge = impatient_edge().await;
     let mut s = tokio::net::TcpStream::connect(edge).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n").await.unwrap();
     let resp = read_some(&mut s, Duration::from_secs(3)).await;

@@ -6,7 +6,7 @@
 //! | request line + headers | 32 KiB (`max_header_bytes`) | 431 (by hyper) |
 //! | number of header fields | 100 (`max_headers`) | 431 (by hyper) |
 //! | request-target length | 8 KiB (`max_uri_bytes`, CloudFront's limit) | 414 |
-//! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed |
+//! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed (also a new connection that sends nothing) |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -107,12 +107,22 @@ where
                 Ok::<_, Infallible>(resp.map(Either::Left))
             }
         });
-        let (io, started) = Watched::new(stream);
-        let raw = io.raw_clone();
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(svc));
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte = opts.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // hyper's header timeout starts once it knows the protocol, which
+            // takes a first byte: a client that never sends one would hold
+            // the connection (and a file descriptor) forever.
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let (io, started) = Watched::new(stream);
+            let raw = io.raw_clone();
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(svc));
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 if is_header_timeout(&*e) && started.load(Ordering::Relaxed) {
                     request_timeout(raw);
                 }
