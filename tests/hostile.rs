@@ -180,10 +180,32 @@ async fn impatient_edge() -> std::net::SocketAddr {
             Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
         }),
     );
-    let opts =
-        tower_cdn::cli::serve::ServeOptions { header_read_timeout: Duration::from_millis(300), ..Default::default() };
+    let opts = tower_cdn::cli::serve::ServeOptions {
+        header_read_timeout: Duration::from_millis(300),
+        h2_keep_alive: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
     tokio::spawn(tower_cdn::cli::serve::serve(listener, svc, opts, std::future::pending()));
     edge
+}
+
+#[tokio::test]
+async fn an_http2_peer_that_stops_answering_pings_is_closed() {
+    let edge = impatient_edge().await;
+    let mut s = tokio::net::TcpStream::connect(edge).await.unwrap();
+    // The h2c preface and an empty SETTINGS frame; then silence (no PING ack).
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an unresponsive HTTP/2 connection stayed open");
 }
 
 #[tokio::test]

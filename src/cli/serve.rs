@@ -6,6 +6,7 @@
 //! | request line + headers | 32 KiB (`max_header_bytes`) | 431 (by hyper) |
 //! | number of header fields | 100 (`max_headers`) | 431 (by hyper) |
 //! | request-target length | 8 KiB (`max_uri_bytes`, CloudFront's limit) | 414 |
+//! | HTTP/2 peer that stops answering PINGs | 60 s + 60 s (`h2_keep_alive`) | the connection is closed |
 //! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed (also a new connection that sends nothing) |
 
 use std::convert::Infallible;
@@ -46,6 +47,10 @@ pub struct ServeOptions {
     pub max_headers: usize,
     /// Longest request-target.
     pub max_uri_bytes: usize,
+    /// How often an HTTP/2 connection is checked with a PING; one not
+    /// answered within the same time closes it (dead or stuck peers would
+    /// otherwise hold their connection for good). `None`: never.
+    pub h2_keep_alive: Option<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +61,7 @@ impl Default for ServeOptions {
             max_header_bytes: 32 * 1024,
             max_headers: 100,
             max_uri_bytes: 8 * 1024,
+            h2_keep_alive: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -76,6 +82,9 @@ where
         .header_read_timeout(opts.header_read_timeout)
         .max_buf_size(opts.max_header_bytes.max(8192))
         .max_headers(opts.max_headers);
+    if let Some(every) = opts.h2_keep_alive {
+        builder.http2().timer(TokioTimer::new()).keep_alive_interval(every).keep_alive_timeout(every);
+    }
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
