@@ -351,7 +351,8 @@ fn foreign(value: &str) -> bool {
         return false;
     };
     let Ok(uri) = text.parse::<http::Uri>() else { return false };
-    uri.authority().is_some_and(|a| !a.host().eq_ignore_ascii_case(HOST))
+    // A trailing dot names the same host.
+    uri.authority().is_some_and(|a| !a.host().strip_suffix('.').unwrap_or(a.host()).eq_ignore_ascii_case(HOST))
 }
 
 fn invalidation_targets(resp: &HeaderMap) {

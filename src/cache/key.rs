@@ -85,7 +85,8 @@ fn is_plain_host(text: &str) -> bool {
     host_ok && port_ok
 }
 
-fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
+/// `authority` as a key host: lower case, no trailing dot, no default port.
+pub(crate) fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
     let host = authority.host();
     let host = host.strip_suffix('.').unwrap_or(host);
     let default_port = if https { 443 } else { 80 };

@@ -8,6 +8,8 @@
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri};
 
+use crate::cache::key::normalise_authority;
+
 /// `true` for methods that are not safe (RFC 9110 §9.2.1).
 pub fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
@@ -40,6 +42,11 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
     let absolute = if value.starts_with("//") {
         Some(format!("http:{value}"))
     } else if has_scheme(value) {
+        // Without `//` there is no authority (`mailto:x`, `a.test:80` is
+        // scheme `a.test`), so no host of ours.
+        if !value.split_once(':').is_some_and(|(_, rest)| rest.starts_with("//")) {
+            return None;
+        }
         Some(value.to_owned())
     } else {
         None
@@ -47,15 +54,10 @@ fn resolve(value: &str, host: &str, request_path: &str) -> Option<String> {
     if let Some(text) = absolute {
         let uri: Uri = text.parse().ok()?;
         let authority = uri.authority()?;
-        // The request's host has no default port (see `request_host`).
-        let default_port = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => 443,
-            _ => 80,
-        };
-        let same = match authority.port_u16() {
-            Some(port) if port == default_port => authority.host().eq_ignore_ascii_case(host),
-            _ => authority.as_str().eq_ignore_ascii_case(host),
-        };
+        // `host` is a key host: normalised the same way (and never with
+        // user information).
+        let https = uri.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let same = !authority.as_str().contains('@') && normalise_authority(authority, https) == host;
         // `path()` is `/` for an empty path (`http://host?q`), as RFC 9110
         // §4.2.3 says; `path_and_query()` would give `?q`.
         return same.then(|| match uri.query() {
@@ -142,6 +144,12 @@ mod tests {
         assert!(targets("http://a.test:8080/x", "a.test").is_empty());
         assert!(targets("https://a.test:80/x", "a.test").is_empty());
         assert!(targets("http://b.test/x", "a.test").is_empty());
+        assert_eq!(targets("http://A.TEST.:80/x", "a.test"), ["/x"]);
+        assert!(targets("http://user@a.test/x", "a.test").is_empty());
+        // A scheme without `//` has no authority (found by the fuzz target
+        // once hosts were compared normalised: `a.test:80` gave an empty target).
+        assert!(targets("a.test:80", "a.test").is_empty());
+        assert!(targets("a.test:", "a.test").is_empty());
         assert!(targets("mailto:someone@a.test", "a.test").is_empty());
         assert_eq!(targets("/x#frag", "a.test"), ["/x"]);
         assert!(targets("#frag", "a.test").is_empty());
