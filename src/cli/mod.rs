@@ -171,37 +171,20 @@ async fn from_flags(args: &Args) -> Result<Served, ExitCode> {
 }
 
 /// Applies the flags that override layer settings.
-fn with_flags(mut b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
-    if let Some(v) = args.capacity {
-        b = b.capacity_bytes(v);
-    }
-    if let Some(v) = args.max_object_size {
-        b = b.max_entry_bytes(v);
-    }
-    if let Some(v) = args.default_ttl {
-        b = b.default_ttl(v);
-    }
-    if let Some(v) = args.min_ttl {
-        b = b.min_ttl(v);
-    }
-    if let Some(v) = args.max_ttl {
-        b = b.max_ttl(v);
-    }
-    if let Some(v) = args.error_caching_min_ttl {
-        b = b.error_caching_min_ttl(v);
-    }
-    if let Some(v) = args.stale_while_revalidate {
-        b = b.stale_while_revalidate(v);
-    }
-    if let Some(v) = args.stale_if_error {
-        b = b.stale_if_error(v);
-    }
-    if let Some(v) = args.stale_if_unreachable {
-        b = b.stale_if_unreachable(v);
-    }
-    if let Some(v) = &args.viewer_scheme {
-        b = b.viewer_scheme(v.as_str());
-    }
+fn with_flags(b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
+    let globals = crate::config::Globals {
+        capacity: args.capacity,
+        max_object_size: args.max_object_size,
+        default_ttl: args.default_ttl,
+        min_ttl: args.min_ttl,
+        max_ttl: args.max_ttl,
+        error_caching_min_ttl: args.error_caching_min_ttl,
+        stale_while_revalidate: args.stale_while_revalidate,
+        stale_if_error: args.stale_if_error,
+        stale_if_unreachable: args.stale_if_unreachable,
+        viewer_scheme: args.viewer_scheme.clone(),
+    };
+    let mut b = globals.apply(b);
     if args.compress {
         b = b.compress(true);
     }

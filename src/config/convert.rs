@@ -32,37 +32,19 @@ pub(crate) struct Converted {
 /// relative to it).
 pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, ConfigError> {
     let ops = super::ops::OpsSettings::convert(file.admin_token, file.access_log)?;
-    let mut b = crate::CdnLayer::builder();
-    if let Some(v) = file.viewer_scheme {
-        b = b.viewer_scheme(v);
-    }
-    if let Some(v) = file.capacity {
-        b = b.capacity_bytes(v.0);
-    }
-    if let Some(v) = file.max_object_size {
-        b = b.max_entry_bytes(v.0);
-    }
-    if let Some(v) = file.default_ttl {
-        b = b.default_ttl(v.0);
-    }
-    if let Some(v) = file.min_ttl {
-        b = b.min_ttl(v.0);
-    }
-    if let Some(v) = file.max_ttl {
-        b = b.max_ttl(v.0);
-    }
-    if let Some(v) = file.error_caching_min_ttl {
-        b = b.error_caching_min_ttl(v.0);
-    }
-    if let Some(v) = file.stale_while_revalidate {
-        b = b.stale_while_revalidate(v.0);
-    }
-    if let Some(v) = file.stale_if_error {
-        b = b.stale_if_error(v.0);
-    }
-    if let Some(v) = file.stale_if_unreachable {
-        b = b.stale_if_unreachable(v.0);
-    }
+    let globals = super::Globals {
+        capacity: file.capacity.map(|v| v.0),
+        max_object_size: file.max_object_size.map(|v| v.0),
+        default_ttl: file.default_ttl.map(|v| v.0),
+        min_ttl: file.min_ttl.map(|v| v.0),
+        max_ttl: file.max_ttl.map(|v| v.0),
+        error_caching_min_ttl: file.error_caching_min_ttl.map(|v| v.0),
+        stale_while_revalidate: file.stale_while_revalidate.map(|v| v.0),
+        stale_if_error: file.stale_if_error.map(|v| v.0),
+        stale_if_unreachable: file.stale_if_unreachable.map(|v| v.0),
+        viewer_scheme: file.viewer_scheme,
+    };
+    let mut b = globals.apply(crate::CdnLayer::builder());
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2, base)?;
     let key_groups = load_groups(&file.key_groups, base)?;
     let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies, key_groups, base };

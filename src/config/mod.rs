@@ -26,11 +26,14 @@
 //! ```
 
 mod convert;
+mod globals;
 mod keys;
 mod l2;
 mod ops;
 mod schema;
 pub mod units;
+
+pub(crate) use globals::Globals;
 
 use std::fmt;
 use std::path::Path;
