@@ -85,6 +85,7 @@ where
     if let Some(every) = opts.h2_keep_alive {
         builder.http2().timer(TokioTimer::new()).keep_alive_interval(every).keep_alive_timeout(every);
     }
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -116,7 +117,7 @@ where
                 Ok::<_, Infallible>(resp.map(Either::Left))
             }
         });
-        let builder = builder.clone();
+        let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         let first_byte = opts.header_read_timeout;
         tokio::spawn(async move {
