@@ -17,6 +17,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// | connect failure, refused, DNS, TLS, malformed origin response | 502 Bad Gateway |
 /// | no response head within the origin response timeout | 504 Gateway Timeout |
 /// | no free slot under the origin's `max_concurrent_requests` in time | 503 Service Unavailable, `Retry-After: 1` |
+/// | a request target the origin URL cannot carry unchanged (the origin is not contacted) | 400 Bad Request |
 #[derive(Debug, Clone)]
 pub struct OriginError {
     kind: OriginErrorKind,
@@ -29,6 +30,7 @@ enum OriginErrorKind {
     Timeout,
     Protocol,
     Capacity,
+    BadTarget,
 }
 
 impl OriginError {
@@ -43,6 +45,9 @@ impl OriginError {
     }
     pub(crate) fn capacity(message: impl fmt::Display) -> Self {
         Self::new(OriginErrorKind::Capacity, message)
+    }
+    pub(crate) fn bad_target(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::BadTarget, message)
     }
     fn new(kind: OriginErrorKind, message: impl fmt::Display) -> Self {
         OriginError { kind, message: message.to_string() }
@@ -66,12 +71,19 @@ impl OriginError {
         self.kind == OriginErrorKind::Capacity
     }
 
+    /// The request target could not be sent unchanged; the origin was not
+    /// contacted.
+    pub fn is_bad_target(&self) -> bool {
+        self.kind == OriginErrorKind::BadTarget
+    }
+
     /// The status code a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self.kind {
             OriginErrorKind::Connect | OriginErrorKind::Protocol => StatusCode::BAD_GATEWAY,
             OriginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             OriginErrorKind::Capacity => StatusCode::SERVICE_UNAVAILABLE,
+            OriginErrorKind::BadTarget => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -82,6 +94,7 @@ impl OriginError {
             OriginErrorKind::Protocol => "502 Bad Gateway: the origin sent an invalid response\n",
             OriginErrorKind::Timeout => "504 Gateway Timeout: the origin did not respond in time\n",
             OriginErrorKind::Capacity => "503 Service Unavailable: too many requests to the origin, retry shortly\n",
+            OriginErrorKind::BadTarget => "400 Bad Request: invalid request target\n",
         }
     }
 }
@@ -93,6 +106,7 @@ impl fmt::Display for OriginError {
             OriginErrorKind::Timeout => "origin timed out",
             OriginErrorKind::Protocol => "invalid origin response",
             OriginErrorKind::Capacity => "origin at capacity",
+            OriginErrorKind::BadTarget => "request target refused",
         };
         write!(f, "{what}: {}", self.message)
     }

@@ -62,22 +62,29 @@
 //!   `must-revalidate`), partial and incomplete bodies are never stored.
 //!   `Cookie` is neither keyed nor forwarded unless a policy names it, so an
 //!   origin cannot personalise a response that is then shared.
-//! - **One name per resource**: the request target is normalised before the
-//!   key and the origin request are derived (dot segments, `%2e`, unreserved
-//!   escapes; RFC 3986 §6.2.2); paths above the root get 400; the host is
-//!   lower-cased without trailing dot or default port, and an absolute-form
-//!   target's authority wins over `Host` (RFC 9112 §3.2.2).
-//! - **Unkeyed headers never reach the origin**: `X-Forwarded-Host`,
-//!   `X-Forwarded-Proto`, `Forwarded`, `X-Original-URL`,
-//!   `X-HTTP-Method-Override` and the rest of
-//!   [`policy::headers::UNTRUSTED_FORWARDING`] are removed, unless
-//!   [`CdnLayerBuilder::trust_forwarding_headers`]; hop-by-hop fields
-//!   (`Connection` and what it names, `Upgrade`, `TE`, ...) are neither
-//!   forwarded nor stored.
-//! - **Smuggling and broken origins**: hyper rejects conflicting
-//!   `Content-Length`/`Transfer-Encoding` framing; GET and HEAD bodies are
-//!   never forwarded; invalid, short, endless or garbage origin responses
-//!   end in a 502 or a truncated body and are never stored.
+//! - **One name per resource**: the request target is put in one canonical
+//!   form before routing, the key and the origin request are derived from
+//!   it (dot segments, `%2e`, unreserved escapes; RFC 3986 §6.2.2; see
+//!   [`policy::target`]); a backslash (raw or `%5C`), control bytes, paths
+//!   above the root, and paths a lenient origin would read as another
+//!   behavior's (`//private/x`, `/private%2Fx`, `/a/..;/x`) get 400; the host
+//!   is lower-cased without trailing dot or default port, and an
+//!   absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2).
+//! - **Unkeyed headers do not reach the origin**: where the edge gives
+//!   responses a lifetime (CloudFront's TTLs), only the key's headers and a
+//!   representation-neutral set are forwarded for GET and HEAD; the
+//!   forwarding family (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`,
+//!   `True-Client-IP`, `CloudFront-Viewer-*`, ...) never passes unless
+//!   [`CdnLayerBuilder::trust_forwarding_headers`] or a policy names it
+//!   ([`policy::forward_policy`]); hop-by-hop fields (`Connection` and what
+//!   it names, `Upgrade`, `TE`, ...) are neither forwarded nor stored, and a
+//!   viewer's `Connection` cannot remove the fields the edge adds.
+//! - **Smuggling and broken origins**: a request with both `Content-Length`
+//!   and `Transfer-Encoding` gets 400 and its connection closed; a GET or
+//!   HEAD with content gets 403 (as at CloudFront); forwarded bodies carry
+//!   their own framing, never the viewer's; invalid, short, endless or
+//!   garbage origin responses end in a 502 or a truncated body and are never
+//!   stored.
 //! - **Limits**: the dev proxy answers 414 for long URIs, 431 for large or
 //!   too many header fields and 408 for a slow request head; origins get
 //!   connect and response timeouts (502/504) and an optional

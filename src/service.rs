@@ -78,6 +78,14 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
         let mut req = req;
+        // RFC 9110 §7.6.1: the fields the viewer's `Connection` names go
+        // before any of ours (`X-Request-Id`, `Via`, `CDN-Loop`,
+        // `X-Forwarded-For`) are added, so it cannot name those.
+        if req.headers().contains_key(http::header::CONNECTION)
+            && let Some(nominated) = crate::policy::headers::take_nominated(req.headers_mut())
+        {
+            req.extensions_mut().insert(nominated);
+        }
         let begun = shared.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
         let viewer = ErrorPageViewer::capture(&shared, &req);

@@ -118,13 +118,33 @@ async fn client_conditionals_are_answered_from_cache() {
 }
 
 #[tokio::test]
-async fn vary_keeps_one_variant_per_normalised_header_value() {
+async fn where_the_edge_gives_lifetimes_an_unkeyed_header_never_reaches_the_origin() {
     let origin = Origin::start().await;
     origin.route(
         "/v",
         Reply::ok("enc").header("cache-control", "max-age=60").header("vary", "Accept-Encoding").stamped(),
     );
     let e = edge(&origin).await;
+    let url = format!("{}/v", e.url);
+    let gz = get(&url, &[("accept-encoding", "gzip, br")]).await;
+    assert!(origin.last_headers("/v").unwrap().get("accept-encoding").is_none());
+    // The origin saw no `Accept-Encoding` for either: one variant serves both.
+    let (_, cs, body, _) = get(&url, &[]).await;
+    assert!(cs.contains("hit"), "{cs}");
+    assert_eq!(body, gz.2);
+    assert_eq!(origin.hits("/v"), 1);
+}
+
+#[tokio::test]
+async fn vary_keeps_one_variant_per_normalised_header_value() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/v",
+        Reply::ok("enc").header("cache-control", "max-age=60").header("vary", "Accept-Encoding").stamped(),
+    );
+    // Standards mode: the origin declares freshness and `Vary`, and gets
+    // the end-to-end headers it varies on.
+    let e = edge_with(&origin, |b| b.default_ttl(Duration::ZERO)).await;
     let url = format!("{}/v", e.url);
     let gz = get(&url, &[("accept-encoding", "gzip, br")]).await;
     let plain = get(&url, &[]).await;

@@ -153,7 +153,9 @@ async fn cookies_are_stripped_by_default_and_forwarded_when_the_policy_says_so()
     fetch(&c, edge, "/a", &cookie).await;
     let seen = origin.last_headers("/a").unwrap();
     assert!(!seen.contains_key("cookie"), "{seen:?}");
-    assert_eq!(seen["x-custom"], "kept");
+    // The edge gives lifetimes here: a header outside the key is not
+    // forwarded either (the wire tests cover the whole rule).
+    assert!(!seen.contains_key("x-custom"), "{seen:?}");
     fetch(&c, edge, "/b", &cookie).await;
     assert_eq!(origin.last_headers("/b").unwrap()["cookie"], "session=alice");
 }

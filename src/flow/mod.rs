@@ -113,7 +113,7 @@ enum Step {
 /// The first half of a request, with no IO and no await: route, key,
 /// lookup, reuse decision. A fresh hit is answered here, so the hit path
 /// builds no future at all.
-pub(crate) fn start<ReqB>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<ReqB> {
+pub(crate) fn start<ReqB: http_body::Body>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<ReqB> {
     let now = shared.now();
     if let Some(fleet) = &shared.fleet {
         fleet.ensure_started(shared);
@@ -124,8 +124,20 @@ pub(crate) fn start<ReqB>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<Req
         let status = CacheStatus::refused("loop-detected");
         return Start::Done(respond::cache_error(StatusCode::LOOP_DETECTED, "508 Loop Detected\n", status));
     }
-    if normalize_target(&mut parts).is_err() {
-        let status = CacheStatus::forward(Fwd::Bypass);
+    // RFC 9112 §6.1: a message with both is a smuggling attempt or a
+    // broken client; answered and the connection closed (§6.3 item 3).
+    if parts.headers.contains_key(header::TRANSFER_ENCODING) && parts.headers.contains_key(header::CONTENT_LENGTH) {
+        let status = CacheStatus::refused("ambiguous-framing");
+        let mut resp = respond::cache_error(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: Content-Length with Transfer-Encoding\n",
+            status,
+        );
+        resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        return Start::Done(resp);
+    }
+    if let Err(why) = normalize_target(&mut parts) {
+        let status = CacheStatus::refused(why.as_str());
         return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));
     }
     let pending = |parts, body, step| Start::Continue(Box::new(Pending { now, parts, body, step }));
@@ -150,6 +162,20 @@ pub(crate) fn start<ReqB>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<Req
     if !matches!(parts.method, Method::GET | Method::HEAD) {
         return pending(parts, body, Step::Method { behavior, primary });
     }
+    // A GET or HEAD with content: CloudFront answers 403. The content has
+    // no meaning (RFC 9110 §9.3.1) and is not in the key, and forwarding
+    // its framing without it desynchronises the origin connection.
+    if carries_content(&parts.headers, &body) {
+        let status = CacheStatus::refused("request-content");
+        return Start::Done(respond::cache_error(
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: a GET or HEAD request cannot have content\n",
+            status,
+        ));
+    }
+    for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
+        parts.headers.remove(name);
+    }
     let req_cc = CacheControl::from_headers(&parts.headers, &header::CACHE_CONTROL);
     let pragma = reuse::pragma_no_cache(&parts.headers);
 
@@ -168,6 +194,17 @@ pub(crate) fn start<ReqB>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<Req
         }
     }
     pending(parts, body, Step::Cacheable { behavior, primary, req_cc, pragma, found })
+}
+
+/// Whether a request has content or may have some: framing fields other
+/// than `Content-Length: 0`, or a body that has not ended (an HTTP/2
+/// request without `END_STREAM` on its HEADERS frame).
+fn carries_content<B: http_body::Body>(headers: &HeaderMap, body: &B) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    let declared = headers.get_all(header::CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0");
+    declared || !(body.is_end_stream() || body.size_hint().exact() == Some(0))
 }
 
 /// The second half of a request: everything that waits on the wrapped

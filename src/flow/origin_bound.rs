@@ -20,7 +20,7 @@ use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::conditional::revalidation_headers;
-use crate::policy::headers::{append_forwarded_for, strip_untrusted_forwarding};
+use crate::policy::headers::append_forwarded_for;
 use crate::policy::{cdn_loop, invalidation, target};
 use crate::respond;
 use crate::route::Behavior;
@@ -39,33 +39,34 @@ pub(super) const CLIENT_ONLY: [header::HeaderName; 6] = [
     header::IF_UNMODIFIED_SINCE,
 ];
 
-/// Rewrites the request target to its normalised origin form (RFC 3986
-/// §6.2.2), so the key and every origin request name the same resource.
-/// An absolute-form target's authority becomes the `Host` (RFC 9112 §3.2.2).
-pub(super) fn normalize_target(parts: &mut Parts) -> Result<(), ()> {
-    let normalized = target::normalize_path(parts.uri.path()).map_err(|_| ())?;
+/// Rewrites the request target to its canonical origin form (see
+/// [`target`]), so the key and every origin request name the same
+/// resource. An absolute-form target's authority becomes the `Host`
+/// (RFC 9112 §3.2.2).
+pub(super) fn normalize_target(parts: &mut Parts) -> Result<(), target::BadTarget> {
+    let normalized = target::normalize_path(parts.uri.path())?;
+    let query = parts.uri.query().map(target::normalize_query);
     let authority = parts.uri.authority().cloned();
-    if matches!(normalized, Cow::Borrowed(_)) && authority.is_none() {
+    if matches!(normalized, Cow::Borrowed(_)) && !matches!(query, Some(Cow::Owned(_))) && authority.is_none() {
         return Ok(());
     }
-    let pq = match parts.uri.query() {
+    let pq = match query {
         Some(q) => format!("{normalized}?{q}"),
         None => normalized.into_owned(),
     };
     if let Some(authority) = authority {
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| ())?;
+        // An authority the URI parser took is a valid header value.
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| target::BadTarget::ControlByte)?;
         parts.headers.insert(header::HOST, host);
     }
-    parts.uri = pq.parse().map_err(|_| ())?;
+    parts.uri = pq.parse().map_err(|_| target::BadTarget::ControlByte)?;
     Ok(())
 }
 
-/// Origin-bound header hygiene shared by every path: fields a client could
-/// use to poison the cache are dropped, the client joins `X-Forwarded-For`.
+/// Origin-bound fields of the edge's own, added after the viewer's were
+/// filtered by the behavior's policies (routing removed the forwarding
+/// family): the client joins `X-Forwarded-For`, this edge `CDN-Loop`.
 pub(super) fn prepare_forwarding(shared: &Shared, parts: &mut Parts) {
-    if !shared.trust_forwarding_headers {
-        strip_untrusted_forwarding(&mut parts.headers);
-    }
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         let ip = addr.ip();
         append_forwarded_for(&mut parts.headers, ip);
@@ -184,7 +185,7 @@ pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetc
     use crate::observe::metrics::OriginFailure;
     let failure = match fetched {
         // The origin was not contacted.
-        Fetched::Failed(e) if e.is_capacity_exceeded() => return,
+        Fetched::Failed(e) if e.is_capacity_exceeded() || e.is_bad_target() => return,
         Fetched::Response(r) if r.status().is_server_error() => Some(OriginFailure::Status5xx),
         Fetched::Response(_) | Fetched::Service(_) => None,
         Fetched::Failed(e) if e.is_timeout() => Some(OriginFailure::Timeout),
@@ -196,11 +197,14 @@ pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetc
 
 /// Passes a request to the wrapped service untouched: no distribution
 /// answers for its host, or the distribution is disabled.
-pub(super) async fn bypass<S, ReqB, ResB>(inner: S, parts: Parts, body: ReqB) -> Result<Response<CdnBody>, S::Error>
+pub(super) async fn bypass<S, ReqB, ResB>(inner: S, mut parts: Parts, body: ReqB) -> Result<Response<CdnBody>, S::Error>
 where
     S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: HttpBody,
 {
+    if let Some(nominated) = parts.extensions.remove::<crate::policy::headers::Nominated>() {
+        nominated.restore(&mut parts.headers);
+    }
     let resp = crate::origin::inner::call(inner, parts, body).await?;
     Ok(respond::passthrough(resp, CacheStatus::forward(Fwd::Bypass)))
 }

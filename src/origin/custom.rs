@@ -13,7 +13,7 @@ use super::limit::Limiter;
 use crate::body::OriginBody;
 use crate::error::{ConfigError, OriginError};
 use crate::origin::inner::HttpBody;
-use crate::policy::headers::{append_via, strip_hop_by_hop};
+use crate::policy::headers::{append_via, strip_hop_by_hop, strip_hop_by_hop_fixed};
 
 /// A validated custom origin with its connection pool.
 pub(crate) struct CustomOrigin {
@@ -112,9 +112,17 @@ impl CustomOrigin {
         B: HttpBody,
     {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let url = format!("{}{}{}", self.base, self.origin_path, path_and_query);
+        let url = self.url_for(path_and_query)?;
         let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
+        // The fields named by the viewer's `Connection` were removed when
+        // the request arrived (before ours were added); these never pass.
+        strip_hop_by_hop_fixed(&mut headers);
+        // The framing of what is sent is the body's own, never the viewer's
+        // fields: a `Content-Length` without its bytes would make the origin
+        // read the next request on the connection as this one's content.
+        for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
+            headers.remove(name);
+        }
         if !self.forward_host {
             headers.remove(header::HOST);
         }
@@ -122,14 +130,40 @@ impl CustomOrigin {
         for (name, value) in &self.custom_headers {
             headers.insert(name, value.clone());
         }
+        let has_body = forward_body && !matches!(parts.method, Method::GET | Method::HEAD) && !body.is_end_stream();
+        if has_body && let Some(len) = body.size_hint().exact() {
+            headers.insert(header::CONTENT_LENGTH, len.into());
+        }
         let mut req = self.client.request(parts.method.clone(), url).headers(headers);
-        if forward_body && !matches!(parts.method, Method::GET | Method::HEAD) {
+        if has_body {
             req = req.body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
         }
         let resp = req.send().await.map_err(classify)?;
         let mut resp = Response::from(resp);
         strip_hop_by_hop(resp.headers_mut());
         Ok(resp.map(box_body))
+    }
+}
+
+impl CustomOrigin {
+    /// The origin URL for a canonical path and query: `origin_path` and
+    /// then exactly those bytes. Refused if the URL parser would rewrite
+    /// them (the canonical form is chosen so that it does not).
+    fn url_for(&self, path_and_query: &str) -> Result<reqwest::Url, OriginError> {
+        let wanted = format!("{}{}", self.origin_path, path_and_query);
+        let url = reqwest::Url::parse(&format!("{}{wanted}", self.base))
+            .map_err(|e| OriginError::bad_target(format!("{path_and_query:?}: {e}")))?;
+        let got_path = url.path();
+        let same = match url.query() {
+            Some(q) => {
+                wanted.len() == got_path.len() + 1 + q.len() && wanted.starts_with(got_path) && wanted.ends_with(q)
+            }
+            None => wanted == got_path,
+        };
+        if !same {
+            return Err(OriginError::bad_target(format!("{path_and_query:?} would reach the origin rewritten")));
+        }
+        Ok(url)
     }
 }
 

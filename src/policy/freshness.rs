@@ -90,6 +90,19 @@ pub fn is_cloudfront_cached_error(status: StatusCode) -> bool {
 }
 
 impl TtlPolicy {
+    /// Whether the edge can give a response a lifetime its origin did not
+    /// (a default or minimum TTL, error caching, a status TTL): CloudFront's
+    /// model, where only what is in the key may reach the origin by default.
+    pub fn assigns_lifetimes(&self) -> bool {
+        !self.min_ttl.is_zero()
+            || !self.default_ttl.is_zero()
+            || !self.error_caching_min_ttl.is_zero()
+            || self.status_ttls.iter().any(|(_, t)| match t {
+                StatusTtl::Ttl(d) | StatusTtl::ErrorMin(d) => !d.is_zero(),
+                StatusTtl::Never => false,
+            })
+    }
+
     /// The override for `status`, if any.
     pub fn status_override(&self, status: StatusCode) -> Option<StatusTtl> {
         self.status_ttls.iter().find(|(s, _)| *s == status.as_u16()).map(|(_, t)| *t)

@@ -49,31 +49,54 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// Request fields that tell an origin how to interpret the request but
-/// that this cache does not key on: a client could use them to make the
-/// origin answer differently under the same cache key (cache poisoning).
-/// Removed before any origin request unless the layer is told the
-/// client-side proxy is trusted.
-pub const UNTRUSTED_FORWARDING: [&str; 12] = [
-    "forwarded",
-    "x-forwarded-host",
-    "x-forwarded-server",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-forwarded-scheme",
-    "x-host",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
+/// Fields a request's `Connection` header named, removed on arrival
+/// ([`take_nominated`]) so that they cannot remove fields this cache adds
+/// later; kept to be put back when the request passes to the app untouched.
+#[derive(Debug, Clone, Default)]
+pub struct Nominated(pub Vec<(HeaderName, HeaderValue)>);
 
-/// Removes [`UNTRUSTED_FORWARDING`] fields.
-pub fn strip_untrusted_forwarding(headers: &mut HeaderMap) {
-    for name in UNTRUSTED_FORWARDING {
+/// Removes the fields the `Connection` header names (RFC 9110 §7.6.1),
+/// except the fixed hop-by-hop ones (removed later anyway), and returns
+/// them. `None` when nothing was removed (the common `keep-alive`/`close`).
+pub fn take_nominated(headers: &mut HeaderMap) -> Option<Nominated> {
+    let names: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !HOP_BY_HOP.contains(name) && *name != header::UPGRADE)
+        .collect();
+    let mut taken = Vec::new();
+    for name in names {
+        if let header::Entry::Occupied(e) = headers.entry(name) {
+            let (name, values) = e.remove_entry_mult();
+            taken.extend(values.map(|v| (name.clone(), v)));
+        }
+    }
+    (!taken.is_empty()).then_some(Nominated(taken))
+}
+
+impl Nominated {
+    /// Puts the fields back.
+    pub fn restore(self, headers: &mut HeaderMap) {
+        for (name, value) in self.0 {
+            headers.append(name, value);
+        }
+    }
+}
+
+/// Removes the fixed hop-by-hop fields and `Upgrade`, but not the fields
+/// a `Connection` header names: for a request whose received fields were
+/// stripped on arrival ([`strip_hop_by_hop`]) and that has fields of this
+/// cache's own since (`Via`, `CDN-Loop`, `X-Forwarded-For`), which a
+/// viewer's `Connection` must not remove (RFC 9110 §7.6.1 applies to the
+/// fields received).
+pub fn strip_hop_by_hop_fixed(headers: &mut HeaderMap) {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
+    headers.remove(header::UPGRADE);
 }
 
 /// Appends the client's address to `X-Forwarded-For` (as CloudFront does).

@@ -1,23 +1,46 @@
-//! Request-target normalisation (RFC 3986 §6.2.2): the cache key and the
-//! origin request are built from the same normalised path, so they always
-//! name the same resource (no `/a/../b` cached under one key and fetched
-//! as another).
+//! Request-target normalisation (RFC 3986 §6.2.2): the cache key, the
+//! behavior match, the signed-URL check and the origin request are all
+//! built from one canonical path, so they always name the same resource
+//! (no `/a/../b` cached under one key and fetched as another).
+//!
+//! The canonical form of a path:
 //!
 //! * percent-encoded unreserved characters are decoded (`%7E` → `~`,
 //!   `%2e` → `.`), other escapes get upper-case hex (§6.2.2.1, §6.2.2.2),
 //!   and a `%` that starts no escape is encoded as `%25`, so decoding can
 //!   never make a new escape (`/%%41a` would otherwise become `/%Aa`, a
 //!   different resource, and normalising twice would differ from once);
+//! * characters that are not allowed in a path but that the request line
+//!   parser lets through (`"`, `[`, `]`, `^`, `{`, `|`, `}`) are
+//!   percent-encoded, as a URL library on the way to the origin would
+//!   encode some of them: the origin receives the keyed bytes exactly;
 //! * dot segments are removed (§5.2.4, §6.2.2.3), after decoding, so
 //!   `/a/%2e%2e/b` is `/b`;
 //! * everything else is kept as sent: `//a` stays (an empty segment is a
 //!   different resource), `%2F` stays encoded (an encoded slash is not a
-//!   separator), `;` parameters stay, the query is untouched.
+//!   separator), `;` parameters stay, the query is untouched but for `'`,
+//!   which becomes `%27` (URL libraries encode it in queries).
+//!
+//! Refused ([`BadTarget`], 400 before any lookup), because origins read
+//! them in ways the cache cannot key: a backslash, raw or as `%5C` (many
+//! servers take it for `/`); NUL and other control bytes, raw or encoded;
+//! dot segments that climb above the root (and so above an origin path).
+//!
+//! [`lenient_reading`] gives the path as the most lenient origin would read
+//! it (`%2F` as `/`, `;` parameters dropped, slashes merged, dot segments
+//! resolved): the router refuses a request whose lenient reading climbs
+//! above the root or would pick another behavior than its canonical path.
 
 use std::borrow::Cow;
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters that the request line parser accepts in a path but RFC 3986
+/// does not: encoded in the canonical form.
+fn needs_encoding(b: u8) -> bool {
+    matches!(b, b'"' | b'[' | b']' | b'^' | b'{' | b'|' | b'}') || !b.is_ascii()
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -29,31 +52,68 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// The path climbs above the root (`/../x`): refused with 400, as nginx
-/// does, rather than silently clamped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AboveRoot;
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Normalises a path (without query). Borrowed when already normal.
-pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, AboveRoot> {
+/// Why a request target is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadTarget {
+    /// The path climbs above the root (`/../x`): refused with 400, as
+    /// nginx does, rather than silently clamped.
+    AboveRoot,
+    /// A backslash, raw or encoded (`%5C`): many servers read it as `/`.
+    Backslash,
+    /// A NUL or other control byte, raw or encoded (`%00`, `%0A`, `%7F`).
+    ControlByte,
+}
+
+impl BadTarget {
+    /// The short reason used in `Cache-Status` `detail=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadTarget::AboveRoot => "path-above-root",
+            BadTarget::Backslash => "path-backslash",
+            BadTarget::ControlByte => "path-control-byte",
+        }
+    }
+}
+
+/// Normalises a path (without query) to its canonical form. Borrowed when
+/// already canonical.
+pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, BadTarget> {
     // No length cut-off: the work is linear, and a long path left as sent
     // would route, key and match signed-URL policies on its dot segments.
     if !path.starts_with('/') {
         return Ok(Cow::Borrowed(path));
     }
-    let needs_work = path.contains('%') || path.split('/').any(|seg| seg == "." || seg == "..");
+    let bytes = path.as_bytes();
+    if bytes.contains(&b'\\') {
+        return Err(BadTarget::Backslash);
+    }
+    if bytes.iter().any(|b| b.is_ascii_control()) {
+        return Err(BadTarget::ControlByte);
+    }
+    let needs_work =
+        bytes.iter().any(|&b| b == b'%' || needs_encoding(b)) || path.split('/').any(|seg| seg == "." || seg == "..");
     if !needs_work {
         return Ok(Cow::Borrowed(path));
     }
-    let decoded = decode_unreserved(path);
+    let decoded = decode_unreserved(path)?;
     remove_dot_segments(&decoded).map(Cow::Owned)
+}
+
+/// The query with `'` encoded (what a URL library does to it on the way to
+/// the origin, so the key holds what the origin receives). Borrowed when
+/// there is none.
+pub fn normalize_query(query: &str) -> Cow<'_, str> {
+    if query.contains('\'') { Cow::Owned(query.replace('\'', "%27")) } else { Cow::Borrowed(query) }
 }
 
 /// §6.2.2.1/2: decode unreserved escapes, upper-case the rest; a `%`
 /// that starts no valid escape becomes `%25` (found by the `key` fuzz
 /// target: kept literally, it could combine with decoded characters into a
-/// new escape).
-fn decode_unreserved(path: &str) -> String {
+/// new escape). Encoded backslashes and control bytes are refused.
+fn decode_unreserved(path: &str) -> Result<String, BadTarget> {
     let bytes = path.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(path.len());
     let mut i = 0;
@@ -64,6 +124,12 @@ fn decode_unreserved(path: &str) -> String {
                 (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
         {
             let v = h * 16 + l;
+            if v == b'\\' {
+                return Err(BadTarget::Backslash);
+            }
+            if v.is_ascii_control() {
+                return Err(BadTarget::ControlByte);
+            }
             if is_unreserved(v) {
                 out.push(v);
             } else {
@@ -74,25 +140,26 @@ fn decode_unreserved(path: &str) -> String {
         }
         if b == b'%' {
             out.extend_from_slice(b"%25");
+        } else if needs_encoding(b) {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         } else {
             out.push(b);
         }
         i += 1;
     }
-    // Only ASCII escapes were replaced by ASCII bytes, so the UTF-8 of the
-    // input is intact.
-    String::from_utf8(out).unwrap_or_else(|_| path.to_owned())
+    // Every byte that is not ASCII was encoded: the result is ASCII.
+    Ok(String::from_utf8(out).unwrap_or_else(|_| path.to_owned()))
 }
 
 /// RFC 3986 §5.2.4 for an absolute path.
-fn remove_dot_segments(path: &str) -> Result<String, AboveRoot> {
+fn remove_dot_segments(path: &str) -> Result<String, BadTarget> {
     let mut segments: Vec<&str> = Vec::new();
     let ends_with_slash = path.ends_with("/.") || path.ends_with("/..") || path.ends_with('/');
     for seg in path.split('/').skip(1) {
         match seg {
             "." => {}
             ".." => {
-                segments.pop().ok_or(AboveRoot)?;
+                segments.pop().ok_or(BadTarget::AboveRoot)?;
             }
             other => segments.push(other),
         }
@@ -112,6 +179,33 @@ fn remove_dot_segments(path: &str) -> Result<String, AboveRoot> {
     Ok(out)
 }
 
+/// A canonical path as the most lenient origin reads it: `%2F` as a
+/// separator, `;` parameters dropped from each segment (Tomcat reads
+/// `/..;/` as `/../`), runs of slashes merged (nginx's `merge_slashes`),
+/// dot segments resolved. Borrowed when it reads the same. Refused when it
+/// climbs above the root.
+pub fn lenient_reading(canonical: &str) -> Result<Cow<'_, str>, BadTarget> {
+    let lenient = |s: &str| s.contains("%2F") || s.contains(';') || s.contains("//");
+    if !canonical.starts_with('/') || !lenient(canonical) {
+        return Ok(Cow::Borrowed(canonical));
+    }
+    let slashed = canonical.replace("%2F", "/");
+    let mut read = String::with_capacity(slashed.len());
+    for seg in slashed.split('/').skip(1) {
+        let seg = seg.split(';').next().unwrap_or("");
+        if seg.is_empty() {
+            continue;
+        }
+        read.push('/');
+        read.push_str(seg);
+    }
+    if slashed.ends_with('/') || read.is_empty() {
+        read.push('/');
+    }
+    let resolved = remove_dot_segments(&read)?;
+    Ok(if resolved == canonical { Cow::Borrowed(canonical) } else { Cow::Owned(resolved) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +214,7 @@ mod tests {
     #[test]
     fn table() {
         for above in ["/../../etc/passwd", "/..", "/a/../../b", "/%2e%2e/x"] {
-            assert_eq!(normalize_path(above), Err(AboveRoot), "{above}");
+            assert_eq!(normalize_path(above), Err(BadTarget::AboveRoot), "{above}");
         }
         let cases = [
             ("/", "/"),
@@ -143,10 +237,57 @@ mod tests {
             ("/%%2541", "/%25%2541"),
             ("/caf%c3%a9", "/caf%C3%A9"),
             ("*", "*"),
+            ("/a{b}", "/a%7Bb%7D"),
+            ("/a^b|c", "/a%5Eb%7Cc"),
+            ("/a\"b[1]", "/a%22b%5B1%5D"),
+            ("/ü", "/%C3%BC"),
         ];
         for (input, want) in cases {
             assert_eq!(normalize_path(input).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn ambiguous_bytes_are_refused() {
+        for (input, why) in [
+            ("/x\\..\\private/secret", BadTarget::Backslash),
+            ("/a%5cb", BadTarget::Backslash),
+            ("/a%5Cb", BadTarget::Backslash),
+            ("/a%00b", BadTarget::ControlByte),
+            ("/a%0Ab", BadTarget::ControlByte),
+            ("/a%7fb", BadTarget::ControlByte),
+            ("/a\tb", BadTarget::ControlByte),
+            ("/a\0b", BadTarget::ControlByte),
+        ] {
+            assert_eq!(normalize_path(input), Err(why), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn queries_get_their_quotes_encoded() {
+        assert_eq!(normalize_query("a=1&b='x'"), "a=1&b=%27x%27");
+        assert!(matches!(normalize_query("a=1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn lenient_readings() {
+        let cases = [
+            ("/a/b", "/a/b"),
+            ("/private%2Fsecret", "/private/secret"),
+            ("//private/secret", "/private/secret"),
+            ("/public/..;/private/secret", "/private/secret"),
+            ("/a;jsessionid=1/b", "/a/b"),
+            ("/a/..%2Fb", "/b"),
+            ("/a//", "/a/"),
+            ("/", "/"),
+        ];
+        for (canonical, want) in cases {
+            assert_eq!(lenient_reading(canonical).unwrap(), want, "{canonical}");
+        }
+        for above in ["/..;/x", "/a/..%2F..%2Fx", "/files/..%2F..%2Finternal/secret", "/a/..;/..;/x"] {
+            assert_eq!(lenient_reading(above), Err(BadTarget::AboveRoot), "{above}");
+        }
+        assert!(matches!(lenient_reading("/static/app.js"), Ok(Cow::Borrowed(_))));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::table::Refusal;
 use crate::auth::TrustedKeys;
 use crate::origin::OriginTarget;
 use crate::origin::s3::{KeyError, canonical_path};
-use crate::policy::forward_policy::ForwardPolicy;
+use crate::policy::forward_policy::{ForwardMode, ForwardPolicy};
 use crate::policy::freshness::TtlPolicy;
 use crate::policy::key_policy::{self, KeyPolicy};
 
@@ -155,6 +155,8 @@ pub(crate) struct Behavior {
     pub(crate) pattern: PathPattern,
     pub(crate) key: KeyPolicy,
     pub(crate) forward: ForwardPolicy,
+    /// Which viewer headers reach the origin by default.
+    pub(crate) forward_mode: ForwardMode,
     pub(crate) allowed: AllowedMethods,
     /// Compress at the edge (see [`CacheBehavior::compress`]).
     pub(crate) compress: bool,
@@ -162,16 +164,31 @@ pub(crate) struct Behavior {
     pub(crate) trusted_keys: Option<Arc<TrustedKeys>>,
 }
 
+/// The forwarding mode of a behavior: the app sees what the viewer sent;
+/// a remote origin gets the edge's allow-list where the edge can give its
+/// responses a lifetime of its own.
+pub(crate) fn forward_mode(origin: &OriginTarget, ttl: &TtlPolicy) -> ForwardMode {
+    if origin.uses_app() {
+        ForwardMode::App
+    } else if ttl.assigns_lifetimes() {
+        ForwardMode::Edge
+    } else {
+        ForwardMode::Standards
+    }
+}
+
 impl Behavior {
     /// A catch-all behavior with the default policies and every method
     /// allowed: what the simple builder (`.origin(..)` alone) configures.
     pub(crate) fn catch_all(origin: Arc<OriginTarget>, ttl: TtlPolicy) -> Self {
+        let forward_mode = forward_mode(&origin, &ttl);
         Behavior {
             origin,
             ttl,
             pattern: PathPattern::default_pattern(),
             key: KeyPolicy::default(),
             forward: ForwardPolicy::default(),
+            forward_mode,
             allowed: AllowedMethods::All,
             compress: false,
             trusted_keys: None,

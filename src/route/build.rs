@@ -14,6 +14,7 @@ use super::pattern::PathPattern;
 use super::table::{DistributionState, Routes, match_behavior};
 use crate::error::ConfigError;
 use crate::origin::OriginTarget;
+use crate::policy::forward_policy::{ForwardMode, unkeyed_forwarded_headers};
 use crate::policy::freshness::{StatusTtl, TtlPolicy};
 
 /// Layer-wide settings the distributions inherit.
@@ -214,8 +215,21 @@ fn build_behavior(
         Some(keys) => Some(Arc::new(keys.clone())),
         None => None,
     };
+    let forward_mode = super::behavior::forward_mode(origin, &ttl);
+    if forward_mode == ForwardMode::Edge {
+        for name in unkeyed_forwarded_headers(&key, &forward) {
+            tracing::warn!(
+                behavior = %b.path_pattern,
+                header = %name,
+                "a header outside the cache key is forwarded to the origin while the edge gives responses a \
+                 lifetime: if the origin varies on it, one viewer's response is shared with all (add it to the \
+                 cache policy, or let the origin declare freshness)"
+            );
+        }
+    }
     Ok(Behavior {
         origin: Arc::clone(origin),
+        forward_mode,
         ttl,
         pattern,
         key,

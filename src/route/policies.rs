@@ -137,11 +137,15 @@ pub(crate) fn check_ttls(ttl: &TtlPolicy) -> Result<(), ConfigError> {
 /// An origin request policy (CloudFront's): which viewer headers, cookies
 /// and query strings reach the origin besides those in the cache key.
 ///
-/// The default forwards every viewer header except hop-by-hop ones, and
-/// **no cookie and no query string** that is not in the cache key. So with
-/// the default cache policy every query string is forwarded and `Cookie` is
-/// removed: an origin cannot personalise a shared response by cookie unless
-/// the cookie is in the key or this policy forwards it.
+/// The default forwards **no cookie and no query string** that is not in
+/// the cache key, and the headers its behavior's mode allows (see
+/// [`crate::policy::forward_policy`] and SECURITY.md): where the edge gives
+/// responses a lifetime (a default or minimum TTL, CloudFront's model),
+/// only the key's headers and a representation-neutral set (conditionals,
+/// `Range`, `Cache-Control`, `Via`); where the origin declares freshness
+/// itself (TTLs 0), every end-to-end header. Headers that name the
+/// viewer's address or route (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`,
+/// `CloudFront-Viewer-*`, ...) never pass unless listed here by name.
 ///
 /// ```
 /// use tower_cdn::{OriginRequestPolicy, Select};
@@ -163,10 +167,14 @@ impl OriginRequestPolicy {
         OriginRequestPolicy::default()
     }
 
-    /// Viewer headers forwarded (default: all). `Host` follows the origin's
-    /// `forward_host` setting and `Cookie` the cookie setting instead.
+    /// Viewer headers forwarded besides the key's and the neutral ones
+    /// (default: the mode's, see the type's documentation). `Host` follows
+    /// the origin's `forward_host` setting and `Cookie` the cookie setting
+    /// instead. Where the edge gives lifetimes, each header forwarded here
+    /// but not in the cache key is warned about when the layer is built: an
+    /// origin that varies on it would have one viewer's answer shared.
     pub fn headers(mut self, select: Select) -> Self {
-        self.forward.headers = select;
+        self.forward.headers = Some(select);
         self
     }
 
@@ -184,8 +192,8 @@ impl OriginRequestPolicy {
 
     pub(crate) fn validate(&self) -> Result<ForwardPolicy, ConfigError> {
         let headers = match &self.forward.headers {
-            Select::Only(n) => Select::Only(header_names(n, "headers")?),
-            Select::AllExcept(n) => Select::AllExcept(header_names(n, "headers")?),
+            Some(Select::Only(n)) => Some(Select::Only(header_names(n, "headers")?)),
+            Some(Select::AllExcept(n)) => Some(Select::AllExcept(header_names(n, "headers")?)),
             other => other.clone(),
         };
         Ok(ForwardPolicy {

@@ -17,7 +17,8 @@ use crate::auth::Rejection;
 use crate::auth::gate::{self, Viewer};
 use crate::body::CdnBody;
 use crate::cache::key::{CacheKey, request_host};
-use crate::policy::forward_policy::{apply_forward_headers, forwarded_query};
+use crate::policy::forward_policy::{Forwarding, apply_forward_headers, forwarded_query};
+use crate::policy::target::lenient_reading;
 use crate::respond;
 use crate::status::CacheStatus;
 
@@ -61,6 +62,11 @@ pub(crate) enum Refusal {
     MethodNotAllowed,
     /// An S3 object path that could escape the origin path, or is malformed.
     BadPath,
+    /// A path that a lenient origin would read as another resource: one
+    /// that climbs above the root (`/a/..%2F..%2Fx`, `/..;/x`) or that
+    /// another behavior would serve (`//private/x`, `/private%2Fx` beside
+    /// a `/private/*` behavior). See [`crate::policy::target`].
+    AmbiguousPath,
     /// `/` on an S3 origin without a default root object.
     NoObject,
     /// The distribution is disabled (standalone proxy).
@@ -78,6 +84,11 @@ impl Refusal {
                 (StatusCode::FORBIDDEN, "403 Forbidden: this method is not allowed here\n", "method-not-allowed")
             }
             Refusal::BadPath => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid object path\n", "bad-path"),
+            Refusal::AmbiguousPath => (
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: invalid path: a lenient server would read it as another resource\n",
+                "ambiguous-path",
+            ),
             Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
             Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
             Refusal::Unsigned(why) => (
@@ -195,6 +206,15 @@ impl Routes {
                 Route::Bypass => return Resolution::Bypass,
                 Route::Disabled => return Resolution::Disabled,
             };
+            // One behavior for every way an origin could read the path.
+            match lenient_reading(parts.uri.path()) {
+                Ok(Cow::Borrowed(_)) => {}
+                Ok(Cow::Owned(read)) => match self.route(host.as_deref(), &read) {
+                    Route::Behavior { behavior: other, .. } if Arc::ptr_eq(other, behavior) => {}
+                    _ => return Resolution::Refuse(Refusal::AmbiguousPath),
+                },
+                Err(_) => return Resolution::Refuse(Refusal::AmbiguousPath),
+            }
             if !behavior.allowed.allows(&parts.method) {
                 return Resolution::Refuse(Refusal::MethodNotAllowed);
             }
@@ -233,7 +253,12 @@ impl Routes {
                 parts.uri = uri;
             }
         }
-        apply_forward_headers(&behavior.key, &behavior.forward, &mut parts.headers);
+        let ctx = Forwarding {
+            mode: behavior.forward_mode,
+            compress: behavior.compress,
+            trust_forwarding: viewer.trust_forwarded_proto,
+        };
+        apply_forward_headers(&behavior.key, &behavior.forward, ctx, &parts.method, &mut parts.headers);
         Resolution::Cache { behavior, key }
     }
 

@@ -5,7 +5,15 @@ use std::borrow::Cow;
 use http::header::HeaderValue;
 
 use super::*;
-use crate::policy::forward_policy::{ForwardPolicy, apply_forward_headers, forwarded_query};
+use crate::policy::forward_policy::{
+    ForwardMode, ForwardPolicy, Forwarding, apply_forward_headers as apply_with, forwarded_query,
+};
+
+const STANDARDS: Forwarding = Forwarding { mode: ForwardMode::Standards, compress: false, trust_forwarding: false };
+
+fn apply_forward_headers(key: &KeyPolicy, fwd: &ForwardPolicy, h: &mut HeaderMap) {
+    apply_with(key, fwd, STANDARDS, &http::Method::GET, h);
+}
 use proptest::prelude::*;
 
 use crate::test_util::headers;
@@ -113,20 +121,30 @@ fn forwarding_is_the_union_of_key_and_origin_request_policy() {
     assert!(matches!(forwarded_query(&key_p, &fwd, Some("v=1&w=2")), Some(Cow::Borrowed("v=1&w=2"))));
     assert_eq!(forwarded_query(&key_p, &ForwardPolicy::default(), Some("z=1")), None);
 
-    // Default forward policy: every header, no cookie beyond the key's.
+    // Default forward policy in standards mode: every header, no cookie
+    // beyond the key's.
     let mut h = headers(&[("accept", "x"), ("cookie", "k=1; session=s"), ("host", "h")]);
     apply_forward_headers(&key_p, &ForwardPolicy::default(), &mut h);
     assert_eq!(h["cookie"], "k=1");
     assert_eq!(h["accept"], "x");
     assert_eq!(h["host"], "h");
 
-    // Header allow-list: key headers and listed ones survive, Host stays.
-    let fwd = ForwardPolicy { headers: Select::only(["accept"]), cookies: Select::All, query_strings: Select::None };
-    let mut h =
-        headers(&[("accept", "x"), ("x-key", "1"), ("authorization", "secret"), ("host", "h"), ("cookie", "a=1")]);
+    // Header allow-list: key headers, listed and neutral ones survive
+    // (`Authorization` is neutral: its answers are not shared, §3.5).
+    let fwd =
+        ForwardPolicy { headers: Some(Select::only(["accept"])), cookies: Select::All, query_strings: Select::None };
+    let mut h = headers(&[
+        ("accept", "x"),
+        ("x-key", "1"),
+        ("x-api-key", "secret"),
+        ("authorization", "a"),
+        ("host", "h"),
+        ("cookie", "a=1"),
+    ]);
     apply_forward_headers(&key_p, &fwd, &mut h);
     assert!(h.contains_key("accept") && h.contains_key("x-key") && h.contains_key("host"));
-    assert!(!h.contains_key("authorization"));
+    assert!(h.contains_key("authorization"));
+    assert!(!h.contains_key("x-api-key"));
     assert_eq!(h["cookie"], "a=1");
 }
 
@@ -200,4 +218,62 @@ proptest! {
         hb.insert("x-a", vb);
         prop_assert_ne!(cache_key(&p, "h", "/p", None, &ha), cache_key(&p, "h", "/p", None, &hb));
     }
+}
+
+fn forwarded(mode: ForwardMode, fwd: &ForwardPolicy, method: http::Method, pairs: &[(&str, &str)]) -> HeaderMap {
+    let key_p = policy(Select::All, Select::only(["accept-language"]), Select::None);
+    let mut h = headers(pairs);
+    let ctx = Forwarding { mode, compress: false, trust_forwarding: false };
+    apply_with(&key_p, fwd, ctx, &method, &mut h);
+    h
+}
+
+#[test]
+fn edge_mode_forwards_only_the_key_and_neutral_headers() {
+    let viewer = [
+        ("host", "h"),
+        ("accept-language", "de"),
+        ("x-api-key", "k"),
+        ("accept", "text/html"),
+        ("authorization", "Bearer x"),
+        ("referer", "https://evil.example/"),
+        ("if-none-match", "\"v1\""),
+        ("range", "bytes=0-1"),
+        ("cache-control", "no-cache"),
+        ("user-agent", "curl/8"),
+        ("x-forwarded-prefix", "//evil.example"),
+        ("true-client-ip", "1.2.3.4"),
+        ("cloudfront-viewer-country", "XX"),
+    ];
+    let h = forwarded(ForwardMode::Edge, &ForwardPolicy::default(), http::Method::GET, &viewer);
+    let mut names: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["accept-language", "authorization", "cache-control", "host", "if-none-match", "range", "user-agent"]
+    );
+    assert_eq!(h["user-agent"], "tower-cdn");
+
+    // Standards mode: end-to-end headers pass, the forwarding family never.
+    let h = forwarded(ForwardMode::Standards, &ForwardPolicy::default(), http::Method::GET, &viewer);
+    assert!(h.contains_key("x-api-key") && h.contains_key("accept") && h.contains_key("referer"));
+    assert_eq!(h["user-agent"], "curl/8");
+    for family in ["x-forwarded-prefix", "true-client-ip", "cloudfront-viewer-country"] {
+        assert!(!h.contains_key(family), "{family}");
+    }
+
+    // Unsafe methods are never stored: their headers pass in every mode.
+    let h = forwarded(ForwardMode::Edge, &ForwardPolicy::default(), http::Method::POST, &viewer);
+    assert!(h.contains_key("x-api-key") && h.contains_key("authorization"));
+    assert!(!h.contains_key("x-forwarded-prefix"));
+
+    // A policy that names a header forwards it (and may name the family).
+    let fwd = ForwardPolicy { headers: Some(Select::only(["x-api-key", "true-client-ip"])), ..Default::default() };
+    let h = forwarded(ForwardMode::Edge, &fwd, http::Method::GET, &viewer);
+    assert!(h.contains_key("x-api-key") && h.contains_key("true-client-ip"));
+    assert!(!h.contains_key("accept") && !h.contains_key("x-forwarded-prefix"));
+    // ... but "all" does not include the family.
+    let fwd = ForwardPolicy { headers: Some(Select::All), ..Default::default() };
+    let h = forwarded(ForwardMode::Edge, &fwd, http::Method::GET, &viewer);
+    assert!(h.contains_key("accept") && !h.contains_key("true-client-ip"));
 }

@@ -148,9 +148,29 @@ fn resolve_rewrites_the_root_and_strips_cookies_by_default() {
     assert_eq!(resolve(&r, &mut p), Ok(("*".into(), "example.com|/index.html?a=1".into())));
     assert_eq!(p.uri, "/index.html?a=1");
     assert!(!p.headers.contains_key("cookie"));
-    assert!(p.headers.contains_key("accept"));
+    // The edge gives lifetimes (default TTL 24 h): `Accept` is not in the
+    // key, so it does not reach the origin either.
+    assert!(!p.headers.contains_key("accept"));
     let mut bad = parts("GET", "/", &[("host", "a b")]);
     assert_eq!(resolve(&r, &mut bad), Err("BadHost".into()));
+}
+
+#[test]
+fn paths_a_lenient_origin_reads_as_another_behaviors_are_refused() {
+    let d = Distribution::new("d")
+        .origin("web", http(4))
+        .behavior(CacheBehavior::new("/private/*").origin("web"))
+        .default_behavior(CacheBehavior::default_for("web"));
+    let r = table(vec![d]);
+    for ambiguous in ["//private/secret", "/private%2Fsecret", "/public/..;/private/secret", "/a/..%2F..%2Fb"] {
+        let mut p = parts("GET", ambiguous, &[("host", "a.test")]);
+        assert_eq!(resolve(&r, &mut p), Err("AmbiguousPath".into()), "{ambiguous}");
+    }
+    // Read leniently, these stay with the behavior they match.
+    for fine in ["/a%2Fb", "/private/a%2Fb", "//a", "/a;v=1/b"] {
+        let mut p = parts("GET", fine, &[("host", "a.test")]);
+        assert!(resolve(&r, &mut p).is_ok(), "{fine}");
+    }
 }
 
 #[test]
