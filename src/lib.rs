@@ -159,7 +159,7 @@ pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,
     OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind,
 };
-pub use service::{Cdn, ClientAddr};
+pub use service::{Cdn, ClientAddr, LocalAddr};
 pub use status::{CacheStatus, Fwd, NotStored};
 
 pub mod admin;

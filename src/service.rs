@@ -22,6 +22,12 @@ use crate::shared::Shared;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
+/// The local address a request arrived on, for servers that know it (the
+/// dev proxy's accept loop sets it). The admin API accepts a `Host` naming
+/// it, besides `localhost` and loopback addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LocalAddr(pub std::net::SocketAddr);
+
 /// The response head is ready: this cache's name in `Cache-Status`, the
 /// request id, the log record and counters, the span's fields.
 fn finish(shared: &Shared, begun: Begun, span: &tracing::Span, resp: &mut Response<CdnBody>) {

@@ -29,6 +29,9 @@ async fn start_admin(layer: &CdnLayer, token: Option<&str>) -> SocketAddr {
 
 async fn post(admin: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
     let mut req = client().post(format!("http://{admin}{path}")).body(body.to_owned());
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json");
+    }
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -82,6 +85,7 @@ async fn admin_invalidation_of_exact_and_wildcard_paths_makes_the_next_request_a
     let r = client()
         .post(format!("http://{admin}/invalidations"))
         .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
         .body(r#"{"paths": ["/images/*", "/index.html"], "CallerReference": "deploy-42"}"#)
         .send()
         .await
@@ -116,7 +120,10 @@ async fn admin_refuses_requests_without_the_right_token() {
     let admin = start_admin(&layer, Some(TOKEN)).await;
     fetch(edge, "site.test", "/a").await;
     for token in [None, Some("wrong"), Some("test-token-10"), Some("test-token-")] {
-        let mut req = client().post(format!("http://{admin}/invalidations")).body(r#"{"paths": ["/*"]}"#);
+        let mut req = client()
+            .post(format!("http://{admin}/invalidations"))
+            .header("content-type", "application/json")
+            .body(r#"{"paths": ["/*"]}"#);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -317,4 +324,71 @@ async fn reload_keeps_a_run_time_switch_and_reports_settings_it_cannot_apply() {
     assert_eq!(layer.reload(single().build_config().unwrap()).unchanged(), ["default"]);
     let longer = single().default_ttl(Duration::from_secs(120)).build_config().unwrap();
     assert_eq!(layer.reload(longer).changed(), ["default"]);
+}
+
+#[tokio::test]
+async fn a_web_page_cannot_drive_the_admin_api_without_a_token() {
+    let origin = Origin::start().await;
+    origin.route("/a", Reply::ok("a").header("cache-control", "max-age=600"));
+    let layer = CdnLayer::builder()
+        .distribution(
+            Distribution::new("d")
+                .origin("web", CdnOrigin::http(origin.url()))
+                .default_behavior(CacheBehavior::default_for("web")),
+        )
+        .build()
+        .unwrap();
+    let edge = start_proxy(layer.clone()).await;
+    let admin = start_admin(&layer, None).await;
+    fetch(edge, "site.test", "/a").await;
+    let raw = |req: String| async move { support::raw::exchange(admin, req.as_bytes()).await };
+    let body = r#"{"paths": ["/*"]}"#;
+    // A cross-site fetch with a simple content type, and a plain HTML form.
+    for (origin_hdr, ctype, extra) in [
+        ("origin: https://attacker.example\r\n", "text/plain", ""),
+        ("origin: null\r\n", "text/plain", ""),
+        ("", "text/plain", "sec-fetch-site: cross-site\r\n"),
+        ("origin: https://attacker.example\r\n", "application/x-www-form-urlencoded", ""),
+        ("", "text/plain", ""),
+        ("", "application/x-www-form-urlencoded", ""),
+        ("origin: http://attacker.example\r\n", "application/json", ""),
+    ] {
+        let resp = raw(format!(
+            "POST /invalidations HTTP/1.1\r\nhost: {admin}\r\nconnection: close\r\n{origin_hdr}{extra}content-type: {ctype}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 403") || resp.starts_with("HTTP/1.1 415"), "{origin_hdr}{ctype}: {resp}");
+    }
+    let form = raw(format!(
+        "POST /distributions/d/disable HTTP/1.1\r\nhost: {admin}\r\nconnection: close\r\norigin: https://attacker.example\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 0\r\n\r\n"
+    ))
+    .await;
+    assert!(form.starts_with("HTTP/1.1 403"), "{form}");
+    assert_eq!(layer.is_enabled("d"), Some(true));
+    assert_eq!(layer.cache().stats().invalidations, 0);
+    assert!(fetch(edge, "site.test", "/a").await.0.contains("hit"));
+    // DNS rebinding: the page's own host name in `Host`.
+    for path in ["/stats", "/metrics", "/distributions"] {
+        let resp =
+            raw(format!("GET {path} HTTP/1.1\r\nhost: attacker.example:{}\r\nconnection: close\r\n\r\n", admin.port()))
+                .await;
+        assert!(resp.starts_with("HTTP/1.1 421"), "{path}: {resp}");
+        assert!(!resp.contains("hit_ratio") && !resp.contains("tower_cdn"), "{resp}");
+    }
+    // Operators' curl keeps working: localhost, the address, JSON content,
+    // and a POST without content.
+    for host in ["localhost".to_owned(), format!("localhost:{}", admin.port()), admin.to_string()] {
+        let resp = raw(format!("GET /stats HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n")).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{host}: {resp}");
+    }
+    let same_origin = raw(format!(
+        "POST /distributions/d/enable HTTP/1.1\r\nhost: {admin}\r\nconnection: close\r\norigin: http://{admin}\r\nsec-fetch-site: same-origin\r\n\r\n"
+    ))
+    .await;
+    assert!(same_origin.starts_with("HTTP/1.1 200"), "{same_origin}");
+    let (status, _) = post(admin, "/invalidations", None, body).await;
+    assert_eq!(status, 201);
+    assert_eq!(layer.cache().stats().invalidations, 1);
+    assert!(fetch(edge, "site.test", "/a").await.0.contains("fwd=uri-miss"));
 }

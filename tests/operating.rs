@@ -124,6 +124,7 @@ async fn admin_listener_invalidates_and_is_not_reachable_on_the_public_port() {
     let public = client()
         .post(format!("{}/invalidations", proxy.url))
         .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
         .body(r#"{"paths": ["/*"]}"#)
         .send()
         .await
@@ -132,13 +133,20 @@ async fn admin_listener_invalidates_and_is_not_reachable_on_the_public_port() {
     assert_eq!(origin.hits("/invalidations"), 1);
     assert!(get(&x, None).await.0.contains("hit"), "nothing was invalidated");
     // Without the token the admin listener refuses.
-    let refused = client().post(format!("{admin}/invalidations")).body(r#"{"paths": ["/x"]}"#).send().await.unwrap();
+    let refused = client()
+        .post(format!("{admin}/invalidations"))
+        .header("content-type", "application/json")
+        .body(r#"{"paths": ["/x"]}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     assert!(get(&x, None).await.0.contains("hit"));
     // With it, the next request is a miss and the origin counts it.
     let r = client()
         .post(format!("{admin}/invalidations"))
         .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
         .body(r#"{"paths": ["/x"]}"#)
         .send()
         .await

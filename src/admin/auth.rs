@@ -1,5 +1,10 @@
 //! Who may use the admin API: a bearer token compared in constant time,
-//! or, without a token, loopback clients only.
+//! or, without a token, loopback clients only. In both cases a browser on
+//! another site cannot drive it: cross-site requests (`Origin`,
+//! `Sec-Fetch-Site`) are refused, content must be `application/json`
+//! (a form or a `text/plain` fetch needs no CORS preflight; JSON does), and
+//! without a token the `Host` must name this listener or `localhost`, so a
+//! DNS-rebinding page (`Host: attacker.example`) reads nothing.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,7 +16,7 @@ use http::{HeaderValue, StatusCode, header};
 use subtle::ConstantTimeEq as _;
 
 use super::error;
-use crate::ClientAddr;
+use crate::{ClientAddr, LocalAddr};
 
 /// The configured token, if any.
 pub(super) struct Token(Option<Box<[u8]>>);
@@ -22,7 +27,7 @@ impl Token {
     }
 }
 
-/// Lets a request through, or answers 401 / 403.
+/// Lets a request through, or answers 401 / 403 / 415 / 421.
 pub(super) async fn check(State(token): State<Arc<Token>>, req: Request, next: Next) -> Response {
     match &token.0 {
         Some(expected) => {
@@ -42,9 +47,89 @@ pub(super) async fn check(State(token): State<Arc<Token>>, req: Request, next: N
                     "without a token the admin API serves loopback clients only",
                 );
             }
+            if !host_is_ours(&req) {
+                return error(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "MisdirectedRequest",
+                    "without a token the admin API answers only for localhost and its own address",
+                );
+            }
         }
     }
+    if let Err(resp) = same_site(&req) {
+        return resp;
+    }
     next.run(req).await
+}
+
+/// Refuses requests a browser sends on another site's behalf, and content
+/// that is not JSON.
+#[allow(clippy::result_large_err)]
+fn same_site(req: &Request) -> Result<(), Response> {
+    let cross_site = || error(StatusCode::FORBIDDEN, "CrossSiteRequest", "cross-site requests are refused");
+    let h = req.headers();
+    if let Some(site) = h.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err(cross_site());
+    }
+    if let Some(origin) = h.get(header::ORIGIN) {
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.parse::<http::Uri>().ok())
+            .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()));
+        if origin_host.is_none() || origin_host != request_host(req) {
+            return Err(cross_site());
+        }
+    }
+    if req.method() == http::Method::POST {
+        let has_content = h.contains_key(header::TRANSFER_ENCODING)
+            || h.get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+        let content_type = h.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+        let json = content_type.is_some_and(|t| {
+            let essence = t.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+            essence.eq_ignore_ascii_case(b"application/json")
+        });
+        if (has_content || content_type.is_some()) && !json {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                "POST content must be application/json (curl: --json '...' or -H 'content-type: application/json')",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The request's authority, lower-cased: the absolute-form target's, else
+/// the `Host` field's.
+fn request_host(req: &Request) -> Option<String> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.as_str().to_ascii_lowercase());
+    }
+    req.headers().get(header::HOST)?.to_str().ok().map(str::to_ascii_lowercase)
+}
+
+/// `localhost`, a loopback address, or the listener's own address (with
+/// or without a port). A request with no host at all is no browser's (they
+/// always send one) and passes.
+fn host_is_ours(req: &Request) -> bool {
+    let Some(host) = request_host(req) else { return true };
+    let Ok(authority) = host.parse::<http::uri::Authority>() else { return false };
+    let name = authority.host();
+    if name == "localhost" {
+        return true;
+    }
+    let ip = name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+    if ip.is_some_and(is_loopback) {
+        return true;
+    }
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    match (ip, local) {
+        (Some(ip), Some(local)) => ip == local.ip() && authority.port_u16().is_none_or(|p| p == local.port()),
+        _ => false,
+    }
 }
 
 /// The token of `Authorization: Bearer TOKEN` (scheme case-insensitive,

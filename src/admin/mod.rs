@@ -37,7 +37,17 @@
 //! served (`403` otherwise); the client address comes from
 //! [`ClientAddr`](crate::ClientAddr) or axum's `ConnectInfo<SocketAddr>`
 //! (`into_make_service_with_connect_info`), and a request without either
-//! is refused.
+//! is refused; its `Host` must then be `localhost`, a loopback address or
+//! the listener's own ([`LocalAddr`](crate::LocalAddr)), else `421`, so a
+//! DNS-rebinding page cannot read it.
+//!
+//! **Cross-site requests.** With or without a token, a request whose
+//! `Origin` names another site than its `Host`, or whose `Sec-Fetch-Site`
+//! is not `same-origin` or `none`, gets `403` `CrossSiteRequest`; a `POST`
+//! with content (or a content type) must be `application/json`, else
+//! `415`. So a web page can neither submit a form to it nor `fetch` it
+//! with a simple request; `curl -X POST URL` without content, and
+//! `curl --json '{...}' URL`, keep working.
 
 mod auth;
 mod invalidations;

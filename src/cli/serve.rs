@@ -8,6 +8,7 @@
 //! | request-target length | 8 KiB (`max_uri_bytes`, CloudFront's limit) | 414 |
 //! | HTTP/2 peer that stops answering PINGs | 60 s + 60 s (`h2_keep_alive`) | the connection is closed |
 //! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed (also a new connection that sends nothing) |
+//! | an HTTP/1.1 request without `Host` (RFC 9112 §3.2) | | 400 |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,8 +32,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
-use crate::ClientAddr;
 use crate::error::BoxError;
+use crate::{ClientAddr, LocalAddr};
 
 /// Limits applied to client connections.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +103,7 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok();
         let max_uri = opts.max_uri_bytes;
         let svc = service.clone();
         let svc = tower::service_fn(move |mut req: Request<Incoming>| {
@@ -112,7 +114,20 @@ where
                     *r.status_mut() = StatusCode::URI_TOO_LONG;
                     return Ok(r);
                 }
+                // RFC 9112 §3.2: an HTTP/1.1 request without `Host` (and
+                // without an absolute-form target) gets 400.
+                if req.version() == http::Version::HTTP_11
+                    && req.uri().authority().is_none()
+                    && !req.headers().contains_key(http::header::HOST)
+                {
+                    let mut r = Response::new(Either::Right(limit_body(StatusCode::BAD_REQUEST)));
+                    *r.status_mut() = StatusCode::BAD_REQUEST;
+                    return Ok(r);
+                }
                 req.extensions_mut().insert(ClientAddr(remote));
+                if let Some(local) = local {
+                    req.extensions_mut().insert(LocalAddr(local));
+                }
                 let resp = tower::ServiceExt::oneshot(svc, req).await?;
                 Ok::<_, Infallible>(resp.map(Either::Left))
             }

@@ -139,6 +139,11 @@ impl CustomOrigin {
             req = req.body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
         }
         let resp = req.send().await.map_err(classify)?;
+        // No `Upgrade` was sent, so no tunnel can follow: passing this on
+        // would leave the client on a dead connection.
+        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(OriginError::protocol("101 Switching Protocols to a request that asked for no upgrade"));
+        }
         let mut resp = Response::from(resp);
         strip_hop_by_hop(resp.headers_mut());
         Ok(resp.map(box_body))

@@ -5,6 +5,7 @@
 pub mod l2;
 pub mod raw;
 pub mod s3;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
