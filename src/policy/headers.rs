@@ -49,6 +49,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
+/// Fields a `Connection` option cannot remove from a request.
+const END_TO_END_ALWAYS: [HeaderName; 2] = [header::HOST, header::CONTENT_LENGTH];
+
 /// Fields a request's `Connection` header named, removed on arrival
 /// ([`take_nominated`]) so that they cannot remove fields this cache adds
 /// later; kept to be put back when the request passes to the app untouched.
@@ -56,8 +59,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub struct Nominated(pub Vec<(HeaderName, HeaderValue)>);
 
 /// Removes the fields the `Connection` header names (RFC 9110 §7.6.1),
-/// except the fixed hop-by-hop ones (removed later anyway), and returns
-/// them. `None` when nothing was removed (the common `keep-alive`/`close`).
+/// except the fixed hop-by-hop ones (removed later anyway) and those that
+/// belong to every recipient (`Host`, which routes and keys the request,
+/// and the framing fields the server already used; found by the wire
+/// property test: `Connection: host` left the key without its host), and
+/// returns them. `None` when nothing was removed (the common
+/// `keep-alive`/`close`).
 pub fn take_nominated(headers: &mut HeaderMap) -> Option<Nominated> {
     let names: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -65,7 +72,7 @@ pub fn take_nominated(headers: &mut HeaderMap) -> Option<Nominated> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !HOP_BY_HOP.contains(name) && *name != header::UPGRADE)
+        .filter(|name| !HOP_BY_HOP.contains(name) && !END_TO_END_ALWAYS.contains(name) && *name != header::UPGRADE)
         .collect();
     let mut taken = Vec::new();
     for name in names {
