@@ -173,6 +173,7 @@ _s3_seed() { # endpoint work-dir
   printf 'unicode key\n' >"$w/seed/unicode"
   printf 'plus key\n' >"$w/seed/plus"
   printf 'inside prefix\n' >"$w/seed/inside"
+  printf '<!doctype html><title>Not found</title>\n' >"$w/seed/404"
   for b in "$_S3_PUB" "$_S3_PRIV"; do
     _s3_put_object "$e" "$b" hello.txt "$w/seed/hello" -H 'Content-Type: text/plain' -H 'Cache-Control: max-age=60' || return 1
     _s3_put_object "$e" "$b" 'dir/space key.txt' "$w/seed/space" -H 'Content-Type: text/plain' || return 1
@@ -180,6 +181,9 @@ _s3_seed() { # endpoint work-dir
     _s3_put_object "$e" "$b" 'dir/a+b.txt' "$w/seed/plus" -H 'Content-Type: text/plain' || return 1
     _s3_put_object "$e" "$b" prefix/inside.txt "$w/seed/inside" -H 'Content-Type: text/plain' || return 1
   done
+  # What examples/cdn.toml's /assets/* behavior and its error page name.
+  _s3_put_object "$e" "$_S3_PUB" assets/hello.txt "$w/seed/hello" -H 'Content-Type: text/plain' || return 1
+  _s3_put_object "$e" "$_S3_PUB" assets/errors/404.html "$w/seed/404" -H 'Content-Type: text/html' || return 1
 
   # big.bin: skip the upload when an object of the right size is already there (reuse).
   if [[ -z ${_S3_BIG_SHA:-} ]] ||
@@ -216,7 +220,7 @@ _s3_kill() { # pid [ours]: SIGTERM, up to 5 s grace (weed takes ~3 s), then SIGK
     sleep 0.2
   done
   if "$check" "$pid"; then kill -9 "$pid" 2>/dev/null; fi
-  wait "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
   return 0
 }
 

@@ -77,6 +77,17 @@ impl OriginError {
         self.kind == OriginErrorKind::BadTarget
     }
 
+    /// The cause as `Cache-Status` `detail=` says it.
+    pub(crate) fn detail(&self) -> &'static str {
+        match self.kind {
+            OriginErrorKind::Connect => "origin-unreachable",
+            OriginErrorKind::Timeout => "origin-timeout",
+            OriginErrorKind::Protocol => "origin-invalid-response",
+            OriginErrorKind::Capacity => "capacity-exceeded",
+            OriginErrorKind::BadTarget => "bad-target",
+        }
+    }
+
     /// The status code a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self.kind {
@@ -113,6 +124,13 @@ impl fmt::Display for OriginError {
 }
 
 impl std::error::Error for OriginError {}
+
+/// Marks a response the edge built itself (an error standing in for an
+/// origin's, such as an S3 error mapped to a short page): its
+/// `Cache-Control: no-store` holds even where a minimum TTL would override
+/// an origin's (CloudFront's rule is for origin responses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EdgeBuilt;
 
 /// A configuration mistake, naming the setting and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +172,7 @@ impl std::error::Error for ConfigError {}
 pub(crate) fn text_response(status: StatusCode, body: &'static str) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from_static(body.as_bytes()));
     *resp.status_mut() = status;
+    resp.extensions_mut().insert(EdgeBuilt);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -120,6 +120,7 @@ pub struct CdnLayerBuilder {
     max_entry_set: bool,
     ttl: TtlPolicy,
     standalone: bool,
+    check_only: bool,
     compress: bool,
     error_ttl_set: bool,
     targeted: Vec<HeaderName>,
@@ -143,6 +144,7 @@ impl Default for CdnLayerBuilder {
             max_entry_set: false,
             ttl: TtlPolicy::default(),
             standalone: false,
+            check_only: false,
             compress: false,
             error_ttl_set: false,
             targeted: targeted::default_targeted(),
@@ -179,6 +181,13 @@ impl CdnLayerBuilder {
     /// configuration error. Default `false`.
     pub fn standalone(mut self, standalone: bool) -> Self {
         self.standalone = standalone;
+        self
+    }
+
+    /// Checks rather than starts (`--check-config`): S3 credentials that
+    /// come from the environment are not resolved.
+    pub(crate) fn check_only(mut self, check_only: bool) -> Self {
+        self.check_only = check_only;
         self
     }
 
@@ -426,7 +435,8 @@ impl CdnLayerBuilder {
             if self.standalone && origin.is_inner() {
                 return Err(ConfigError::new("origin", "a standalone proxy needs an HTTP or S3 origin"));
             }
-            let target = OriginTarget::from_config(&origin).map_err(|e| e.within("origin"))?;
+            let target =
+                OriginTarget::from_config("origin", &origin, self.check_only).map_err(|e| e.within("origin"))?;
             let mut behavior = Behavior::catch_all(Arc::new(target), layer_ttl.clone());
             behavior.compress = self.compress;
             Routes::single(behavior)
@@ -437,7 +447,7 @@ impl CdnLayerBuilder {
                     "a layer with distributions has no layer-wide origin; add origins to the distributions",
                 ));
             }
-            let ctx = BuildContext { ttl: layer_ttl.clone(), standalone: self.standalone };
+            let ctx = BuildContext { ttl: layer_ttl.clone(), standalone: self.standalone, check_only: self.check_only };
             build_routes(&self.distributions, &ctx)?
         };
         Ok(CdnConfig {

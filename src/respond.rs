@@ -23,7 +23,11 @@ use crate::status::CacheStatus;
 const BOUNDARY: &str = "tower-cdn-byteranges-3d6b0a1c";
 
 /// Adds `Cache-Status`, `X-Cache`, `Via` and the typed status extension.
+/// The response speaks this cache's protocol version, not the origin's
+/// (RFC 9110 §6.2): an HTTP/1.0 origin's answer passed through would
+/// otherwise go out as `HTTP/1.0` and close the client's connection.
 fn finish(mut resp: Response<CdnBody>, status: CacheStatus) -> Response<CdnBody> {
+    *resp.version_mut() = http::Version::HTTP_11;
     let code = resp.status();
     status.apply(code, resp.headers_mut());
     append_via(resp.headers_mut());
@@ -194,12 +198,10 @@ pub(crate) fn passthrough(resp: Response<OriginBody>, status: CacheStatus) -> Re
 /// extensions.
 pub(crate) fn origin_error(err: OriginError, status: CacheStatus) -> Response<CdnBody> {
     let mut resp = text_response(err.status(), err.public_message()).map(CdnBody::once);
-    let status = if err.is_capacity_exceeded() {
+    if err.is_capacity_exceeded() {
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        status.with_detail("capacity-exceeded")
-    } else {
-        status
-    };
+    }
+    let status = status.with_detail(err.detail());
     resp.extensions_mut().insert(err);
     finish(resp, status.with_error())
 }

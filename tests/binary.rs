@@ -118,9 +118,8 @@ async fn stale_windows_have_flags_and_file_settings() {
     let fresh_then_failing = |path: &str| {
         origin.route(path, Reply::ok("v1").header("cache-control", "max-age=0").header("etag", "\"v1\""));
     };
-    let dir = std::env::temp_dir().join(format!("tower-cdn-stale-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cdn.toml");
+    let dir = tempfile::Builder::new().prefix("tower-cdn-stale-").tempdir().unwrap();
+    let file = dir.path().join("cdn.toml");
     std::fs::write(&file, format!("stale_if_error = \"1h\"\n[[distributions]]\nid = \"d\"\n[distributions.origins.o]\nkind = \"http\"\nurl = \"{}\"\n[distributions.default_behavior]\norigin = \"o\"\n", origin.url())).unwrap();
     let by_flag = start(&["--listen", ":0", "--origin", &origin.url(), "--stale-if-error", "1h"]);
     let by_file = start(&["--listen", ":0", "--config", file.to_str().unwrap()]);

@@ -116,10 +116,8 @@ async fn an_origin_fault_and_a_client_cut_are_logged_as_errors() {
 
 #[tokio::test]
 async fn file_logs_have_the_w3c_header_and_survive_rotation() {
-    let dir = std::env::temp_dir().join(format!("tower-cdn-log-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("access.log");
-    let _ = std::fs::remove_file(&path);
+    let dir = tempfile::Builder::new().prefix("tower-cdn-log-").tempdir().unwrap();
+    let path = dir.path().join("access.log");
     let origin = Origin::start().await;
     origin.route("/f", Reply::ok("f").header("cache-control", "max-age=60"));
     let log = AccessLog::file(&path, LogFormat::CloudFront).unwrap();
@@ -131,7 +129,7 @@ async fn file_logs_have_the_w3c_header_and_survive_rotation() {
     assert!(text.starts_with("#Version: 1.0\n#Fields: date time x-edge-location"), "{text}");
     assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 1);
     // logrotate: move the file, ask for a reopen, log again.
-    let rotated = dir.join("access.log.1");
+    let rotated = dir.path().join("access.log.1");
     std::fs::rename(&path, &rotated).unwrap();
     log.reopen();
     let _ = client().get(format!("http://{edge}/f")).send().await.unwrap().bytes().await;

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,11 +89,9 @@ impl Proxy {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tower-cdn-op-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the value is dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("tower-cdn-op-{name}-")).tempdir().unwrap()
 }
 
 async fn get(url: &str, host: Option<&str>) -> (String, String) {
@@ -201,7 +199,8 @@ async fn sighup_reloads_the_config_and_a_broken_file_keeps_the_old_one() {
         o.route("/p", Reply::ok(name).header("cache-control", "max-age=600"));
         o.route("/q", Reply::ok(name).header("cache-control", "max-age=600"));
     }
-    let dir = temp_dir("reload");
+    let tmp = temp_dir("reload");
+    let dir = tmp.path();
     let path = config(&dir, &one.url(), &one.url());
     let proxy = Proxy::start(&["--config", &path], &[]);
     let p = format!("{}/p", proxy.url);
@@ -234,7 +233,8 @@ async fn the_admin_api_reloads_the_config_file_and_reports_a_broken_one() {
     for (o, name) in [(&one, "one"), (&two, "two")] {
         o.route("/p", Reply::ok(name).header("cache-control", "max-age=600"));
     }
-    let dir = temp_dir("admin-reload");
+    let tmp = temp_dir("admin-reload");
+    let dir = tmp.path();
     let path = config(&dir, &one.url(), &one.url());
     let proxy = Proxy::start(&["--config", &path, "--admin", "127.0.0.1:0"], &[]);
     let admin = proxy.admin_url().await;
@@ -274,7 +274,8 @@ async fn the_admin_api_reloads_the_config_file_and_reports_a_broken_one() {
 async fn sighup_reopens_the_access_log_file() {
     let origin = Origin::start().await;
     origin.route("/f", Reply::ok("f").header("cache-control", "max-age=600"));
-    let dir = temp_dir("log");
+    let tmp = temp_dir("log");
+    let dir = tmp.path();
     let log = dir.join("access.log");
     let proxy = Proxy::start(
         &[
@@ -320,7 +321,8 @@ async fn sigterm_lets_a_slow_response_finish_then_exits_0() {
             .chunks(vec![16 * 1024])
             .gate_after(64 * 1024, gate.clone()),
     );
-    let dir = temp_dir("term");
+    let tmp = temp_dir("term");
+    let dir = tmp.path();
     let log = dir.join("access.log");
     let args = ["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--access-log", log.to_str().unwrap()];
     let mut proxy = Proxy::start(&args, &[]);

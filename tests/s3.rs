@@ -213,9 +213,8 @@ async fn a_dead_primary_fails_over_to_s3() {
 #[tokio::test]
 async fn the_binary_serves_s3_from_a_config_file() {
     let e: S3Env = s3_env();
-    let dir = std::env::temp_dir().join(format!("tower-cdn-s3-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cdn.toml");
+    let dir = tempfile::Builder::new().prefix("tower-cdn-s3-").tempdir().unwrap();
+    let file = dir.path().join("cdn.toml");
     std::fs::write(
         &file,
         format!(

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use support::{Origin, Reply, client, start_proxy};
@@ -15,10 +14,10 @@ const RSA_A_PUB: &str = include_str!("../src/auth/testdata/rsa_a_pub_spki.pem");
 const EC_PUB: &str = include_str!("../src/auth/testdata/ec_pub_spki.pem");
 
 /// A fresh directory under the system temp dir holding `keys/a.pem`.
-fn config_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tower-cdn-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("keys")).unwrap();
-    std::fs::write(dir.join("keys/a.pem"), RSA_A_PUB).unwrap();
+fn config_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(&format!("tower-cdn-{name}-")).tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+    std::fs::write(dir.path().join("keys/a.pem"), RSA_A_PUB).unwrap();
     dir
 }
 
@@ -54,7 +53,8 @@ origin = "web"
 async fn a_config_file_with_key_groups_serves_signed_urls() {
     let origin = Origin::start().await;
     origin.route("/private/a", Reply::ok("a").header("cache-control", "max-age=60"));
-    let dir = config_dir("keys-ok");
+    let tmp = config_dir("keys-ok");
+    let dir = tmp.path();
     let ec = format!("trusted_keys = [{{ id = \"KE\", pem = \"\"\"\n{EC_PUB}\"\"\" }}]");
     let path = dir.join("cdn.toml");
     std::fs::write(&path, file(&origin.url(), &format!("trusted_key_groups = [\"signers\"]\n{ec}"))).unwrap();
@@ -72,7 +72,8 @@ async fn a_config_file_with_key_groups_serves_signed_urls() {
 
 #[test]
 fn key_mistakes_name_the_key_path_and_the_file() {
-    let dir = config_dir("keys-bad");
+    let tmp = config_dir("keys-bad");
+    let dir = tmp.path();
     std::fs::write(dir.join("keys/private.pem"), RSA_A).unwrap();
     let name = dir.join("cdn.toml").display().to_string();
     let error = |behavior_keys: &str| {

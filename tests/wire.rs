@@ -80,6 +80,7 @@ async fn get_raw(addr: SocketAddr, target: &str) -> String {
 fn assert_framing_is_honest(origin: &RecordingOrigin) {
     assert!(origin.garbled().is_empty(), "the origin received bytes it could not frame: {:?}", origin.garbled());
     for r in origin.requests() {
+        assert!(!r.truncated, "{r:?}");
         if let Some(cl) = r.header("content-length") {
             assert_eq!(cl.parse::<usize>().unwrap(), r.body.len(), "{r:?}");
         }

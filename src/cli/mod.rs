@@ -21,6 +21,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_layer::Layer;
 
+use crate::config::settings::respell;
 use crate::{CdnLayer, CdnLayerBuilder, ConfigError, Origin, config};
 use args::{Args, LogFormat};
 use serve::{ServeOptions, serve};
@@ -85,12 +86,20 @@ struct Served {
     demo: bool,
 }
 
-/// `--check-config FILE`: `FILE: ok` and 0, or the error and 2.
+/// `--check-config FILE`: `FILE: ok` and 0, or the error and 2. The file
+/// is checked as a library builds it (app origins are fine there; a note
+/// says the dev proxy cannot serve them), and S3 credentials from the
+/// environment are resolved only when a server starts.
 fn check_config(path: &Path) -> ExitCode {
-    let checked =
-        config::from_file(path).and_then(|file| file.builder().standalone(true).build().map_err(|e| file.error(e)));
+    let checked = config::from_file(path).and_then(|file| {
+        file.builder().check_only(true).build().map_err(|e| file.error(e))?;
+        if let Err(e) = file.builder().check_only(true).standalone(true).build() {
+            eprintln!("tower-cdn: note: {}: the dev proxy cannot serve this file as it is", file.error(e));
+        }
+        Ok(())
+    });
     match checked {
-        Ok(_) => {
+        Ok(()) => {
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
@@ -113,9 +122,10 @@ fn from_config_file(args: &Args, path: &Path) -> Result<Served, ExitCode> {
         builder = builder.access_log(log.clone());
     }
     let layer = builder.build().map_err(|e| {
-        match flag_name(args, e.setting()) {
-            Some(flag) => eprintln!("tower-cdn: invalid setting {flag}: {}", e.message()),
-            None => eprintln!("{}", file.error(file_key(e))),
+        if set_by_flag(args, e.setting()) {
+            eprintln!("tower-cdn: invalid setting {}", respell(&e, |s| s.flag));
+        } else {
+            eprintln!("{}", file.error(e));
         }
         ExitCode::from(2)
     })?;
@@ -152,7 +162,8 @@ async fn from_flags(args: &Args) -> Result<Served, ExitCode> {
         builder = builder.access_log(log.clone());
     }
     let layer = builder.build().map_err(|e| {
-        eprintln!("tower-cdn: invalid setting {}", rename_flag(e));
+        let e = if e.setting().starts_with("origin") { ConfigError::new("--origin", e.message()) } else { e };
+        eprintln!("tower-cdn: invalid setting {}", respell(&e, |s| s.flag));
         ExitCode::from(2)
     })?;
     let what = if demo {
@@ -197,46 +208,23 @@ fn with_flags(b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     b
 }
 
-/// The flag that set a builder setting, if a flag did.
-fn flag_name(args: &Args, setting: &str) -> Option<&'static str> {
+/// Whether a flag set the builder setting an error names.
+fn set_by_flag(args: &Args, setting: &str) -> bool {
     match setting {
-        "capacity_bytes" if args.capacity.is_some() => Some("--capacity"),
-        "max_entry_bytes" if args.max_object_size.is_some() => Some("--max-object-size"),
-        "default_ttl" if args.default_ttl.is_some() => Some("--default-ttl"),
-        "min_ttl" if args.min_ttl.is_some() => Some("--min-ttl"),
-        "max_ttl" if args.max_ttl.is_some() => Some("--max-ttl"),
-        "error_caching_min_ttl" if args.error_caching_min_ttl.is_some() => Some("--error-caching-min-ttl"),
-        "viewer_scheme" if args.viewer_scheme.is_some() => Some("--viewer-scheme"),
-        "l2.url" if args.l2.is_some() => Some("--l2"),
-        "cache_name" if args.cache_name.is_some() => Some("--cache-name"),
-        _ => None,
+        "capacity_bytes" => args.capacity.is_some(),
+        "max_entry_bytes" => args.max_object_size.is_some(),
+        "default_ttl" => args.default_ttl.is_some(),
+        "min_ttl" => args.min_ttl.is_some(),
+        "max_ttl" => args.max_ttl.is_some(),
+        "error_caching_min_ttl" => args.error_caching_min_ttl.is_some(),
+        "stale_while_revalidate" => args.stale_while_revalidate.is_some(),
+        "stale_if_error" => args.stale_if_error.is_some(),
+        "stale_if_unreachable" => args.stale_if_unreachable.is_some(),
+        "viewer_scheme" => args.viewer_scheme.is_some(),
+        "l2.url" => args.l2.is_some(),
+        "cache_name" => args.cache_name.is_some(),
+        _ => false,
     }
-}
-
-/// Names the layer-wide settings as the file spells them.
-fn file_key(e: ConfigError) -> ConfigError {
-    let key = match e.setting() {
-        "capacity_bytes" => "capacity",
-        "max_entry_bytes" => "max_object_size",
-        _ => return e,
-    };
-    ConfigError::new(key, e.message())
-}
-
-/// Names flags as the user typed them.
-fn rename_flag(e: ConfigError) -> ConfigError {
-    let flag = match e.setting() {
-        "capacity_bytes" => "--capacity",
-        "max_entry_bytes" => "--max-object-size",
-        "default_ttl" => "--default-ttl",
-        "min_ttl" => "--min-ttl",
-        "max_ttl" => "--max-ttl",
-        "l2.url" => "--l2",
-        "cache_name" => "--cache-name",
-        s if s.starts_with("origin") => "--origin",
-        _ => return e,
-    };
-    ConfigError::new(flag, e.message())
 }
 
 /// The standalone proxy has no app behind the cache: requests that no

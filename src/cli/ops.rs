@@ -185,9 +185,10 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) -> R
     let config = match super::with_flags(file.builder().standalone(true), args).build_config() {
         Ok(config) => config,
         Err(e) => {
-            let shown = match super::flag_name(args, e.setting()) {
-                Some(flag) => format!("invalid setting {flag}: {}", e.message()),
-                None => file.error(super::file_key(e)).to_string(),
+            let shown = if super::set_by_flag(args, e.setting()) {
+                format!("invalid setting {}", crate::config::settings::respell(&e, |s| s.flag))
+            } else {
+                file.error(e).to_string()
             };
             return rejected(shown);
         }
@@ -195,11 +196,7 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) -> R
     let done = layer.reload(config);
     tracing::info!(file = %path.display(), "configuration reloaded: {done}");
     for setting in done.not_applied() {
-        let key = match *setting {
-            "capacity_bytes" => "capacity",
-            "max_entry_bytes" => "max_object_size",
-            other => other,
-        };
+        let key = crate::config::settings::by_builder(setting).map_or(*setting, |s| s.file);
         tracing::warn!(file = %path.display(), "{key} changed: it applies after a restart");
     }
     for (key, same) in [

@@ -31,6 +31,7 @@ mod keys;
 mod l2;
 mod ops;
 mod schema;
+pub(crate) mod settings;
 pub mod units;
 
 pub(crate) use globals::Globals;
@@ -98,6 +99,7 @@ impl ConfigFile {
     /// Names this file in a builder error, whose setting path is the key
     /// path in the file.
     pub fn error(&self, e: ConfigError) -> ConfigFileError {
+        let e = settings::respell(&e, |s| Some(s.file));
         ConfigFileError { file: self.file.clone(), key: e.setting().to_owned(), message: e.message().to_owned() }
     }
 }

@@ -18,11 +18,12 @@ use crate::cache::fill::{FillWriter, Published, Served};
 use crate::cache::key::{self, CacheKey};
 use crate::cache::lock::Registration;
 use crate::cache::store::Cached;
-use crate::error::OriginError;
+use crate::error::{EdgeBuilt, OriginError};
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::AgeClock;
+use crate::policy::freshness::TtlPolicy;
 use crate::policy::headers::take_purge_tags;
 use crate::policy::reuse::{OriginTrouble, may_serve_stale_on_error};
 use crate::policy::storable::{self, RequestFacts, ResponseFacts, Storable, StoreRules};
@@ -156,10 +157,20 @@ impl FillTask {
             }
         }
         let eff = targeted::effective(&head_parts.headers, &self.shared.targeted);
+        // A response the edge built (an S3 error mapped to a short page)
+        // says `no-store`, and a minimum TTL does not override that: only
+        // an origin's directives are CloudFront's to override.
+        let edge_ttl;
+        let ttl = if head_parts.extensions.get::<EdgeBuilt>().is_some() && !self.behavior.ttl.min_ttl.is_zero() {
+            edge_ttl = TtlPolicy { min_ttl: std::time::Duration::ZERO, ..self.behavior.ttl.clone() };
+            &edge_ttl
+        } else {
+            &self.behavior.ttl
+        };
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
-            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: false },
+            StoreRules { ttl, cookies_in_key: !self.behavior.key.cookies.is_none() },
             response_time,
         );
         let expected_len = content_length(&head_parts.headers);
@@ -230,7 +241,7 @@ impl FillTask {
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status: old.status, headers: &headers, eff: &eff },
-            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: false },
+            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: !self.behavior.key.cookies.is_none() },
             response_time,
         );
         targeted::strip(&mut headers, &self.shared.targeted);

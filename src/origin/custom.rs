@@ -10,6 +10,7 @@ use http_body_util::BodyDataStream;
 use super::config::{HttpOriginConfig, parse_custom_header};
 use super::inner::box_body;
 use super::limit::Limiter;
+use super::report::FailureLog;
 use crate::body::OriginBody;
 use crate::error::{ConfigError, OriginError};
 use crate::origin::inner::HttpBody;
@@ -26,6 +27,7 @@ pub(crate) struct CustomOrigin {
     forward_host: bool,
     custom_headers: HeaderMap,
     limiter: Option<Limiter>,
+    failures: FailureLog,
 }
 
 impl std::fmt::Debug for CustomOrigin {
@@ -40,7 +42,7 @@ impl std::fmt::Debug for CustomOrigin {
 
 impl CustomOrigin {
     /// Validates the configuration and builds the client.
-    pub(crate) fn new(cfg: &HttpOriginConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(name: &str, cfg: &HttpOriginConfig) -> Result<Self, ConfigError> {
         let uri: http::Uri =
             cfg.url.parse().map_err(|e| ConfigError::new("url", format!("{:?} is not a valid URL: {e}", cfg.url)))?;
         let scheme = match uri.scheme_str() {
@@ -88,11 +90,22 @@ impl CustomOrigin {
             response_timeout: cfg.response_timeout,
             forward_host: cfg.forward_host,
             custom_headers,
+            failures: FailureLog::new(name),
         })
     }
 
     pub(crate) fn response_timeout(&self) -> Duration {
         self.response_timeout
+    }
+
+    /// The operator's log of this origin's failures.
+    pub(crate) fn failures(&self) -> &FailureLog {
+        &self.failures
+    }
+
+    /// The URL a path and query would be fetched at (for logs).
+    pub(crate) fn describe(&self, path_and_query: &str) -> String {
+        format!("{}{}{}", self.base, self.origin_path, path_and_query)
     }
 
     /// The concurrency limit, if any.
@@ -113,6 +126,7 @@ impl CustomOrigin {
     {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let url = self.url_for(path_and_query)?;
+        let url_text = url.to_string();
         let mut headers = parts.headers;
         // The fields named by the viewer's `Connection` were removed when
         // the request arrived (before ours were added); these never pass.
@@ -138,11 +152,20 @@ impl CustomOrigin {
         if has_body {
             req = req.body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
         }
-        let resp = req.send().await.map_err(classify)?;
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let err = classify(e);
+                self.failures.warn(&url_text, &err, None);
+                return Err(err);
+            }
+        };
         // No `Upgrade` was sent, so no tunnel can follow: passing this on
         // would leave the client on a dead connection.
         if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-            return Err(OriginError::protocol("101 Switching Protocols to a request that asked for no upgrade"));
+            let err = OriginError::protocol("101 Switching Protocols to a request that asked for no upgrade");
+            self.failures.warn(&url_text, &err, None);
+            return Err(err);
         }
         let mut resp = Response::from(resp);
         strip_hop_by_hop(resp.headers_mut());

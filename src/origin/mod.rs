@@ -7,6 +7,7 @@ pub(crate) mod custom;
 pub(crate) mod group;
 pub(crate) mod inner;
 pub(crate) mod limit;
+pub(crate) mod report;
 pub(crate) mod s3;
 
 pub use config::Origin;
@@ -56,11 +57,17 @@ impl OriginTarget {
     }
 
     /// Validates an origin description and sets up its client.
-    pub(crate) fn from_config(origin: &Origin) -> Result<Self, crate::error::ConfigError> {
+    /// `name` is the origin's id, for the operator's log.
+    /// With `check_only`, credentials from the environment are not read.
+    pub(crate) fn from_config(
+        name: &str,
+        origin: &Origin,
+        check_only: bool,
+    ) -> Result<Self, crate::error::ConfigError> {
         match &origin.kind {
             config::OriginKind::Inner => Ok(OriginTarget::Inner),
-            config::OriginKind::Http(c) => Ok(OriginTarget::Http(custom::CustomOrigin::new(c)?)),
-            config::OriginKind::S3(c) => Ok(OriginTarget::S3(s3::S3Fetcher::new(c)?)),
+            config::OriginKind::Http(c) => Ok(OriginTarget::Http(custom::CustomOrigin::new(name, c)?)),
+            config::OriginKind::S3(c) => Ok(OriginTarget::S3(s3::S3Fetcher::new(name, c, check_only)?)),
         }
     }
 
@@ -106,13 +113,23 @@ impl OriginTarget {
         match self {
             OriginTarget::Http(origin) => {
                 let slot = limit::acquire(origin.limiter()).await?;
+                let uri = parts.uri.clone();
                 let fut = origin.fetch(parts, body, forward_body);
-                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?.map(|r| slot.hold(r))
+                let Ok(fetched) = tokio::time::timeout(timeout, fut).await else {
+                    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+                    origin.failures().warn(&origin.describe(pq), &timed_out(), None);
+                    return Err(timed_out());
+                };
+                fetched.map(|r| slot.hold(r))
             }
             OriginTarget::S3(origin) => {
                 let slot = limit::acquire(origin.limiter()).await?;
                 let fut = origin.fetch(&parts);
-                tokio::time::timeout(timeout, fut).await.map_err(|_| timed_out())?.map(|r| slot.hold(r))
+                let Ok(fetched) = tokio::time::timeout(timeout, fut).await else {
+                    origin.failures().warn(parts.uri.path(), &timed_out(), None);
+                    return Err(timed_out());
+                };
+                fetched.map(|r| slot.hold(r))
             }
             // Each member applies its own timeout.
             OriginTarget::Group(group) => Box::pin(group.fetch(parts, body, forward_body)).await,

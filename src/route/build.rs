@@ -23,6 +23,10 @@ pub(crate) struct BuildContext {
     pub(crate) ttl: TtlPolicy,
     /// The standalone proxy has no app: app origins are an error.
     pub(crate) standalone: bool,
+    /// Checking a configuration, not starting it: what the environment
+    /// provides at start (S3 credentials from variables or files) is not
+    /// read.
+    pub(crate) check_only: bool,
 }
 
 /// Validates the distributions and builds the routing table.
@@ -86,7 +90,7 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
             }
         }
         let ttl = TtlPolicy { status_ttls: Arc::from(statuses), ..ctx.ttl.clone() };
-        local = BuildContext { ttl, standalone: ctx.standalone };
+        local = BuildContext { ttl, standalone: ctx.standalone, check_only: ctx.check_only };
         &local
     } else {
         ctx
@@ -101,7 +105,7 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
                 "an app origin needs an app behind the layer; the standalone proxy has none (use kind = \"http\" or \"s3\")",
             ));
         }
-        let target = OriginTarget::from_config(origin).map_err(|e| e.within(&at))?;
+        let target = OriginTarget::from_config(id, origin, ctx.check_only).map_err(|e| e.within(&at))?;
         targets.insert(id, Arc::new(target));
     }
     for (id, group) in &d.groups {

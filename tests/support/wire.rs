@@ -28,6 +28,9 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// The bytes of the content on the wire (with chunk framing).
     pub body_wire: Vec<u8>,
+    /// The connection ended before the declared content did (the sender
+    /// aborted it: nothing after it on that connection can be misread).
+    pub truncated: bool,
 }
 
 impl Recorded {
@@ -172,6 +175,7 @@ async fn serve_conn(mut sock: TcpStream, conn: usize, st: Arc<Mutex<State>>, ans
                         headers,
                         body: Vec::new(),
                         body_wire: Vec::new(),
+                        truncated: false,
                     };
                     break (n, rec);
                 }
@@ -216,6 +220,9 @@ async fn serve_conn(mut sock: TcpStream, conn: usize, st: Arc<Mutex<State>>, ans
                 let need = line_end + 2 + size + 2;
                 while buf.len() < need {
                     if !fill(&mut sock, &mut buf, conn, &st).await {
+                        rec.truncated = true;
+                        rec.body_wire.extend_from_slice(&buf);
+                        st.lock().unwrap().requests.push(rec);
                         return;
                     }
                 }
@@ -229,6 +236,9 @@ async fn serve_conn(mut sock: TcpStream, conn: usize, st: Arc<Mutex<State>>, ans
         } else if let Some(len) = length {
             while buf.len() < len {
                 if !fill(&mut sock, &mut buf, conn, &st).await {
+                    rec.truncated = true;
+                    rec.body = std::mem::take(&mut buf);
+                    rec.body_wire = rec.body.clone();
                     st.lock().unwrap().requests.push(rec);
                     return;
                 }

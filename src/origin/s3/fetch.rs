@@ -18,6 +18,7 @@ use crate::error::{ConfigError, OriginError, text_response};
 use crate::origin::custom::classify;
 use crate::origin::inner::box_body;
 use crate::origin::limit::Limiter;
+use crate::origin::report::{FailureLog, s3_error_code};
 use crate::policy::headers::strip_hop_by_hop;
 
 /// A validated S3 origin with its connection pool and resolved credentials.
@@ -28,6 +29,7 @@ pub(crate) struct S3Fetcher {
     response_timeout: Duration,
     forbidden_as_not_found: bool,
     limiter: Option<Limiter>,
+    failures: FailureLog,
 }
 
 impl std::fmt::Debug for S3Fetcher {
@@ -42,7 +44,7 @@ impl std::fmt::Debug for S3Fetcher {
 
 impl S3Fetcher {
     /// Validates the configuration, resolves credentials, builds the client.
-    pub(crate) fn new(cfg: &S3Origin) -> Result<Self, ConfigError> {
+    pub(crate) fn new(name: &str, cfg: &S3Origin, check_only: bool) -> Result<Self, ConfigError> {
         if cfg.bucket.is_empty() {
             return Err(ConfigError::new("bucket", "must not be empty"));
         }
@@ -78,7 +80,7 @@ impl S3Fetcher {
         if cfg.connect_timeout.is_zero() {
             return Err(ConfigError::new("connect_timeout", "must be greater than zero"));
         }
-        let credentials = cfg.credentials.resolve()?;
+        let credentials = if check_only { Credentials::Anonymous } else { cfg.credentials.resolve()? };
         // Idempotent; an `Err` means a provider is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
@@ -99,11 +101,17 @@ impl S3Fetcher {
             response_timeout: cfg.response_timeout,
             forbidden_as_not_found: cfg.forbidden_as_not_found,
             limiter: cfg.limit.build()?,
+            failures: FailureLog::new(name),
         })
     }
 
     pub(crate) fn response_timeout(&self) -> Duration {
         self.response_timeout
+    }
+
+    /// The operator's log of this origin's failures.
+    pub(crate) fn failures(&self) -> &FailureLog {
+        &self.failures
     }
 
     /// The concurrency limit, if any.
@@ -135,13 +143,15 @@ impl S3Fetcher {
         sign(&mut req, &self.credentials, self.target.region(), SystemTime::now())
             .map_err(|_| OriginError::protocol("cannot sign the S3 request"))?;
         let (head, ()) = req.into_parts();
-        let resp = self
-            .client
-            .request(head.method, head.uri.to_string())
-            .headers(head.headers)
-            .send()
-            .await
-            .map_err(classify)?;
+        let url = head.uri.to_string();
+        let resp = match self.client.request(head.method, &url).headers(head.headers).send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let err = classify(e);
+                self.failures.warn(&url, &err, None);
+                return Err(err);
+            }
+        };
         let status = resp.status();
         if status.as_u16() < 300 || status == StatusCode::NOT_MODIFIED {
             let mut resp = Response::from(resp);
@@ -149,9 +159,34 @@ impl S3Fetcher {
             drop_unforwarded_vary(resp.headers_mut());
             return Ok(resp.map(box_body));
         }
-        // The XML error body is dropped unread; the status is mapped.
+        // The status is mapped; the XML error document is read (bounded)
+        // for the operator's log only: a wrong secret and a missing bucket
+        // both look like a bare 403/404 to the viewer.
+        let code = read_error_code(resp).await;
+        if status != StatusCode::NOT_FOUND || code.as_deref() != Some("NoSuchKey") {
+            let cause = format!("S3 answered {status}");
+            self.failures.warn(&url, &cause, Some(code.as_deref().unwrap_or("-")));
+        }
         Ok(generated(map_error_status(status, self.forbidden_as_not_found)))
     }
+}
+
+/// The error code of an S3 error response, reading at most 16 KiB of it
+/// within two seconds.
+async fn read_error_code(resp: reqwest::Response) -> Option<String> {
+    use futures_util::StreamExt as _;
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= 16 * 1024 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+    s3_error_code(&body)
 }
 
 /// Removes the `Vary` members that name headers S3 never receives.
