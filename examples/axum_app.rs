@@ -2,7 +2,7 @@
 //! come from a separate HTTP origin through a second layer.
 //!
 //! Run: `cargo run --example axum_app`, then try
-//! `curl -si http://127.0.0.1:3000/` and `curl -si http://127.0.0.1:3000/assets/logo.txt` twice each.
+//! `curl -si http://127.0.0.1:3002/` and `curl -si http://127.0.0.1:3002/assets/logo.txt` twice each.
 
 use std::time::Duration;
 
@@ -39,8 +39,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Everything else is the app's own pages, cached by a second layer.
     let app = Router::new().route("/", get(home)).route_layer(CdnLayer::new(CdnConfig::default())).merge(asset_routes);
 
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3002".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())

@@ -31,7 +31,9 @@ async fn main() -> std::io::Result<()> {
     let service = CdnLayer::new(CdnConfig::default()).layer(handler);
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     println!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;

@@ -83,8 +83,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let has_s3 = bucket.is_some();
     let layer = layer(&api_url, bucket)?;
     let router = app().layer(layer);
-    let addr = if once { "127.0.0.1:0" } else { "127.0.0.1:3000" };
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr =
+        if once { "127.0.0.1:0".to_owned() } else { std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3002".into()) };
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router).await });
 

@@ -166,8 +166,14 @@ fn check_config_exits_0_when_valid_and_2_with_the_error() {
         "{err}"
     );
 
+    // A file for library use (an app origin) checks, with a note that the
+    // dev proxy cannot serve it; serving it is the error.
     let app = temp_file("app.toml", &GOOD.replace("kind = \"http\"\nurl = \"http://127.0.0.1:9\"", "kind = \"app\""));
     let out = tower_cdn(&["--check-config".as_ref(), app.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("note:") && err.contains("distributions[0].origins.web: an app origin needs an app"), "{err}");
+    let out = tower_cdn(&["--listen".as_ref(), "127.0.0.1:0".as_ref(), "--config".as_ref(), app.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("distributions[0].origins.web: an app origin needs an app"), "{err}");

@@ -206,3 +206,92 @@ async fn the_example_configuration_serves_the_seeded_objects() {
     assert_eq!(missing_status, 404, "{err}");
     assert!(missing_text.contains("Not found"), "{missing_text}");
 }
+
+#[tokio::test]
+async fn sign_url_makes_urls_and_cookies_the_edge_accepts() {
+    use tower_cdn::auth::TrustedKeys;
+    use tower_cdn::{CacheBehavior, Distribution};
+    let origin = support::Origin::start().await;
+    origin.route("/private/a.txt", support::Reply::ok("secret").header("cache-control", "max-age=60"));
+    let mut keys = TrustedKeys::new();
+    keys.add_pem("KA", include_str!("../src/auth/testdata/rsa_a_pub_spki.pem")).unwrap();
+    let layer = CdnLayer::builder()
+        .distribution(
+            Distribution::new("d")
+                .origin("web", Origin::http(origin.url()))
+                .behavior(CacheBehavior::new("/private/*").origin("web").trusted_keys(keys))
+                .default_behavior(CacheBehavior::default_for("web")),
+        )
+        .build()
+        .unwrap();
+    let edge = start_proxy(layer).await;
+    let url = format!("http://{edge}/private/a.txt");
+    let sign = |extra: &[&str]| {
+        let mut args = vec!["sign-url", "--key-pair-id", "KA", "--private-key", "src/auth/testdata/rsa_a_pkcs1.pem"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        let out = tower_cdn(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let c = client();
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 403);
+    for extra in [&[][..], &["--sha256"], &["--ip", "127.0.0.0/8", "--expires", "10m"]] {
+        let signed = sign(extra);
+        let r = c.get(&signed).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{extra:?}: {signed}");
+    }
+    let elsewhere = sign(&["--ip", "192.0.2.0/24"]);
+    assert_eq!(c.get(&elsewhere).send().await.unwrap().status(), 403);
+    let cookies = sign(&["--cookies"]);
+    let cookie = cookies
+        .lines()
+        .map(|l| l.strip_prefix("Set-Cookie: ").unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert_eq!(c.get(&url).header("cookie", cookie).send().await.unwrap().status(), 200);
+    let bad = tower_cdn(&["sign-url", "--key-pair-id", "KA", "--private-key", "no/such.pem", &url]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--private-key no/such.pem"));
+}
+
+#[tokio::test]
+async fn the_admin_api_has_a_health_check_and_purges_with_curl_x_purge() {
+    let origin = support::Origin::start().await;
+    origin.route("/a/x", support::Reply::ok("x").header("cache-control", "max-age=600"));
+    origin.route("/b", support::Reply::ok("b").header("cache-control", "max-age=600"));
+    let layer = CdnLayer::builder().origin(Origin::http(origin.url())).build().unwrap();
+    let edge = start_proxy(layer.clone()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = listener.local_addr().unwrap();
+    tokio::spawn(tower_cdn::cli::serve::serve(
+        listener,
+        tower_cdn::admin::router(&layer, Some("tok")),
+        tower_cdn::cli::serve::ServeOptions::default(),
+        std::future::pending(),
+    ));
+    let c = client();
+    let health = c.get(format!("http://{admin}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "no token needed");
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+    for p in ["/a/x", "/b"] {
+        c.get(format!("http://{edge}{p}")).send().await.unwrap().text().await.unwrap();
+    }
+    let purge = |path: &'static str, token: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let mut r = c.request(reqwest::Method::from_bytes(b"PURGE").unwrap(), format!("http://{admin}{path}"));
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(purge("/a/*", None).await, 401);
+    assert_eq!(purge("/a/*", Some("tok")).await, 201);
+    assert!(support::eventually(|| layer.cache().len() == 1).await);
+    let r = c.get(format!("http://{edge}/a/x")).send().await.unwrap();
+    assert!(support::cache_status(&r).contains("fwd=uri-miss"));
+    let r = c.get(format!("http://{edge}/b")).send().await.unwrap();
+    assert!(support::cache_status(&r).contains("hit"));
+}

@@ -92,18 +92,43 @@ async fn set_cookie_never_reaches_another_user() {
         let (origin, hits) = personalising_origin(true).await;
         let edge = start_proxy(layer(origin, policy.clone())).await;
         let (cs, alice_cookie, _) = get(edge, "session=alice").await;
-        assert!(cs.contains("detail=set-cookie"), "{cs}");
+        let keyed = policy != CachePolicy::new();
+        assert!(cs.contains(if keyed { "stored" } else { "detail=set-cookie" }), "{cs}");
         assert_eq!(alice_cookie.as_deref(), Some("token=0"));
         for cookie in ["session=bob", "other=1"] {
             let (cs, set_cookie, _) = get(edge, cookie).await;
             assert!(!cs.contains("hit"), "{policy:?} {cookie}: a Set-Cookie response was shared ({cs})");
             assert_ne!(set_cookie, alice_cookie, "{policy:?} {cookie} got alice's Set-Cookie");
         }
-        // Not stored at all, so not even the same cookie gets a copy.
-        let (cs, _, _) = get(edge, "session=alice").await;
-        assert!(!cs.contains("hit"), "{cs}");
-        assert_eq!(hits.load(Ordering::SeqCst), 4);
+        // Without cookies in the key: not stored at all, so not even the
+        // same cookie gets a copy. With the session in the key, alice's
+        // own response is hers to reuse (the key holds her session), and
+        // nobody else's key names it.
+        let (cs, set_cookie, _) = get(edge, "session=alice").await;
+        if !keyed {
+            assert!(!cs.contains("hit"), "{cs}");
+            assert_eq!(hits.load(Ordering::SeqCst), 4);
+        } else {
+            assert!(cs.starts_with("tower-cdn; hit"), "{cs}");
+            assert_eq!(set_cookie, alice_cookie);
+            assert_eq!(hits.load(Ordering::SeqCst), 3);
+        }
     }
+}
+
+#[tokio::test]
+async fn a_set_cookie_answer_to_a_request_without_keyed_cookies_is_never_stored() {
+    // The key holds `session`, but this visitor has none: the key is the
+    // anonymous one, and the new session the origin hands out is this
+    // visitor's alone (storing it would fix one session on everybody).
+    let (origin, hits) = personalising_origin(true).await;
+    let edge = start_proxy(layer(origin, CachePolicy::new().cookies(Select::only(["session"])))).await;
+    let (cs, first, _) = get(edge, "other=1").await;
+    assert!(cs.contains("detail=set-cookie"), "{cs}");
+    let (cs, second, _) = get(edge, "").await;
+    assert!(!cs.contains("hit"), "{cs}");
+    assert_ne!(first, second, "one visitor's new session reached another");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

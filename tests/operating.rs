@@ -201,13 +201,13 @@ async fn sighup_reloads_the_config_and_a_broken_file_keeps_the_old_one() {
     }
     let tmp = temp_dir("reload");
     let dir = tmp.path();
-    let path = config(&dir, &one.url(), &one.url());
+    let path = config(dir, &one.url(), &one.url());
     let proxy = Proxy::start(&["--config", &path], &[]);
     let p = format!("{}/p", proxy.url);
     assert_eq!(get(&p, Some("stays.test")).await.1, "one");
     assert_eq!(get(&p, Some("moves.test")).await.1, "one");
     // The `moves` distribution now points at origin two.
-    config(&dir, &one.url(), &two.url());
+    config(dir, &one.url(), &two.url());
     proxy.signal("-HUP");
     proxy.wait_stderr("configuration reloaded").await;
     assert!(proxy.stderr_text().contains("unchanged: stays; changed: moves"), "{}", proxy.stderr_text());
@@ -224,7 +224,6 @@ async fn sighup_reloads_the_config_and_a_broken_file_keeps_the_old_one() {
     assert_eq!(get(&format!("{}/q", proxy.url), Some("moves.test")).await.1, "two");
     assert!(get(&p, Some("stays.test")).await.0.contains("hit"));
     assert_eq!((one.hits("/p"), two.hits("/p"), two.hits("/q")), (2, 1, 1));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -235,14 +234,14 @@ async fn the_admin_api_reloads_the_config_file_and_reports_a_broken_one() {
     }
     let tmp = temp_dir("admin-reload");
     let dir = tmp.path();
-    let path = config(&dir, &one.url(), &one.url());
+    let path = config(dir, &one.url(), &one.url());
     let proxy = Proxy::start(&["--config", &path, "--admin", "127.0.0.1:0"], &[]);
     let admin = proxy.admin_url().await;
     let p = format!("{}/p", proxy.url);
     assert_eq!(get(&p, Some("moves.test")).await.1, "one");
     let reload = || async { client().post(format!("{admin}/reload")).send().await.unwrap() };
 
-    config(&dir, &one.url(), &two.url());
+    config(dir, &one.url(), &two.url());
     let r = reload().await;
     assert_eq!(r.status(), 200);
     let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
@@ -259,7 +258,6 @@ async fn the_admin_api_reloads_the_config_file_and_reports_a_broken_one() {
     let message = body["Error"]["Message"].as_str().unwrap();
     assert!(message.contains("distributions[0].origins.web.kind"), "{message}");
     assert!(get(&p, Some("moves.test")).await.0.contains("hit"), "the running configuration stays");
-    let _ = std::fs::remove_dir_all(&dir);
 
     // Started from flags: nothing to reload.
     let flags = Proxy::start(&["--listen", ":0", "--origin", &one.url(), "--admin", "127.0.0.1:0"], &[]);
@@ -306,7 +304,6 @@ async fn sighup_reopens_the_access_log_file() {
     assert!(eventually(|| records(&log).len() == 1).await, "a new file after the reopen");
     assert_eq!(records(&log)[0]["x-edge-result-type"], "Hit");
     assert_eq!(records(&dir.join("access.log.1")).len(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -356,7 +353,6 @@ async fn sigterm_lets_a_slow_response_finish_then_exits_0() {
     let text = std::fs::read_to_string(&log).unwrap();
     let line = text.lines().find(|l| l.contains("/slow")).unwrap_or_else(|| panic!("no /slow record in {text:?}"));
     assert!(line.contains(&format!("\t{size}\t")), "{line}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -262,3 +262,62 @@ origin = "private"
     assert_eq!((status.as_u16(), body.as_str()), (200, "hello from s3\n"));
     assert_eq!(missing, 404);
 }
+
+#[tokio::test]
+async fn an_error_the_edge_builds_is_not_stored_under_a_minimum_ttl() {
+    let e = s3_env();
+    let layer = CdnLayer::builder()
+        .distribution(
+            Distribution::new("s3").origin("bucket", Origin::s3(e.path_style(&e.public))).default_behavior(
+                CacheBehavior::default_for("bucket")
+                    .cache_policy(tower_cdn::CachePolicy::new().min_ttl(Duration::from_secs(3600))),
+            ),
+        )
+        .build()
+        .unwrap();
+    let cache = layer.cache();
+    let edge = start_proxy(layer).await;
+    for _ in 0..2 {
+        let g = get(edge, "/not-yet-uploaded.txt").await;
+        assert_eq!(g.status, 404);
+        assert!(!g.cache_status.contains("hit") && !g.cache_status.contains("stored"), "{}", g.cache_status);
+    }
+    assert!(cache.is_empty());
+    // The objects S3 has are still kept for at least the minimum TTL.
+    let g = get(edge, "/hello.txt").await;
+    assert!(g.cache_status.contains("stored"), "{}", g.cache_status);
+}
+
+#[test]
+fn s3_errors_are_logged_with_their_code() {
+    let e = s3_env();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cdn.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[distributions]]\nid = \"d\"\n[distributions.origins.priv]\nkind = \"s3\"\nbucket = \"{}\"\nendpoint = \"{}\"\npath_style = true\nregion = \"{}\"\ncredentials = {{ access_key_id = \"{}\", secret_access_key = \"wrong\" }}\n[distributions.default_behavior]\norigin = \"priv\"\n",
+            e.private, e.endpoint, e.region, e.access_key_id
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
+        .args(["--listen", "127.0.0.1:0", "--config", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async { client().get(format!("{url}/hello.txt")).send().await.unwrap().status() });
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status, 403);
+    let line = err.lines().find(|l| l.contains("origin request failed")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("origin=priv") && line.contains("S3 answered 403"), "{line}");
+    assert!(line.contains("s3_error=") && !line.contains("s3_error=-") && !line.contains("wrong"), "{line}");
+}

@@ -179,6 +179,25 @@ pub(super) async fn create(State(admin): State<AdminState>, body: Bytes) -> Resp
     created(&admin, inv.id(), batch)
 }
 
+/// `PURGE /PATH` (Varnish's habit: `curl -X PURGE http://admin/PATH`):
+/// the path (a trailing `*` makes it a prefix) on every host, or on the
+/// host the `X-Purge-Host` header names.
+pub(super) async fn purge(State(admin): State<AdminState>, req: axum::extract::Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let host = req.headers().get("x-purge-host").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let paths = match check_paths(vec![path]) {
+        Ok(p) => p,
+        Err(Invalid(code, message)) => return error(StatusCode::BAD_REQUEST, code, &message),
+    };
+    let cache = admin.layer.cache();
+    let inv = match &host {
+        None => cache.invalidate(&paths),
+        Some(h) => cache.invalidate_host(h, &paths),
+    };
+    let batch = Batch { what: What::Paths(paths), host, distribution: None, caller_reference: None };
+    created(&admin, inv.id(), batch)
+}
+
 /// `POST /distributions/{id}/invalidations`: paths on that distribution's hosts.
 pub(super) async fn create_for_distribution(
     State(admin): State<AdminState>,

@@ -23,6 +23,8 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /distributions` | `{"Distributions": [{"Id", "Enabled"}]}` |
 //! | `POST /distributions/{id}/disable`, `.../enable` | `200` with `{"Distribution": {"Id", "Enabled"}}`, or `404` |
+//! | `PURGE /PATH` (optionally `X-Purge-Host: HOST`; a trailing `*` purges a prefix) | the same as `POST /invalidations` with that path (Varnish's `curl -X PURGE`) |
+//! | `GET /healthz` | `200` `{"status": "ok"}`, without a token (for load balancers) |
 //! | `POST /reload` (dev proxy with `--config`) | re-reads the file as SIGHUP does: `200` with `{"Reload": {"Status": "Completed", "Summary"}}`, or `400` `InvalidConfiguration` naming the key (the running configuration stays); `404` `NoConfigFile` without a file |
 //!
 //! Invalidation paths start with `/`; `*` may only end a path (a prefix);
@@ -98,9 +100,19 @@ pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: 
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload_config))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "NotFound", "no such admin endpoint") })
+        .fallback(fallback)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::check))
+        // For load balancers and supervisors: no token, nothing revealed.
+        .route("/healthz", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
+}
+
+/// `PURGE /PATH`, or 404.
+async fn fallback(State(admin): State<AdminState>, req: axum::extract::Request) -> Response {
+    if req.method().as_str() == "PURGE" {
+        return invalidations::purge(State(admin), req).await;
+    }
+    error(StatusCode::NOT_FOUND, "NotFound", "no such admin endpoint")
 }
 
 async fn reload_config(State(admin): State<AdminState>) -> Response {

@@ -9,8 +9,12 @@ use super::units::{parse_duration, parse_size};
 
 /// A local CDN edge cache: proxies and caches an origin like CloudFront.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "tower-cdn", version, about, long_about = None)]
+#[command(name = "tower-cdn", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Other things the binary does than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on (`:PORT` means 127.0.0.1:PORT; port 0 picks a free one)
     /// [default: the config file's `listen`, else 127.0.0.1:8080].
     #[arg(long, env = "TOWER_CDN_LISTEN")]
@@ -118,6 +122,55 @@ pub struct Args {
     /// per request: `RUST_LOG=info,tower_cdn::request=debug`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print a CloudFront signed URL (or signed cookies) for a behavior with
+    /// trusted keys: `tower-cdn sign-url --key-pair-id K --private-key key.pem
+    /// --expires 1h https://example.com/private/a.pdf`.
+    SignUrl(SignUrlArgs),
+}
+
+/// `tower-cdn sign-url`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignUrlArgs {
+    /// The URL to sign (as viewers will request it, scheme and host included).
+    pub url: String,
+
+    /// The key pair (public key) id the edge trusts.
+    #[arg(long)]
+    pub key_pair_id: String,
+
+    /// The private key, PEM (RSA PKCS#1/PKCS#8, or EC P-256).
+    #[arg(long, value_name = "FILE")]
+    pub private_key: PathBuf,
+
+    /// How long the URL stays valid from now, e.g. 1h.
+    #[arg(long, value_parser = parse_duration, default_value = "1h")]
+    pub expires: Duration,
+
+    /// Also not valid before this long from now (a custom policy).
+    #[arg(long, value_parser = parse_duration)]
+    pub not_before: Option<Duration>,
+
+    /// Only for clients in this range, e.g. 192.0.2.0/24 (a custom policy).
+    #[arg(long)]
+    pub ip: Option<String>,
+
+    /// The resource the policy covers, with `*` wildcards, e.g.
+    /// `https://example.com/private/*` [default: the URL; a custom policy].
+    #[arg(long)]
+    pub resource: Option<String>,
+
+    /// Sign with SHA-256 (`Hash-Algorithm=SHA256`) instead of SHA-1.
+    #[arg(long)]
+    pub sha256: bool,
+
+    /// Print `Set-Cookie` lines (signed cookies) instead of a URL.
+    #[arg(long)]
+    pub cookies: bool,
 }
 
 /// Log output format.

@@ -29,6 +29,9 @@ use serve::{ServeOptions, serve};
 /// Runs the dev proxy with parsed flags; returns the process exit code.
 pub async fn run(args: Args) -> ExitCode {
     init_tracing(args.log_format);
+    if let Some(args::Command::SignUrl(sign)) = &args.command {
+        return sign_url(sign);
+    }
     if let Some(path) = &args.check_config {
         return check_config(path);
     }
@@ -225,6 +228,56 @@ fn set_by_flag(args: &Args, setting: &str) -> bool {
         "cache_name" => args.cache_name.is_some(),
         _ => false,
     }
+}
+
+/// `tower-cdn sign-url`: the signed URL (or cookies) on stdout, 0; or the
+/// error and 2.
+fn sign_url(a: &args::SignUrlArgs) -> ExitCode {
+    use crate::auth::{HashAlgorithm, Policy, Signer};
+    let fail = |what: String| {
+        eprintln!("tower-cdn sign-url: {what}");
+        ExitCode::from(2)
+    };
+    let pem = match std::fs::read_to_string(&a.private_key) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("--private-key {}: {e}", a.private_key.display())),
+    };
+    let signer = match Signer::from_pem(&a.key_pair_id, &pem) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("--private-key {}: {e}", a.private_key.display())),
+    };
+    let signer = if a.sha256 { signer.with_hash_algorithm(HashAlgorithm::Sha256) } else { signer };
+    let now = std::time::SystemTime::now();
+    let expires = now + a.expires;
+    let custom = a.not_before.is_some() || a.ip.is_some() || a.resource.is_some();
+    let signed = if custom {
+        let mut policy = Policy::new(a.resource.clone().unwrap_or_else(|| a.url.clone()), expires);
+        if let Some(d) = a.not_before {
+            policy = policy.date_greater_than(now + d);
+        }
+        if let Some(ip) = &a.ip {
+            policy = match policy.ip_address(ip) {
+                Ok(p) => p,
+                Err(e) => return fail(format!("--ip {ip}: {e}")),
+            };
+        }
+        if a.cookies { signer.cookies(&policy).map(cookie_lines) } else { signer.custom_url(&a.url, &policy) }
+    } else if a.cookies {
+        signer.canned_cookies(&a.url, expires).map(cookie_lines)
+    } else {
+        signer.canned_url(&a.url, expires)
+    };
+    match signed {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+fn cookie_lines(cookies: Vec<(String, String)>) -> String {
+    cookies.iter().map(|(k, v)| format!("Set-Cookie: {k}={v}; Secure; HttpOnly")).collect::<Vec<_>>().join("\n")
 }
 
 /// The standalone proxy has no app behind the cache: requests that no

@@ -113,6 +113,16 @@ impl FillTask {
         }
     }
 
+    /// Whether this request's key holds a cookie: then a `Set-Cookie`
+    /// response is shared only with requests that carry the same keyed
+    /// cookie values (the same visitor). A request with no keyed cookie
+    /// shares its key with every anonymous visitor, so its `Set-Cookie`
+    /// (a new session, say) is never stored.
+    fn keyed_on_cookies(&self) -> bool {
+        let keyed = &self.behavior.key.cookies;
+        !keyed.is_none() && crate::policy::key_policy::cookies(&self.req_headers).any(|(name, _)| keyed.selects(name))
+    }
+
     fn stale_allowed(&self, trouble: OriginTrouble, now: SystemTime) -> bool {
         self.prior.as_ref().is_some_and(|p| may_serve_stale_on_error(&p.entry.head().meta, trouble, now))
     }
@@ -170,7 +180,7 @@ impl FillTask {
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
-            StoreRules { ttl, cookies_in_key: !self.behavior.key.cookies.is_none() },
+            StoreRules { ttl, cookies_in_key: self.keyed_on_cookies() },
             response_time,
         );
         let expected_len = content_length(&head_parts.headers);
@@ -241,7 +251,7 @@ impl FillTask {
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status: old.status, headers: &headers, eff: &eff },
-            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: !self.behavior.key.cookies.is_none() },
+            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: self.keyed_on_cookies() },
             response_time,
         );
         targeted::strip(&mut headers, &self.shared.targeted);

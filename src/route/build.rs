@@ -43,6 +43,9 @@ pub(crate) fn build_routes(distributions: &[Distribution], ctx: &BuildContext) -
             return Err(ConfigError::new(format!("{at}.id"), format!("distribution id {:?} is used twice", d.id)));
         }
         let state = build_distribution(d, ctx).map_err(|e| e.within(&at))?;
+        for warning in super::lint::lint(d, &at) {
+            tracing::warn!("{warning}");
+        }
         let names = d
             .domain
             .iter()
@@ -54,7 +57,11 @@ pub(crate) fn build_routes(distributions: &[Distribution], ctx: &BuildContext) -
             hosts.insert_str(host, i).map_err(|e| {
                 let message = match e {
                     HostTableError::Duplicate { host } => {
-                        format!("{host} already belongs to a distribution (CloudFront: CNAMEAlreadyExists)")
+                        let owner = hosts.lookup(&host.to_string()).and_then(|&k| states.get(k)).map(|s| s.id.as_str());
+                        format!(
+                            "{host} already belongs to distribution {:?} (CloudFront: CNAMEAlreadyExists)",
+                            owner.unwrap_or("?")
+                        )
                     }
                     other => other.to_string(),
                 };

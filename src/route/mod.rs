@@ -21,6 +21,7 @@ mod build;
 mod distribution;
 mod error_pages;
 mod host;
+mod lint;
 mod pattern;
 mod policies;
 mod reload;

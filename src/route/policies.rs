@@ -125,13 +125,36 @@ impl CachePolicy {
 
 /// Checks that `min <= default <= max`.
 pub(crate) fn check_ttls(ttl: &TtlPolicy) -> Result<(), ConfigError> {
+    let show = |d: std::time::Duration| humantime_secs(d);
     if ttl.min_ttl > ttl.max_ttl {
-        return Err(ConfigError::new("min_ttl", "must not exceed max_ttl"));
+        return Err(ConfigError::new(
+            "min_ttl",
+            format!("{} must not exceed max_ttl ({})", show(ttl.min_ttl), show(ttl.max_ttl)),
+        ));
     }
     if ttl.default_ttl < ttl.min_ttl || ttl.default_ttl > ttl.max_ttl {
-        return Err(ConfigError::new("default_ttl", "must lie between min_ttl and max_ttl"));
+        return Err(ConfigError::new(
+            "default_ttl",
+            format!(
+                "{} must lie between min_ttl ({}) and max_ttl ({})",
+                show(ttl.default_ttl),
+                show(ttl.min_ttl),
+                show(ttl.max_ttl)
+            ),
+        ));
     }
     Ok(())
+}
+
+/// A duration as seconds, with the largest whole unit when there is one
+/// (`86400s (1d)`), for error messages.
+fn humantime_secs(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let unit = [(86_400, "d"), (3_600, "h"), (60, "m")].into_iter().find(|(n, _)| secs >= *n && secs.is_multiple_of(*n));
+    match unit {
+        Some((n, u)) => format!("{secs}s ({}{u})", secs / n),
+        None => format!("{secs}s"),
+    }
 }
 
 /// An origin request policy (CloudFront's): which viewer headers, cookies
