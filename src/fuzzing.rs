@@ -2,7 +2,8 @@
 //! `--cfg fuzzing` (which cargo-fuzz and cargo-afl set). Not a public API:
 //! everything else the targets call is public already.
 
-pub use crate::cache::key::{HostError, cache_key, request_host};
+pub use crate::cache::key::cache_key;
+pub use crate::policy::host::{HostError, request_host};
 
 /// Parses a received custom policy document the way [`crate::auth::verify`]
 /// does once its signature checked out; `true` when it is usable.

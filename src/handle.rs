@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::cache::local::Invalidation;
 use crate::cache::purge::{InvalidationStatus, Scope};
-use crate::shared::Shared;
+use crate::edge::Edge;
 
 /// A handle on the cache behind a [`CdnLayer`](crate::CdnLayer), from
 /// [`CdnLayer::cache`](crate::CdnLayer::cache). Cheap to clone.
@@ -15,7 +16,7 @@ use crate::shared::Shared;
 /// this edge's own sweep only.
 #[derive(Clone)]
 pub struct CacheHandle {
-    shared: Arc<Shared>,
+    edge: Arc<Edge>,
 }
 
 impl fmt::Debug for CacheHandle {
@@ -24,38 +25,14 @@ impl fmt::Debug for CacheHandle {
     }
 }
 
-/// An invalidation in progress: it is in effect from the moment it is
-/// created; [`wait`](Self::wait) for the entries to be removed.
-#[derive(Debug)]
-pub struct Invalidation {
-    id: u64,
-    sweep: Option<tokio::task::JoinHandle<u64>>,
-    removed: u64,
-}
-
-impl Invalidation {
-    /// Its id (for [`CacheHandle::invalidation_status`] and the admin API).
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Waits until the invalidated entries are removed; returns how many.
-    pub async fn wait(self) -> u64 {
-        match self.sweep {
-            Some(handle) => handle.await.unwrap_or(0),
-            None => self.removed,
-        }
-    }
-}
-
 impl CacheHandle {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        CacheHandle { shared }
+    pub(crate) fn new(edge: Arc<Edge>) -> Self {
+        CacheHandle { edge }
     }
 
     /// Number of stored entries.
     pub fn len(&self) -> usize {
-        self.shared.store.len()
+        self.edge.cache.len()
     }
 
     /// `true` when nothing is stored.
@@ -65,38 +42,38 @@ impl CacheHandle {
 
     /// Bytes held (headers + bodies + per-entry overhead).
     pub fn weight_bytes(&self) -> u64 {
-        self.shared.store.weight_bytes()
+        self.edge.cache.weight_bytes()
     }
 
     /// Configured capacity in bytes.
     pub fn capacity_bytes(&self) -> u64 {
-        self.shared.store.capacity_bytes()
+        self.edge.cache.capacity_bytes()
     }
 
     /// Entries evicted to make room so far.
     pub fn evictions(&self) -> u64 {
-        self.shared.store.evictions()
+        self.edge.cache.evictions()
     }
 
     /// A snapshot of the counters (what `/metrics` exports).
     pub fn stats(&self) -> crate::Stats {
-        let mut s = self.shared.observe.metrics.stats();
-        s.l2_up = self.shared.fleet.as_ref().is_some_and(|f| f.is_up());
-        s.entries = self.shared.store.len() as u64;
-        s.cached_bytes = self.shared.store.weight_bytes();
-        s.evictions = self.shared.store.evictions();
-        s.log_records_dropped = self.shared.observe.logs().iter().map(crate::AccessLog::dropped).sum();
+        let mut s = self.edge.observe.metrics.stats();
+        s.l2_up = self.edge.fleet.as_ref().is_some_and(|f| f.is_up());
+        s.entries = self.edge.cache.len() as u64;
+        s.cached_bytes = self.edge.cache.weight_bytes();
+        s.evictions = self.edge.cache.evictions();
+        s.log_records_dropped = self.edge.observe.logs().iter().map(crate::AccessLog::dropped).sum();
         s
     }
 
     /// The counters in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.shared.observe.metrics.render(&self.stats())
+        self.edge.observe.metrics.render(&self.stats())
     }
 
     /// Origin fetches currently filling the cache.
     pub fn fills_in_flight(&self) -> usize {
-        self.shared.fills.len()
+        self.edge.cache.fills_in_flight()
     }
 
     /// Invalidates everything.
@@ -138,38 +115,14 @@ impl CacheHandle {
 
     /// The status of an invalidation started on this cache.
     pub fn invalidation_status(&self, id: u64) -> Option<InvalidationStatus> {
-        self.shared.purges.status(id)
+        self.edge.cache.invalidation_status(id)
     }
 
     pub(crate) fn start(&self, scope: Scope) -> Invalidation {
-        self.shared.observe.metrics.invalidation();
-        if let Some(fleet) = &self.shared.fleet {
+        self.edge.observe.metrics.invalidation();
+        if let Some(fleet) = &self.edge.fleet {
             fleet.publish(scope.clone());
         }
-        apply_local(&self.shared, scope)
-    }
-}
-
-/// Applies an invalidation to this edge's cache only (also how fleet
-/// invalidations from other edges are applied).
-pub(crate) fn apply_local(shared: &Arc<Shared>, scope: Scope) -> Invalidation {
-    let (id, sweep) = shared.purges.start(scope);
-    // Fills in flight fetched before the invalidation: never stored.
-    // Tags are unknown until a response is stored, so a tag purge
-    // covers every fill in flight.
-    shared.fills.invalidate_matching(|k| match sweep.scope() {
-        Scope::Tags(_) => true,
-        scope => scope.covers_key(k),
-    });
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            let shared = Arc::clone(shared);
-            let handle = rt.spawn(async move { sweep.run(&shared.store).await });
-            Invalidation { id, sweep: Some(handle), removed: 0 }
-        }
-        Err(_) => {
-            let removed = sweep.run_blocking(&shared.store);
-            Invalidation { id, sweep: None, removed }
-        }
+        self.edge.cache.invalidate(scope)
     }
 }

@@ -7,6 +7,7 @@ use tower_layer::Layer;
 
 use crate::Clock;
 use crate::cache::store::StoreOptions;
+use crate::edge::{Edge, EdgeSettings};
 use crate::error::ConfigError;
 use crate::fleet::config::L2Config;
 use crate::handle::CacheHandle;
@@ -17,7 +18,6 @@ use crate::policy::headers::CACHE_NAME;
 use crate::policy::targeted;
 use crate::route::{Behavior, BuildContext, Distribution, Routes, build_routes, check_ttls};
 use crate::service::Cdn;
-use crate::shared::Shared;
 use http::HeaderName;
 
 /// Default `x-edge-location` in access logs.
@@ -36,17 +36,8 @@ pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct CdnConfig {
     pub(crate) routes: Arc<Routes>,
-    pub(crate) store: StoreOptions,
-    pub(crate) standalone: bool,
-    pub(crate) targeted: Vec<HeaderName>,
-    pub(crate) clock: Clock,
-    pub(crate) trust_forwarding_headers: bool,
+    pub(crate) settings: EdgeSettings,
     pub(crate) access_logs: Vec<AccessLog>,
-    pub(crate) edge_location: String,
-    pub(crate) l2: Option<L2Config>,
-    pub(crate) cache_name: String,
-    pub(crate) edge_id: Option<String>,
-    pub(crate) viewer_scheme: &'static str,
 }
 
 impl Default for CdnConfig {
@@ -54,17 +45,19 @@ impl Default for CdnConfig {
         let behavior = Behavior::catch_all(Arc::new(OriginTarget::Inner), TtlPolicy::default());
         CdnConfig {
             routes: Arc::new(Routes::single(behavior)),
-            store: default_store_options(),
-            standalone: false,
-            targeted: targeted::default_targeted(),
-            clock: Clock::system(),
-            trust_forwarding_headers: false,
+            settings: EdgeSettings {
+                store: default_store_options(),
+                standalone: false,
+                targeted: targeted::default_targeted(),
+                clock: Clock::system(),
+                trust_forwarding_headers: false,
+                edge_location: DEFAULT_EDGE_LOCATION.into(),
+                l2: None,
+                cache_name: Arc::from(CACHE_NAME),
+                edge_id: None,
+                viewer_scheme: "http",
+            },
             access_logs: Vec::new(),
-            edge_location: DEFAULT_EDGE_LOCATION.into(),
-            l2: None,
-            cache_name: CACHE_NAME.into(),
-            edge_id: None,
-            viewer_scheme: "http",
         }
     }
 }
@@ -452,17 +445,19 @@ impl CdnLayerBuilder {
         };
         Ok(CdnConfig {
             routes: Arc::new(routes),
-            store: self.store,
-            standalone: self.standalone,
-            targeted: self.targeted,
-            clock: self.clock,
-            trust_forwarding_headers: self.trust_forwarding_headers,
+            settings: EdgeSettings {
+                store: self.store,
+                standalone: self.standalone,
+                targeted: self.targeted,
+                clock: self.clock,
+                trust_forwarding_headers: self.trust_forwarding_headers,
+                edge_location: self.edge_location,
+                l2: self.l2,
+                cache_name: Arc::from(self.cache_name.as_str()),
+                edge_id: self.edge_id,
+                viewer_scheme,
+            },
             access_logs: self.access_logs,
-            edge_location: self.edge_location,
-            l2: self.l2,
-            cache_name: self.cache_name,
-            edge_id: self.edge_id,
-            viewer_scheme,
         })
     }
 
@@ -483,18 +478,18 @@ fn is_token(s: &str) -> bool {
 /// clones of the same `CdnLayer` share entries.
 #[derive(Debug, Clone)]
 pub struct CdnLayer {
-    shared: Arc<Shared>,
+    edge: Arc<Edge>,
 }
 
 impl CdnLayer {
     /// Creates a layer from a validated configuration.
     pub fn new(config: CdnConfig) -> Self {
-        let shared = Arc::new(Shared::new(&config));
-        if let Some(fleet) = &shared.fleet {
+        let edge = Arc::new(Edge::new(config.routes, config.settings, config.access_logs));
+        if let Some(fleet) = &edge.fleet {
             // Starts now inside a runtime, else on the first request.
-            fleet.ensure_started(&shared);
+            fleet.ensure_started();
         }
-        CdnLayer { shared }
+        CdnLayer { edge }
     }
 
     /// Starts a builder.
@@ -506,23 +501,23 @@ impl CdnLayer {
     /// this layer see the change). Returns `false` if there is no such
     /// distribution. The simple builder's distribution is called `default`.
     pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
-        let _reloads = self.shared.reconfigure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.shared.routes.load().set_enabled(id, enabled)
+        let _reloads = self.edge.reconfigure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.edge.routes.load().set_enabled(id, enabled)
     }
 
     /// Whether the distribution `id` is enabled; `None` if there is none.
     pub fn is_enabled(&self, id: &str) -> Option<bool> {
-        self.shared.routes.load().is_enabled(id)
+        self.edge.routes.load().is_enabled(id)
     }
 
-    /// The state shared by this layer's clones.
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// What this layer's clones share.
+    pub(crate) fn edge(&self) -> &Arc<Edge> {
+        &self.edge
     }
 
     /// A handle to inspect and invalidate the shared cache.
     pub fn cache(&self) -> CacheHandle {
-        CacheHandle::new(Arc::clone(&self.shared))
+        CacheHandle::new(Arc::clone(&self.edge))
     }
 }
 
@@ -530,6 +525,6 @@ impl<S> Layer<S> for CdnLayer {
     type Service = Cdn<S>;
 
     fn layer(&self, inner: S) -> Cdn<S> {
-        Cdn::new(inner, Arc::clone(&self.shared))
+        Cdn::new(inner, Arc::clone(&self.edge))
     }
 }

@@ -61,7 +61,7 @@
 //!   requests with `Authorization` (unless `public`, `s-maxage` or
 //!   `must-revalidate`), partial and incomplete bodies are never stored.
 //!   `Cookie` is neither keyed nor forwarded unless a policy names it, so an
-//!   origin cannot personalise a response that is then shared.
+//!   origin cannot personalise a response that is then edge.
 //! - **One name per resource**: the request target is put in one canonical
 //!   form before routing, the key and the origin request are derived from
 //!   it (dot segments, `%2e`, unreserved escapes; RFC 3986 §6.2.2; see
@@ -122,6 +122,8 @@ pub mod auth;
 mod body;
 mod cache;
 mod clock;
+mod conn;
+mod edge;
 mod error;
 mod fleet;
 mod flow;
@@ -135,18 +137,19 @@ mod reload;
 mod respond;
 mod route;
 mod service;
-mod shared;
 mod status;
 #[cfg(test)]
 mod test_util;
 
 pub use body::CdnBody;
+pub use cache::local::Invalidation;
 pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
+pub use conn::{ClientAddr, LocalAddr};
 pub use error::{ConfigError, OriginError};
 pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Config};
 pub use future::ResponseFuture;
-pub use handle::{CacheHandle, Invalidation};
+pub use handle::CacheHandle;
 pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};
 pub use observe::X_REQUEST_ID;
 pub use observe::metrics::Stats;
@@ -159,7 +162,7 @@ pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,
     OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind,
 };
-pub use service::{Cdn, ClientAddr, LocalAddr};
+pub use service::Cdn;
 pub use status::{CacheStatus, Fwd, NotStored};
 
 pub mod admin;

@@ -100,16 +100,16 @@ impl CdnLayer {
     /// # Ok::<(), tower_cdn::ConfigError>(())
     /// ```
     pub fn reload(&self, config: CdnConfig) -> Reloaded {
-        let shared = self.shared();
+        let edge = self.edge();
         let not_applied = fixed_settings_changed(self, &config);
         let new = config.routes;
-        let _switches = shared.reconfigure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let old = shared.routes.load_full();
+        let _switches = edge.reconfigure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = edge.routes.load_full();
         let changes = RouteChanges::between(&old, &new);
         new.keep_switches(&old);
         // Swap first, then invalidate: a fill that started under the old
         // routes is in flight at the invalidation and is never stored.
-        shared.routes.store(Arc::clone(&new));
+        edge.routes.store(Arc::clone(&new));
         let invalidation = (!changes.is_empty()).then(|| {
             let filter = KeyFilter::new(move |key| owner_changed(&old, &new, key));
             self.cache().start(Scope::Keys(filter)).id()
@@ -118,27 +118,8 @@ impl CdnLayer {
     }
 }
 
-/// Layer-wide settings of `config` that differ from the running layer's.
+/// Layer-wide settings of `config` that differ from the running layer's:
+/// every fixed setting is compared ([`EdgeSettings::differences`]).
 fn fixed_settings_changed(layer: &CdnLayer, config: &CdnConfig) -> Vec<&'static str> {
-    let shared = layer.shared();
-    let mut out = Vec::new();
-    if config.store.capacity_bytes != shared.store.capacity_bytes() {
-        out.push("capacity_bytes");
-    }
-    if config.store.max_entry_bytes != shared.max_entry_bytes {
-        out.push("max_entry_bytes");
-    }
-    if config.standalone != shared.standalone {
-        out.push("standalone");
-    }
-    if config.targeted != shared.targeted {
-        out.push("targeted_cache_control");
-    }
-    if config.trust_forwarding_headers != shared.trust_forwarding_headers {
-        out.push("trust_forwarding_headers");
-    }
-    if config.edge_location != shared.observe.edge_location() {
-        out.push("edge_location");
-    }
-    out
+    layer.edge().settings.differences(&config.settings)
 }

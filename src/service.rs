@@ -10,31 +10,19 @@ use tower_service::Service;
 use tracing::Instrument as _;
 
 use crate::body::CdnBody;
+use crate::edge::Edge;
 use crate::error::BoxError;
 use crate::flow::{ErrorPageViewer, Start, error_page, error_page_candidate};
 use crate::future::ResponseFuture;
 use crate::observe::Begun;
-use crate::shared::Shared;
-
-/// The address of the client a request came from. Servers put it in the
-/// request extensions (the dev proxy does; in axum, `ConnectInfo` works
-/// too); the layer uses it for `X-Forwarded-For` and access logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientAddr(pub std::net::SocketAddr);
-
-/// The local address a request arrived on, for servers that know it (the
-/// dev proxy's accept loop sets it). The admin API accepts a `Host` naming
-/// it, besides `localhost` and loopback addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LocalAddr(pub std::net::SocketAddr);
 
 /// The response head is ready: this cache's name in `Cache-Status`, the
 /// request id, the log record and counters, the span's fields.
-fn finish(shared: &Shared, begun: Begun, span: &tracing::Span, resp: &mut Response<CdnBody>) {
-    if *shared.cache_name != *crate::policy::headers::CACHE_NAME {
-        crate::status::rename_member(resp.headers_mut(), &shared.cache_name);
+fn finish(edge: &Edge, begun: Begun, span: &tracing::Span, resp: &mut Response<CdnBody>) {
+    if *edge.settings.cache_name != *crate::policy::headers::CACHE_NAME {
+        crate::status::rename_member(resp.headers_mut(), &edge.settings.cache_name);
     }
-    shared.observe.finish_head(begun, resp);
+    edge.observe.finish_head(begun, resp);
     crate::observe::span::record_head(span, resp);
 }
 
@@ -46,12 +34,12 @@ fn finish(shared: &Shared, begun: Begun, span: &tracing::Span, resp: &mut Respon
 #[derive(Debug, Clone)]
 pub struct Cdn<S> {
     inner: S,
-    shared: Arc<Shared>,
+    edge: Arc<Edge>,
 }
 
 impl<S> Cdn<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Cdn { inner, shared }
+    pub(crate) fn new(inner: S, edge: Arc<Edge>) -> Self {
+        Cdn { inner, edge }
     }
 
     /// The wrapped service.
@@ -82,7 +70,7 @@ where
         // The ready service goes with this request; keep a fresh clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = Arc::clone(&self.shared);
+        let edge = Arc::clone(&self.edge);
         let mut req = req;
         // RFC 9110 §7.6.1: the fields the viewer's `Connection` names go
         // before any of ours (`X-Request-Id`, `Via`, `CDN-Loop`,
@@ -92,17 +80,17 @@ where
         {
             req.extensions_mut().insert(nominated);
         }
-        let begun = shared.observe.begin(&mut req);
+        let begun = edge.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
-        let viewer = ErrorPageViewer::capture(&shared, &req);
-        let pending = match span.in_scope(|| crate::flow::start(&shared, req)) {
+        let viewer = ErrorPageViewer::capture(&edge, &req);
+        let pending = match span.in_scope(|| crate::flow::start(&edge, req)) {
             Start::Done(resp) => match viewer {
                 Some(viewer) if error_page_candidate(&resp) => {
                     let head_span = span.clone();
                     return ResponseFuture::new(
                         async move {
-                            let mut resp = error_page(&shared, viewer, resp).await;
-                            finish(&shared, begun, &head_span, &mut resp);
+                            let mut resp = error_page(&edge, viewer, resp).await;
+                            finish(&edge, begun, &head_span, &mut resp);
                             Ok(resp)
                         }
                         .instrument(span),
@@ -110,7 +98,7 @@ where
                 }
                 _ => {
                     let mut resp = resp;
-                    finish(&shared, begun, &span, &mut resp);
+                    finish(&edge, begun, &span, &mut resp);
                     return ResponseFuture::ready(resp);
                 }
             },
@@ -119,13 +107,13 @@ where
         let head_span = span.clone();
         ResponseFuture::new(
             async move {
-                let mut resp = crate::flow::run(Arc::clone(&shared), inner, pending).await?;
+                let mut resp = crate::flow::run(Arc::clone(&edge), inner, pending).await?;
                 if let Some(viewer) = viewer
                     && error_page_candidate(&resp)
                 {
-                    resp = error_page(&shared, viewer, resp).await;
+                    resp = error_page(&edge, viewer, resp).await;
                 }
-                finish(&shared, begun, &head_span, &mut resp);
+                finish(&edge, begun, &head_span, &mut resp);
                 Ok(resp)
             }
             .instrument(span),

@@ -5,9 +5,14 @@
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use crate::policy::headers::{CACHE_NAME, CACHE_STATUS, X_CACHE};
+/// `Cache-Status` (RFC 9211).
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+/// CloudFront's `X-Cache`.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+/// The name this cache uses in `Via`, `Cache-Status` and `X-Cache` by default.
+pub const CACHE_NAME: &str = "tower-cdn";
 
 /// How the request was forwarded, if it was (RFC 9211 §2.2 `fwd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

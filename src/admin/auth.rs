@@ -16,7 +16,7 @@ use http::{HeaderValue, StatusCode, header};
 use subtle::ConstantTimeEq as _;
 
 use super::error;
-use crate::{ClientAddr, LocalAddr};
+use crate::conn::{ClientAddr, LocalAddr};
 
 /// The configured token, if any.
 pub(super) struct Token(Option<Box<[u8]>>);

@@ -208,7 +208,7 @@ pub(super) async fn create_for_distribution(
         Ok(b) => b,
         Err(Invalid(code, message)) => return error(StatusCode::BAD_REQUEST, code, &message),
     };
-    let routes = admin.layer.shared().routes.load_full();
+    let routes = admin.layer.edge().routes.load_full();
     if routes.distribution(&id).is_none() {
         return error(StatusCode::NOT_FOUND, "NoSuchDistribution", &format!("no distribution {id:?}"));
     }
@@ -228,7 +228,7 @@ pub(super) async fn create_for_distribution(
 
 fn created(admin: &AdminState, id: u64, batch: Batch) -> Response {
     tracing::info!(invalidation = id, batch = ?batch.what, "invalidation created through the admin API");
-    let record = Record { created: admin.layer.shared().now(), batch };
+    let record = Record { created: admin.layer.edge().now(), batch };
     admin.registry.insert(id, record.clone());
     let status = admin.layer.cache().invalidation_status(id);
     let mut resp = json_response(StatusCode::CREATED, &render(id, status, Some(&record)));

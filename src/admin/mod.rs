@@ -144,7 +144,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 async fn distributions(State(admin): State<AdminState>) -> Response {
     let list: Vec<Value> = admin
         .layer
-        .shared()
+        .edge()
         .routes
         .load()
         .enabled_states()

@@ -11,7 +11,7 @@ use http::uri::{PathAndQuery, Uri};
 
 use super::params::strip_signing_cookies;
 use super::{Rejection, SignedRequest, TrustedKeys, strip_signing_params, verify};
-use crate::ClientAddr;
+use crate::conn::ClientAddr;
 
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 

@@ -151,7 +151,7 @@ fn strip_signing_params_cases() {
 
 #[test]
 fn resource_wildcards() {
-    use crate::route::wildcard_match;
+    use crate::policy::wildcard::wildcard_match;
     let base = "https://d111111abcdef8.cloudfront.net/";
     let pat = format!("{base}*game_download.zip*");
     assert!(wildcard_match(&pat, &format!("{base}game_download.zip")));

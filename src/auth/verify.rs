@@ -9,7 +9,7 @@ use super::keys::TrustedKeys;
 use super::params::{self, SignedPolicy};
 use super::policy::{ParsedPolicy, canned_json, epoch_secs};
 use super::{Rejection, strip_signing_params};
-use crate::route::wildcard_match;
+use crate::policy::wildcard::wildcard_match;
 
 /// The parts of a request that CloudFront signature verification looks at.
 ///

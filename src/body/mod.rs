@@ -14,7 +14,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use crate::cache::entry::Entry;
 use crate::cache::fill::FillReader;
 use crate::error::BoxError;
-use crate::observe::BodyObserver;
 
 /// A body from an origin, boxed.
 pub(crate) type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -25,7 +24,7 @@ pub(crate) type OriginBody = UnsyncBoxBody<Bytes, BoxError>;
 pub struct CdnBody {
     kind: Kind,
     window: Option<Window>,
-    observer: Option<Box<BodyObserver>>,
+    observer: Option<Box<dyn BodyWatch>>,
 }
 
 /// A byte range of the underlying body: skip, then take.
@@ -58,14 +57,23 @@ impl std::fmt::Debug for CdnBody {
     }
 }
 
+/// Told how a response body goes out (the access log and the counters
+/// implement it, in `observe`).
+pub(crate) trait BodyWatch: Send + Sync {
+    /// A data frame of `len` bytes went out.
+    fn on_data(&mut self, len: usize);
+    /// The body is over: `complete` unless it broke or was cut short.
+    fn finish(self: Box<Self>, complete: bool);
+}
+
 impl CdnBody {
     fn of(kind: Kind) -> Self {
         CdnBody { kind, window: None, observer: None }
     }
 
     /// Attaches the observer that completes the request's log record.
-    pub(crate) fn observe(&mut self, observer: BodyObserver) {
-        self.observer = Some(Box::new(observer));
+    pub(crate) fn observe(&mut self, observer: Box<dyn BodyWatch>) {
+        self.observer = Some(observer);
         if self.is_end_stream() {
             self.end_observation(true);
         }

@@ -3,14 +3,14 @@
 //! storing. Runs in its own task, so a client that goes away does not stop
 //! the fetch for the others.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body::Body as _;
 use http_body_util::BodyExt;
 
 use super::OriginBody;
-use crate::cache::fill::{FillWriter, Pushed};
-use crate::cache::lock::Fills;
+use crate::cache::fill::{Fill, FillWriter, Pushed};
 
 /// How a pumped body ended.
 pub(crate) enum Pumped {
@@ -29,13 +29,14 @@ pub(crate) enum Pumped {
 /// for each chunk (CloudFront's origin response timeout applies between
 /// packets too). `expected_len` is the origin's `Content-Length`, checked
 /// so a short or long body is never stored (RFC 9112 §6.3: such a message
-/// is incomplete).
+/// is incomplete). `unlist` is told when the body outgrows the cap: the
+/// fill is no longer one later requests may join.
 pub(crate) async fn pump(
     mut body: OriginBody,
     writer: FillWriter,
     idle_timeout: Duration,
     expected_len: Option<u64>,
-    fills: &Fills,
+    unlist: impl Fn(&Arc<Fill>),
 ) -> Pumped {
     let mut received: u64 = 0;
     let mut tail = None;
@@ -61,7 +62,7 @@ pub(crate) async fn pump(
             if !data.is_empty() {
                 match writer.push(data) {
                     Pushed::Ok => {}
-                    Pushed::Overflowed => fills.remove(writer.fill()),
+                    Pushed::Overflowed => unlist(writer.fill()),
                     Pushed::Abandoned => return Pumped::Abandoned,
                 }
             }
@@ -85,7 +86,7 @@ mod tests {
     use http_body_util::{BodyExt, Full};
 
     use super::*;
-    use crate::cache::lock::Join;
+    use crate::cache::lock::{Fills, Join};
 
     fn body(bytes: &'static [u8]) -> OriginBody {
         Full::new(Bytes::from_static(bytes)).map_err(|never| match never {}).boxed_unsync()
@@ -99,7 +100,7 @@ mod tests {
             panic!("first request leads")
         };
         let Pumped::Complete(writer, tail) =
-            pump(body(b"whole"), writer, Duration::from_secs(5), Some(5), &fills).await
+            pump(body(b"whole"), writer, Duration::from_secs(5), Some(5), |f| fills.remove(f)).await
         else {
             panic!("the body is complete")
         };
@@ -118,7 +119,7 @@ mod tests {
         let Join::Lead(writer, _reader, _registration) = fills.join_or_lead(&key, 1 << 20) else {
             panic!("first request leads")
         };
-        let pumped = pump(body(b"short"), writer, Duration::from_secs(5), Some(9), &fills).await;
+        let pumped = pump(body(b"short"), writer, Duration::from_secs(5), Some(9), |f| fills.remove(f)).await;
         assert!(matches!(pumped, Pumped::Failed));
     }
 }

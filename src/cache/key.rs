@@ -3,12 +3,9 @@
 //! A key is one string built with a single allocation, so a hit costs one
 //! allocation for the key and a borrowed lookup (`&str`) in the store.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::header::{self, HeaderMap};
-use http::request::Parts;
-use http::uri::Authority;
+use http::header::HeaderMap;
 
 /// Separates the key's parts; cannot occur in a valid host, path or query.
 const SEP: char = '\u{1f}';
@@ -16,89 +13,7 @@ const SEP: char = '\u{1f}';
 /// An owned cache key, shared between the store and in-flight fills.
 pub type CacheKey = Arc<str>;
 
-/// Why the request's host could not be determined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostError {
-    /// More than one `Host` field line (RFC 9112 §3.2 requires a 400).
-    Duplicate,
-    /// The `Host` value is not a valid authority.
-    Invalid,
-}
-
-/// The request's host, lower-cased, without a trailing dot and without the
-/// scheme's default port. The URI's authority wins over `Host` (absolute
-/// form, RFC 9112 §3.2.2). `Ok(None)` when neither is present.
-pub fn request_host(parts: &Parts) -> Result<Option<Cow<'_, str>>, HostError> {
-    if let Some(authority) = parts.uri.authority() {
-        let https = parts.uri.scheme_str() == Some("https");
-        return Ok(Some(normalise_authority(authority, https)));
-    }
-    host_header(&parts.headers)
-}
-
-fn host_header(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, HostError> {
-    let mut values = headers.get_all(header::HOST).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(HostError::Duplicate);
-    }
-    let text = value.to_str().map_err(|_| HostError::Invalid)?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if is_plain_host(text) {
-        return Ok(Some(Cow::Borrowed(text)));
-    }
-    let authority: Authority = text.parse().map_err(|_| HostError::Invalid)?;
-    if authority.as_str().contains('@') {
-        return Err(HostError::Invalid);
-    }
-    let normal = normalise_authority(&authority, false);
-    Ok(Some(if normal == text { Cow::Borrowed(text) } else { Cow::Owned(normal.into_owned()) }))
-}
-
-/// The common case, checked without parsing: a lower-case name or IPv4
-/// address (letters, digits, `-`, `.`), not ending in `.`, with at most a
-/// port that is not 80. Such a value is already its normal form; anything
-/// else takes the full parse.
-fn is_plain_host(text: &str) -> bool {
-    let (host, port) = match text.split_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (text, None),
-    };
-    let host_ok = !host.is_empty()
-        && !host.ends_with('.')
-        && !host.starts_with('.')
-        && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    let port_ok = match port {
-        None => true,
-        Some(p) => {
-            !p.is_empty()
-                && p.len() <= 5
-                && !p.starts_with('0')
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && p.parse::<u16>().is_ok_and(|n| n != 80)
-        }
-    };
-    host_ok && port_ok
-}
-
-/// `authority` as a key host: lower case, no trailing dot, no default port.
-pub(crate) fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_, str> {
-    let host = authority.host();
-    let host = host.strip_suffix('.').unwrap_or(host);
-    let default_port = if https { 443 } else { 80 };
-    let port = authority.port_u16().filter(|p| *p != default_port);
-    let needs_lower = host.bytes().any(|b| b.is_ascii_uppercase());
-    match (port, needs_lower) {
-        (None, false) if host.len() == authority.as_str().len() => Cow::Borrowed(authority.as_str()),
-        (None, false) => Cow::Borrowed(host),
-        (None, true) => Cow::Owned(host.to_ascii_lowercase()),
-        (Some(port), _) => Cow::Owned(format!("{}:{port}", host.to_ascii_lowercase())),
-    }
-}
+pub use crate::policy::host::request_host;
 
 /// Builds the primary cache key. GET and HEAD share entries, so the method
 /// is not part of it; callers only build keys for those two methods. The
@@ -152,74 +67,6 @@ pub fn key_path(key: &str) -> &str {
 mod tests {
     use super::*;
     use http::Request;
-
-    fn host_of(uri: &str, host: Option<&str>) -> Result<Option<String>, HostError> {
-        let mut b = Request::builder().uri(uri);
-        if let Some(h) = host {
-            b = b.header("host", h);
-        }
-        let (parts, ()) = b.body(()).unwrap().into_parts();
-        request_host(&parts).map(|h| h.map(Cow::into_owned))
-    }
-
-    #[test]
-    fn host_is_lowercased_and_default_port_removed() {
-        assert_eq!(host_of("/", Some("Example.COM")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("/", Some("example.com:80")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("/", Some("example.com.")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("/", Some("example.com:8080")).unwrap().as_deref(), Some("example.com:8080"));
-        assert_eq!(host_of("/", Some("example.com:0080")).unwrap().as_deref(), Some("example.com"));
-        assert_eq!(host_of("https://A.example:443/x", None).unwrap().as_deref(), Some("a.example"));
-        assert_eq!(host_of("/", None).unwrap(), None);
-    }
-
-    #[test]
-    fn the_fast_path_agrees_with_the_full_parse() {
-        for h in [
-            "example.com",
-            "a.b-c.d",
-            "127.0.0.1:8080",
-            "x:80",
-            "x:0080",
-            "x:",
-            "X.com",
-            "x.com.",
-            ".x",
-            "x..y",
-            "x:99999",
-            "x:65535",
-            "a b",
-            "u@h",
-            "[::1]:8080",
-            "x:1:2",
-            "_x.test",
-            "x:01",
-        ] {
-            let fast = is_plain_host(h);
-            let full = host_of("/", Some(h));
-            if fast {
-                assert_eq!(full.unwrap().as_deref(), Some(h), "{h}");
-            }
-        }
-        assert!(is_plain_host("example.com:8080"));
-        assert!(!is_plain_host("example.com:80"));
-        assert!(!is_plain_host("Example.com"));
-    }
-
-    #[test]
-    fn absolute_form_wins_over_host_header() {
-        assert_eq!(host_of("http://origin.test/x", Some("evil.test")).unwrap().as_deref(), Some("origin.test"));
-    }
-
-    #[test]
-    fn bad_hosts_are_rejected() {
-        assert_eq!(host_of("/", Some("a b")), Err(HostError::Invalid));
-        assert_eq!(host_of("/", Some("user@host")), Err(HostError::Invalid));
-        let (mut parts, ()) = Request::builder().uri("/").body(()).unwrap().into_parts();
-        parts.headers.append("host", "a".parse().unwrap());
-        parts.headers.append("host", "b".parse().unwrap());
-        assert_eq!(request_host(&parts).map(|h| h.is_some()), Err(HostError::Duplicate));
-    }
 
     proptest::proptest! {
         /// The `key` fuzz target's properties: any `Host` bytes, no panic

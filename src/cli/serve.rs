@@ -32,8 +32,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
+use crate::conn::{ClientAddr, LocalAddr};
 use crate::error::BoxError;
-use crate::{ClientAddr, LocalAddr};
 
 /// Limits applied to client connections.
 #[derive(Debug, Clone, Copy)]

@@ -29,7 +29,7 @@ pub const DEFAULT_L2_CHUNK_BYTES: u64 = 1024 * 1024;
 ///     .expect("valid configuration");
 /// # let _ = layer;
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 #[must_use]
 pub struct L2Config {
     pub(crate) urls: Vec<String>,
@@ -83,7 +83,7 @@ pub(crate) fn redacted(url: &str) -> String {
 /// certificates to trust instead of the system's roots, and a client
 /// certificate for servers that require one. `Debug` shows what is set,
 /// never the bytes.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq)]
 pub(crate) struct L2Tls {
     root_certs: Option<Vec<u8>>,
     client: Option<(Vec<u8>, Vec<u8>)>,

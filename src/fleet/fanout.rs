@@ -26,7 +26,6 @@ use super::client::Failure;
 use super::state::{Catchup, Rule};
 use super::{Fleet, random_u64};
 use crate::cache::purge::Scope;
-use crate::shared::Shared;
 
 const PUBLISH: &str = r"
 local g = redis.call('INCR', KEYS[1])
@@ -43,17 +42,16 @@ const TICK: Duration = Duration::from_millis(500);
 /// Index members removed per round trip.
 const SCAN_PAGE: usize = 200;
 
-fn fleet_of(weak: &Weak<Shared>) -> Option<(Arc<Shared>, Arc<Fleet>)> {
-    let shared = weak.upgrade()?;
-    let fleet = shared.fleet.clone()?;
-    Some((shared, fleet))
+/// The fleet membership, while the layer that owns it lives.
+fn fleet_of(weak: &Weak<Fleet>) -> Option<Arc<Fleet>> {
+    weak.upgrade()
 }
 
 /// Keeps the subscription and the up/down state, until the layer is dropped.
-pub(super) async fn supervise(weak: Weak<Shared>) {
+pub(super) async fn supervise(weak: Weak<Fleet>) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        let Some((_, fleet)) = fleet_of(&weak) else { return };
+        let Some(fleet) = fleet_of(&weak) else { return };
         let connect = tokio::time::timeout(fleet.redis.timeout.max(Duration::from_secs(1)), async {
             let mut pubsub = fleet.redis.pubsub.get_async_pubsub().await?;
             pubsub.subscribe(fleet.channel()).await?;
@@ -63,7 +61,7 @@ pub(super) async fn supervise(weak: Weak<Shared>) {
         match connect {
             Ok(Ok(pubsub)) => {
                 backoff = BACKOFF_MIN;
-                if resync(&weak, &fleet).await {
+                if resync(&fleet).await {
                     fleet.redis.mark_up();
                 }
                 listen(&weak, &fleet, pubsub).await;
@@ -86,14 +84,14 @@ pub(super) async fn supervise(weak: Weak<Shared>) {
 
 /// Reads announcements until the subscription breaks; meanwhile brings the
 /// data connection back up after command failures.
-async fn listen(weak: &Weak<Shared>, fleet: &Arc<Fleet>, pubsub: redis::aio::PubSub) {
+async fn listen(weak: &Weak<Fleet>, fleet: &Arc<Fleet>, pubsub: redis::aio::PubSub) {
     let mut stream = pubsub.into_on_message();
     let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
             msg = stream.next() => {
                 let Some(msg) = msg else { return };
-                announced(weak, fleet, msg.get_payload_bytes()).await;
+                announced(fleet, msg.get_payload_bytes()).await;
             }
             _ = tick.tick() => {
                 if weak.strong_count() == 0 {
@@ -103,7 +101,7 @@ async fn listen(weak: &Weak<Shared>, fleet: &Arc<Fleet>, pubsub: redis::aio::Pub
                     let ping = fleet.redis.try_call(|mut c| async move {
                         redis::cmd("PING").query_async::<String>(&mut c).await
                     }).await;
-                    if ping.is_ok() && resync(weak, fleet).await {
+                    if ping.is_ok() && resync(fleet).await {
                         fleet.redis.mark_up();
                     }
                 }
@@ -112,7 +110,7 @@ async fn listen(weak: &Weak<Shared>, fleet: &Arc<Fleet>, pubsub: redis::aio::Pub
     }
 }
 
-async fn announced(weak: &Weak<Shared>, fleet: &Arc<Fleet>, payload: &[u8]) {
+async fn announced(fleet: &Arc<Fleet>, payload: &[u8]) {
     let Some((rule, edge)) = parse_item(payload) else {
         tracing::debug!("ignoring a malformed fleet invalidation");
         return;
@@ -121,14 +119,14 @@ async fn announced(weak: &Weak<Shared>, fleet: &Arc<Fleet>, payload: &[u8]) {
     let verdict = fleet.generations().announce(rule.clone());
     match verdict {
         Some(true) if !mine => {
-            if let Some(shared) = weak.upgrade() {
-                crate::handle::apply_local(&shared, rule.scope);
+            if let Some(cache) = fleet.cache.upgrade() {
+                cache.invalidate(rule.scope);
             }
         }
         Some(_) => {}
         // A gap (a message was lost): catch up from the log.
         None => {
-            resync(weak, fleet).await;
+            resync(fleet).await;
         }
     }
 }
@@ -137,7 +135,7 @@ async fn announced(weak: &Weak<Shared>, fleet: &Arc<Fleet>, payload: &[u8]) {
 type SyncState = (String, Option<u64>, Vec<Vec<u8>>);
 
 /// Brings this edge's generation state (and its L1) up to date with Redis.
-async fn resync(weak: &Weak<Shared>, fleet: &Arc<Fleet>) -> bool {
+async fn resync(fleet: &Arc<Fleet>) -> bool {
     let epoch_key = fleet.fleet_key("epoch");
     let mut pipe = redis::pipe();
     pipe.cmd("SET").arg(&epoch_key).arg(format!("{:016x}", random_u64())).arg("NX").ignore();
@@ -146,31 +144,31 @@ async fn resync(weak: &Weak<Shared>, fleet: &Arc<Fleet>) -> bool {
     pipe.lrange(fleet.fleet_key("log"), 0, -1);
     let got: Result<SyncState, _> = fleet.redis.try_call(|mut c| async move { pipe.query_async(&mut c).await }).await;
     let Ok((epoch, generation, items)) = got else { return false };
-    let Some(shared) = weak.upgrade() else { return false };
+    let Some(cache) = fleet.cache.upgrade() else { return false };
     let rules = items.iter().filter_map(|i| parse_item(i)).map(|(r, _)| r).collect();
-    let l1_empty = shared.store.len() == 0;
+    let l1_empty = cache.len() == 0;
     let catchup = fleet.generations().resync(&epoch, generation.unwrap_or(0), rules, l1_empty);
     match catchup {
         Catchup::UpToDate => {}
         Catchup::Apply(scopes) => {
             for scope in scopes {
-                crate::handle::apply_local(&shared, scope);
+                cache.invalidate(scope);
             }
         }
         Catchup::DropAll => {
             tracing::warn!("missed fleet invalidations that are no longer known; dropping this edge's L1 cache");
-            crate::handle::apply_local(&shared, Scope::All);
+            cache.invalidate(Scope::All);
         }
     }
     true
 }
 
 /// Publishes queued invalidations, in order, retrying while Redis is down.
-pub(super) async fn publisher(weak: Weak<Shared>, mut rx: tokio::sync::mpsc::Receiver<Scope>) {
+pub(super) async fn publisher(weak: Weak<Fleet>, mut rx: tokio::sync::mpsc::Receiver<Scope>) {
     while let Some(scope) = rx.recv().await {
         let text = scope_json(&scope).to_string();
         loop {
-            let Some((_, fleet)) = fleet_of(&weak) else { return };
+            let Some(fleet) = fleet_of(&weak) else { return };
             if fleet.is_up() && publish_once(&fleet, &text).await.is_ok() {
                 delete_indexed(&fleet, &scope).await;
                 break;

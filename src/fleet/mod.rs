@@ -38,9 +38,9 @@ pub(crate) use codec::L2Entry;
 pub(crate) use lock::{LockGuard, Locked, Waited};
 pub(crate) use store::Found;
 
+use crate::cache::local::LocalCache;
 use crate::cache::purge::Scope;
 use crate::observe::metrics::SharedMetrics;
-use crate::shared::Shared;
 use client::Redis;
 use config::L2Config;
 use state::Generations;
@@ -58,6 +58,8 @@ pub(crate) struct Fleet {
     publish_tx: mpsc::Sender<Scope>,
     publish_rx: Mutex<Option<mpsc::Receiver<Scope>>>,
     metrics: SharedMetrics,
+    /// The edge's own cache, for invalidations from the other edges.
+    cache: Weak<LocalCache>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -68,7 +70,12 @@ impl std::fmt::Debug for Fleet {
 
 impl Fleet {
     /// Sets up the clients (no IO until started).
-    pub(crate) fn new(cfg: &L2Config, edge_id: &str, metrics: SharedMetrics) -> redis::RedisResult<Self> {
+    pub(crate) fn new(
+        cfg: &L2Config,
+        edge_id: &str,
+        metrics: SharedMetrics,
+        cache: Weak<LocalCache>,
+    ) -> redis::RedisResult<Self> {
         let redis = Redis::new(cfg, Arc::clone(&metrics))?;
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         Ok(Fleet {
@@ -80,12 +87,13 @@ impl Fleet {
             publish_tx,
             publish_rx: Mutex::new(Some(publish_rx)),
             metrics,
+            cache,
         })
     }
 
     /// Starts the background tasks (subscription, probes, publisher) once,
     /// when a Tokio runtime is at hand. Cheap after the first call.
-    pub(crate) fn ensure_started(&self, shared: &Arc<Shared>) {
+    pub(crate) fn ensure_started(self: &Arc<Self>) {
         if self.started.load(Ordering::Acquire) || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
@@ -96,7 +104,7 @@ impl Fleet {
             tracing::error!(error = %e, "L2 disabled: cannot set up the Redis connection");
             return;
         }
-        let weak: Weak<Shared> = Arc::downgrade(shared);
+        let weak: Weak<Fleet> = Arc::downgrade(self);
         tokio::spawn(fanout::supervise(weak.clone()));
         let rx = self.publish_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(rx) = rx {

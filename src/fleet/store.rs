@@ -20,8 +20,9 @@ use super::codec::{self, L2Entry, Meta};
 use super::{Fleet, LockGuard, entry_id, random_u64};
 use crate::cache::entry::Entry;
 use crate::cache::key::{self, CacheKey};
+use crate::cache::variants;
 use crate::observe::metrics::L2Result;
-use crate::policy::vary::{self, Vary};
+use crate::policy::vary::Vary;
 
 /// Chunk values fetched per round trip.
 const CHUNKS_PER_TRIP: usize = 4;
@@ -57,10 +58,9 @@ impl Fleet {
         let Some(meta) = self.get_meta(primary).await? else { return Ok(None) };
         let (key, meta, vary_key) = match meta {
             Meta::Variants(fields) => {
-                let sk = vary::secondary_key(&fields, req_headers);
-                let key = key::variant_fill_key(primary, &sk);
+                let (key, sk) = variants::shared_key(primary, &fields, req_headers);
                 match self.get_meta(&key).await? {
-                    Some(m @ Meta::Entry { .. }) => (key.to_string(), m, Some(Arc::from(sk))),
+                    Some(m @ Meta::Entry { .. }) => (key, m, Some(Arc::from(sk))),
                     _ => return Ok(None),
                 }
             }
@@ -163,10 +163,7 @@ impl Fleet {
             return;
         }
         let (key, marker) = match vary {
-            Vary::Fields(fields) => {
-                let sk = vary::secondary_key(fields, req_headers);
-                (key::variant_fill_key(primary, &sk).to_string(), Some(fields.clone()))
-            }
+            Vary::Fields(fields) => (variants::shared_key(primary, fields, req_headers).0, Some(fields.clone())),
             _ => (primary.to_string(), None),
         };
         let l2 = L2Entry {

@@ -16,8 +16,8 @@ use http_body_util::Empty;
 use super::Start;
 use crate::body::CdnBody;
 use crate::cache::key::request_host;
+use crate::edge::Edge;
 use crate::policy::headers::{CACHE_STATUS, X_CACHE};
-use crate::shared::Shared;
 
 /// What an error page request needs of the viewer's request, kept only
 /// when some distribution has custom error responses.
@@ -29,8 +29,8 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
-    pub(crate) fn capture<B>(shared: &Shared, req: &Request<B>) -> Option<Self> {
-        if !shared.routes.load().has_error_pages {
+    pub(crate) fn capture<B>(edge: &Edge, req: &Request<B>) -> Option<Self> {
+        if !edge.routes.load().has_error_pages {
             return None;
         }
         Some(Viewer {
@@ -48,13 +48,13 @@ pub(crate) fn is_candidate(resp: &Response<CdnBody>) -> bool {
 }
 
 /// `resp`, or the distribution's error page for its status.
-pub(crate) async fn substitute(shared: &Arc<Shared>, viewer: Viewer, resp: Response<CdnBody>) -> Response<CdnBody> {
+pub(crate) async fn substitute(edge: &Arc<Edge>, viewer: Viewer, resp: Response<CdnBody>) -> Response<CdnBody> {
     let status = resp.status();
-    let Some(page_req) = page_request(shared, &viewer, status) else { return resp };
+    let Some(page_req) = page_request(edge, &viewer, status) else { return resp };
     let (code, page_req) = page_req;
-    let page = match super::start(shared, page_req) {
+    let page = match super::start(edge, page_req) {
         Start::Done(page) => page,
-        Start::Continue(pending) => match Box::pin(super::run(Arc::clone(shared), NoApp, pending)).await {
+        Start::Continue(pending) => match Box::pin(super::run(Arc::clone(edge), NoApp, pending)).await {
             Ok(page) => page,
             Err(never) => match never {},
         },
@@ -95,7 +95,7 @@ pub(crate) async fn substitute(shared: &Arc<Shared>, viewer: Viewer, resp: Respo
 
 /// The status to send and the GET for the error page, if the viewer's
 /// distribution customises `status`.
-fn page_request(shared: &Shared, viewer: &Viewer, status: StatusCode) -> Option<(StatusCode, Request<Empty<Bytes>>)> {
+fn page_request(edge: &Edge, viewer: &Viewer, status: StatusCode) -> Option<(StatusCode, Request<Empty<Bytes>>)> {
     let mut builder = Request::get(path_on(&viewer.uri, "/")?);
     if let Some(host) = &viewer.host {
         builder = builder.header(header::HOST, host.clone());
@@ -105,7 +105,7 @@ fn page_request(shared: &Shared, viewer: &Viewer, status: StatusCode) -> Option<
     }
     let probe = builder.body(Empty::new()).ok()?;
     let (mut parts, body) = probe.into_parts();
-    let routes = shared.routes.load();
+    let routes = edge.routes.load();
     let page = {
         let host = request_host(&parts).ok()?;
         routes.error_page(host.as_deref(), status)?.clone()

@@ -23,19 +23,18 @@ use crate::body::{CdnBody, compress};
 use crate::cache::entry::Entry;
 use crate::cache::fill::{FillReader, HeadState, Published, Served};
 use crate::cache::key::{self, CacheKey};
+use crate::cache::local::{Lookup, other_variant};
 use crate::cache::lock::Join;
-use crate::cache::store::Cached;
+use crate::edge::Edge;
 use crate::error::OriginError;
 use crate::origin::OriginTarget;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::freshness::age_header_secs;
 use crate::policy::reuse::{self, Reuse};
-use crate::policy::vary::{self, Vary};
 use crate::policy::{cdn_loop, invalidation};
 use crate::respond::{self, Asked, Representation};
 use crate::route::{Behavior, Refusal, Resolution};
-use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd, NotStored};
 pub(crate) use error_page::{
     Viewer as ErrorPageViewer, is_candidate as error_page_candidate, substitute as error_page,
@@ -54,35 +53,6 @@ const FOLLOW_SLACK: Duration = Duration::from_secs(5);
 /// A follower whose fill failed (or turned out to be another variant)
 /// tries to coalesce again this many times, then fetches on its own.
 const MAX_FOLLOW_ATTEMPTS: u32 = 3;
-
-/// What the store has for a request.
-enum Lookup {
-    /// A stored response for this request (maybe stale).
-    Found { entry: Arc<Entry>, store_key: CacheKey, fill_key: CacheKey },
-    /// Responses for the URI vary, and none matches this request.
-    VaryMiss { fill_key: CacheKey },
-    /// Nothing for the URI.
-    Miss,
-}
-
-fn lookup(shared: &Shared, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
-    let get = |key: &str| shared.store.get(key).filter(|v| !shared.purges.hides(key, v));
-    match get(primary) {
-        None => Lookup::Miss,
-        Some(Cached::Entry(entry)) => {
-            Lookup::Found { entry, store_key: Arc::clone(primary), fill_key: Arc::clone(primary) }
-        }
-        Some(Cached::Variants(v)) => {
-            let sk = vary::secondary_key(&v.fields, headers);
-            let fill_key = key::variant_fill_key(primary, &sk);
-            let store_key = key::variant_key(primary, v.generation, &sk);
-            match get(&store_key) {
-                Some(Cached::Entry(entry)) => Lookup::Found { entry, store_key, fill_key },
-                _ => Lookup::VaryMiss { fill_key },
-            }
-        }
-    }
-}
 
 /// What the synchronous first half of a request decided.
 pub(crate) enum Start<ReqB> {
@@ -113,14 +83,14 @@ enum Step {
 /// The first half of a request, with no IO and no await: route, key,
 /// lookup, reuse decision. A fresh hit is answered here, so the hit path
 /// builds no future at all.
-pub(crate) fn start<ReqB: http_body::Body>(shared: &Arc<Shared>, req: Request<ReqB>) -> Start<ReqB> {
-    let now = shared.now();
-    if let Some(fleet) = &shared.fleet {
-        fleet.ensure_started(shared);
+pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>) -> Start<ReqB> {
+    let now = edge.now();
+    if let Some(fleet) = &edge.fleet {
+        fleet.ensure_started();
     }
     let (mut parts, body) = req.into_parts();
     // RFC 8586: this request has been through this instance already.
-    if cdn_loop::names_instance(&parts.headers, &shared.edge_id) {
+    if cdn_loop::names_instance(&parts.headers, &edge.edge_id) {
         let status = CacheStatus::refused("loop-detected");
         return Start::Done(respond::cache_error(StatusCode::LOOP_DETECTED, "508 Loop Detected\n", status));
     }
@@ -146,11 +116,15 @@ pub(crate) fn start<ReqB: http_body::Body>(shared: &Arc<Shared>, req: Request<Re
     //    trusted keys refuses unsigned requests here, before any lookup),
     //    then the cache key; `parts` becomes the origin request (default
     //    root object, signing parameters removed, policies).
-    let viewer = Viewer { now, scheme: shared.viewer_scheme, trust_forwarded_proto: shared.trust_forwarding_headers };
-    let (behavior, primary) = match shared.routes.load().resolve(&mut parts, &viewer) {
+    let viewer = Viewer {
+        now,
+        scheme: edge.settings.viewer_scheme,
+        trust_forwarded_proto: edge.settings.trust_forwarding_headers,
+    };
+    let (behavior, primary) = match edge.routes.load().resolve(&mut parts, &viewer) {
         Resolution::Cache { behavior, key } => (behavior, key),
         Resolution::Bypass => return pending(parts, body, Step::Bypass),
-        Resolution::Disabled if shared.standalone => return Start::Done(Refusal::Disabled.respond()),
+        Resolution::Disabled if edge.settings.standalone => return Start::Done(Refusal::Disabled.respond()),
         Resolution::Disabled => return pending(parts, body, Step::Bypass),
         Resolution::Refuse(refusal) => return Start::Done(refusal.respond()),
     };
@@ -180,7 +154,7 @@ pub(crate) fn start<ReqB: http_body::Body>(shared: &Arc<Shared>, req: Request<Re
     let pragma = reuse::pragma_no_cache(&parts.headers);
 
     // 3./4. Look up, and decide how a stored response may be used.
-    let found = lookup(shared, &primary, &parts.headers);
+    let found = edge.cache.lookup(&primary, &parts.headers);
     if let Lookup::Found { entry, .. } = &found {
         match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
             Reuse::Fresh { remaining } => {
@@ -210,7 +184,7 @@ fn carries_content<B: http_body::Body>(headers: &HeaderMap, body: &B) -> bool {
 /// The second half of a request: everything that waits on the wrapped
 /// service or an origin.
 pub(crate) async fn run<S, ReqB, ResB>(
-    shared: Arc<Shared>,
+    edge: Arc<Edge>,
     inner: S,
     pending: Box<Pending<ReqB>>,
 ) -> Result<Response<CdnBody>, S::Error>
@@ -227,9 +201,9 @@ where
             let method = parts.method.clone();
             let path = parts.uri.path().to_owned();
             let req_headers = parts.headers.clone();
-            let resp = forward(&shared, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
+            let resp = forward(&edge, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
             if invalidation::invalidates(&method, resp.status()) {
-                invalidate_uri(&shared, &behavior, &primary, resp.headers(), &path, &req_headers);
+                invalidate_uri(&edge, &behavior, &primary, resp.headers(), &path, &req_headers);
             }
             return Ok(resp);
         }
@@ -243,7 +217,7 @@ where
             match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
                 Reuse::StaleWhileRevalidate { staleness } => {
                     let prior = Prior { entry: Arc::clone(&entry), store_key };
-                    refresh_in_background(&shared, &behavior, inner, &parts, body, fk, prior, req_cc);
+                    refresh_in_background(&edge, &behavior, inner, &parts, body, fk, prior, req_cc);
                     let status = CacheStatus::stale_hit(staleness, "stale-while-revalidate");
                     return Ok(serve_entry(entry, &parts, status, now));
                 }
@@ -281,35 +255,27 @@ where
     // HEAD and `no-store` requests are answered by the origin and not stored.
     if parts.method == Method::HEAD || req_cc.no_store {
         let reason = if parts.method == Method::HEAD { NotStored::Method } else { NotStored::RequestNoStore };
-        return forward(
-            &shared,
-            &behavior,
-            inner,
-            parts,
-            body,
-            false,
-            CacheStatus::forward(fwd).with_not_stored(reason),
-        )
-        .await;
+        return forward(&edge, &behavior, inner, parts, body, false, CacheStatus::forward(fwd).with_not_stored(reason))
+            .await;
     }
 
     // 5./6. Lead the fill or follow the one in flight.
     let origin_timeout = behavior.origin.response_timeout();
     // With a fleet, the leader may first wait for another edge's fill.
-    let fleet_wait = shared.fleet.as_ref().map_or(Duration::ZERO, |f| f.lock_wait(origin_timeout));
+    let fleet_wait = edge.fleet.as_ref().map_or(Duration::ZERO, |f| f.lock_wait(origin_timeout));
     let follow_wait = origin_timeout + FOLLOW_SLACK + fleet_wait;
     let mut attempts = 0;
     loop {
-        match shared.fills.join_or_lead(&fill_key, shared.max_entry_bytes) {
+        match edge.cache.join_or_lead(&fill_key) {
             Join::Lead(writer, reader, registration) => {
                 let task = FillTask {
-                    shared: Arc::clone(&shared),
+                    edge: Arc::clone(&edge),
                     behavior: Arc::clone(&behavior),
                     primary,
                     req_headers: parts.headers.clone(),
                     req_cc,
                     prior,
-                    seq: shared.purges.next_seq(),
+                    seq: edge.cache.next_seq(),
                     writer,
                     registration,
                 };
@@ -320,7 +286,7 @@ where
                 attempts += 1;
                 match state {
                     Ok(HeadState::Ready(published)) => {
-                        shared.observe.metrics.coalesced();
+                        edge.observe.metrics.coalesced();
                         if let Some(mine) = other_variant(&published, &parts.headers) {
                             // Another variant: let that fill finish for its
                             // readers, and fill this variant on its own.
@@ -331,7 +297,7 @@ where
                                 continue;
                             }
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Vary);
-                            return forward(&shared, &behavior, inner, parts, body, false, status).await;
+                            return forward(&edge, &behavior, inner, parts, body, false, status).await;
                         }
                         return Ok(serve_published(published, reader, &parts, fwd, true, now));
                     }
@@ -339,30 +305,19 @@ where
                         // Not shareable: this request gets its own answer.
                         drop(reader);
                         let status = CacheStatus::forward(fwd).with_not_stored(reason);
-                        return forward(&shared, &behavior, inner, parts, body, false, status).await;
+                        return forward(&edge, &behavior, inner, parts, body, false, status).await;
                     }
                     Ok(HeadState::Failed) | Err(_) => {
                         drop(reader);
                         if attempts >= MAX_FOLLOW_ATTEMPTS {
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Incomplete);
-                            return forward(&shared, &behavior, inner, parts, body, false, status).await;
+                            return forward(&edge, &behavior, inner, parts, body, false, status).await;
                         }
                     }
                 }
             }
         }
     }
-}
-
-/// `Some(secondary key)` when the published response varies and this
-/// request is for another variant than the one fetched.
-fn other_variant(published: &Published, headers: &HeaderMap) -> Option<String> {
-    let leader = published.vary_key.as_ref()?;
-    let Vary::Fields(fields) = vary::parse(&published.head.headers) else {
-        return None;
-    };
-    let mine = vary::secondary_key(&fields, headers);
-    (*mine != **leader).then_some(mine)
 }
 
 /// A response from a stored entry (hit or stale hit).
@@ -424,10 +379,10 @@ where
     ResB: HttpBody,
 {
     let behavior = Arc::clone(&task.behavior);
-    let shared = Arc::clone(&task.shared);
+    let edge = Arc::clone(&task.edge);
     let (tx, rx) = oneshot::channel();
     let fill = Arc::clone(task.writer.fill());
-    let origin_req = origin_parts(&task.shared, &parts, task.prior.as_ref());
+    let origin_req = origin_parts(&task.edge, &parts, task.prior.as_ref());
     let handle = tokio::spawn(task.run(inner.clone(), origin_req, body, Some(tx)));
     fill.set_abort(handle.abort_handle());
 
@@ -445,7 +400,7 @@ where
             {
                 drop(resp);
                 let mut parts = parts;
-                prepare_forwarding(&shared, &mut parts);
+                prepare_forwarding(&edge, &mut parts);
                 let empty = http_body_util::Empty::<Bytes>::new();
                 return forward_parts(&behavior, inner, parts, empty, status).await;
             }

@@ -13,9 +13,10 @@ use http::{Request, Response};
 use tokio::sync::oneshot;
 
 use super::task::{FillTask, LeaderOutcome, Prior};
-use crate::ClientAddr;
 use crate::body::CdnBody;
 use crate::cache::key::{self, CacheKey};
+use crate::conn::ClientAddr;
+use crate::edge::Edge;
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
@@ -24,7 +25,6 @@ use crate::policy::headers::append_forwarded_for;
 use crate::policy::{cdn_loop, invalidation, target};
 use crate::respond;
 use crate::route::Behavior;
-use crate::shared::Shared;
 use crate::status::{CacheStatus, Fwd};
 
 /// Request headers that would turn the fill's origin request into
@@ -66,20 +66,20 @@ pub(super) fn normalize_target(parts: &mut Parts) -> Result<(), target::BadTarge
 /// Origin-bound fields of the edge's own, added after the viewer's were
 /// filtered by the behavior's policies (routing removed the forwarding
 /// family): the client joins `X-Forwarded-For`, this edge `CDN-Loop`.
-pub(super) fn prepare_forwarding(shared: &Shared, parts: &mut Parts) {
+pub(super) fn prepare_forwarding(edge: &Edge, parts: &mut Parts) {
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         let ip = addr.ip();
         append_forwarded_for(&mut parts.headers, ip);
     }
-    cdn_loop::append(&mut parts.headers, &shared.edge_id);
+    cdn_loop::append(&mut parts.headers, &edge.edge_id);
 }
 
 /// The request the fill sends: the client's, without its own conditionals
 /// and range (the whole representation is fetched once and those are
 /// answered from it), plus our validators when revalidating (§4.3.1).
-pub(super) fn origin_parts(shared: &Shared, parts: &Parts, prior: Option<&Prior>) -> Parts {
+pub(super) fn origin_parts(edge: &Edge, parts: &Parts, prior: Option<&Prior>) -> Parts {
     let mut p = parts.clone();
-    prepare_forwarding(shared, &mut p);
+    prepare_forwarding(edge, &mut p);
     for name in &CLIENT_ONLY {
         p.headers.remove(name);
     }
@@ -93,7 +93,7 @@ pub(super) fn origin_parts(shared: &Shared, parts: &Parts, prior: Option<&Prior>
 
 /// Sends a request to the origin without storing the answer.
 pub(super) async fn forward<S, ReqB, ResB>(
-    shared: &Shared,
+    edge: &Edge,
     behavior: &Behavior,
     inner: S,
     mut parts: Parts,
@@ -106,10 +106,10 @@ where
     ReqB: HttpBody,
     ResB: HttpBody,
 {
-    prepare_forwarding(shared, &mut parts);
+    prepare_forwarding(edge, &mut parts);
     let started = std::time::Instant::now();
     let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
-    record_fetch(shared, started, &fetched);
+    record_fetch(edge, started, &fetched);
     match fetched {
         Fetched::Response(resp) => {
             let status = status.with_fwd_status(resp.status());
@@ -146,7 +146,7 @@ where
 /// if a fill is already in flight for the key, nothing more is started.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn refresh_in_background<S, ReqB, ResB>(
-    shared: &Arc<Shared>,
+    edge: &Arc<Edge>,
     behavior: &Arc<Behavior>,
     inner: S,
     parts: &Parts,
@@ -159,19 +159,19 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     ReqB: HttpBody,
     ResB: HttpBody,
 {
-    let Some((writer, registration)) = shared.fills.lead_pinned(&fill_key, shared.max_entry_bytes) else {
+    let Some((writer, registration)) = edge.cache.lead_pinned(&fill_key) else {
         return;
     };
-    let origin_req = origin_parts(shared, parts, Some(&prior));
+    let origin_req = origin_parts(edge, parts, Some(&prior));
     let primary = Arc::from(key::primary_of(&fill_key));
     let task = FillTask {
-        shared: Arc::clone(shared),
+        edge: Arc::clone(edge),
         behavior: Arc::clone(behavior),
         primary,
         req_headers: parts.headers.clone(),
         req_cc,
         prior: Some(prior),
-        seq: shared.purges.next_seq(),
+        seq: edge.cache.next_seq(),
         writer,
         registration,
     };
@@ -181,7 +181,7 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
 }
 
 /// Counts an origin fetch and its failure kind.
-pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetched: &Fetched<E>) {
+pub(crate) fn record_fetch<E>(edge: &Edge, started: std::time::Instant, fetched: &Fetched<E>) {
     use crate::observe::metrics::OriginFailure;
     let failure = match fetched {
         // The origin was not contacted.
@@ -192,7 +192,7 @@ pub(crate) fn record_fetch<E>(shared: &Shared, started: std::time::Instant, fetc
         Fetched::Failed(e) if e.is_connect() => Some(OriginFailure::Connect),
         Fetched::Failed(_) => Some(OriginFailure::Protocol),
     };
-    shared.observe.metrics.origin_fetch(started.elapsed(), failure);
+    edge.observe.metrics.origin_fetch(started.elapsed(), failure);
 }
 
 /// Passes a request to the wrapped service untouched: no distribution
@@ -214,7 +214,7 @@ where
 /// this request's headers (entries keyed on other header or cookie values
 /// for the same URI are left to expire).
 pub(super) fn invalidate_uri(
-    shared: &Shared,
+    edge: &Edge,
     behavior: &Behavior,
     primary: &CacheKey,
     resp_headers: &HeaderMap,
@@ -233,13 +233,10 @@ pub(super) fn invalidate_uri(
             targets.push(key);
         }
     }
-    for target in &targets {
-        shared.store.remove(target);
-        shared.fills.invalidate_matching(|k| key::is_same_uri(k, target));
-    }
+    edge.cache.forget(&targets);
     // The shared tier must not hand the old response back to this or any
     // edge (the other edges' L1 copies are theirs, as separate caches).
-    if let Some(fleet) = &shared.fleet {
+    if let Some(fleet) = &edge.fleet {
         fleet.forget(&targets);
     }
 }

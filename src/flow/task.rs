@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Response, StatusCode};
@@ -13,11 +12,12 @@ use tokio::sync::oneshot;
 use super::tier::{Before, Tier};
 use crate::body::tee::{Pumped, pump};
 use crate::body::{OriginBody, compress};
-use crate::cache::entry::{Entry, Head, Variants};
+use crate::cache::entry::{Entry, Head};
 use crate::cache::fill::{FillWriter, Published, Served};
-use crate::cache::key::{self, CacheKey};
+use crate::cache::key::CacheKey;
+use crate::cache::local::Stored;
 use crate::cache::lock::Registration;
-use crate::cache::store::Cached;
+use crate::edge::Edge;
 use crate::error::{EdgeBuilt, OriginError};
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
@@ -31,7 +31,6 @@ use crate::policy::vary::{self, Vary};
 use crate::policy::{targeted, update};
 use crate::respond::content_length;
 use crate::route::Behavior;
-use crate::shared::Shared;
 use crate::status::NotStored;
 
 /// A stored response the fill may revalidate or fall back to.
@@ -54,7 +53,7 @@ pub(crate) enum LeaderOutcome<E> {
 
 /// One fill's origin work.
 pub(crate) struct FillTask {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) edge: Arc<Edge>,
     pub(crate) behavior: Arc<Behavior>,
     /// The URI's primary key (variants are stored under it).
     pub(crate) primary: CacheKey,
@@ -91,11 +90,11 @@ impl FillTask {
             Before::Hit(found) => return self.serve_l2(found, tx),
             Before::Fetch(tier) => tier,
         };
-        let request_time = self.shared.now();
+        let request_time = self.edge.now();
         let started = std::time::Instant::now();
         let fetched = self.behavior.origin.fetch(inner, parts, body, false).await;
-        super::record_fetch(&self.shared, started, &fetched);
-        let response_time = self.shared.now();
+        super::record_fetch(&self.edge, started, &fetched);
+        let response_time = self.edge.now();
         match fetched {
             Fetched::Response(resp) => self.on_response(resp, request_time, response_time, tx, tier).await,
             Fetched::Failed(err) => {
@@ -145,7 +144,7 @@ impl FillTask {
                 // A 304 we did not ask for, or for another representation.
                 _ => {
                     if let Some(prior) = &self.prior {
-                        self.shared.store.remove(&prior.store_key);
+                        self.edge.cache.remove(&prior.store_key);
                     }
                     drop(self);
                     tell(tx, LeaderOutcome::Failed(OriginError::protocol("unexpected 304 from the origin")));
@@ -166,7 +165,7 @@ impl FillTask {
                 origin_body = compress::encode_body(origin_body, coding);
             }
         }
-        let eff = targeted::effective(&head_parts.headers, &self.shared.targeted);
+        let eff = targeted::effective(&head_parts.headers, &self.edge.settings.targeted);
         // A response the edge built (an S3 error mapped to a short page)
         // says `no-store`, and a minimum TTL does not override that: only
         // an origin's directives are CloudFront's to override.
@@ -185,7 +184,7 @@ impl FillTask {
         );
         let expected_len = content_length(&head_parts.headers);
         let decision = match decision {
-            Ok(_) if expected_len.is_some_and(|n| n > self.shared.max_entry_bytes) => Err(NotStored::TooLarge),
+            Ok(_) if expected_len.is_some_and(|n| n > self.edge.cache.max_entry_bytes()) => Err(NotStored::TooLarge),
             other => other,
         };
         let storable = match decision {
@@ -193,7 +192,7 @@ impl FillTask {
             Err(reason) => {
                 // What was stored is outdated by this answer.
                 if let Some(prior) = &self.prior {
-                    self.shared.store.remove(&prior.store_key);
+                    self.edge.cache.remove(&prior.store_key);
                 }
                 let FillTask { writer, registration, .. } = self;
                 drop(registration);
@@ -203,7 +202,7 @@ impl FillTask {
             }
         };
 
-        targeted::strip(&mut head_parts.headers, &self.shared.targeted);
+        targeted::strip(&mut head_parts.headers, &self.edge.settings.targeted);
         let tags = take_purge_tags(&mut head_parts.headers);
         for name in &storable.strip {
             head_parts.headers.remove(name);
@@ -219,15 +218,17 @@ impl FillTask {
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
 
-        let FillTask { shared, behavior, primary, req_headers, writer, registration, seq, .. } = self;
+        let FillTask { edge, behavior, primary, req_headers, writer, registration, seq, .. } = self;
         let timeout = behavior.origin.response_timeout();
-        if let Pumped::Complete(writer, tail) = pump(origin_body, writer, timeout, expected_len, &shared.fills).await {
+        if let Pumped::Complete(writer, tail) =
+            pump(origin_body, writer, timeout, expected_len, |fill| edge.cache.unlist(fill)).await
+        {
             // Store first, then let readers see the end: a client that asks
             // again right after its body ended finds the entry.
             writer.finish_with(tail, |chunks| {
                 let stored = Stored { head: Head::clone(&head), chunks, vary: &storable.vary, seq, tags };
-                if let Some(entry) = store(&shared, &primary, stored, &req_headers) {
-                    tier.write(&shared, &primary, &entry, &storable.vary, &req_headers);
+                if let Some(entry) = edge.cache.insert(&primary, stored, &req_headers) {
+                    tier.write(&edge, &primary, &entry, &storable.vary, &req_headers);
                 }
             });
         }
@@ -247,14 +248,14 @@ impl FillTask {
         let Some(prior) = &self.prior else { return };
         let old = prior.entry.head();
         let mut headers = update::freshen(&old.headers, not_modified);
-        let eff = targeted::effective(&headers, &self.shared.targeted);
+        let eff = targeted::effective(&headers, &self.edge.settings.targeted);
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status: old.status, headers: &headers, eff: &eff },
             StoreRules { ttl: &self.behavior.ttl, cookies_in_key: self.keyed_on_cookies() },
             response_time,
         );
-        targeted::strip(&mut headers, &self.shared.targeted);
+        targeted::strip(&mut headers, &self.edge.settings.targeted);
         let clock = AgeClock::new(&headers, request_time, response_time);
         let (meta, storable) = match decision {
             Ok(s) => (s.meta(clock), Some(s)),
@@ -270,12 +271,12 @@ impl FillTask {
             Some(s) if !self.writer.fill().is_invalidated() => {
                 let tags: Box<[Box<str>]> = prior.entry.tags().into();
                 let stored = Stored { head, chunks: prior.entry.body(), vary: &s.vary, seq: self.seq, tags };
-                if let Some(entry) = store(&self.shared, &self.primary, stored, &self.req_headers) {
-                    tier.write(&self.shared, &self.primary, &entry, &s.vary, &self.req_headers);
+                if let Some(entry) = self.edge.cache.insert(&self.primary, stored, &self.req_headers) {
+                    tier.write(&self.edge, &self.primary, &entry, &s.vary, &self.req_headers);
                 }
             }
             _ => {
-                self.shared.store.remove(&prior.store_key);
+                self.edge.cache.remove(&prior.store_key);
             }
         }
         for chunk in prior.entry.body() {
@@ -301,50 +302,6 @@ impl FillTask {
         writer.complete();
         drop(registration);
     }
-}
-
-/// A complete response about to be stored.
-pub(super) struct Stored<'a> {
-    pub(super) head: Head,
-    pub(super) chunks: &'a [Bytes],
-    pub(super) vary: &'a Vary,
-    pub(super) seq: u64,
-    pub(super) tags: Box<[Box<str>]>,
-}
-
-/// Stores a complete response: under the primary key, or, when it varies,
-/// as a variant under the URI's `Vary` marker (RFC 9111 §4.1). Returns the
-/// entry, unless an invalidation issued during the fill covers it.
-pub(super) fn store(
-    shared: &Shared,
-    primary: &CacheKey,
-    stored: Stored<'_>,
-    req_headers: &HeaderMap,
-) -> Option<Arc<Entry>> {
-    let Stored { head, chunks, vary, seq, tags } = stored;
-    let arc = Arc::new(Entry::new(head, chunks, seq, tags));
-    let entry = Cached::Entry(Arc::clone(&arc));
-    // An invalidation issued while this was being fetched covers it.
-    if shared.purges.hides(primary, &entry) {
-        return None;
-    }
-    match vary {
-        Vary::Fields(fields) => {
-            let generation = match shared.store.get(primary) {
-                Some(Cached::Variants(v)) if v.fields == *fields => v.generation,
-                _ => {
-                    let generation = shared.next_generation();
-                    let marker = Variants { fields: fields.clone(), generation, seq };
-                    shared.store.insert(Arc::clone(primary), Cached::Variants(Arc::new(marker)));
-                    generation
-                }
-            };
-            let sk = vary::secondary_key(fields, req_headers);
-            shared.store.insert(key::variant_key(primary, generation, &sk), entry);
-        }
-        _ => shared.store.insert(Arc::clone(primary), entry),
-    }
-    Some(arc)
 }
 
 /// RFC 9110 §6.6.1: a cache must add `Date` to a response that lacks one.

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use http::HeaderMap;
 use tokio::time::Instant;
 
-use super::task::{FillTask, LeaderOutcome, Stored, Tx, store, tell};
+use super::task::{FillTask, LeaderOutcome, Tx, tell};
 use crate::cache::entry::Entry;
 use crate::cache::fill::{Published, Pushed, Served};
 use crate::cache::key::CacheKey;
+use crate::cache::local::Stored;
+use crate::edge::Edge;
 use crate::fleet::{Fleet, Found, L2Entry, LockGuard, Locked, Waited};
 use crate::policy::reuse::{self, Reuse};
 use crate::policy::vary::{self, Vary};
-use crate::shared::Shared;
 
 /// Rounds of "the lock was freed without an entry: try to take it".
 const LOCK_ATTEMPTS: u32 = 3;
@@ -42,9 +43,9 @@ impl Tier {
 
     /// Writes a stored entry to L2 (in the background) and then releases
     /// the fleet lock.
-    pub(super) fn write(self, shared: &Shared, primary: &CacheKey, entry: &Arc<Entry>, vary: &Vary, req: &HeaderMap) {
+    pub(super) fn write(self, edge: &Edge, primary: &CacheKey, entry: &Arc<Entry>, vary: &Vary, req: &HeaderMap) {
         if let Some(fleet) = &self.fleet {
-            fleet.write(primary, entry, vary, req, self.stamp, self.lock, shared.now());
+            fleet.write(primary, entry, vary, req, self.stamp, self.lock, edge.now());
         }
     }
 }
@@ -52,7 +53,7 @@ impl Tier {
 /// Looks in L2 and, on a miss, takes the fleet lock or waits (bounded) for
 /// the edge that holds it.
 pub(super) async fn before_origin(task: &FillTask) -> Before {
-    let Some(fleet) = task.shared.fleet.clone() else { return Before::Fetch(Tier::none()) };
+    let Some(fleet) = task.edge.fleet.clone() else { return Before::Fetch(Tier::none()) };
     let stamp = fleet.stamp();
     let fetch = |lock| Before::Fetch(Tier { fleet: Some(Arc::clone(&fleet)), stamp, lock });
     let pragma = reuse::pragma_no_cache(&task.req_headers);
@@ -60,7 +61,7 @@ pub(super) async fn before_origin(task: &FillTask) -> Before {
     if !fleet.is_up() || task.req_cc.no_cache.is_present() || pragma {
         return fetch(None);
     }
-    let now = task.shared.now();
+    let now = task.edge.now();
     let usable = |found: Found| {
         matches!(reuse::decide(&found.entry.head.meta, &task.req_cc, pragma, now), Reuse::Fresh { .. }).then_some(found)
     };
@@ -105,11 +106,11 @@ impl FillTask {
                 return;
             }
         }
-        let FillTask { shared, primary, req_headers, writer, registration, seq, .. } = self;
+        let FillTask { edge, primary, req_headers, writer, registration, seq, .. } = self;
         writer.finish_with(tail, |chunks| {
             let vary = vary::parse(&head.headers);
             let stored = Stored { head, chunks, vary: &vary, seq, tags };
-            store(&shared, &primary, stored, &req_headers);
+            edge.cache.insert(&primary, stored, &req_headers);
         });
         drop(registration);
     }

@@ -21,8 +21,8 @@ use base64::Engine as _;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode, Version};
 
-use crate::ClientAddr;
 use crate::body::CdnBody;
+use crate::conn::ClientAddr;
 use crate::error::OriginError;
 use crate::status::CacheStatus;
 use metrics::{Metrics, SharedMetrics};
@@ -94,11 +94,6 @@ impl Observe {
             edge_location: Arc::from(edge_location),
             ids: RequestIds::new(),
         }
-    }
-
-    /// The `x-edge-location` of access records.
-    pub(crate) fn edge_location(&self) -> &str {
-        &self.edge_location
     }
 
     /// The access logs.
@@ -184,7 +179,7 @@ impl Observe {
             first_byte: None,
             record,
         };
-        resp.body_mut().observe(observer);
+        resp.body_mut().observe(Box::new(observer));
     }
 }
 
@@ -255,16 +250,15 @@ pub(crate) struct BodyObserver {
     record: Option<Box<AccessRecord>>,
 }
 
-impl BodyObserver {
-    pub(crate) fn on_data(&mut self, len: usize) {
+impl crate::body::BodyWatch for BodyObserver {
+    fn on_data(&mut self, len: usize) {
         if self.first_byte.is_none() {
             self.first_byte = Some(self.started.elapsed());
         }
         self.bytes += len as u64;
     }
 
-    /// The body is over: `complete` unless it broke or was cut short.
-    pub(crate) fn finish(mut self, complete: bool) {
+    fn finish(mut self: Box<Self>, complete: bool) {
         self.metrics.body_bytes(self.from_cache, self.bytes);
         if let Some(mut r) = self.record.take() {
             r.sc_bytes = self.bytes;

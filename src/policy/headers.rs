@@ -2,17 +2,12 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// `Cache-Status` (RFC 9211).
-pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
-/// CloudFront's `X-Cache`.
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+pub use crate::status::{CACHE_NAME, CACHE_STATUS, X_CACHE};
+
 /// `Keep-Alive` (RFC 9112 §9.6 lists it as hop-by-hop via RFC 2068).
 pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 /// Non-standard but widely used hop-by-hop header.
 pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// The name this cache uses in `Via`, `Cache-Status` and `X-Cache`.
-pub const CACHE_NAME: &str = "tower-cdn";
 
 /// The value we add to `Via` (RFC 9110 §7.6.3).
 pub const VIA_VALUE: &str = "1.1 tower-cdn";

@@ -8,7 +8,7 @@
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri};
 
-use crate::cache::key::normalise_authority;
+use super::host::normalise_authority;
 
 /// `true` for methods that are not safe (RFC 9110 §9.2.1).
 pub fn is_unsafe(method: &Method) -> bool {

@@ -8,7 +8,7 @@ use http::{HeaderMap, Method};
 
 use super::pattern::PathPattern;
 use super::policies::{CachePolicy, OriginRequestPolicy};
-use super::table::Refusal;
+use super::refusal::Refusal;
 use crate::auth::TrustedKeys;
 use crate::origin::OriginTarget;
 use crate::origin::s3::{KeyError, canonical_path};
@@ -178,6 +178,15 @@ pub(crate) fn forward_mode(origin: &OriginTarget, ttl: &TtlPolicy) -> ForwardMod
 }
 
 impl Behavior {
+    /// A hash of everything the behavior is: equal fingerprints mean a
+    /// reload may keep its entries.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+        let mut h = DefaultHasher::new();
+        format!("{self:?}").hash(&mut h);
+        h.finish()
+    }
+
     /// A catch-all behavior with the default policies and every method
     /// allowed: what the simple builder (`.origin(..)` alone) configures.
     pub(crate) fn catch_all(origin: Arc<OriginTarget>, ttl: TtlPolicy) -> Self {

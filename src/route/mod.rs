@@ -24,6 +24,7 @@ mod host;
 mod lint;
 mod pattern;
 mod policies;
+mod refusal;
 mod reload;
 mod table;
 
@@ -36,7 +37,6 @@ pub use policies::{CachePolicy, OriginRequestPolicy};
 
 pub(crate) use behavior::Behavior;
 pub(crate) use build::{BuildContext, build_routes};
-pub(crate) use pattern::wildcard_match;
 pub(crate) use policies::check_ttls;
 pub(crate) use reload::{RouteChanges, owner_changed};
 pub(crate) use table::{Refusal, Resolution, Routes};

@@ -150,7 +150,8 @@ pub(crate) fn check_ttls(ttl: &TtlPolicy) -> Result<(), ConfigError> {
 /// (`86400s (1d)`), for error messages.
 fn humantime_secs(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    let unit = [(86_400, "d"), (3_600, "h"), (60, "m")].into_iter().find(|(n, _)| secs >= *n && secs.is_multiple_of(*n));
+    let unit =
+        [(86_400, "d"), (3_600, "h"), (60, "m")].into_iter().find(|(n, _)| secs >= *n && secs.is_multiple_of(*n));
     match unit {
         Some((n, u)) => format!("{secs}s ({}{u})", secs / n),
         None => format!("{secs}s"),

@@ -6,7 +6,6 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
-use super::behavior::Behavior;
 use super::build::BuildContext;
 use super::distribution::Distribution;
 use super::table::{DistributionState, Routes, strip_port};
@@ -33,13 +32,6 @@ pub(crate) fn fingerprint(d: &Distribution, ctx: &BuildContext) -> u64 {
     }
     format!("{:?}", ctx.ttl).hash(&mut h);
     ctx.standalone.hash(&mut h);
-    h.finish()
-}
-
-/// The fingerprint of the single-origin layer's one behavior.
-pub(crate) fn fingerprint_of(behavior: &Behavior) -> u64 {
-    let mut h = DefaultHasher::new();
-    format!("{behavior:?}").hash(&mut h);
     h.finish()
 }
 
@@ -97,8 +89,7 @@ pub(crate) fn owner_changed(old: &Routes, new: &Routes, key: &str) -> bool {
 impl Routes {
     /// The distribution answering `host` (port removed), if any.
     pub(crate) fn owner(&self, host: &str) -> Option<&DistributionState> {
-        let index = self.hosts.lookup(host).copied().or(self.any_host)?;
-        self.distributions.get(index)
+        self.for_host(Some(host))
     }
 
     /// The distribution with this id.

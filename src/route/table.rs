@@ -6,21 +6,18 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use http::StatusCode;
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
-use http::{Response, StatusCode};
 
 use super::behavior::Behavior;
 use super::error_pages::ErrorPage;
 use super::host::HostTable;
-use crate::auth::Rejection;
+pub(crate) use super::refusal::Refusal;
 use crate::auth::gate::{self, Viewer};
-use crate::body::CdnBody;
 use crate::cache::key::{CacheKey, request_host};
 use crate::policy::forward_policy::{Forwarding, apply_forward_headers, forwarded_query};
 use crate::policy::target::lenient_reading;
-use crate::respond;
-use crate::status::CacheStatus;
 
 /// A validated distribution.
 #[derive(Debug)]
@@ -51,59 +48,6 @@ pub(crate) enum Route<'r> {
     Bypass,
     /// The distribution is disabled.
     Disabled,
-}
-
-/// Why a request is answered by the cache itself with an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// Several or invalid `Host` fields (RFC 9112 §3.2).
-    BadHost,
-    /// The behavior does not allow the method (CloudFront answers 403).
-    MethodNotAllowed,
-    /// An S3 object path that could escape the origin path, or is malformed.
-    BadPath,
-    /// A path that a lenient origin would read as another resource: one
-    /// that climbs above the root (`/a/..%2F..%2Fx`, `/..;/x`) or that
-    /// another behavior would serve (`//private/x`, `/private%2Fx` beside
-    /// a `/private/*` behavior). See [`crate::policy::target`].
-    AmbiguousPath,
-    /// `/` on an S3 origin without a default root object.
-    NoObject,
-    /// The distribution is disabled (standalone proxy).
-    Disabled,
-    /// The behavior requires a signed URL or signed cookies, and this
-    /// request has none that verify.
-    Unsigned(Rejection),
-}
-
-impl Refusal {
-    fn parts(self) -> (StatusCode, &'static str, &'static str) {
-        match self {
-            Refusal::BadHost => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid Host header\n", "bad-host"),
-            Refusal::MethodNotAllowed => {
-                (StatusCode::FORBIDDEN, "403 Forbidden: this method is not allowed here\n", "method-not-allowed")
-            }
-            Refusal::BadPath => (StatusCode::BAD_REQUEST, "400 Bad Request: invalid object path\n", "bad-path"),
-            Refusal::AmbiguousPath => (
-                StatusCode::BAD_REQUEST,
-                "400 Bad Request: invalid path: a lenient server would read it as another resource\n",
-                "ambiguous-path",
-            ),
-            Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
-            Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
-            Refusal::Unsigned(why) => (
-                StatusCode::FORBIDDEN,
-                "403 Forbidden: a valid signed URL or signed cookie is required\n",
-                why.as_str(),
-            ),
-        }
-    }
-
-    /// The response: a short fixed body and `Cache-Status` with the reason.
-    pub(crate) fn respond(self) -> Response<CdnBody> {
-        let (code, body, detail) = self.parts();
-        respond::cache_error(code, body, CacheStatus::refused(detail))
-    }
 }
 
 /// The outcome of [`Routes::resolve`].
@@ -151,7 +95,7 @@ impl Routes {
                 id: "default".to_owned(),
                 enabled: AtomicBool::new(true),
                 configured_enabled: true,
-                fingerprint: super::reload::fingerprint_of(&behavior),
+                fingerprint: behavior.fingerprint(),
                 root_object: None,
                 behaviors: vec![Arc::new(behavior)],
                 error_pages: Vec::new(),
@@ -163,7 +107,7 @@ impl Routes {
     }
 
     /// The distribution for a normalised host, enabled or not.
-    fn for_host(&self, host: Option<&str>) -> Option<&DistributionState> {
+    pub(super) fn for_host(&self, host: Option<&str>) -> Option<&DistributionState> {
         let index = host.and_then(|h| self.hosts.lookup(strip_port(h))).copied().or(self.any_host);
         index.and_then(|i| self.distributions.get(i))
     }

@@ -128,6 +128,16 @@ impl RecordingOrigin {
         self.state.lock().unwrap().requests.len()
     }
 
+    /// Forgets what was recorded (connections stay open).
+    pub fn clear(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.requests.clear();
+        s.garbled.clear();
+        for raw in &mut s.raw {
+            raw.clear();
+        }
+    }
+
     /// Every byte each connection received.
     pub fn raw(&self) -> Vec<Vec<u8>> {
         self.state.lock().unwrap().raw.clone()

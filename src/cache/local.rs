@@ -1,0 +1,248 @@
+//! [`LocalCache`]: this edge's own cache, the one object that owns the
+//! store, the fills in flight, the invalidations in progress and the
+//! `Vary` layout. The request flow asks it to look up, coalesce, insert
+//! and forget; it never touches a store key or a marker itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::HeaderMap;
+
+use super::entry::{Entry, Head};
+use super::fill::{FillWriter, Published};
+use super::key::{self, CacheKey};
+use super::lock::{Fills, Join, Registration};
+use super::purge::{InvalidationStatus, Purges, Scope};
+use super::store::{Cached, Store, StoreOptions};
+use super::variants;
+use crate::policy::vary::{self, Vary};
+
+/// What the store has for a request.
+pub(crate) enum Lookup {
+    /// A stored response for this request (maybe stale).
+    Found {
+        entry: Arc<Entry>,
+        /// Where it is stored (to forget it when the origin says so).
+        store_key: CacheKey,
+        /// The key a refresh of it coalesces on.
+        fill_key: CacheKey,
+    },
+    /// Responses for the URI vary, and none matches this request.
+    VaryMiss { fill_key: CacheKey },
+    /// Nothing for the URI.
+    Miss,
+}
+
+/// A complete response about to be stored.
+pub(crate) struct Stored<'a> {
+    pub(crate) head: Head,
+    pub(crate) chunks: &'a [bytes::Bytes],
+    pub(crate) vary: &'a Vary,
+    /// From [`LocalCache::next_seq`] when the fill began: invalidations
+    /// issued later cover the result.
+    pub(crate) seq: u64,
+    pub(crate) tags: Box<[Box<str>]>,
+}
+
+/// An invalidation in progress: it is in effect from the moment it is
+/// created; [`wait`](Self::wait) for the entries to be removed.
+#[derive(Debug)]
+pub struct Invalidation {
+    id: u64,
+    sweep: Option<tokio::task::JoinHandle<u64>>,
+    removed: u64,
+}
+
+impl Invalidation {
+    /// Its id (for [`CacheHandle::invalidation_status`](crate::CacheHandle::invalidation_status)
+    /// and the admin API).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Waits until the invalidated entries are removed; returns how many.
+    pub async fn wait(self) -> u64 {
+        match self.sweep {
+            Some(handle) => handle.await.unwrap_or(0),
+            None => self.removed,
+        }
+    }
+}
+
+/// This edge's cache.
+#[derive(Debug)]
+pub(crate) struct LocalCache {
+    store: Store,
+    fills: Fills,
+    purges: Arc<Purges>,
+    /// Generations of `Vary` markers.
+    generation: AtomicU64,
+    max_entry_bytes: u64,
+}
+
+impl LocalCache {
+    pub(crate) fn new(opts: StoreOptions) -> Self {
+        LocalCache {
+            store: Store::new(opts),
+            fills: Fills::default(),
+            purges: Arc::new(Purges::default()),
+            generation: AtomicU64::new(1),
+            max_entry_bytes: opts.max_entry_bytes,
+        }
+    }
+
+    /// The largest response stored.
+    pub(crate) fn max_entry_bytes(&self) -> u64 {
+        self.max_entry_bytes
+    }
+
+    /// The stored response for a request to `primary` with `headers`, if
+    /// any (through the URI's `Vary` marker, RFC 9111 §4.1).
+    pub(crate) fn lookup(&self, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
+        let get = |key: &str| self.store.get(key).filter(|v| !self.purges.hides(key, v));
+        match get(primary) {
+            None => Lookup::Miss,
+            Some(Cached::Entry(entry)) => {
+                Lookup::Found { entry, store_key: Arc::clone(primary), fill_key: Arc::clone(primary) }
+            }
+            Some(Cached::Variants(v)) => {
+                let at = variants::locate(primary, &v.fields, v.generation, headers);
+                match get(&at.store_key) {
+                    Some(Cached::Entry(entry)) => {
+                        Lookup::Found { entry, store_key: at.store_key, fill_key: at.fill_key }
+                    }
+                    _ => Lookup::VaryMiss { fill_key: at.fill_key },
+                }
+            }
+        }
+    }
+
+    /// Stores a complete response: under the primary key, or, when it
+    /// varies, as a variant under the URI's marker. Returns the entry,
+    /// unless an invalidation issued during the fill covers it.
+    pub(crate) fn insert(&self, primary: &CacheKey, stored: Stored<'_>, req_headers: &HeaderMap) -> Option<Arc<Entry>> {
+        let Stored { head, chunks, vary, seq, tags } = stored;
+        let arc = Arc::new(Entry::new(head, chunks, seq, tags));
+        let entry = Cached::Entry(Arc::clone(&arc));
+        if self.purges.hides(primary, &entry) {
+            return None;
+        }
+        match vary {
+            Vary::Fields(fields) => {
+                let generation = match self.store.get(primary) {
+                    Some(Cached::Variants(v)) if v.fields == *fields => v.generation,
+                    _ => {
+                        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+                        let marker = super::entry::Variants { fields: fields.clone(), generation, seq };
+                        self.store.insert(Arc::clone(primary), Cached::Variants(Arc::new(marker)));
+                        generation
+                    }
+                };
+                let at = variants::locate(primary, fields, generation, req_headers);
+                self.store.insert(at.store_key, entry);
+            }
+            _ => self.store.insert(Arc::clone(primary), entry),
+        }
+        Some(arc)
+    }
+
+    /// Forgets one stored response (outdated by the origin's answer).
+    pub(crate) fn remove(&self, store_key: &str) {
+        self.store.remove(store_key);
+    }
+
+    /// RFC 9111 §4.4: forgets what an unsafe request changed, stored or
+    /// in flight, for each of these URIs.
+    pub(crate) fn forget(&self, primaries: &[CacheKey]) {
+        for primary in primaries {
+            self.store.remove(primary);
+            self.fills.invalidate_matching(|k| key::is_same_uri(k, primary));
+        }
+    }
+
+    /// Follows the fill in flight for `fill_key`, or starts one.
+    pub(crate) fn join_or_lead(&self, fill_key: &CacheKey) -> Join {
+        self.fills.join_or_lead(fill_key, self.max_entry_bytes)
+    }
+
+    /// Starts a fill only if none is in flight (background refreshes).
+    pub(crate) fn lead_pinned(&self, fill_key: &CacheKey) -> Option<(FillWriter, Registration)> {
+        self.fills.lead_pinned(fill_key, self.max_entry_bytes)
+    }
+
+    /// Takes a fill out of the table of fills in flight (its body outgrew
+    /// the cap: later requests must not join it).
+    pub(crate) fn unlist(&self, fill: &Arc<super::fill::Fill>) {
+        self.fills.remove(fill);
+    }
+
+    /// A sequence number for a fill that begins now.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.purges.next_seq()
+    }
+
+    /// Applies an invalidation to this cache: in effect at once (lookups
+    /// and fills in flight), entries removed in the background.
+    pub(crate) fn invalidate(self: &Arc<Self>, scope: Scope) -> Invalidation {
+        let (id, sweep) = self.purges.start(scope);
+        // Fills in flight fetched before the invalidation: never stored.
+        // Tags are unknown until a response is stored, so a tag purge
+        // covers every fill in flight.
+        self.fills.invalidate_matching(|k| match sweep.scope() {
+            Scope::Tags(_) => true,
+            scope => scope.covers_key(k),
+        });
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let cache = Arc::clone(self);
+                let handle = rt.spawn(async move { sweep.run(&cache.store).await });
+                Invalidation { id, sweep: Some(handle), removed: 0 }
+            }
+            Err(_) => {
+                let removed = sweep.run_blocking(&self.store);
+                Invalidation { id, sweep: None, removed }
+            }
+        }
+    }
+
+    /// The status of an invalidation started here.
+    pub(crate) fn invalidation_status(&self, id: u64) -> Option<InvalidationStatus> {
+        self.purges.status(id)
+    }
+
+    /// Number of stored entries (markers included).
+    pub(crate) fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Bytes held.
+    pub(crate) fn weight_bytes(&self) -> u64 {
+        self.store.weight_bytes()
+    }
+
+    /// Configured capacity.
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.store.capacity_bytes()
+    }
+
+    /// Entries evicted so far.
+    pub(crate) fn evictions(&self) -> u64 {
+        self.store.evictions()
+    }
+
+    /// Fills in flight.
+    pub(crate) fn fills_in_flight(&self) -> usize {
+        self.fills.len()
+    }
+}
+
+/// The secondary key of the variant a published response is, when it
+/// varies and the request is for another one than `headers` selects.
+pub(crate) fn other_variant(published: &Published, headers: &HeaderMap) -> Option<String> {
+    let leader = published.vary_key.as_ref()?;
+    let Vary::Fields(fields) = vary::parse(&published.head.headers) else {
+        return None;
+    };
+    let mine = vary::secondary_key(&fields, headers);
+    (*mine != **leader).then_some(mine)
+}

@@ -1,0 +1,67 @@
+//! [`Edge`]: what one running layer is. Every clone of a
+//! [`CdnLayer`](crate::CdnLayer) and every service it makes holds one
+//! `Arc<Edge>`: this edge's cache, its routing table, its fixed settings,
+//! what it observes, and its place in a fleet. The request flow reads it;
+//! nothing below the flow sees it (a part gets the piece it needs).
+
+mod settings;
+
+pub(crate) use settings::EdgeSettings;
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::cache::local::LocalCache;
+use crate::fleet::Fleet;
+use crate::observe::Observe;
+use crate::observe::sink::AccessLog;
+use crate::route::Routes;
+
+/// One running layer.
+#[derive(Debug)]
+pub(crate) struct Edge {
+    /// This edge's own cache.
+    pub(crate) cache: Arc<LocalCache>,
+    /// The routing table; swapped whole by `CdnLayer::reload`.
+    pub(crate) routes: ArcSwap<Routes>,
+    /// Serialises reloads with run-time `set_enabled` changes.
+    pub(crate) reconfigure: Mutex<()>,
+    /// The settings fixed when the layer was built.
+    pub(crate) settings: EdgeSettings,
+    /// This instance's identity in `CDN-Loop` and fleet messages (the
+    /// configured one, or random per start).
+    pub(crate) edge_id: Arc<str>,
+    /// Request ids, access logs, counters.
+    pub(crate) observe: Observe,
+    /// The shared L2 tier and fleet coordination, when configured.
+    pub(crate) fleet: Option<Arc<Fleet>>,
+}
+
+impl Edge {
+    pub(crate) fn new(routes: Arc<Routes>, settings: EdgeSettings, access_logs: Vec<AccessLog>) -> Self {
+        let observe = Observe::new(access_logs, &settings.edge_location);
+        let edge_id: Arc<str> = match &settings.edge_id {
+            Some(id) => Arc::from(id.as_str()),
+            None => Arc::from(format!("{:016x}", crate::fleet::random_u64())),
+        };
+        let cache = Arc::new(LocalCache::new(settings.store));
+        let fleet = settings.l2.as_ref().and_then(|l2| {
+            match Fleet::new(l2, &edge_id, Arc::clone(&observe.metrics), Arc::downgrade(&cache)) {
+                Ok(fleet) => Some(Arc::new(fleet)),
+                // URLs were validated by the builder; a failure here is logged.
+                Err(e) => {
+                    tracing::error!(error = %e, "L2 disabled: cannot set up the Redis client");
+                    None
+                }
+            }
+        });
+        Edge { cache, routes: ArcSwap::new(routes), reconfigure: Mutex::new(()), settings, edge_id, observe, fleet }
+    }
+
+    /// The current time; read once per request and passed to the policy.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.settings.clock.now()
+    }
+}
