@@ -22,14 +22,13 @@ use crate::status::CacheStatus;
 /// Boundary for `multipart/byteranges` bodies (RFC 9110 §14.6).
 const BOUNDARY: &str = "tower-cdn-byteranges-3d6b0a1c";
 
-/// Adds `Cache-Status`, `X-Cache`, `Via` and the typed status extension.
+/// Adds `Via` and the typed status extension (rendered as `Cache-Status`
+/// and `X-Cache` once the head is ready, with this cache's name).
 /// The response speaks this cache's protocol version, not the origin's
 /// (RFC 9110 §6.2): an HTTP/1.0 origin's answer passed through would
 /// otherwise go out as `HTTP/1.0` and close the client's connection.
 fn finish(mut resp: Response<CdnBody>, status: CacheStatus) -> Response<CdnBody> {
     *resp.version_mut() = http::Version::HTTP_11;
-    let code = resp.status();
-    status.apply(code, resp.headers_mut());
     append_via(resp.headers_mut());
     resp.extensions_mut().insert(status);
     resp

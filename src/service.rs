@@ -15,15 +15,20 @@ use crate::error::BoxError;
 use crate::flow::{ErrorPageViewer, Start, error_page, error_page_candidate};
 use crate::future::ResponseFuture;
 use crate::observe::Begun;
+use crate::status::CacheStatus;
 
-/// The response head is ready: this cache's name in `Cache-Status`, the
-/// request id, the log record and counters, the span's fields.
+/// The response head is ready: `Cache-Status` and `X-Cache` rendered
+/// (here only, with this cache's name), the request id, the log record and
+/// counters, the span's fields.
 fn finish(edge: &Edge, begun: Begun, span: &tracing::Span, resp: &mut Response<CdnBody>) {
-    if *edge.settings.cache_name != *crate::policy::headers::CACHE_NAME {
-        crate::status::rename_member(resp.headers_mut(), &edge.settings.cache_name);
+    let code = resp.status();
+    let (mut head, body) = std::mem::take(resp).into_parts();
+    if let Some(status) = head.extensions.get::<CacheStatus>() {
+        status.render(&edge.names, code, &mut head.headers);
     }
+    *resp = Response::from_parts(head, body);
     edge.observe.finish_head(begun, resp);
-    crate::observe::span::record_head(span, resp);
+    crate::observe::span::record_head(span, resp, edge.names.name());
 }
 
 /// A service that answers from the cache and fetches misses from the

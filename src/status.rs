@@ -236,8 +236,13 @@ impl CacheStatus {
     /// The `Cache-Status` member for this cache, e.g.
     /// `tower-cdn; fwd=uri-miss; fwd-status=200; stored`.
     pub fn cache_status_value(&self) -> String {
+        self.value_named(CACHE_NAME)
+    }
+
+    /// The `Cache-Status` member, named `name`.
+    pub(crate) fn value_named(&self, name: &str) -> String {
         let mut out = String::with_capacity(48);
-        out.push_str(CACHE_NAME);
+        out.push_str(name);
         if self.hit {
             out.push_str("; hit");
         }
@@ -264,39 +269,83 @@ impl CacheStatus {
 
     /// CloudFront's `X-Cache` wording for a response with `status`.
     pub fn x_cache_value(&self, status: StatusCode) -> &'static str {
+        match self.x_cache_kind(status) {
+            XCache::Error => "Error from tower-cdn",
+            XCache::Hit => "Hit from tower-cdn",
+            XCache::RefreshHit => "RefreshHit from tower-cdn",
+            XCache::Miss => "Miss from tower-cdn",
+        }
+    }
+
+    fn x_cache_kind(&self, status: StatusCode) -> XCache {
         if self.error || status.is_client_error() || status.is_server_error() {
-            "Error from tower-cdn"
+            XCache::Error
         } else if self.hit {
-            "Hit from tower-cdn"
+            XCache::Hit
         } else if self.fwd_status == Some(304) {
-            "RefreshHit from tower-cdn"
+            XCache::RefreshHit
         } else {
-            "Miss from tower-cdn"
+            XCache::Miss
         }
     }
 
     /// Adds `Cache-Status` (appended after any upstream cache's member,
-    /// RFC 9211 §2) and `X-Cache` (replacing an upstream one).
-    pub(crate) fn apply(&self, status: StatusCode, headers: &mut HeaderMap) {
+    /// RFC 9211 §2) and `X-Cache` (replacing an upstream one), with this
+    /// cache's name. The only place these headers are written.
+    pub(crate) fn render(&self, names: &Names, status: StatusCode, headers: &mut HeaderMap) {
         // The String's buffer becomes the value's: one allocation, no copy.
-        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(self.cache_status_value())) {
+        let value = self.value_named(&names.name);
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
             headers.append(CACHE_STATUS, v);
         }
-        headers.insert(X_CACHE, HeaderValue::from_static(self.x_cache_value(status)));
+        let x = match self.x_cache_kind(status) {
+            XCache::Error => &names.error,
+            XCache::Hit => &names.hit,
+            XCache::RefreshHit => &names.refresh_hit,
+            XCache::Miss => &names.miss,
+        };
+        headers.insert(X_CACHE, x.clone());
     }
 }
 
-/// Puts `name` in place of the default name in this cache's `Cache-Status`
-/// member (the last one: upstream members come first, RFC 9211 §2).
-pub(crate) fn rename_member(headers: &mut HeaderMap, name: &str) {
-    let mut values: Vec<HeaderValue> = headers.get_all(CACHE_STATUS).iter().cloned().collect();
-    let Some(last) = values.last_mut() else { return };
-    let Some(rest) = last.to_str().ok().and_then(|v| v.strip_prefix(CACHE_NAME)) else { return };
-    let Ok(renamed) = HeaderValue::from_str(&format!("{name}{rest}")) else { return };
-    *last = renamed;
-    headers.remove(CACHE_STATUS);
-    for v in values {
-        headers.append(CACHE_STATUS, v);
+/// CloudFront's four `X-Cache` words.
+#[derive(Debug, Clone, Copy)]
+enum XCache {
+    Hit,
+    RefreshHit,
+    Miss,
+    Error,
+}
+
+/// This cache's name as its headers carry it: the `Cache-Status` member
+/// name and the four `X-Cache` values, made once per layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    name: std::sync::Arc<str>,
+    hit: HeaderValue,
+    refresh_hit: HeaderValue,
+    miss: HeaderValue,
+    error: HeaderValue,
+}
+
+impl Names {
+    /// `name` is a token (the builder checks it).
+    pub(crate) fn new(name: &str) -> Self {
+        let x = |word: &str| {
+            HeaderValue::from_str(&format!("{word} from {name}")).unwrap_or(HeaderValue::from_static("tower-cdn"))
+        };
+        Names {
+            name: std::sync::Arc::from(name),
+            hit: x("Hit"),
+            refresh_hit: x("RefreshHit"),
+            miss: x("Miss"),
+            error: x("Error"),
+        }
+    }
+
+    /// The name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -318,12 +367,13 @@ mod tests {
     }
 
     #[test]
-    fn only_our_own_member_is_renamed() {
+    fn our_member_comes_after_upstream_ones_with_our_name() {
         let mut h = HeaderMap::new();
         h.append(CACHE_STATUS, HeaderValue::from_static("tower-cdn; fwd=uri-miss; stored"));
-        h.append(CACHE_STATUS, HeaderValue::from_static("tower-cdn; hit; ttl=5"));
-        rename_member(&mut h, "edge-1");
+        h.insert(X_CACHE, HeaderValue::from_static("Miss from tower-cdn"));
+        CacheStatus::hit(Duration::from_secs(5)).render(&Names::new("edge-1"), StatusCode::OK, &mut h);
         let all: Vec<_> = h.get_all(CACHE_STATUS).iter().map(|v| v.to_str().unwrap()).collect();
         assert_eq!(all, ["tower-cdn; fwd=uri-miss; stored", "edge-1; hit; ttl=5"]);
+        assert_eq!(h[X_CACHE], "Hit from edge-1");
     }
 }

@@ -18,6 +18,7 @@ use crate::fleet::Fleet;
 use crate::observe::Observe;
 use crate::observe::sink::AccessLog;
 use crate::route::Routes;
+use crate::status::Names;
 
 /// One running layer.
 #[derive(Debug)]
@@ -37,6 +38,8 @@ pub(crate) struct Edge {
     pub(crate) observe: Observe,
     /// The shared L2 tier and fleet coordination, when configured.
     pub(crate) fleet: Option<Arc<Fleet>>,
+    /// This cache's name in `Cache-Status` and `X-Cache`.
+    pub(crate) names: Names,
 }
 
 impl Edge {
@@ -57,7 +60,17 @@ impl Edge {
                 }
             }
         });
-        Edge { cache, routes: ArcSwap::new(routes), reconfigure: Mutex::new(()), settings, edge_id, observe, fleet }
+        let names = Names::new(&settings.cache_name);
+        Edge {
+            cache,
+            routes: ArcSwap::new(routes),
+            reconfigure: Mutex::new(()),
+            settings,
+            edge_id,
+            observe,
+            fleet,
+            names,
+        }
     }
 
     /// The current time; read once per request and passed to the policy.

@@ -35,14 +35,14 @@ fn text(v: Option<&HeaderValue>) -> &str {
 }
 
 /// Records the response head in the request's span.
-pub(crate) fn record_head(span: &Span, resp: &Response<CdnBody>) {
+pub(crate) fn record_head(span: &Span, resp: &Response<CdnBody>, name: &str) {
     if span.is_disabled() {
         return;
     }
     let status = resp.status().as_u16();
     span.record("status", status);
     if let Some(cache) = resp.extensions().get::<CacheStatus>() {
-        let value = cache.cache_status_value();
+        let value = cache.value_named(name);
         let member = value.split_once("; ").map_or("", |(_, params)| params);
         span.record("cache_status", member);
     }
