@@ -24,8 +24,8 @@ source .ci/redis.sh
 # shellcheck source=../.ci/signer.sh
 source .ci/signer.sh
 
-cargo test --all-targets --locked
-cargo test --doc --locked
+cargo test --all-targets --all-features --locked
+cargo test --doc --all-features --locked
 cargo run --quiet --locked --example per_route_origins -- --once
 
 # The HTTP caching test suite (cache-tests.fyi) against the dev proxy:

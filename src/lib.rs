@@ -2,6 +2,9 @@
 //!
 //! A CloudFront-style CDN edge cache as a Tower layer.
 //!
+//! How the crate is laid out (levels, which way imports run, where each
+//! concern lives): `ARCHITECTURE.md` in the repository.
+//!
 //! # Routes and origins
 //!
 //! A [`CdnLayer`] holds [`Distribution`]s, chosen by the request's host;
@@ -65,7 +68,7 @@
 //! - **One name per resource**: the request target is put in one canonical
 //!   form before routing, the key and the origin request are derived from
 //!   it (dot segments, `%2e`, unreserved escapes; RFC 3986 §6.2.2; see
-//!   [`policy::target`]); a backslash (raw or `%5C`), control bytes, paths
+//!   `src/policy/target.rs`); a backslash (raw or `%5C`), control bytes, paths
 //!   above the root, and paths a lenient origin would read as another
 //!   behavior's (`//private/x`, `/private%2Fx`, `/a/..;/x`) get 400; the host
 //!   is lower-cased without trailing dot or default port, and an
@@ -76,7 +79,7 @@
 //!   forwarding family (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`,
 //!   `True-Client-IP`, `CloudFront-Viewer-*`, ...) never passes unless
 //!   [`CdnLayerBuilder::trust_forwarding_headers`] or a policy names it
-//!   ([`policy::forward_policy`]); hop-by-hop fields (`Connection` and what
+//!   (`src/policy/forward_policy.rs`); hop-by-hop fields (`Connection` and what
 //!   it names, `Upgrade`, `TE`, ...) are neither forwarded nor stored, and a
 //!   viewer's `Connection` cannot remove the fields the edge adds.
 //! - **Smuggling and broken origins**: a request with both `Content-Length`
@@ -132,7 +135,15 @@ mod handle;
 mod layer;
 mod observe;
 mod origin;
+// The caching rules as pure functions. Not public API (no semver promise):
+// the fuzz targets (`--cfg fuzzing`) and the project's own benches and
+// allocation test (feature `unstable-internals`) reach into it.
+#[cfg(any(fuzzing, feature = "unstable-internals"))]
 pub mod policy;
+// Parts of it only the fuzzers and benches call.
+#[cfg(not(any(fuzzing, feature = "unstable-internals")))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod policy;
 mod reload;
 mod respond;
 mod route;

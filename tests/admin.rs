@@ -392,3 +392,27 @@ async fn a_web_page_cannot_drive_the_admin_api_without_a_token() {
     assert_eq!(layer.cache().stats().invalidations, 1);
     assert!(fetch(edge, "site.test", "/a").await.0.contains("fwd=uri-miss"));
 }
+
+#[test]
+fn a_reload_reports_every_fixed_setting_it_cannot_apply() {
+    type Change = fn(tower_cdn::CdnLayerBuilder) -> tower_cdn::CdnLayerBuilder;
+    let base = || CdnLayer::builder().origin(CdnOrigin::http("http://127.0.0.1:9"));
+    let layer = base().build().unwrap();
+    let changes: [(&str, Change); 10] = [
+        ("capacity_bytes", |b| b.capacity_bytes(512 * 1024 * 1024)),
+        ("max_entry_bytes", |b| b.max_entry_bytes(1024)),
+        ("standalone", |b| b.standalone(true)),
+        ("targeted_cache_control", |b| b.targeted_cache_control(["edge-cache-control"])),
+        ("trust_forwarding_headers", |b| b.trust_forwarding_headers(true)),
+        ("edge_location", |b| b.edge_location("FRA50")),
+        ("l2", |b| b.l2(tower_cdn::L2Config::new("redis://127.0.0.1:1"))),
+        ("cache_name", |b| b.cache_name("edge-b")),
+        ("edge_id", |b| b.edge_id("edge-7")),
+        ("viewer_scheme", |b| b.viewer_scheme("https")),
+    ];
+    assert!(layer.reload(base().build_config().unwrap()).not_applied().is_empty());
+    for (name, change) in changes {
+        let done = layer.reload(change(base()).build_config().unwrap());
+        assert_eq!(done.not_applied(), [name], "{name}");
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::units::{parse_duration, parse_size};
+use crate::config::units::{parse_duration, parse_size};
 
 /// A local CDN edge cache: proxies and caches an origin like CloudFront.
 #[derive(Debug, Clone, Parser)]

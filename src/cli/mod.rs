@@ -8,9 +8,6 @@ pub mod demo;
 mod ops;
 pub mod serve;
 
-/// Sizes and durations as people write them (moved to [`crate::config`]).
-pub use crate::config::units;
-
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::path::Path;

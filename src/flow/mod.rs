@@ -76,8 +76,29 @@ enum Step {
     Bypass,
     /// A method that is not cached.
     Method { behavior: Arc<Behavior>, primary: CacheKey },
-    /// GET or HEAD after the lookup.
-    Cacheable { behavior: Arc<Behavior>, primary: CacheKey, req_cc: CacheControl, pragma: bool, found: Lookup },
+    /// GET or HEAD after the lookup and the reuse decision.
+    Cacheable(Box<Cacheable>),
+}
+
+/// A GET or HEAD that the lookup did not answer.
+struct Cacheable {
+    behavior: Arc<Behavior>,
+    primary: CacheKey,
+    req_cc: CacheControl,
+    pragma: bool,
+    /// What is stored, and how it may be used (decided once, in `start`).
+    found: Found,
+}
+
+/// The lookup's result with its reuse decision.
+enum Found {
+    /// A stored response to refresh in the background while serving it,
+    /// or to revalidate.
+    Stored { entry: Arc<Entry>, store_key: CacheKey, fill_key: CacheKey, reuse: Reuse },
+    /// Responses for the URI vary, and none matches.
+    VaryMiss { fill_key: CacheKey },
+    /// Nothing stored.
+    Miss,
 }
 
 /// The first half of a request, with no IO and no await: route, key,
@@ -154,20 +175,22 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     let pragma = reuse::pragma_no_cache(&parts.headers);
 
     // 3./4. Look up, and decide how a stored response may be used.
-    let found = edge.cache.lookup(&primary, &parts.headers);
-    if let Lookup::Found { entry, .. } = &found {
-        match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
+    let found = match edge.cache.lookup(&primary, &parts.headers) {
+        Lookup::Found { entry, store_key, fill_key } => match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
             Reuse::Fresh { remaining } => {
-                return Start::Done(serve_entry(Arc::clone(entry), &parts, CacheStatus::hit(remaining), now));
+                return Start::Done(serve_entry(entry, &parts, CacheStatus::hit(remaining), now));
             }
             Reuse::StaleAllowed { staleness } => {
                 let status = CacheStatus::stale_hit(staleness, "max-stale");
-                return Start::Done(serve_entry(Arc::clone(entry), &parts, status, now));
+                return Start::Done(serve_entry(entry, &parts, status, now));
             }
-            Reuse::StaleWhileRevalidate { .. } | Reuse::Validate => {}
-        }
-    }
-    pending(parts, body, Step::Cacheable { behavior, primary, req_cc, pragma, found })
+            reuse => Found::Stored { entry, store_key, fill_key, reuse },
+        },
+        Lookup::VaryMiss { fill_key } => Found::VaryMiss { fill_key },
+        Lookup::Miss => Found::Miss,
+    };
+    let cacheable = Cacheable { behavior, primary, req_cc, pragma, found };
+    pending(parts, body, Step::Cacheable(Box::new(cacheable)))
 }
 
 /// Whether a request has content or may have some: framing fields other
@@ -194,72 +217,112 @@ where
     ResB: HttpBody,
 {
     let Pending { now, parts, body, step } = *pending;
-    let (behavior, primary, req_cc, pragma, found) = match step {
-        Step::Bypass => return bypass(inner, parts, body).await,
-        // A successful unsafe request invalidates what it changed (§4.4).
-        Step::Method { behavior, primary } => {
-            let method = parts.method.clone();
-            let path = parts.uri.path().to_owned();
-            let req_headers = parts.headers.clone();
-            let resp = forward(&edge, &behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
-            if invalidation::invalidates(&method, resp.status()) {
-                invalidate_uri(&edge, &behavior, &primary, resp.headers(), &path, &req_headers);
-            }
-            return Ok(resp);
-        }
-        Step::Cacheable { behavior, primary, req_cc, pragma, found } => (behavior, primary, req_cc, pragma, found),
-    };
-
-    let mut prior = None;
-    let (mut fwd, mut fill_key) = (Fwd::UriMiss, Arc::clone(&primary));
-    match found {
-        Lookup::Found { entry, store_key, fill_key: fk } => {
-            match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
-                Reuse::StaleWhileRevalidate { staleness } => {
-                    let prior = Prior { entry: Arc::clone(&entry), store_key };
-                    refresh_in_background(&edge, &behavior, inner, &parts, body, fk, prior, req_cc);
-                    let status = CacheStatus::stale_hit(staleness, "stale-while-revalidate");
-                    return Ok(serve_entry(entry, &parts, status, now));
-                }
-                // Answered in `start`; decided again with the same inputs.
-                Reuse::Fresh { remaining } => {
-                    return Ok(serve_entry(entry, &parts, CacheStatus::hit(remaining), now));
-                }
-                Reuse::StaleAllowed { staleness } => {
-                    let status = CacheStatus::stale_hit(staleness, "max-stale");
-                    return Ok(serve_entry(entry, &parts, status, now));
-                }
-                Reuse::Validate => {
-                    let forced = req_cc.no_cache.is_present()
-                        || pragma
-                        || req_cc.max_age.is_some()
-                        || req_cc.min_fresh.is_some();
-                    fwd = if forced && entry.head().meta.is_fresh(now) { Fwd::Request } else { Fwd::Stale };
-                    prior = Some(Prior { entry, store_key });
-                    fill_key = fk;
-                }
-            }
-        }
-        Lookup::VaryMiss { fill_key: fk } => {
-            fwd = Fwd::VaryMiss;
-            fill_key = fk;
-        }
-        Lookup::Miss => {}
+    match step {
+        Step::Bypass => bypass(inner, parts, body).await,
+        Step::Method { behavior, primary } => unsafe_method(&edge, &behavior, &primary, inner, parts, body).await,
+        Step::Cacheable(c) => cacheable(edge, inner, parts, body, *c, now).await,
     }
+}
+
+/// A method that is not cached goes to the origin; a successful unsafe
+/// one invalidates what it changed (§4.4).
+async fn unsafe_method<S, ReqB, ResB>(
+    edge: &Edge,
+    behavior: &Behavior,
+    primary: &CacheKey,
+    inner: S,
+    parts: Parts,
+    body: ReqB,
+) -> Result<Response<CdnBody>, S::Error>
+where
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
+{
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_owned();
+    let req_headers = parts.headers.clone();
+    let resp = forward(edge, behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
+    if invalidation::invalidates(&method, resp.status()) {
+        invalidate_uri(edge, behavior, primary, resp.headers(), &path, &req_headers);
+    }
+    Ok(resp)
+}
+
+/// What a cacheable request the lookup did not answer needs from the origin.
+struct Fetch {
+    fwd: Fwd,
+    fill_key: CacheKey,
+    /// The stored response being revalidated.
+    prior: Option<Prior>,
+}
+
+/// A GET or HEAD after the lookup: serve stale while refreshing, or fetch
+/// (revalidating what is stored), alone or coalesced.
+async fn cacheable<S, ReqB, ResB>(
+    edge: Arc<Edge>,
+    inner: S,
+    parts: Parts,
+    body: ReqB,
+    c: Cacheable,
+    now: SystemTime,
+) -> Result<Response<CdnBody>, S::Error>
+where
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
+{
+    let Cacheable { behavior, primary, req_cc, pragma, found } = c;
+    let fetch = match found {
+        Found::Stored { entry, store_key, fill_key, reuse: Reuse::StaleWhileRevalidate { staleness } } => {
+            let prior = Prior { entry: Arc::clone(&entry), store_key };
+            refresh_in_background(&edge, &behavior, inner, &parts, body, fill_key, prior, req_cc);
+            let status = CacheStatus::stale_hit(staleness, "stale-while-revalidate");
+            return Ok(serve_entry(entry, &parts, status, now));
+        }
+        Found::Stored { entry, store_key, fill_key, .. } => {
+            let forced =
+                req_cc.no_cache.is_present() || pragma || req_cc.max_age.is_some() || req_cc.min_fresh.is_some();
+            let fwd = if forced && entry.head().meta.is_fresh(now) { Fwd::Request } else { Fwd::Stale };
+            Fetch { fwd, fill_key, prior: Some(Prior { entry, store_key }) }
+        }
+        Found::VaryMiss { fill_key } => Fetch { fwd: Fwd::VaryMiss, fill_key, prior: None },
+        Found::Miss => Fetch { fwd: Fwd::UriMiss, fill_key: Arc::clone(&primary), prior: None },
+    };
 
     // §5.2.1.7: nothing usable is stored and the client will not wait.
     if req_cc.only_if_cached {
-        let status = CacheStatus::forward(fwd).with_detail("only-if-cached");
+        let status = CacheStatus::forward(fetch.fwd).with_detail("only-if-cached");
         return Ok(respond::cache_error(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout: not in cache\n", status));
     }
     // HEAD and `no-store` requests are answered by the origin and not stored.
     if parts.method == Method::HEAD || req_cc.no_store {
         let reason = if parts.method == Method::HEAD { NotStored::Method } else { NotStored::RequestNoStore };
-        return forward(&edge, &behavior, inner, parts, body, false, CacheStatus::forward(fwd).with_not_stored(reason))
-            .await;
+        let status = CacheStatus::forward(fetch.fwd).with_not_stored(reason);
+        return forward(&edge, &behavior, inner, parts, body, false, status).await;
     }
+    coalesce(edge, behavior, primary, req_cc, fetch, inner, parts, body, now).await
+}
 
-    // 5./6. Lead the fill or follow the one in flight.
+/// 5./6. Leads the fill or follows the one in flight.
+#[allow(clippy::too_many_arguments)]
+async fn coalesce<S, ReqB, ResB>(
+    edge: Arc<Edge>,
+    behavior: Arc<Behavior>,
+    primary: CacheKey,
+    req_cc: CacheControl,
+    fetch: Fetch,
+    inner: S,
+    parts: Parts,
+    body: ReqB,
+    now: SystemTime,
+) -> Result<Response<CdnBody>, S::Error>
+where
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
+{
+    let Fetch { mut fwd, mut fill_key, prior } = fetch;
     let origin_timeout = behavior.origin.response_timeout();
     // With a fleet, the leader may first wait for another edge's fill.
     let fleet_wait = edge.fleet.as_ref().map_or(Duration::ZERO, |f| f.lock_wait(origin_timeout));
@@ -268,17 +331,8 @@ where
     loop {
         match edge.cache.join_or_lead(&fill_key) {
             Join::Lead(writer, reader, registration) => {
-                let task = FillTask {
-                    edge: Arc::clone(&edge),
-                    behavior: Arc::clone(&behavior),
-                    primary,
-                    req_headers: parts.headers.clone(),
-                    req_cc,
-                    prior,
-                    seq: edge.cache.next_seq(),
-                    writer,
-                    registration,
-                };
+                let req_headers = parts.headers.clone();
+                let task = FillTask::new(&edge, &behavior, primary, req_headers, req_cc, prior, writer, registration);
                 return lead(task, inner, parts, body, reader, fwd, now).await;
             }
             Join::Follow(mut reader) => {

@@ -164,17 +164,8 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     };
     let origin_req = origin_parts(edge, parts, Some(&prior));
     let primary = Arc::from(key::primary_of(&fill_key));
-    let task = FillTask {
-        edge: Arc::clone(edge),
-        behavior: Arc::clone(behavior),
-        primary,
-        req_headers: parts.headers.clone(),
-        req_cc,
-        prior: Some(prior),
-        seq: edge.cache.next_seq(),
-        writer,
-        registration,
-    };
+    let req_headers = parts.headers.clone();
+    let task = FillTask::new(edge, behavior, primary, req_headers, req_cc, Some(prior), writer, registration);
     let fill = Arc::clone(task.writer.fill());
     let handle = tokio::spawn(task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>));
     fill.set_abort(handle.abort_handle());

@@ -79,6 +79,32 @@ pub(super) fn tell<E>(tx: Tx<E>, outcome: LeaderOutcome<E>) {
 }
 
 impl FillTask {
+    /// A fill led by this request; its sequence number is taken now, so
+    /// invalidations issued from here on cover its result.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        edge: &Arc<Edge>,
+        behavior: &Arc<Behavior>,
+        primary: CacheKey,
+        req_headers: HeaderMap,
+        req_cc: CacheControl,
+        prior: Option<Prior>,
+        writer: FillWriter,
+        registration: Registration,
+    ) -> Self {
+        FillTask {
+            edge: Arc::clone(edge),
+            behavior: Arc::clone(behavior),
+            primary,
+            req_headers,
+            req_cc,
+            prior,
+            seq: edge.cache.next_seq(),
+            writer,
+            registration,
+        }
+    }
+
     pub(crate) async fn run<S, ReqB, ResB>(self, inner: S, parts: Parts, body: ReqB, tx: Tx<S::Error>)
     where
         S: App<ReqB, ResB>,

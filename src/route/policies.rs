@@ -163,7 +163,7 @@ fn humantime_secs(d: std::time::Duration) -> String {
 ///
 /// The default forwards **no cookie and no query string** that is not in
 /// the cache key, and the headers its behavior's mode allows (see
-/// [`crate::policy::forward_policy`] and SECURITY.md): where the edge gives
+/// SECURITY.md, "Which viewer headers reach the origin"): where the edge gives
 /// responses a lifetime (a default or minimum TTL, CloudFront's model),
 /// only the key's headers and a representation-neutral set (conditionals,
 /// `Range`, `Cache-Control`, `Via`); where the origin declares freshness
