@@ -106,15 +106,16 @@ fn decisions(c: &mut Criterion) {
             let eff = targeted::effective(black_box(&resp), &targeted);
             let reqf = RequestFacts { method: &Method::GET, headers: &req.headers, cc: &req_cc };
             let respf = ResponseFacts { status: StatusCode::OK, headers: &resp, eff: &eff };
-            let rules = StoreRules { ttl: &ttl, cookies_in_key: false };
+            let rules = StoreRules { ttl: &ttl, cookies_in_key: false, unkeyed_cookies: false };
             storable::evaluate(reqf, respf, rules, now)
         })
     });
     let eff = targeted::effective(&resp, &targeted);
     let reqf = RequestFacts { method: &Method::GET, headers: &req.headers, cc: &req_cc };
     let respf = ResponseFacts { status: StatusCode::OK, headers: &resp, eff: &eff };
-    let stored = storable::evaluate(reqf, respf, StoreRules { ttl: &ttl, cookies_in_key: false }, now)
-        .expect("a public max-age response is storable");
+    let stored =
+        storable::evaluate(reqf, respf, StoreRules { ttl: &ttl, cookies_in_key: false, unkeyed_cookies: false }, now)
+            .expect("a public max-age response is storable");
     let meta = stored.meta(AgeClock::new(&resp, now, now));
     let later = now + Duration::from_secs(60);
     group.bench_function("reuse_hit", |b| {

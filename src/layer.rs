@@ -30,9 +30,14 @@ pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A validated configuration for a [`CdnLayer`].
 ///
-/// `CdnConfig::default()` caches the wrapped service's own responses with
-/// CloudFront's default TTLs (min 0, default 24 h, max 1 year) in a
-/// 256 MiB cache.
+/// `CdnConfig::default()` caches the wrapped service's own responses in a
+/// 256 MiB cache, as a shared cache in front of an app should: the app sees
+/// every request as the client sent it (cookies, `Authorization`), a
+/// response is stored only when it gives itself a lifetime
+/// (`Cache-Control: max-age`, `s-maxage`, `Expires`, or a heuristic from
+/// `Last-Modified`), and one answered to a request with cookies or
+/// credentials only when it says `public` or `s-maxage`. HTTP and S3 origins
+/// get CloudFront's model instead (default TTL 24 h); see the crate docs.
 #[derive(Debug, Clone)]
 pub struct CdnConfig {
     pub(crate) routes: Arc<Routes>,
@@ -42,23 +47,7 @@ pub struct CdnConfig {
 
 impl Default for CdnConfig {
     fn default() -> Self {
-        let behavior = Behavior::catch_all(Arc::new(OriginTarget::Inner), TtlPolicy::default());
-        CdnConfig {
-            routes: Arc::new(Routes::single(behavior)),
-            settings: EdgeSettings {
-                store: default_store_options(),
-                standalone: false,
-                targeted: targeted::default_targeted(),
-                clock: Clock::system(),
-                trust_forwarding_headers: false,
-                edge_location: DEFAULT_EDGE_LOCATION.into(),
-                l2: None,
-                cache_name: Arc::from(CACHE_NAME),
-                edge_id: None,
-                viewer_scheme: "http",
-            },
-            access_logs: Vec::new(),
-        }
+        CdnLayerBuilder::default().build_config().expect("the default configuration is valid")
     }
 }
 
@@ -112,6 +101,8 @@ pub struct CdnLayerBuilder {
     store: StoreOptions,
     max_entry_set: bool,
     ttl: TtlPolicy,
+    /// `default_ttl` was set: the app as origin gets it too.
+    default_ttl_set: bool,
     standalone: bool,
     check_only: bool,
     compress: bool,
@@ -136,6 +127,7 @@ impl Default for CdnLayerBuilder {
             store: default_store_options(),
             max_entry_set: false,
             ttl: TtlPolicy::default(),
+            default_ttl_set: false,
             standalone: false,
             check_only: false,
             compress: false,
@@ -203,6 +195,7 @@ impl CdnLayerBuilder {
     /// Lifetime when the origin gives none (default 24 h).
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.ttl.default_ttl = ttl;
+        self.default_ttl_set = true;
         self
     }
 
@@ -423,6 +416,7 @@ impl CdnLayerBuilder {
             layer_ttl.error_caching_min_ttl = Duration::ZERO;
         }
         layer_ttl.status_ttls = Arc::from(self.status_ttls.clone());
+        let app_ttl = app_defaults(&layer_ttl, self.default_ttl_set, self.error_ttl_set);
         let routes = if self.distributions.is_empty() {
             let origin = self.origin.unwrap_or_else(Origin::inner);
             if self.standalone && origin.is_inner() {
@@ -430,7 +424,8 @@ impl CdnLayerBuilder {
             }
             let target =
                 OriginTarget::from_config("origin", &origin, self.check_only).map_err(|e| e.within("origin"))?;
-            let mut behavior = Behavior::catch_all(Arc::new(target), layer_ttl.clone());
+            let ttl = if target.uses_app() { app_ttl } else { layer_ttl };
+            let mut behavior = Behavior::catch_all(Arc::new(target), ttl);
             behavior.compress = self.compress;
             Routes::single(behavior)
         } else {
@@ -440,7 +435,8 @@ impl CdnLayerBuilder {
                     "a layer with distributions has no layer-wide origin; add origins to the distributions",
                 ));
             }
-            let ctx = BuildContext { ttl: layer_ttl.clone(), standalone: self.standalone, check_only: self.check_only };
+            let ctx =
+                BuildContext { ttl: layer_ttl, app_ttl, standalone: self.standalone, check_only: self.check_only };
             build_routes(&self.distributions, &ctx)?
         };
         Ok(CdnConfig {
@@ -465,6 +461,23 @@ impl CdnLayerBuilder {
     pub fn build(self) -> Result<CdnLayer, ConfigError> {
         Ok(CdnLayer::new(self.build_config()?))
     }
+}
+
+/// The TTLs the app as origin gets when its cache policy sets none: no
+/// lifetime the app did not give (no default TTL, no error caching) unless
+/// the layer's `default_ttl` (or `error_caching_min_ttl`) was set. An app's
+/// handlers answer per visitor far more often than a bucket of files does;
+/// its responses say how long they may be shared (RFC 9111 §4.2.1). A
+/// minimum TTL still applies when set.
+fn app_defaults(layer: &TtlPolicy, default_ttl_set: bool, error_ttl_set: bool) -> TtlPolicy {
+    let mut ttl = layer.clone();
+    if !default_ttl_set {
+        ttl.default_ttl = ttl.min_ttl;
+        if !error_ttl_set {
+            ttl.error_caching_min_ttl = Duration::ZERO;
+        }
+    }
+    ttl
 }
 
 /// An RFC 9110 `token` (what `Cache-Status` and `CDN-Loop` members need).

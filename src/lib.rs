@@ -35,6 +35,21 @@
 //! # let _ = layer;
 //! ```
 //!
+//! # The app as origin
+//!
+//! Behind the layer, the app keeps working as it did: it sees each request
+//! as the client sent it (cookies, `Authorization`, every header), and its
+//! responses are shared only as far as they say. A response is stored only
+//! when it gives itself a lifetime (`max-age`, `s-maxage`, `Expires`, or
+//! RFC 9111's heuristic from `Last-Modified`) unless
+//! [`CdnLayerBuilder::default_ttl`] or a cache policy's `default_ttl` is set;
+//! errors are not cached on the edge's own account; and a request that
+//! carries cookies outside the key or `Authorization` is served from the
+//! cache, or has its answer stored, only when the answer says `public` or
+//! `s-maxage`. Such a request never waits on another visitor's fetch. HTTP
+//! and S3 origins get CloudFront's model (default TTL 24 h, what reaches
+//! the origin limited to the key).
+//!
 //! # Operating
 //!
 //! [`AccessLog`]s, counters and invalidations through [`CdnLayer::cache`],

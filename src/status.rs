@@ -67,6 +67,12 @@ pub enum NotStored {
     Authorization,
     /// The response sets a cookie.
     SetCookie,
+    /// A server-sent event stream (`text/event-stream`): live, never a
+    /// stored representation.
+    EventStream,
+    /// The request carried cookies the key does not hold (the app saw
+    /// them) and the response did not say `public` or `s-maxage`.
+    Cookie,
     /// The response varies on request headers in a way we cannot key.
     Vary,
     /// The freshness lifetime is zero and there is no validator.
@@ -96,6 +102,8 @@ impl NotStored {
             NotStored::Private => "private",
             NotStored::Authorization => "authorization",
             NotStored::SetCookie => "set-cookie",
+            NotStored::Cookie => "cookie",
+            NotStored::EventStream => "event-stream",
             NotStored::Vary => "vary",
             NotStored::ZeroTtl => "zero-ttl",
             NotStored::NoCache => "no-cache",

@@ -194,7 +194,7 @@ fn storing(
     let decision = storable::evaluate(
         RequestFacts { method, headers: req, cc: &req_cc },
         ResponseFacts { status, headers: resp, eff: &eff },
-        StoreRules { ttl, cookies_in_key },
+        StoreRules { ttl, cookies_in_key, unkeyed_cookies: false },
         response_time,
     );
     // No per-status overrides: there is always a lifetime, within the clamp.
@@ -274,7 +274,7 @@ fn freshening(
     let _ = storable::evaluate(
         RequestFacts { method: &Method::GET, headers: req, cc: &req_cc },
         ResponseFacts { status, headers: &fresh, eff: &eff },
-        StoreRules { ttl, cookies_in_key: false },
+        StoreRules { ttl, cookies_in_key: false, unkeyed_cookies: false },
         response_time,
     );
 }

@@ -191,6 +191,7 @@ mod tests {
             stale_if_unreachable: Duration::ZERO,
             must_revalidate: false,
             no_cache: false,
+            shared: false,
         };
         let head = Head { status: http::StatusCode::OK, headers: http::HeaderMap::new(), meta };
         Cached::Entry(Arc::new(Entry::new(head, &[Bytes::from(vec![0u8; body_len])], 0, Box::new([]))))

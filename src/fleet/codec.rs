@@ -77,7 +77,7 @@ pub(crate) fn encode_entry(key: &str, e: &L2Entry, chunk_bytes: usize) -> Option
     for d in [m.clock.initial_age, m.lifetime, m.stale_while_revalidate, m.stale_if_error, m.stale_if_unreachable] {
         put_duration(&mut out, d);
     }
-    out.put_u8(u8::from(m.must_revalidate) | (u8::from(m.no_cache) << 1));
+    out.put_u8(u8::from(m.must_revalidate) | (u8::from(m.no_cache) << 1) | (u8::from(m.shared) << 2));
     out.put_u32(u32::try_from(e.head.headers.len()).ok()?);
     for (name, value) in &e.head.headers {
         out.put_u16(u16::try_from(name.as_str().len()).ok()?);
@@ -217,6 +217,8 @@ fn entry(r: &mut Reader<'_>, whole: &Bytes) -> Result<Meta, Corrupt> {
         stale_if_unreachable,
         must_revalidate: flags & 1 != 0,
         no_cache: flags & 2 != 0,
+        // Written as 0 by versions before the flag existed: not shared.
+        shared: flags & 4 != 0,
     };
     let n = r.u32()?;
     let mut headers = HeaderMap::new();
@@ -333,6 +335,7 @@ mod tests {
             stale_if_unreachable: Duration::from_secs(86_400),
             must_revalidate: false,
             no_cache: true,
+            shared: true,
         };
         L2Entry {
             write_id: 42,

@@ -30,9 +30,11 @@ use crate::error::OriginError;
 use crate::origin::OriginTarget;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
+use crate::policy::forward_policy::ForwardMode;
 use crate::policy::freshness::age_header_secs;
+use crate::policy::key_policy::{Credentials, unkeyed_credentials};
 use crate::policy::reuse::{self, Reuse};
-use crate::policy::{cdn_loop, invalidation};
+use crate::policy::{cdn_loop, headers, invalidation, storable};
 use crate::respond::{self, Asked, Representation};
 use crate::route::{Behavior, Refusal, Resolution};
 use crate::status::{CacheStatus, Fwd, NotStored};
@@ -42,7 +44,7 @@ pub(crate) use error_page::{
 pub(crate) use origin_bound::record_fetch;
 use origin_bound::{
     bypass, forward, forward_parts, invalidate_uri, normalize_target, origin_parts, prepare_forwarding,
-    refresh_in_background,
+    refresh_in_background, tunnel,
 };
 use task::{FillTask, LeaderOutcome, Prior};
 
@@ -76,6 +78,8 @@ enum Step {
     Bypass,
     /// A method that is not cached.
     Method { behavior: Arc<Behavior>, primary: CacheKey },
+    /// A protocol upgrade (WebSocket): tunnelled to the origin.
+    Upgrade { behavior: Arc<Behavior> },
     /// GET or HEAD after the lookup and the reuse decision.
     Cacheable(Box<Cacheable>),
 }
@@ -86,6 +90,9 @@ struct Cacheable {
     primary: CacheKey,
     req_cc: CacheControl,
     pragma: bool,
+    /// Credentials outside the key that the origin sees: only explicitly
+    /// shared answers serve this request.
+    private: Credentials,
     /// What is stored, and how it may be used (decided once, in `start`).
     found: Found,
 }
@@ -97,6 +104,9 @@ enum Found {
     Stored { entry: Arc<Entry>, store_key: CacheKey, fill_key: CacheKey, reuse: Reuse },
     /// Responses for the URI vary, and none matches.
     VaryMiss { fill_key: CacheKey },
+    /// Something is stored, but not as shareable with a request that
+    /// carries credentials outside the key.
+    NotShared,
     /// Nothing stored.
     Miss,
 }
@@ -142,6 +152,10 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
         scheme: edge.settings.viewer_scheme,
         trust_forwarded_proto: edge.settings.trust_forwarding_headers,
     };
+    // An upgrade (WebSocket) keeps its handshake fields through routing's
+    // forwarding policy, and is tunnelled, never cached or coalesced.
+    let handshake = (parts.version == http::Version::HTTP_11 && headers::upgrade_requested(&parts.headers))
+        .then(|| headers::handshake_fields(&parts.headers));
     let (behavior, primary) = match edge.routes.load().resolve(&mut parts, &viewer) {
         Resolution::Cache { behavior, key } => (behavior, key),
         Resolution::Bypass => return pending(parts, body, Step::Bypass),
@@ -149,6 +163,13 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
         Resolution::Disabled => return pending(parts, body, Step::Bypass),
         Resolution::Refuse(refusal) => return Start::Done(refusal.respond()),
     };
+    if let Some(fields) = handshake {
+        for (name, value) in fields {
+            parts.headers.insert(name, value);
+        }
+        parts.headers.insert(header::CONNECTION, http::HeaderValue::from_static("upgrade"));
+        return pending(parts, body, Step::Upgrade { behavior });
+    }
     if behavior.compress {
         compress::normalize_accept_encoding(&mut parts.headers);
     }
@@ -174,8 +195,17 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     let req_cc = CacheControl::from_headers(&parts.headers, &header::CACHE_CONTROL);
     let pragma = reuse::pragma_no_cache(&parts.headers);
 
+    // The app sees cookies and `Authorization` as sent; a request with
+    // some the key does not hold may be answered personally, so only an
+    // answer its origin called shareable (`public`, `s-maxage`) serves it.
+    let private = match behavior.forward_mode {
+        ForwardMode::App => unkeyed_credentials(&behavior.key, &parts.headers),
+        ForwardMode::Edge | ForwardMode::Standards => Credentials::None,
+    };
+
     // 3./4. Look up, and decide how a stored response may be used.
     let found = match edge.cache.lookup(&primary, &parts.headers) {
+        Lookup::Found { entry, .. } if private != Credentials::None && !entry.head().meta.shared => Found::NotShared,
         Lookup::Found { entry, store_key, fill_key } => match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
             Reuse::Fresh { remaining } => {
                 return Start::Done(serve_entry(entry, &parts, CacheStatus::hit(remaining), now));
@@ -189,7 +219,7 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
         Lookup::VaryMiss { fill_key } => Found::VaryMiss { fill_key },
         Lookup::Miss => Found::Miss,
     };
-    let cacheable = Cacheable { behavior, primary, req_cc, pragma, found };
+    let cacheable = Cacheable { behavior, primary, req_cc, pragma, private, found };
     pending(parts, body, Step::Cacheable(Box::new(cacheable)))
 }
 
@@ -220,6 +250,7 @@ where
     match step {
         Step::Bypass => bypass(inner, parts, body).await,
         Step::Method { behavior, primary } => unsafe_method(&edge, &behavior, &primary, inner, parts, body).await,
+        Step::Upgrade { behavior } => tunnel(&edge, &behavior, inner, parts, body).await,
         Step::Cacheable(c) => cacheable(edge, inner, parts, body, *c, now).await,
     }
 }
@@ -272,7 +303,7 @@ where
     ReqB: HttpBody,
     ResB: HttpBody,
 {
-    let Cacheable { behavior, primary, req_cc, pragma, found } = c;
+    let Cacheable { behavior, primary, req_cc, pragma, private, found } = c;
     let fetch = match found {
         Found::Stored { entry, store_key, fill_key, reuse: Reuse::StaleWhileRevalidate { staleness } } => {
             let prior = Prior { entry: Arc::clone(&entry), store_key };
@@ -287,6 +318,7 @@ where
             Fetch { fwd, fill_key, prior: Some(Prior { entry, store_key }) }
         }
         Found::VaryMiss { fill_key } => Fetch { fwd: Fwd::VaryMiss, fill_key, prior: None },
+        Found::NotShared => Fetch { fwd: Fwd::Request, fill_key: Arc::clone(&primary), prior: None },
         Found::Miss => Fetch { fwd: Fwd::UriMiss, fill_key: Arc::clone(&primary), prior: None },
     };
 
@@ -295,13 +327,21 @@ where
         let status = CacheStatus::forward(fetch.fwd).with_detail("only-if-cached");
         return Ok(respond::cache_error(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout: not in cache\n", status));
     }
-    // HEAD and `no-store` requests are answered by the origin and not stored.
-    if parts.method == Method::HEAD || req_cc.no_store {
-        let reason = if parts.method == Method::HEAD { NotStored::Method } else { NotStored::RequestNoStore };
+    // HEAD and `no-store` requests are answered by the origin and not
+    // stored; a request for server-sent events gets a stream of its own.
+    let event_stream = storable::wants_event_stream(&parts.headers);
+    if parts.method == Method::HEAD || req_cc.no_store || event_stream {
+        let reason = if parts.method == Method::HEAD {
+            NotStored::Method
+        } else if event_stream {
+            NotStored::EventStream
+        } else {
+            NotStored::RequestNoStore
+        };
         let status = CacheStatus::forward(fetch.fwd).with_not_stored(reason);
         return forward(&edge, &behavior, inner, parts, body, false, status).await;
     }
-    coalesce(edge, behavior, primary, req_cc, fetch, inner, parts, body, now).await
+    coalesce(edge, behavior, primary, req_cc, private, fetch, inner, parts, body, now).await
 }
 
 /// 5./6. Leads the fill or follows the one in flight.
@@ -311,6 +351,7 @@ async fn coalesce<S, ReqB, ResB>(
     behavior: Arc<Behavior>,
     primary: CacheKey,
     req_cc: CacheControl,
+    private: Credentials,
     fetch: Fetch,
     inner: S,
     parts: Parts,
@@ -334,6 +375,18 @@ where
                 let req_headers = parts.headers.clone();
                 let task = FillTask::new(&edge, &behavior, primary, req_headers, req_cc, prior, writer, registration);
                 return lead(task, inner, parts, body, reader, fwd, now).await;
+            }
+            Join::Follow(reader) if private != Credentials::None => {
+                // Another viewer's fill: its answer may not be this
+                // visitor's (the app sees the credentials), and waiting for
+                // it to find out would tie her to a stranger's latency.
+                reader.detach();
+                let reason = match private {
+                    Credentials::Authorization => NotStored::Authorization,
+                    Credentials::Cookie | Credentials::None => NotStored::Cookie,
+                };
+                let status = CacheStatus::forward(fwd).with_not_stored(reason);
+                return forward(&edge, &behavior, inner, parts, body, false, status).await;
             }
             Join::Follow(mut reader) => {
                 let state = tokio::time::timeout(follow_wait, reader.head()).await;

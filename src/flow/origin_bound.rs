@@ -120,6 +120,35 @@ where
     }
 }
 
+/// An upgrade request (WebSocket handshake): to the origin, never cached;
+/// on `101` the origin's connection and the viewer's are joined.
+pub(super) async fn tunnel<S, ReqB, ResB>(
+    edge: &Edge,
+    behavior: &Behavior,
+    inner: S,
+    mut parts: Parts,
+    body: ReqB,
+) -> Result<Response<CdnBody>, S::Error>
+where
+    S: App<ReqB, ResB>,
+    ReqB: HttpBody,
+    ResB: HttpBody,
+{
+    prepare_forwarding(edge, &mut parts);
+    let status = CacheStatus::forward(Fwd::Request).with_detail("upgrade");
+    let started = std::time::Instant::now();
+    let fetched = behavior.origin.upgrade(inner, parts, body).await;
+    record_fetch(edge, started, &fetched);
+    match fetched {
+        Fetched::Response(resp) => {
+            let status = status.with_fwd_status(resp.status());
+            Ok(respond::passthrough(resp, status))
+        }
+        Fetched::Failed(err) => Ok(respond::origin_error(err, status)),
+        Fetched::Service(err) => Err(err),
+    }
+}
+
 /// [`forward`] for a custom origin with a request body of our own (the
 /// client's was already used).
 pub(super) async fn forward_parts<S, ReqB, ResB>(

@@ -22,9 +22,11 @@ use crate::error::{EdgeBuilt, OriginError};
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
+use crate::policy::forward_policy::ForwardMode;
 use crate::policy::freshness::AgeClock;
 use crate::policy::freshness::TtlPolicy;
 use crate::policy::headers::take_purge_tags;
+use crate::policy::key_policy::{Credentials, unkeyed_credentials};
 use crate::policy::reuse::{OriginTrouble, may_serve_stale_on_error};
 use crate::policy::storable::{self, RequestFacts, ResponseFacts, Storable, StoreRules};
 use crate::policy::vary::{self, Vary};
@@ -143,6 +145,20 @@ impl FillTask {
     /// cookie values (the same visitor). A request with no keyed cookie
     /// shares its key with every anonymous visitor, so its `Set-Cookie`
     /// (a new session, say) is never stored.
+    /// The app as origin saw cookies the key does not hold.
+    fn unkeyed_cookies(&self) -> bool {
+        self.behavior.forward_mode == ForwardMode::App
+            && crate::policy::key_policy::has_unkeyed_cookies(&self.behavior.key, &self.req_headers)
+    }
+
+    /// The leader's request carries credentials outside the key and its
+    /// origin sees them: only an entry stored as explicitly shared
+    /// (`public`, `s-maxage`) may answer it.
+    pub(super) fn private(&self) -> bool {
+        self.behavior.forward_mode == ForwardMode::App
+            && unkeyed_credentials(&self.behavior.key, &self.req_headers) != Credentials::None
+    }
+
     fn keyed_on_cookies(&self) -> bool {
         let keyed = &self.behavior.key.cookies;
         !keyed.is_none() && crate::policy::key_policy::cookies(&self.req_headers).any(|(name, _)| keyed.selects(name))
@@ -205,7 +221,7 @@ impl FillTask {
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
-            StoreRules { ttl, cookies_in_key: self.keyed_on_cookies() },
+            StoreRules { ttl, cookies_in_key: self.keyed_on_cookies(), unkeyed_cookies: self.unkeyed_cookies() },
             response_time,
         );
         let expected_len = content_length(&head_parts.headers);
@@ -278,7 +294,11 @@ impl FillTask {
         let decision = storable::evaluate(
             RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
             ResponseFacts { status: old.status, headers: &headers, eff: &eff },
-            StoreRules { ttl: &self.behavior.ttl, cookies_in_key: self.keyed_on_cookies() },
+            StoreRules {
+                ttl: &self.behavior.ttl,
+                cookies_in_key: self.keyed_on_cookies(),
+                unkeyed_cookies: self.unkeyed_cookies(),
+            },
             response_time,
         );
         targeted::strip(&mut headers, &self.edge.settings.targeted);

@@ -62,8 +62,11 @@ pub(super) async fn before_origin(task: &FillTask) -> Before {
         return fetch(None);
     }
     let now = task.edge.now();
+    let private = task.private();
     let usable = |found: Found| {
-        matches!(reuse::decide(&found.entry.head.meta, &task.req_cc, pragma, now), Reuse::Fresh { .. }).then_some(found)
+        let meta = &found.entry.head.meta;
+        let shareable = !private || meta.shared;
+        (shareable && matches!(reuse::decide(meta, &task.req_cc, pragma, now), Reuse::Fresh { .. })).then_some(found)
     };
     let fill_key = Arc::clone(task.writer.fill().key());
     let deadline = Instant::now() + fleet.lock_wait(task.behavior.origin.response_timeout());

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response};
 use http_body_util::BodyDataStream;
@@ -19,6 +19,8 @@ use crate::policy::headers::{append_via, strip_hop_by_hop, strip_hop_by_hop_fixe
 /// A validated custom origin with its connection pool.
 pub(crate) struct CustomOrigin {
     client: reqwest::Client,
+    /// HTTP/1.1 only, unpooled: for upgrade requests.
+    upgrade_client: reqwest::Client,
     /// `scheme://authority`, no trailing slash.
     base: String,
     /// `""` or `/prefix` (no trailing slash).
@@ -81,10 +83,21 @@ impl CustomOrigin {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+        // Upgrades (WebSocket) are an HTTP/1.1 mechanism: their connection
+        // must not be negotiated to h2, and it leaves the pool once upgraded.
+        let upgrade_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.connect_timeout)
+            .http1_only()
+            .pool_max_idle_per_host(0)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
         let limiter = cfg.limit.build()?;
         Ok(CustomOrigin {
             limiter,
             client,
+            upgrade_client,
             base: format!("{scheme}://{authority}"),
             origin_path,
             response_timeout: cfg.response_timeout,
@@ -174,6 +187,84 @@ impl CustomOrigin {
 }
 
 impl CustomOrigin {
+    /// Sends an upgrade request (a WebSocket handshake) and, when the
+    /// origin switches protocols, tunnels bytes both ways between the
+    /// viewer's connection and the origin's until either side closes.
+    /// The answer is the origin's `101` (or its refusal, as any response).
+    pub(crate) async fn upgrade(
+        &self,
+        parts: Parts,
+        viewer: hyper::upgrade::OnUpgrade,
+    ) -> Result<Response<OriginBody>, OriginError> {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let url = self.url_for(path_and_query)?;
+        let url_text = url.to_string();
+        let mut headers = parts.headers;
+        let protocol = headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop_fixed(&mut headers);
+        for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
+            headers.remove(name);
+        }
+        if !self.forward_host {
+            headers.remove(header::HOST);
+        }
+        append_via(&mut headers);
+        for (name, value) in &self.custom_headers {
+            headers.insert(name, value.clone());
+        }
+        if let Some(protocol) = protocol {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, protocol);
+        }
+        let resp = match self.upgrade_client.request(parts.method, url).headers(headers).send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let err = classify(e);
+                self.failures.warn(&url_text, &err, None);
+                return Err(err);
+            }
+        };
+        if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            let mut resp = Response::from(resp);
+            strip_hop_by_hop(resp.headers_mut());
+            return Ok(resp.map(box_body));
+        }
+        let mut head = resp.headers().clone();
+        let switched_to = head.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut head);
+        let Some(switched_to) = switched_to else {
+            let err = OriginError::protocol("101 Switching Protocols without Upgrade");
+            self.failures.warn(&url_text, &err, None);
+            return Err(err);
+        };
+        head.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        head.insert(header::UPGRADE, switched_to);
+        tokio::spawn(async move {
+            let origin = match resp.upgrade().await {
+                Ok(io) => io,
+                Err(e) => {
+                    tracing::debug!(error = %e, "origin connection did not upgrade");
+                    return;
+                }
+            };
+            let viewer = match viewer.await {
+                Ok(io) => io,
+                Err(e) => {
+                    tracing::debug!(error = %e, "viewer connection did not upgrade");
+                    return;
+                }
+            };
+            let mut viewer = hyper_util::rt::TokioIo::new(viewer);
+            let mut origin = origin;
+            // Either side closing (or failing) ends the tunnel.
+            let _ = tokio::io::copy_bidirectional(&mut viewer, &mut origin).await;
+        });
+        let mut out = Response::new(box_body(http_body_util::Empty::<bytes::Bytes>::new()));
+        *out.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        *out.headers_mut() = head;
+        Ok(out)
+    }
+
     /// The origin URL for a canonical path and query: `origin_path` and
     /// then exactly those bytes. Refused if the URL parser would rewrite
     /// them (the canonical form is chosen so that it does not).

@@ -99,6 +99,11 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// The member that takes requests no failover applies to.
+    pub(crate) fn primary(&self) -> &Arc<OriginTarget> {
+        &self.primary
+    }
+
     /// Whether either member is the wrapped service.
     pub(crate) fn uses_app(&self) -> bool {
         self.primary.uses_app() || self.secondary.uses_app()

@@ -167,4 +167,44 @@ impl OriginTarget {
             },
         }
     }
+
+    /// An upgrade request (WebSocket): the app gets it as sent (with the
+    /// connection's upgrade handle); an HTTP origin gets the handshake and,
+    /// if it switches protocols, a tunnel; an S3 origin cannot upgrade. A
+    /// group sends it to its primary (a tunnel cannot fail over).
+    pub(crate) async fn upgrade<S, ReqB, ResB>(
+        self: &Arc<Self>,
+        inner: S,
+        mut parts: Parts,
+        body: ReqB,
+    ) -> Fetched<S::Error>
+    where
+        S: App<ReqB, ResB>,
+        ReqB: HttpBody,
+        ResB: HttpBody,
+    {
+        match self.as_ref() {
+            OriginTarget::Inner => self.fetch(inner, parts, body, true).await,
+            OriginTarget::Http(origin) => {
+                let Some(viewer) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+                    return Fetched::Failed(OriginError::protocol(
+                        "this connection cannot be upgraded (the server was not started with upgrades)",
+                    ));
+                };
+                let slot = match limit::acquire(origin.limiter()).await {
+                    Ok(slot) => slot,
+                    Err(e) => return Fetched::Failed(e),
+                };
+                let timed_out = || OriginError::timeout("no response head in time");
+                match tokio::time::timeout(self.response_timeout(), origin.upgrade(parts, viewer)).await {
+                    // The slot covers the handshake, not the tunnel's life.
+                    Ok(Ok(resp)) => Fetched::Response(slot.hold(resp)),
+                    Ok(Err(e)) => Fetched::Failed(e),
+                    Err(_) => Fetched::Failed(timed_out()),
+                }
+            }
+            OriginTarget::S3(_) => Fetched::Failed(OriginError::protocol("an S3 origin cannot upgrade a connection")),
+            OriginTarget::Group(group) => Box::pin(Arc::clone(group.primary()).upgrade(inner, parts, body)).await,
+        }
+    }
 }

@@ -5,7 +5,8 @@
 //! string, header or cookie is forwarded when the key policy **or** the
 //! [`ForwardPolicy`] selects it. `Host` is never touched here (the origin
 //! decides), and `Cookie` is governed by the cookie rules only: with the
-//! default policies no cookie is in the key and none is forwarded.
+//! default policies no cookie is in the key and none is forwarded to an
+//! HTTP or S3 origin. The app as origin gets every cookie.
 //!
 //! # Which headers reach the origin
 //!
@@ -65,7 +66,9 @@ pub enum ForwardMode {
     /// declares what it varies on with `Vary` (§4.1).
     Standards,
     /// The wrapped app is the origin: it sees the request as the viewer
-    /// sent it (cookies follow the cookie rules).
+    /// sent it, cookies included (an answer to a request with cookies or
+    /// `Authorization` outside the key is shared only when it says
+    /// `public` or `s-maxage`).
     App,
 }
 
@@ -196,7 +199,12 @@ pub fn apply_forward_headers(
     if ctx.mode == ForwardMode::Edge && cacheable && !headers.contains_key(header::USER_AGENT) {
         headers.insert(header::USER_AGENT, HeaderValue::from_static(EDGE_USER_AGENT));
     }
-    apply_forward_cookies(key, forward, headers);
+    // The app reads its own cookies (a session, a CSRF token); what it
+    // answers to a request with cookies outside the key is shared only when
+    // it says `public` or `s-maxage` (`storable`, `StoreRules::unkeyed_cookies`).
+    if ctx.mode != ForwardMode::App {
+        apply_forward_cookies(key, forward, headers);
+    }
 }
 
 /// Whether the policy's header selection names `name`.

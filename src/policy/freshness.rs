@@ -289,6 +289,10 @@ pub struct StoredMeta {
     pub must_revalidate: bool,
     /// `no-cache`: validated before every reuse (§5.2.2.4).
     pub no_cache: bool,
+    /// `public` or `s-maxage`: the origin said outright that the response
+    /// may be shared, so it may also answer a request that carries
+    /// credentials the key does not hold (an app's cookies).
+    pub shared: bool,
 }
 
 impl StoredMeta {

@@ -101,6 +101,40 @@ pub fn strip_hop_by_hop_fixed(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
+/// Whether an HTTP/1.1 request is a WebSocket handshake (RFC 6455 §4.1):
+/// `Upgrade: websocket`, named by `Connection`. Other upgrades are not
+/// tunnelled (their `Upgrade` is removed like any hop-by-hop field): an
+/// `h2c` upgrade passed to the origin would open an HTTP/2 connection to it
+/// that no behavior, signature check or cache key sees ("h2c smuggling").
+pub fn upgrade_requested(headers: &HeaderMap) -> bool {
+    let mut upgrades = headers.get_all(header::UPGRADE).iter();
+    let websocket = match (upgrades.next(), upgrades.next()) {
+        (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"),
+        _ => false,
+    };
+    websocket
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// The fields of an upgrade handshake that reach the origin whatever the
+/// behavior's forwarding policy (CloudFront forwards the WebSocket ones
+/// too): `Upgrade`, `Sec-WebSocket-*`, and `Origin`, which the origin
+/// checks against cross-site WebSocket hijacking.
+pub fn handshake_fields(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            *name == header::UPGRADE || *name == header::ORIGIN || name.as_str().starts_with("sec-websocket-")
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
 /// Appends the client's address to `X-Forwarded-For` (as CloudFront does).
 pub fn append_forwarded_for(headers: &mut HeaderMap, client: std::net::IpAddr) {
     let name = HeaderName::from_static("x-forwarded-for");

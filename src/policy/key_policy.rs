@@ -211,6 +211,50 @@ pub fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &[u8])> {
     })
 }
 
+/// Whether the request carries a cookie the key does not hold: a pair
+/// whose name the key's cookie selection leaves out, or a fragment that is
+/// not a `name=value` pair (the key ignores it; an app reading the raw
+/// header would not). An origin that sees every cookie (the app) may
+/// personalise its answer on one of these, so that answer is not shared
+/// unless it says `public` or `s-maxage`.
+pub fn has_unkeyed_cookies(key: &KeyPolicy, headers: &HeaderMap) -> bool {
+    headers.get_all(header::COOKIE).iter().flat_map(|v| v.as_bytes().split(|&b| b == b';')).any(|pair| {
+        let pair = pair.trim_ascii();
+        if pair.is_empty() {
+            return false;
+        }
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else { return true };
+        match std::str::from_utf8(pair[..eq].trim_ascii()) {
+            Ok(name) if !name.is_empty() => !key.cookies.selects(name),
+            _ => true,
+        }
+    })
+}
+
+/// What a request carries that could make an origin's answer personal
+/// without the key saying so, for an origin that sees the request as the
+/// viewer sent it (the app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Nothing: the key names everything personal the request carries.
+    None,
+    /// `Authorization` outside the key.
+    Authorization,
+    /// A cookie outside the key ([`has_unkeyed_cookies`]).
+    Cookie,
+}
+
+/// See [`Credentials`].
+pub fn unkeyed_credentials(key: &KeyPolicy, headers: &HeaderMap) -> Credentials {
+    if headers.contains_key(header::AUTHORIZATION) && !key.headers.selects_header("authorization") {
+        Credentials::Authorization
+    } else if has_unkeyed_cookies(key, headers) {
+        Credentials::Cookie
+    } else {
+        Credentials::None
+    }
+}
+
 fn write_key(out: &mut impl Out, policy: &KeyPolicy, host: &str, path: &str, query: Option<&str>, headers: &HeaderMap) {
     out.push_str(host);
     out.push(SEP);

@@ -139,6 +139,7 @@ mod tests {
             stale_if_unreachable: Duration::ZERO,
             must_revalidate: false,
             no_cache: false,
+            shared: false,
         }
     }
 

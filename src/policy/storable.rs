@@ -9,6 +9,7 @@
 //! | request `no-store` (§5.2.1.5) | not stored | not stored |
 //! | 206 (not the whole object), 304, 1xx | not stored | not stored |
 //! | `must-understand` and a status this cache does not know (§5.2.2.3) | not stored | not stored |
+//! | `Content-Type: text/event-stream` (a live stream) | not stored | not stored |
 //! | per-status override `Never` | not stored | not stored |
 //! | status neither heuristically cacheable, nor with explicit freshness or `public`, nor a cached error, nor overridden (§3) | not stored | not stored |
 //! | `no-store` (§5.2.2.5; ignored with `must-understand` and a known status) | not stored | stored |
@@ -17,6 +18,7 @@
 //! | `no-cache` (§5.2.2.4) | stored, validated before every reuse (not stored without a validator) | stored, reused for the TTL |
 //! | `no-cache="field"` | stored without those fields | same |
 //! | request with `Authorization` and no `public`, `s-maxage`, `must-revalidate` (§3.5) | not stored | not stored |
+//! | the origin saw cookies outside the key (the app as origin) and no `public` or `s-maxage` | not stored | not stored |
 //! | `Set-Cookie`, unless cookies are part of the cache key | not stored | not stored |
 //! | `Vary: *` (§4.1: can never be reused) | not stored | not stored |
 //! | lifetime 0 without a validator | not stored | — |
@@ -72,6 +74,10 @@ pub struct StoreRules<'a> {
     /// Cookies are part of the cache key, so `Set-Cookie` may be shared
     /// with requests carrying the same cookies.
     pub cookies_in_key: bool,
+    /// The origin saw cookies the key does not hold (the app as origin
+    /// gets every cookie): its answer may be personal, so it is stored only
+    /// when it says `public` or `s-maxage` (Varnish's built-in rule).
+    pub unkeyed_cookies: bool,
 }
 
 /// A positive storing decision.
@@ -91,6 +97,8 @@ pub struct Storable {
     pub must_revalidate: bool,
     /// See [`StoredMeta::no_cache`].
     pub no_cache: bool,
+    /// See [`StoredMeta::shared`].
+    pub shared: bool,
     /// Fields to remove before storing (`private="..."`, `no-cache="..."`).
     pub strip: Vec<HeaderName>,
     /// The request fields the response varies on.
@@ -108,6 +116,7 @@ impl Storable {
             stale_if_unreachable: Duration::ZERO,
             must_revalidate: true,
             no_cache: true,
+            shared: false,
         }
     }
 
@@ -121,6 +130,7 @@ impl Storable {
             stale_if_unreachable: self.stale_if_unreachable,
             must_revalidate: self.must_revalidate,
             no_cache: self.no_cache,
+            shared: self.shared,
         }
     }
 }
@@ -129,6 +139,26 @@ impl Storable {
 /// codes defined by RFC 9110), for `must-understand` (§5.2.2.3).
 fn is_understood(status: StatusCode) -> bool {
     matches!(status.as_u16(), 100..=101 | 200..=206 | 300..=305 | 307..=308 | 400..=417 | 421..=426 | 500..=505)
+}
+
+/// A `text/event-stream` response (server-sent events): each viewer's is
+/// live and its own, whatever TTL a policy would give it.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream")))
+}
+
+/// Whether a request asks for server-sent events (`Accept:
+/// text/event-stream`): it is never joined to another viewer's fetch.
+pub fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream")))
 }
 
 /// `true` when the response carries a validator (§4.3.1).
@@ -174,6 +204,9 @@ pub fn evaluate(
     if !storable_status {
         return Err(NotStored::Status);
     }
+    if is_event_stream(resp.headers) {
+        return Err(NotStored::EventStream);
+    }
     let cloudfront_override = !rules.ttl.min_ttl.is_zero();
     let mut strip = Vec::new();
     let mut no_cache = false;
@@ -195,6 +228,9 @@ pub fn evaluate(
     }
     if req.headers.contains_key(header::AUTHORIZATION) && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
         return Err(NotStored::Authorization);
+    }
+    if rules.unkeyed_cookies && !(cc.public || cc.s_maxage.is_some()) {
+        return Err(NotStored::Cookie);
     }
     if resp.headers.contains_key(header::SET_COOKIE) && !rules.cookies_in_key {
         return Err(NotStored::SetCookie);
@@ -232,6 +268,7 @@ pub fn evaluate(
         stale_if_unreachable,
         must_revalidate: explicit_mr || implied_mr,
         no_cache,
+        shared: cc.public || cc.s_maxage.is_some(),
         strip,
         vary,
     })

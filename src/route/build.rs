@@ -21,6 +21,9 @@ use crate::policy::freshness::{StatusTtl, TtlPolicy};
 pub(crate) struct BuildContext {
     /// TTLs of cache policies that set none.
     pub(crate) ttl: TtlPolicy,
+    /// The same for behaviors whose origin is the app (no default TTL
+    /// unless one was set explicitly).
+    pub(crate) app_ttl: TtlPolicy,
     /// The standalone proxy has no app: app origins are an error.
     pub(crate) standalone: bool,
     /// Checking a configuration, not starting it: what the environment
@@ -96,8 +99,10 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
                 statuses.push((code, StatusTtl::ErrorMin(min)));
             }
         }
-        let ttl = TtlPolicy { status_ttls: Arc::from(statuses), ..ctx.ttl.clone() };
-        local = BuildContext { ttl, standalone: ctx.standalone, check_only: ctx.check_only };
+        let statuses: Arc<[(u16, StatusTtl)]> = Arc::from(statuses);
+        let ttl = TtlPolicy { status_ttls: Arc::clone(&statuses), ..ctx.ttl.clone() };
+        let app_ttl = TtlPolicy { status_ttls: statuses, ..ctx.app_ttl.clone() };
+        local = BuildContext { ttl, app_ttl, standalone: ctx.standalone, check_only: ctx.check_only };
         &local
     } else {
         ctx
@@ -214,7 +219,8 @@ fn build_behavior(
             format!("unknown origin {origin_id:?} (this distribution has: {})", known(targets)),
         ));
     };
-    let (ttl, key) = b.cache_policy.validate(&ctx.ttl).map_err(|e| e.within("cache_policy"))?;
+    let defaults = if origin.uses_app() { &ctx.app_ttl } else { &ctx.ttl };
+    let (ttl, key) = b.cache_policy.validate(defaults).map_err(|e| e.within("cache_policy"))?;
     let forward = b.origin_request_policy.validate().map_err(|e| e.within("origin_request_policy"))?;
     let trusted_keys = match &b.trusted_keys {
         Some(keys) if keys.is_empty() => {

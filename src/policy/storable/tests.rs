@@ -24,7 +24,7 @@ fn decide_with(
     evaluate(
         RequestFacts { method: &method, headers: &rq, cc: &rq_cc },
         ResponseFacts { status: StatusCode::from_u16(status).unwrap(), headers: &rs, eff: &eff },
-        StoreRules { ttl: policy, cookies_in_key },
+        StoreRules { ttl: policy, cookies_in_key, unkeyed_cookies: false },
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     )
 }

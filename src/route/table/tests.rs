@@ -12,7 +12,7 @@ use crate::route::{AllowedMethods, BuildContext, CacheBehavior, CachePolicy, Dis
 use crate::{ConfigError, Select};
 
 fn ctx() -> BuildContext {
-    BuildContext { ttl: TtlPolicy::default(), standalone: false, check_only: false }
+    BuildContext { ttl: TtlPolicy::default(), app_ttl: TtlPolicy::default(), standalone: false, check_only: false }
 }
 
 fn http(port: u16) -> Origin {
@@ -283,7 +283,8 @@ fn groups_hold_remote_origins_and_known_statuses() {
 
 #[test]
 fn the_standalone_proxy_has_no_app_origin() {
-    let ctx = BuildContext { ttl: TtlPolicy::default(), standalone: true, check_only: false };
+    let ctx =
+        BuildContext { ttl: TtlPolicy::default(), app_ttl: TtlPolicy::default(), standalone: true, check_only: false };
     let e = build_routes(&[site()], &ctx).unwrap_err();
     assert_eq!(e.setting(), "distributions[0].origins.app");
 }
