@@ -189,7 +189,9 @@ fn with_head(code: StatusCode, headers: HeaderMap, body: CdnBody) -> Response<Cd
 }
 
 /// An origin response passed through untouched (uncacheable requests).
-pub(crate) fn passthrough(resp: Response<OriginBody>, status: CacheStatus) -> Response<CdnBody> {
+pub(crate) fn passthrough(mut resp: Response<OriginBody>, status: CacheStatus) -> Response<CdnBody> {
+    // The handler's hint is for this cache only.
+    resp.extensions_mut().remove::<crate::hint::CacheHint>();
     finish(resp.map(CdnBody::stream), status)
 }
 

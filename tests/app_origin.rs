@@ -352,3 +352,152 @@ async fn trailers_pass_both_ways_through_the_layer() {
         assert_eq!(collected.to_bytes().as_ref(), b"\0\0\0\0\x02hi");
     }
 }
+
+/// A typed hint from the handler: read instead of headers, never sent.
+#[tokio::test]
+async fn a_cache_hint_gives_the_lifetime_and_tags_and_is_not_sent() {
+    use tower_cdn::CacheHint;
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&count);
+    let app = Router::new().route(
+        "/page",
+        get(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            // The browser is told not to cache; the edge keeps it a minute.
+            async move {
+                (
+                    CacheHint::ttl(Duration::from_secs(60)).tag("prices"),
+                    [("cache-control", "no-store")],
+                    format!("#{n}"),
+                )
+            }
+        }),
+    );
+    let layer = CdnLayer::new(CdnConfig::default());
+    let handle = layer.cache();
+    let svc = app.layer(layer);
+    let resp = svc.clone().oneshot(get_req(&[])).await.unwrap();
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store", "the client sees the app's own header");
+    assert!(resp.extensions().get::<CacheHint>().is_none(), "the hint is the edge's alone");
+    let (b, status) = send(&svc, &[]).await;
+    assert_eq!(b, "#1");
+    assert!(status.contains("hit"), "{status}");
+    // Its tag purges it.
+    handle.invalidate_tags(["prices"]);
+    let (c2, _) = send(&svc, &[]).await;
+    assert_eq!(c2, "#2");
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_private_hint_is_never_stored_even_under_a_minimum_ttl() {
+    use tower_cdn::CacheHint;
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&count);
+    let app = Router::new().route(
+        "/page",
+        get(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            async { (CacheHint::private(), [("cache-control", "max-age=600")], "yours") }
+        }),
+    );
+    let layer = CdnLayer::builder().min_ttl(Duration::from_secs(60)).build().unwrap();
+    let svc = app.layer(layer);
+    let (_, status) = send(&svc, &[]).await;
+    assert!(status.contains("detail=private"), "{status}");
+    send(&svc, &[]).await;
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+/// A handler that writes invalidates through the layer's handle after its
+/// write commits; the next read is fresh.
+#[tokio::test]
+async fn a_handler_invalidates_after_its_write_and_the_next_read_is_fresh() {
+    use axum::extract::State;
+    use axum::routing::post;
+    #[derive(Clone)]
+    struct AppState {
+        value: Arc<std::sync::Mutex<String>>,
+        cdn: tower_cdn::CacheHandle,
+    }
+    let layer = CdnLayer::new(CdnConfig::default());
+    let state = AppState { value: Arc::new(std::sync::Mutex::new("one".into())), cdn: layer.cache() };
+    let app = Router::new()
+        .route(
+            "/page",
+            get(|State(s): State<AppState>| async move {
+                let v = s.value.lock().unwrap().clone();
+                ([("cache-control", "max-age=600")], v)
+            }),
+        )
+        .route(
+            "/page/edit",
+            post(|State(s): State<AppState>, body: String| async move {
+                *s.value.lock().unwrap() = body;
+                // The write is committed: drop what readers would see.
+                s.cdn.invalidate(["/page"]);
+                "saved"
+            }),
+        )
+        .with_state(state)
+        .layer(layer);
+    assert_eq!(send(&app, &[]).await.0, "one");
+    assert!(send(&app, &[]).await.1.contains("hit"));
+    let edit = Request::post("/page/edit").header("host", "app.test").body(axum::body::Body::from("two")).unwrap();
+    assert_eq!(app.clone().oneshot(edit).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send(&app, &[]).await.0, "two");
+}
+
+/// A key on a typed request extension set by the app's own middleware:
+/// answers are shared within a tenant, and no header a client sends can
+/// put it in another tenant's entry.
+#[tokio::test]
+async fn a_typed_request_extension_keys_the_cache_per_tenant() {
+    use axum::middleware::{self, Next};
+    use tower_cdn::CacheHint;
+    #[derive(Clone)]
+    struct Tenant(&'static str);
+    impl std::fmt::Display for Tenant {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    async fn tenant_of_session(mut req: axum::extract::Request, next: Next) -> axum::response::Response {
+        let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let tenant = match cookie {
+            "session=alice" | "session=bob" => Some(Tenant("acme")),
+            "session=carol" => Some(Tenant("globex")),
+            _ => None,
+        };
+        if let Some(t) = tenant {
+            req.extensions_mut().insert(t);
+        }
+        next.run(req).await
+    }
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&count);
+    let policy = CachePolicy::new().key_extension::<Tenant>();
+    let dist = Distribution::new("app")
+        .origin("app", Origin::inner())
+        .default_behavior(CacheBehavior::default_for("app").cache_policy(policy));
+    let layer = CdnLayer::builder().distribution(dist).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/page",
+            get(move |tenant: Option<axum::Extension<Tenant>>| {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                let name = tenant.map_or("nobody", |t| t.0.0);
+                async move { (CacheHint::ttl(Duration::from_secs(60)), format!("#{n} {name}")) }
+            }),
+        )
+        .layer(layer)
+        .layer(middleware::from_fn(tenant_of_session));
+    let (alice, _) = send(&app, &[("cookie", "session=alice")]).await;
+    assert_eq!(alice, "#1 acme");
+    let (bob, status) = send(&app, &[("cookie", "session=bob")]).await;
+    assert_eq!(bob, "#1 acme", "{status}");
+    let (carol, _) = send(&app, &[("cookie", "session=carol")]).await;
+    assert_eq!(carol, "#2 globex");
+    let (forged, _) = send(&app, &[("x-tenant", "acme"), ("tenant", "acme")]).await;
+    assert_eq!(forged, "#3 nobody");
+}

@@ -273,9 +273,10 @@ where
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
     let req_headers = parts.headers.clone();
+    let extension = behavior.extension_value(&parts.extensions);
     let resp = forward(edge, behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
     if invalidation::invalidates(&method, resp.status()) {
-        invalidate_uri(edge, behavior, primary, resp.headers(), &path, &req_headers);
+        invalidate_uri(edge, behavior, primary, resp.headers(), &path, &req_headers, extension.as_deref());
     }
     Ok(resp)
 }

@@ -240,6 +240,7 @@ pub(super) fn invalidate_uri(
     resp_headers: &HeaderMap,
     path: &str,
     req_headers: &HeaderMap,
+    extension: Option<&str>,
 ) {
     let host = key::key_host(primary);
     let mut targets = vec![Arc::clone(primary)];
@@ -249,7 +250,7 @@ pub(super) fn invalidate_uri(
             None => (pq.as_str(), None),
         };
         let Ok(p) = target::normalize_path(p) else { continue };
-        if let Ok(key) = behavior.cache_key(host, &p, q, req_headers) {
+        if let Ok(key) = behavior.cache_key(host, &p, q, req_headers, extension) {
             targets.push(key);
         }
     }

@@ -19,13 +19,14 @@ use crate::cache::local::Stored;
 use crate::cache::lock::Registration;
 use crate::edge::Edge;
 use crate::error::{EdgeBuilt, OriginError};
+use crate::hint::CacheHint;
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::forward_policy::ForwardMode;
 use crate::policy::freshness::AgeClock;
 use crate::policy::freshness::TtlPolicy;
-use crate::policy::headers::take_purge_tags;
+use crate::policy::headers::{merge_tags, take_purge_tags};
 use crate::policy::key_policy::{Credentials, unkeyed_credentials};
 use crate::policy::reuse::{OriginTrouble, may_serve_stale_on_error};
 use crate::policy::storable::{self, RequestFacts, ResponseFacts, Storable, StoreRules};
@@ -207,7 +208,12 @@ impl FillTask {
                 origin_body = compress::encode_body(origin_body, coding);
             }
         }
-        let eff = targeted::effective(&head_parts.headers, &self.edge.settings.targeted);
+        // A handler's typed hint is read instead of its headers.
+        let hint = head_parts.extensions.remove::<CacheHint>();
+        let eff = match &hint {
+            Some(h) if h.sets_lifetime() => h.effective(),
+            _ => targeted::effective(&head_parts.headers, &self.edge.settings.targeted),
+        };
         // A response the edge built (an S3 error mapped to a short page)
         // says `no-store`, and a minimum TTL does not override that: only
         // an origin's directives are CloudFront's to override.
@@ -218,12 +224,16 @@ impl FillTask {
         } else {
             &self.behavior.ttl
         };
-        let decision = storable::evaluate(
-            RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
-            ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
-            StoreRules { ttl, cookies_in_key: self.keyed_on_cookies(), unkeyed_cookies: self.unkeyed_cookies() },
-            response_time,
-        );
+        let decision = if hint.as_ref().is_some_and(CacheHint::is_private) {
+            Err(NotStored::Private)
+        } else {
+            storable::evaluate(
+                RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
+                ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
+                StoreRules { ttl, cookies_in_key: self.keyed_on_cookies(), unkeyed_cookies: self.unkeyed_cookies() },
+                response_time,
+            )
+        };
         let expected_len = content_length(&head_parts.headers);
         let decision = match decision {
             Ok(_) if expected_len.is_some_and(|n| n > self.edge.cache.max_entry_bytes()) => Err(NotStored::TooLarge),
@@ -245,7 +255,10 @@ impl FillTask {
         };
 
         targeted::strip(&mut head_parts.headers, &self.edge.settings.targeted);
-        let tags = take_purge_tags(&mut head_parts.headers);
+        let mut tags = take_purge_tags(&mut head_parts.headers);
+        if let Some(hint) = hint.as_ref().filter(|h| !h.tag_list().is_empty()) {
+            tags = merge_tags(tags, hint.tag_list());
+        }
         for name in &storable.strip {
             head_parts.headers.remove(name);
         }

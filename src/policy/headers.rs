@@ -155,6 +155,18 @@ pub const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
 /// Most tags kept per response (a bound against hostile origins).
 const MAX_TAGS: usize = 256;
 
+/// `tags` and `more` as one list: de-duplicated, bounded like
+/// [`take_purge_tags`].
+pub fn merge_tags(tags: Box<[Box<str>]>, more: &[String]) -> Box<[Box<str>]> {
+    let mut all = tags.into_vec();
+    for tag in more.iter().filter(|t| !t.is_empty()) {
+        if all.len() < MAX_TAGS && !all.iter().any(|t| **t == **tag) {
+            all.push(Box::from(tag.as_str()));
+        }
+    }
+    all.into_boxed_slice()
+}
+
 /// Removes the purge-tag fields (`Surrogate-Key`, `Cache-Tag`) and returns
 /// their tags: exact strings, split on spaces and commas, de-duplicated.
 /// A tag that is not UTF-8 is dropped (it could not be purged by name, and

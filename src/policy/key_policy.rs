@@ -255,6 +255,23 @@ pub fn unkeyed_credentials(key: &KeyPolicy, headers: &HeaderMap) -> Credentials 
     }
 }
 
+/// `key` with a typed request extension's value as one more component
+/// (`None`: the request has none, which is a value of its own).
+pub fn with_extension(key: &str, value: Option<&str>) -> Arc<str> {
+    let mut out = String::with_capacity(key.len() + 3 + value.map_or(0, str::len));
+    out.push_str(key);
+    out.push(SEP);
+    out.push('x');
+    match value {
+        Some(v) => {
+            out.push('=');
+            push_escaped(&mut out, v.as_bytes());
+        }
+        None => out.push('-'),
+    }
+    Arc::from(out)
+}
+
 fn write_key(out: &mut impl Out, policy: &KeyPolicy, host: &str, path: &str, query: Option<&str>, headers: &HeaderMap) {
     out.push_str(host);
     out.push(SEP);

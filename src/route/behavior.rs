@@ -162,7 +162,47 @@ pub(crate) struct Behavior {
     pub(crate) compress: bool,
     /// Requests must be signed by one of these keys.
     pub(crate) trusted_keys: Option<Arc<TrustedKeys>>,
+    /// A typed request extension in the key (see
+    /// [`CachePolicy::key_extension`](crate::CachePolicy::key_extension)).
+    pub(crate) key_extension: Option<ExtensionKey>,
 }
+
+/// A typed request extension the key holds: set by the app's own
+/// middleware (a tenant, a role), so no client can forge it the way it
+/// forges a header.
+#[derive(Clone, Copy)]
+pub(crate) struct ExtensionKey {
+    type_name: &'static str,
+    read: fn(&http::Extensions) -> Option<String>,
+}
+
+impl ExtensionKey {
+    pub(crate) fn of<T: std::fmt::Display + Send + Sync + 'static>() -> Self {
+        fn read<T: std::fmt::Display + Send + Sync + 'static>(ext: &http::Extensions) -> Option<String> {
+            ext.get::<T>().map(ToString::to_string)
+        }
+        ExtensionKey { type_name: std::any::type_name::<T>(), read: read::<T> }
+    }
+
+    /// The extension's value in this request, if it has one.
+    pub(crate) fn value(&self, ext: &http::Extensions) -> Option<String> {
+        (self.read)(ext)
+    }
+}
+
+impl std::fmt::Debug for ExtensionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtensionKey({})", self.type_name)
+    }
+}
+
+impl PartialEq for ExtensionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name == other.type_name
+    }
+}
+
+impl Eq for ExtensionKey {}
 
 /// The forwarding mode of a behavior: the app sees what the viewer sent;
 /// a remote origin gets the edge's allow-list where the edge can give its
@@ -201,6 +241,7 @@ impl Behavior {
             allowed: AllowedMethods::All,
             compress: false,
             trusted_keys: None,
+            key_extension: None,
         }
     }
 
@@ -215,6 +256,7 @@ impl Behavior {
         path: &str,
         query: Option<&str>,
         headers: &HeaderMap,
+        extension: Option<&str>,
     ) -> Result<Arc<str>, Refusal> {
         let path: Cow<'_, str> = if self.origin.reads_object_keys() {
             canonical_path(path).map_err(|e| match e {
@@ -224,9 +266,20 @@ impl Behavior {
         } else {
             Cow::Borrowed(path)
         };
-        if self.key.is_default() {
-            return Ok(crate::cache::key::cache_key(host, &path, query));
+        let key = if self.key.is_default() {
+            crate::cache::key::cache_key(host, &path, query)
+        } else {
+            key_policy::cache_key(&self.key, host, &path, query, headers)
+        };
+        match &self.key_extension {
+            None => Ok(key),
+            Some(_) => Ok(key_policy::with_extension(&key, extension)),
         }
-        Ok(key_policy::cache_key(&self.key, host, &path, query, headers))
+    }
+
+    /// The value of the keyed request extension in `ext`, if the key holds
+    /// one and the request has it.
+    pub(crate) fn extension_value(&self, ext: &http::Extensions) -> Option<String> {
+        self.key_extension.as_ref().and_then(|x| x.value(ext))
     }
 }

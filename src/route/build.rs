@@ -254,6 +254,7 @@ fn build_behavior(
         allowed: b.allowed_methods,
         compress: b.compress,
         trusted_keys,
+        key_extension: b.cache_policy.extension,
     })
 }
 

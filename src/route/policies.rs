@@ -8,6 +8,7 @@ use crate::error::ConfigError;
 use crate::policy::forward_policy::ForwardPolicy;
 use crate::policy::freshness::TtlPolicy;
 use crate::policy::key_policy::{KeyPolicy, Select};
+use crate::route::behavior::ExtensionKey;
 
 /// A cache policy (CloudFront's): how long responses stay fresh and which
 /// parts of the request are in the cache key.
@@ -34,6 +35,7 @@ pub struct CachePolicy {
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) max_ttl: Option<Duration>,
     pub(crate) key: KeyPolicy,
+    pub(crate) extension: Option<ExtensionKey>,
 }
 
 impl CachePolicy {
@@ -78,6 +80,32 @@ impl CachePolicy {
     /// differs per value, so keep the list short.
     pub fn headers(mut self, select: Select) -> Self {
         self.key.headers = select;
+        self
+    }
+
+    /// A typed request extension in the key: its `Display` text, as the
+    /// app's own middleware set it (a tenant, a role), so responses are
+    /// shared per value and no client can forge it as it could a header.
+    /// A request without the extension has a key of its own. For the app
+    /// as origin, say `public` (or give a [`CacheHint`](crate::CacheHint)
+    /// lifetime) on responses to requests with a session cookie, or they
+    /// are not shared at all.
+    ///
+    /// ```
+    /// use tower_cdn::CachePolicy;
+    ///
+    /// #[derive(Clone)]
+    /// struct Tenant(String);
+    /// impl std::fmt::Display for Tenant {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str(&self.0)
+    ///     }
+    /// }
+    /// let policy = CachePolicy::new().key_extension::<Tenant>();
+    /// # let _ = policy;
+    /// ```
+    pub fn key_extension<T: std::fmt::Display + Send + Sync + 'static>(mut self) -> Self {
+        self.extension = Some(ExtensionKey::of::<T>());
         self
     }
 

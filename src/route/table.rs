@@ -180,7 +180,13 @@ impl Routes {
                 Err(_) => return Resolution::Refuse(Refusal::BadHost),
             };
             let path = root_object.unwrap_or(parts.uri.path());
-            match behavior.cache_key(host.as_deref().unwrap_or(""), path, parts.uri.query(), &parts.headers) {
+            match behavior.cache_key(
+                host.as_deref().unwrap_or(""),
+                path,
+                parts.uri.query(),
+                &parts.headers,
+                behavior.extension_value(&parts.extensions).as_deref(),
+            ) {
                 Ok(key) => key,
                 Err(refusal) => return Resolution::Refuse(refusal),
             }

@@ -204,15 +204,24 @@ async fn serve_conn(mut sock: TcpStream, conn: usize, st: Arc<Mutex<State>>, ans
             }
         };
         buf.drain(..head_len);
-        let reply = if answer_first { Some(answer(&rec)) } else { None };
-        if let Some(reply) = &reply
-            && sock.write_all(reply).await.is_err()
-        {
-            return;
-        }
         // The content, framed as an origin server frames it.
         let chunked = rec.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let length = rec.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        let reply = if answer_first { Some(answer(&rec)) } else { None };
+        if let Some(reply) = &reply {
+            // Without content the record is complete: keep it before the
+            // answer, so whoever reads the answer finds the request recorded.
+            let bodiless = !chunked && length.is_none_or(|n| n == 0);
+            if bodiless {
+                st.lock().unwrap().requests.push(rec.clone());
+            }
+            if sock.write_all(reply).await.is_err() {
+                return;
+            }
+            if bodiless {
+                continue;
+            }
+        }
         if chunked {
             loop {
                 let Some(line_end) = find_crlf(&buf) else {
