@@ -83,7 +83,7 @@
 //! - **One name per resource**: the request target is put in one canonical
 //!   form before routing, the key and the origin request are derived from
 //!   it (dot segments, `%2e`, unreserved escapes; RFC 3986 §6.2.2; see
-//!   `src/policy/target.rs`); a backslash (raw or `%5C`), control bytes, paths
+//!   `src/policy/target.rs`); a backslash (raw or `%5C`), control bytes, `*`, paths
 //!   above the root, and paths a lenient origin would read as another
 //!   behavior's (`//private/x`, `/private%2Fx`, `/a/..;/x`) get 400; the host
 //!   is lower-cased without trailing dot or default port, and an

@@ -426,3 +426,20 @@ async fn a_body_the_origin_cuts_short_is_seen_as_cut_by_the_client() {
         assert_eq!(cache.len(), 0, "{name}: stored");
     }
 }
+
+/// A target that is not a path (the asterisk form, RFC 9112 §3.2.4) is
+/// refused before any origin contact: glued to `origin_path` it would name
+/// `/public*` (found by the wire fuzz target, with a made-up method).
+#[tokio::test]
+async fn an_asterisk_target_never_reaches_the_origin() {
+    for front in FRONTS {
+        let origin = RecordingOrigin::start(Arc::new(echo_target)).await;
+        let edge = start(front, layer_to(&origin, "/public")).await;
+        for method in ["GET", "OPTIONS", "DELETE", "D`ELEPRI"] {
+            let req = format!("{method} * HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n");
+            let resp = support::raw::exchange(edge, req.as_bytes()).await;
+            assert!(resp.starts_with("HTTP/1.1 400"), "{front:?} {method}: {resp}");
+        }
+        assert_eq!(origin.count(), 0, "{front:?}: {:?}", origin.requests());
+    }
+}

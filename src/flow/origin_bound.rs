@@ -44,6 +44,10 @@ pub(super) const CLIENT_ONLY: [header::HeaderName; 6] = [
 /// resource. An absolute-form target's authority becomes the `Host`
 /// (RFC 9112 §3.2.2).
 pub(super) fn normalize_target(parts: &mut Parts) -> Result<(), target::BadTarget> {
+    let path = parts.uri.path();
+    if !path.is_empty() && !path.starts_with('/') {
+        return Err(target::BadTarget::NotOriginForm);
+    }
     let normalized = target::normalize_path(parts.uri.path())?;
     let query = parts.uri.query().map(target::normalize_query);
     let authority = parts.uri.authority().cloned();

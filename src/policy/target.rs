@@ -65,6 +65,11 @@ pub enum BadTarget {
     Backslash,
     /// A NUL or other control byte, raw or encoded (`%00`, `%0A`, `%7F`).
     ControlByte,
+    /// Not a path at all: the asterisk form (`OPTIONS *`, RFC 9112 §3.2.4)
+    /// or another target without a leading `/`, which `origin_path` would
+    /// otherwise be glued to (`/public` + `*` = `/public*`; found by the
+    /// wire fuzz target).
+    NotOriginForm,
 }
 
 impl BadTarget {
@@ -74,6 +79,7 @@ impl BadTarget {
             BadTarget::AboveRoot => "path-above-root",
             BadTarget::Backslash => "path-backslash",
             BadTarget::ControlByte => "path-control-byte",
+            BadTarget::NotOriginForm => "path-not-origin-form",
         }
     }
 }
