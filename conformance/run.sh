@@ -13,9 +13,16 @@ if [ ! -d node_modules/http-cache-tests ]; then
   npm ci --no-audit --no-fund --omit=dev --silent >/dev/null
 fi
 SUITE=node_modules/http-cache-tests
-BIN=${TOWER_CDN_BIN:-$ROOT/target/debug/tower-cdn}
-if [ ! -x "$BIN" ]; then
+if [ -z "${TOWER_CDN_BIN:-}" ]; then
+  # Always built (a no-op when up to date), so a stale binary is never
+  # tested; found where cargo puts it (CARGO_TARGET_DIR may point outside
+  # the checkout, as CI's does).
   (cd "$ROOT" && cargo build --locked --quiet)
+  TARGET_DIR=${CARGO_TARGET_DIR:-target}
+  case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+  BIN="$TARGET_DIR/debug/tower-cdn"
+else
+  BIN=$TOWER_CDN_BIN
 fi
 
 WORK=$(mktemp -d)
@@ -50,6 +57,12 @@ run_mode() {
   "$BIN" --listen "127.0.0.1:$port" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   for _ in $(seq 50); do grep -q "listening on" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+  if ! grep -q "listening on" "$WORK/$name.out" 2>/dev/null; then
+    echo "== $name mode: the proxy did not start ($BIN):" >&2
+    cat "$WORK/$name.err" >&2
+    status=1
+    return 0
+  fi
   (cd "$SUITE" && npm_config_base="http://127.0.0.1:$port" npm_package_config_id= \
     node --no-warnings cli.mjs) >"$WORK/$name.json" 2>/dev/null
   echo "== $name mode ($*)"
