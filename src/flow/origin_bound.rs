@@ -114,6 +114,11 @@ where
     let started = std::time::Instant::now();
     let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
     record_fetch(edge, started, &fetched);
+    answer(fetched, status)
+}
+
+/// The client's response to a fetch that is passed through unstored.
+fn answer<E>(fetched: Fetched<E>, status: CacheStatus) -> Result<Response<CdnBody>, E> {
     match fetched {
         Fetched::Response(resp) => {
             let status = status.with_fwd_status(resp.status());
@@ -143,14 +148,7 @@ where
     let started = std::time::Instant::now();
     let fetched = behavior.origin.upgrade(inner, parts, body).await;
     record_fetch(edge, started, &fetched);
-    match fetched {
-        Fetched::Response(resp) => {
-            let status = status.with_fwd_status(resp.status());
-            Ok(respond::passthrough(resp, status))
-        }
-        Fetched::Failed(err) => Ok(respond::origin_error(err, status)),
-        Fetched::Service(err) => Err(err),
-    }
+    answer(fetched, status)
 }
 
 /// [`forward`] for a custom origin with a request body of our own (the

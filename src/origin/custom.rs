@@ -141,22 +141,7 @@ impl CustomOrigin {
         let url = self.url_for(path_and_query)?;
         let url_text = url.to_string();
         let mut headers = parts.headers;
-        // The fields named by the viewer's `Connection` were removed when
-        // the request arrived (before ours were added); these never pass.
-        strip_hop_by_hop_fixed(&mut headers);
-        // The framing of what is sent is the body's own, never the viewer's
-        // fields: a `Content-Length` without its bytes would make the origin
-        // read the next request on the connection as this one's content.
-        for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
-            headers.remove(name);
-        }
-        if !self.forward_host {
-            headers.remove(header::HOST);
-        }
-        append_via(&mut headers);
-        for (name, value) in &self.custom_headers {
-            headers.insert(name, value.clone());
-        }
+        self.origin_headers(&mut headers);
         let has_body = forward_body && !matches!(parts.method, Method::GET | Method::HEAD) && !body.is_end_stream();
         if has_body && let Some(len) = body.size_hint().exact() {
             headers.insert(header::CONTENT_LENGTH, len.into());
@@ -187,6 +172,27 @@ impl CustomOrigin {
 }
 
 impl CustomOrigin {
+    /// The viewer's headers as this origin gets them, for every request
+    /// sent to it.
+    fn origin_headers(&self, headers: &mut HeaderMap) {
+        // The fields named by the viewer's `Connection` were removed when
+        // the request arrived (before ours were added); these never pass.
+        strip_hop_by_hop_fixed(headers);
+        // The framing of what is sent is the body's own, never the viewer's
+        // fields: a `Content-Length` without its bytes would make the origin
+        // read the next request on the connection as this one's content.
+        for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
+            headers.remove(name);
+        }
+        if !self.forward_host {
+            headers.remove(header::HOST);
+        }
+        append_via(headers);
+        for (name, value) in &self.custom_headers {
+            headers.insert(name, value.clone());
+        }
+    }
+
     /// Sends an upgrade request (a WebSocket handshake) and, when the
     /// origin switches protocols, tunnels bytes both ways between the
     /// viewer's connection and the origin's until either side closes.
@@ -201,17 +207,7 @@ impl CustomOrigin {
         let url_text = url.to_string();
         let mut headers = parts.headers;
         let protocol = headers.get(header::UPGRADE).cloned();
-        strip_hop_by_hop_fixed(&mut headers);
-        for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
-            headers.remove(name);
-        }
-        if !self.forward_host {
-            headers.remove(header::HOST);
-        }
-        append_via(&mut headers);
-        for (name, value) in &self.custom_headers {
-            headers.insert(name, value.clone());
-        }
+        self.origin_headers(&mut headers);
         if let Some(protocol) = protocol {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, protocol);
