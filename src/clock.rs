@@ -58,3 +58,12 @@ impl fmt::Debug for Clock {
         }
     }
 }
+
+/// A random 64-bit value (request-id seeds, edge ids, write ids, lock
+/// tokens, epochs): std's per-process random hash keys over the time.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}

@@ -58,7 +58,10 @@ impl CacheHandle {
     /// A snapshot of the counters (what `/metrics` exports).
     pub fn stats(&self) -> crate::Stats {
         let mut s = self.edge.observe.metrics.stats();
-        s.l2_up = self.edge.fleet.as_ref().is_some_and(|f| f.is_up());
+        #[cfg(feature = "l2")]
+        {
+            s.l2_up = self.edge.fleet.as_ref().is_some_and(|f| f.is_up());
+        }
         s.entries = self.edge.cache.len() as u64;
         s.cached_bytes = self.edge.cache.weight_bytes();
         s.evictions = self.edge.cache.evictions();
@@ -66,7 +69,8 @@ impl CacheHandle {
         s
     }
 
-    /// The counters in Prometheus text format.
+    /// The counters in Prometheus text format. Feature `metrics`.
+    #[cfg(feature = "metrics")]
     pub fn metrics_text(&self) -> String {
         self.edge.observe.metrics.render(&self.stats())
     }
@@ -120,6 +124,7 @@ impl CacheHandle {
 
     pub(crate) fn start(&self, scope: Scope) -> Invalidation {
         self.edge.observe.metrics.invalidation();
+        #[cfg(feature = "l2")]
         if let Some(fleet) = &self.edge.fleet {
             fleet.publish(scope.clone());
         }

@@ -9,6 +9,7 @@ use crate::Clock;
 use crate::cache::store::StoreOptions;
 use crate::edge::{Edge, EdgeSettings};
 use crate::error::ConfigError;
+#[cfg(feature = "l2")]
 use crate::fleet::config::L2Config;
 use crate::handle::CacheHandle;
 use crate::observe::sink::AccessLog;
@@ -113,6 +114,7 @@ pub struct CdnLayerBuilder {
     trust_forwarding_headers: bool,
     access_logs: Vec<AccessLog>,
     edge_location: String,
+    #[cfg(feature = "l2")]
     l2: Option<L2Config>,
     cache_name: String,
     edge_id: Option<String>,
@@ -138,6 +140,7 @@ impl Default for CdnLayerBuilder {
             trust_forwarding_headers: false,
             access_logs: Vec::new(),
             edge_location: DEFAULT_EDGE_LOCATION.into(),
+            #[cfg(feature = "l2")]
             l2: None,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
@@ -329,6 +332,8 @@ impl CdnLayerBuilder {
     /// Compress compressible responses with brotli or gzip for clients that
     /// accept them (the single-origin setup; distributions set it per
     /// behavior with [`CacheBehavior::compress`](crate::CacheBehavior::compress)).
+    /// Feature `compression`.
+    #[cfg(feature = "compression")]
     pub fn compress(mut self, compress: bool) -> Self {
         self.compress = compress;
         self
@@ -336,6 +341,8 @@ impl CdnLayerBuilder {
 
     /// A shared second tier on Redis behind the in-memory cache, which makes
     /// several edges one cache (see [`L2Config`]). Default: none.
+    /// Feature `l2`.
+    #[cfg(feature = "l2")]
     pub fn l2(mut self, l2: L2Config) -> Self {
         self.l2 = Some(l2);
         self
@@ -379,6 +386,7 @@ impl CdnLayerBuilder {
             ));
         }
         check_ttls(&c.ttl)?;
+        #[cfg(feature = "l2")]
         if let Some(l2) = &c.l2 {
             l2.validate()?;
         }
@@ -448,6 +456,7 @@ impl CdnLayerBuilder {
                 clock: self.clock,
                 trust_forwarding_headers: self.trust_forwarding_headers,
                 edge_location: self.edge_location,
+                #[cfg(feature = "l2")]
                 l2: self.l2,
                 cache_name: Arc::from(self.cache_name.as_str()),
                 edge_id: self.edge_id,
@@ -498,6 +507,7 @@ impl CdnLayer {
     /// Creates a layer from a validated configuration.
     pub fn new(config: CdnConfig) -> Self {
         let edge = Arc::new(Edge::new(config.routes, config.settings, config.access_logs));
+        #[cfg(feature = "l2")]
         if let Some(fleet) = &edge.fleet {
             // Starts now inside a runtime, else on the first request.
             fleet.ensure_started();

@@ -10,7 +10,9 @@ use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 
 use super::params::strip_signing_cookies;
-use super::{Rejection, SignedRequest, TrustedKeys, strip_signing_params, verify};
+use super::{Rejection, TrustedKeys, strip_signing_params};
+#[cfg(feature = "signed-urls")]
+use super::{SignedRequest, verify};
 use crate::conn::ClientAddr;
 
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -64,6 +66,7 @@ fn url_host<'h>(host: &'h str, scheme: &str) -> &'h str {
 /// `host` is the normalised request host; the path is the normalised one
 /// the cache and the origin see (so `/private/../public` is checked as
 /// `/public`, and a wildcard policy cannot be stretched with dot segments).
+#[cfg(feature = "signed-urls")]
 pub(crate) fn check(keys: &TrustedKeys, parts: &Parts, host: &str, viewer: &Viewer<'_>) -> Result<(), Rejection> {
     let scheme = viewer.scheme_for(parts);
     let req = SignedRequest {
@@ -75,6 +78,12 @@ pub(crate) fn check(keys: &TrustedKeys, parts: &Parts, host: &str, viewer: &View
         client_ip: client_ip(parts),
     };
     verify(keys, &req, viewer.now)
+}
+
+/// Without the `signed-urls` feature there are no keys to check against.
+#[cfg(not(feature = "signed-urls"))]
+pub(crate) fn check(keys: &TrustedKeys, _: &Parts, _: &str, _: &Viewer<'_>) -> Result<(), Rejection> {
+    match *keys {}
 }
 
 /// Removes the signing query parameters and cookies, so every validly

@@ -51,22 +51,44 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "signed-urls")]
 mod b64;
 mod cidr;
 pub(crate) mod gate;
+#[cfg(feature = "signed-urls")]
 mod keys;
 mod params;
+#[cfg(feature = "signed-urls")]
 pub(crate) mod policy;
+#[cfg(feature = "signed-urls")]
 mod signer;
+#[cfg(feature = "signed-urls")]
 mod verify;
 
 pub use cidr::{Cidr, CidrError};
+#[cfg(feature = "signed-urls")]
 pub use keys::{HashAlgorithm, KeyError, TrustedKeys};
 pub use params::strip_signing_params;
 pub(crate) use params::{redact_signature_in_cookies, redact_signature_in_query};
+#[cfg(feature = "signed-urls")]
 pub use policy::{Policy, PolicyError};
+#[cfg(feature = "signed-urls")]
 pub use signer::{SignError, Signer};
+#[cfg(feature = "signed-urls")]
 pub use verify::{SignedRequest, verify};
+
+/// Without the `signed-urls` feature no behavior can require signatures:
+/// a key set that cannot exist.
+#[cfg(not(feature = "signed-urls"))]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TrustedKeys {}
+
+#[cfg(not(feature = "signed-urls"))]
+impl TrustedKeys {
+    pub(crate) fn is_empty(&self) -> bool {
+        match *self {}
+    }
+}
 
 use std::fmt;
 
@@ -131,5 +153,5 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-#[cfg(test)]
+#[cfg(all(test, feature = "signed-urls"))]
 mod tests;

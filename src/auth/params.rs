@@ -4,10 +4,6 @@ use std::borrow::Cow;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
-use percent_encoding::percent_decode;
-
-use super::keys::{HashAlgorithm, MAX_KEY_ID_LEN};
-use super::{MAX_POLICY_BYTES, Rejection, b64};
 
 /// Query parameter names CloudFront reserves for signing.
 const QUERY_NAMES: [&str; 5] = ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
@@ -136,136 +132,152 @@ pub(crate) fn redact_signature_in_cookies(cookies: &str) -> Cow<'_, str> {
 }
 
 /// Raw values of the five signing parameters from one source.
-#[derive(Default)]
-struct Raw<'a> {
-    values: [Option<Cow<'a, str>>; 5],
-}
+// Reading the signing parameters for verification (feature `signed-urls`).
+#[cfg(feature = "signed-urls")]
+mod read {
+    use std::borrow::Cow;
 
-impl Raw<'_> {
-    /// Whether any of Expires / Policy / Signature / Key-Pair-Id is present
-    /// (a lone hash algorithm does not make a request "signed").
-    fn is_signed(&self) -> bool {
-        self.values.iter().take(HASH_ALGORITHM).any(Option::is_some)
-    }
-}
+    use http::HeaderMap;
+    use http::header::COOKIE;
+    use percent_encoding::percent_decode;
 
-/// Percent-decodes a value; `None` for oversized or non-UTF-8 results.
-fn decode_value(raw: &[u8]) -> Option<Cow<'_, str>> {
-    if raw.len() > MAX_RAW_VALUE {
-        return None;
-    }
-    let decoded: Cow<'_, [u8]> = percent_decode(raw).into();
-    match decoded {
-        Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
-        Cow::Owned(v) => String::from_utf8(v).ok().map(Cow::Owned),
-    }
-}
+    use super::super::keys::{HashAlgorithm, MAX_KEY_ID_LEN};
+    use super::super::{MAX_POLICY_BYTES, Rejection, b64};
+    use super::*;
 
-/// Signing parameters from the query string. Duplicates are malformed.
-fn from_query(query: &str) -> Result<Raw<'_>, Rejection> {
-    let mut raw = Raw::default();
-    for segment in query.split('&') {
-        let Some(index) = signing_index(segment) else {
-            continue;
-        };
-        let value = segment.split_once('=').map_or("", |(_, v)| v);
-        let slot = raw.values.get_mut(index).ok_or(Rejection::Malformed)?;
-        if slot.is_some() {
-            return Err(Rejection::Malformed);
+    #[derive(Default)]
+    struct Raw<'a> {
+        values: [Option<Cow<'a, str>>; 5],
+    }
+
+    impl Raw<'_> {
+        /// Whether any of Expires / Policy / Signature / Key-Pair-Id is present
+        /// (a lone hash algorithm does not make a request "signed").
+        fn is_signed(&self) -> bool {
+            self.values.iter().take(HASH_ALGORITHM).any(Option::is_some)
         }
-        *slot = Some(decode_value(value.as_bytes()).ok_or(Rejection::Malformed)?);
     }
-    Ok(raw)
-}
 
-/// Signing cookies from every `Cookie` header. The first occurrence of each
-/// name wins (browsers send the most specific path first).
-fn from_cookies(headers: &HeaderMap) -> Result<Raw<'_>, Rejection> {
-    let mut raw = Raw::default();
-    for header in headers.get_all(COOKIE) {
-        for pair in header.as_bytes().split(|&b| b == b';') {
-            let pair = pair.trim_ascii();
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+    /// Percent-decodes a value; `None` for oversized or non-UTF-8 results.
+    fn decode_value(raw: &[u8]) -> Option<Cow<'_, str>> {
+        if raw.len() > MAX_RAW_VALUE {
+            return None;
+        }
+        let decoded: Cow<'_, [u8]> = percent_decode(raw).into();
+        match decoded {
+            Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+            Cow::Owned(v) => String::from_utf8(v).ok().map(Cow::Owned),
+        }
+    }
+
+    /// Signing parameters from the query string. Duplicates are malformed.
+    fn from_query(query: &str) -> Result<Raw<'_>, Rejection> {
+        let mut raw = Raw::default();
+        for segment in query.split('&') {
+            let Some(index) = signing_index(segment) else {
                 continue;
             };
-            let (name, value) = pair.split_at(eq);
-            let value = value.get(1..).unwrap_or_default();
-            let Some(index) = COOKIE_NAMES.iter().position(|n| n.as_bytes() == name) else {
-                continue;
-            };
-            let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value);
+            let value = segment.split_once('=').map_or("", |(_, v)| v);
             let slot = raw.values.get_mut(index).ok_or(Rejection::Malformed)?;
-            if slot.is_none() {
-                *slot = Some(decode_value(value).ok_or(Rejection::Malformed)?);
+            if slot.is_some() {
+                return Err(Rejection::Malformed);
+            }
+            *slot = Some(decode_value(value.as_bytes()).ok_or(Rejection::Malformed)?);
+        }
+        Ok(raw)
+    }
+
+    /// Signing cookies from every `Cookie` header. The first occurrence of each
+    /// name wins (browsers send the most specific path first).
+    fn from_cookies(headers: &HeaderMap) -> Result<Raw<'_>, Rejection> {
+        let mut raw = Raw::default();
+        for header in headers.get_all(COOKIE) {
+            for pair in header.as_bytes().split(|&b| b == b';') {
+                let pair = pair.trim_ascii();
+                let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                    continue;
+                };
+                let (name, value) = pair.split_at(eq);
+                let value = value.get(1..).unwrap_or_default();
+                let Some(index) = COOKIE_NAMES.iter().position(|n| n.as_bytes() == name) else {
+                    continue;
+                };
+                let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value);
+                let slot = raw.values.get_mut(index).ok_or(Rejection::Malformed)?;
+                if slot.is_none() {
+                    *slot = Some(decode_value(value).ok_or(Rejection::Malformed)?);
+                }
             }
         }
+        Ok(raw)
     }
-    Ok(raw)
-}
 
-/// What was signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SignedPolicy {
-    /// Canned policy expiring at this epoch second.
-    Canned(u64),
-    /// Custom policy: the exact decoded JSON bytes.
-    Custom(Vec<u8>),
-}
+    /// What was signed.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) enum SignedPolicy {
+        /// Canned policy expiring at this epoch second.
+        Canned(u64),
+        /// Custom policy: the exact decoded JSON bytes.
+        Custom(Vec<u8>),
+    }
 
-/// Validated signing material.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Credentials {
-    pub(crate) policy: SignedPolicy,
-    pub(crate) signature: Vec<u8>,
-    pub(crate) key_id: String,
-    pub(crate) hash: HashAlgorithm,
-}
+    /// Validated signing material.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct Credentials {
+        pub(crate) policy: SignedPolicy,
+        pub(crate) signature: Vec<u8>,
+        pub(crate) key_id: String,
+        pub(crate) hash: HashAlgorithm,
+    }
 
-/// Finds and validates the signing material: query parameters if any are
-/// present, otherwise cookies.
-pub(crate) fn extract(query: Option<&str>, headers: Option<&HeaderMap>) -> Result<Credentials, Rejection> {
-    let from_url = match query {
-        Some(q) => from_query(q)?,
-        None => Raw::default(),
-    };
-    let raw = if from_url.is_signed() {
-        from_url
-    } else {
-        match headers {
-            Some(h) => from_cookies(h)?,
+    /// Finds and validates the signing material: query parameters if any are
+    /// present, otherwise cookies.
+    pub(crate) fn extract(query: Option<&str>, headers: Option<&HeaderMap>) -> Result<Credentials, Rejection> {
+        let from_url = match query {
+            Some(q) => from_query(q)?,
             None => Raw::default(),
+        };
+        let raw = if from_url.is_signed() {
+            from_url
+        } else {
+            match headers {
+                Some(h) => from_cookies(h)?,
+                None => Raw::default(),
+            }
+        };
+        if !raw.is_signed() {
+            return Err(Rejection::Missing);
         }
-    };
-    if !raw.is_signed() {
-        return Err(Rejection::Missing);
+        validate(raw)
     }
-    validate(raw)
-}
 
-fn validate(raw: Raw<'_>) -> Result<Credentials, Rejection> {
-    let [expires, policy, signature, key_id, hash] = raw.values;
-    let (Some(signature), Some(key_id)) = (signature, key_id) else {
-        return Err(Rejection::Malformed);
-    };
-    let policy = match (expires, policy) {
-        (Some(e), None) => SignedPolicy::Canned(parse_expires(&e)?),
-        (None, Some(p)) => SignedPolicy::Custom(b64::decode(&p, MAX_POLICY_BYTES).ok_or(Rejection::Malformed)?),
-        _ => return Err(Rejection::Malformed),
-    };
-    let signature = b64::decode(&signature, MAX_SIGNATURE_BYTES).ok_or(Rejection::Malformed)?;
-    if signature.is_empty() || key_id.is_empty() || key_id.len() > MAX_KEY_ID_LEN {
-        return Err(Rejection::Malformed);
+    fn validate(raw: Raw<'_>) -> Result<Credentials, Rejection> {
+        let [expires, policy, signature, key_id, hash] = raw.values;
+        let (Some(signature), Some(key_id)) = (signature, key_id) else {
+            return Err(Rejection::Malformed);
+        };
+        let policy = match (expires, policy) {
+            (Some(e), None) => SignedPolicy::Canned(parse_expires(&e)?),
+            (None, Some(p)) => SignedPolicy::Custom(b64::decode(&p, MAX_POLICY_BYTES).ok_or(Rejection::Malformed)?),
+            _ => return Err(Rejection::Malformed),
+        };
+        let signature = b64::decode(&signature, MAX_SIGNATURE_BYTES).ok_or(Rejection::Malformed)?;
+        if signature.is_empty() || key_id.is_empty() || key_id.len() > MAX_KEY_ID_LEN {
+            return Err(Rejection::Malformed);
+        }
+        let hash = match hash {
+            None => HashAlgorithm::Sha1,
+            Some(h) => HashAlgorithm::from_wire(&h).ok_or(Rejection::Malformed)?,
+        };
+        Ok(Credentials { policy, signature, key_id: key_id.into_owned(), hash })
     }
-    let hash = match hash {
-        None => HashAlgorithm::Sha1,
-        Some(h) => HashAlgorithm::from_wire(&h).ok_or(Rejection::Malformed)?,
-    };
-    Ok(Credentials { policy, signature, key_id: key_id.into_owned(), hash })
-}
 
-fn parse_expires(s: &str) -> Result<u64, Rejection> {
-    if s.is_empty() || s.len() > MAX_EXPIRES_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Rejection::Malformed);
+    fn parse_expires(s: &str) -> Result<u64, Rejection> {
+        if s.is_empty() || s.len() > MAX_EXPIRES_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Rejection::Malformed);
+        }
+        s.parse().map_err(|_| Rejection::Malformed)
     }
-    s.parse().map_err(|_| Rejection::Malformed)
 }
+#[cfg(feature = "signed-urls")]
+pub(crate) use read::{SignedPolicy, extract};

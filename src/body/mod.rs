@@ -1,5 +1,6 @@
 //! [`CdnBody`]: the body of every response the layer produces.
 
+#[cfg(feature = "compression")]
 pub(crate) mod compress;
 pub(crate) mod tee;
 

@@ -4,20 +4,25 @@
 //! spelled the same way.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "s3")]
 use std::net::SocketAddr;
 use std::path::Path;
 
 use super::keys::{KeyGroups, behavior_keys, load_groups};
+#[cfg(feature = "s3")]
+use super::schema::CredentialsTable;
 use super::schema::{
-    AllowedMethodsSchema, BehaviorSchema, CachePolicySchema, CredentialsTable, DistributionSchema, FileSchema,
-    OriginKindSchema, OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable,
+    AllowedMethodsSchema, BehaviorSchema, CachePolicySchema, DistributionSchema, FileSchema, OriginKindSchema,
+    OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable,
 };
 use crate::error::ConfigError;
 use crate::policy::freshness::TtlPolicy;
 use crate::{
     AllowedMethods, CacheBehavior, CachePolicy, CdnLayerBuilder, CustomErrorResponse, Distribution, Origin,
-    OriginGroup, OriginRequestPolicy, S3Credentials, S3Origin, Select,
+    OriginGroup, OriginRequestPolicy, Select,
 };
+#[cfg(feature = "s3")]
+use crate::{S3Credentials, S3Origin};
 use http::StatusCode;
 
 /// The file, converted.
@@ -179,11 +184,23 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
             AllowedMethodsSchema::All => AllowedMethods::All,
         });
     }
-    out = out.compress(b.compress);
+    #[cfg(feature = "compression")]
+    {
+        out = out.compress(b.compress);
+    }
+    #[cfg(not(feature = "compression"))]
+    if b.compress {
+        return Err(super::needs_feature("compress", "compression"));
+    }
     let keys =
         behavior_keys(b.trusted_keys.as_deref(), b.trusted_key_groups.as_deref(), &named.key_groups, named.base)?;
+    #[cfg(feature = "signed-urls")]
     if let Some(keys) = keys {
         out = out.trusted_keys(keys);
+    }
+    #[cfg(not(feature = "signed-urls"))]
+    if let Some(never) = keys {
+        match never {}
     }
     Ok(out)
 }
@@ -263,7 +280,10 @@ fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
             Ok(Origin::inner())
         }
         OriginKindSchema::Http => http_origin(o),
+        #[cfg(feature = "s3")]
         OriginKindSchema::S3 => s3_origin(o),
+        #[cfg(not(feature = "s3"))]
+        OriginKindSchema::S3 => Err(super::needs_feature("kind", "s3")),
     }
 }
 
@@ -313,6 +333,7 @@ fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     Ok(out)
 }
 
+#[cfg(feature = "s3")]
 fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     unused(&o.url, "url", "s3")?;
     unused(&o.forward_host, "forward_host", "s3")?;
@@ -365,6 +386,7 @@ fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     Ok(Origin::s3(out))
 }
 
+#[cfg(feature = "s3")]
 fn credentials(c: StrOrTable<CredentialsTable>) -> Result<S3Credentials, ConfigError> {
     match c {
         StrOrTable::Str(word) => match word.as_str() {

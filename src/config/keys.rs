@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::schema::{KeyGroupSchema, TrustedKeySchema};
+#[cfg(feature = "signed-urls")]
 use crate::auth::TrustedKeys;
+/// Without the `signed-urls` feature no key can be trusted: every key in the
+/// file is an error that names the feature.
+#[cfg(not(feature = "signed-urls"))]
+type TrustedKeys = std::convert::Infallible;
 use crate::error::ConfigError;
 
 /// One key as read: its id and PEM text.
@@ -94,6 +99,14 @@ fn load_one(k: &TrustedKeySchema, base: &Path) -> Result<LoadedKey, ConfigError>
 
 /// Parses the keys (listed at key path `at`) into a set; errors name the
 /// entry and the PEM's source.
+#[cfg(not(feature = "signed-urls"))]
+fn to_trusted(_keys: &[LoadedKey], at: &str) -> Result<TrustedKeys, ConfigError> {
+    Err(super::needs_feature(at, "signed-urls"))
+}
+
+/// Parses the keys (listed at key path `at`) into a set; errors name the
+/// entry and the PEM's source.
+#[cfg(feature = "signed-urls")]
 fn to_trusted(keys: &[LoadedKey], at: &str) -> Result<TrustedKeys, ConfigError> {
     let mut set = TrustedKeys::new();
     for (i, k) in keys.iter().enumerate() {

@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use super::schema::L2Schema;
+use crate::CdnLayerBuilder;
+#[cfg(feature = "l2")]
+use crate::L2Config;
 use crate::error::ConfigError;
-use crate::{CdnLayerBuilder, L2Config};
 
 /// Applies the fleet settings to the builder.
 pub(crate) fn apply(
@@ -20,12 +22,19 @@ pub(crate) fn apply(
     if let Some(id) = edge_id {
         b = b.edge_id(id);
     }
+    #[cfg(feature = "l2")]
     if let Some(l2) = l2 {
         b = b.l2(l2_config(l2, base)?);
+    }
+    #[cfg(not(feature = "l2"))]
+    if l2.is_some() {
+        let _ = base;
+        return Err(super::needs_feature("l2", "l2"));
     }
     Ok(b)
 }
 
+#[cfg(feature = "l2")]
 fn l2_config(s: L2Schema, base: &Path) -> Result<L2Config, ConfigError> {
     let mut c = match (s.url, s.cluster) {
         (Some(url), None) => L2Config::new(url),
@@ -78,12 +87,13 @@ fn l2_config(s: L2Schema, base: &Path) -> Result<L2Config, ConfigError> {
 }
 
 /// A PEM file named by setting `key`, relative to the config file's directory.
+#[cfg(feature = "l2")]
 fn read(base: &Path, file: &str, key: &str) -> Result<Vec<u8>, ConfigError> {
     let path = base.join(file);
     std::fs::read(&path).map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", path.display())))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "l2"))]
 mod tests {
     use crate::config::from_toml_str;
 

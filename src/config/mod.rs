@@ -206,3 +206,13 @@ fn with_line(text: &str, e: &toml::de::Error, message: String) -> String {
 fn located(text: &str, e: &toml::de::Error) -> String {
     with_line(text, e, e.message().to_owned())
 }
+
+/// A setting of the file that this build of the crate cannot apply: it was
+/// compiled without the Cargo feature that implements it.
+#[allow(dead_code)] // Every feature on: nothing is missing.
+pub(crate) fn needs_feature(setting: &str, feature: &str) -> ConfigError {
+    ConfigError::new(
+        setting,
+        format!("needs tower-cdn's `{feature}` Cargo feature, which this build was compiled without"),
+    )
+}

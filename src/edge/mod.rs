@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::cache::local::LocalCache;
+#[cfg(feature = "l2")]
 use crate::fleet::Fleet;
 use crate::observe::Observe;
 use crate::observe::sink::AccessLog;
@@ -37,6 +38,7 @@ pub(crate) struct Edge {
     /// Request ids, access logs, counters.
     pub(crate) observe: Observe,
     /// The shared L2 tier and fleet coordination, when configured.
+    #[cfg(feature = "l2")]
     pub(crate) fleet: Option<Arc<Fleet>>,
     /// This cache's name in `Cache-Status` and `X-Cache`.
     pub(crate) names: Names,
@@ -47,9 +49,10 @@ impl Edge {
         let observe = Observe::new(access_logs, &settings.edge_location);
         let edge_id: Arc<str> = match &settings.edge_id {
             Some(id) => Arc::from(id.as_str()),
-            None => Arc::from(format!("{:016x}", crate::fleet::random_u64())),
+            None => Arc::from(format!("{:016x}", crate::clock::random_u64())),
         };
         let cache = Arc::new(LocalCache::new(settings.store));
+        #[cfg(feature = "l2")]
         let fleet = settings.l2.as_ref().and_then(|l2| {
             match Fleet::new(l2, &edge_id, Arc::clone(&observe.metrics), Arc::downgrade(&cache)) {
                 Ok(fleet) => Some(Arc::new(fleet)),
@@ -68,6 +71,7 @@ impl Edge {
             settings,
             edge_id,
             observe,
+            #[cfg(feature = "l2")]
             fleet,
             names,
         }

@@ -5,6 +5,7 @@ use http::HeaderName;
 
 use crate::cache::store::StoreOptions;
 use crate::clock::Clock;
+#[cfg(feature = "l2")]
 use crate::fleet::config::L2Config;
 
 /// The fixed settings of one layer (everything but the routing table,
@@ -24,6 +25,7 @@ pub(crate) struct EdgeSettings {
     /// `x-edge-location` of access records.
     pub(crate) edge_location: String,
     /// The shared tier.
+    #[cfg(feature = "l2")]
     pub(crate) l2: Option<L2Config>,
     /// This cache's name in `Cache-Status` and `X-Cache`.
     pub(crate) cache_name: std::sync::Arc<str>,
@@ -45,6 +47,7 @@ impl EdgeSettings {
             clock: _,
             trust_forwarding_headers,
             edge_location,
+            #[cfg(feature = "l2")]
             l2,
             cache_name,
             edge_id,
@@ -62,6 +65,7 @@ impl EdgeSettings {
         differs(*targeted == self.targeted, "targeted_cache_control");
         differs(*trust_forwarding_headers == self.trust_forwarding_headers, "trust_forwarding_headers");
         differs(*edge_location == self.edge_location, "edge_location");
+        #[cfg(feature = "l2")]
         differs(*l2 == self.l2, "l2");
         differs(*cache_name == self.cache_name, "cache_name");
         differs(*edge_id == self.edge_id, "edge_id");

@@ -40,6 +40,7 @@ pub(crate) use store::Found;
 
 use crate::cache::local::LocalCache;
 use crate::cache::purge::Scope;
+pub(crate) use crate::clock::random_u64;
 use crate::observe::metrics::SharedMetrics;
 use client::Redis;
 use config::L2Config;
@@ -172,12 +173,4 @@ impl Fleet {
 /// A stable id for a cache key (the same on every edge and build).
 fn entry_id(key: &str) -> String {
     format!("{:032x}", xxh3_128(key.as_bytes()))
-}
-
-/// A random 64-bit value (write ids, lock tokens, epochs).
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    h.finish()
 }

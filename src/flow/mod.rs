@@ -19,7 +19,9 @@ use http::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
 use crate::auth::gate::Viewer;
-use crate::body::{CdnBody, compress};
+use crate::body::CdnBody;
+#[cfg(feature = "compression")]
+use crate::body::compress;
 use crate::cache::entry::Entry;
 use crate::cache::fill::{FillReader, HeadState, Published, Served};
 use crate::cache::key::{self, CacheKey};
@@ -116,6 +118,7 @@ enum Found {
 /// builds no future at all.
 pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>) -> Start<ReqB> {
     let now = edge.now();
+    #[cfg(feature = "l2")]
     if let Some(fleet) = &edge.fleet {
         fleet.ensure_started();
     }
@@ -170,6 +173,7 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
         parts.headers.insert(header::CONNECTION, http::HeaderValue::from_static("upgrade"));
         return pending(parts, body, Step::Upgrade { behavior });
     }
+    #[cfg(feature = "compression")]
     if behavior.compress {
         compress::normalize_accept_encoding(&mut parts.headers);
     }
@@ -367,7 +371,10 @@ where
     let Fetch { mut fwd, mut fill_key, prior } = fetch;
     let origin_timeout = behavior.origin.response_timeout();
     // With a fleet, the leader may first wait for another edge's fill.
+    #[cfg(feature = "l2")]
     let fleet_wait = edge.fleet.as_ref().map_or(Duration::ZERO, |f| f.lock_wait(origin_timeout));
+    #[cfg(not(feature = "l2"))]
+    let fleet_wait = Duration::ZERO;
     let follow_wait = origin_timeout + FOLLOW_SLACK + fleet_wait;
     let mut attempts = 0;
     loop {

@@ -259,6 +259,7 @@ pub(super) fn invalidate_uri(
     edge.cache.forget(&targets);
     // The shared tier must not hand the old response back to this or any
     // edge (the other edges' L1 copies are theirs, as separate caches).
+    #[cfg(feature = "l2")]
     if let Some(fleet) = &edge.fleet {
         fleet.forget(&targets);
     }

@@ -10,8 +10,10 @@ use http::{Response, StatusCode};
 use tokio::sync::oneshot;
 
 use super::tier::{Before, Tier};
+use crate::body::OriginBody;
+#[cfg(feature = "compression")]
+use crate::body::compress;
 use crate::body::tee::{Pumped, pump};
-use crate::body::{OriginBody, compress};
 use crate::cache::entry::{Entry, Head};
 use crate::cache::fill::{FillWriter, Published, Served};
 use crate::cache::key::CacheKey;
@@ -116,6 +118,7 @@ impl FillTask {
     {
         // The shared tier first: another edge may have filled this key.
         let tier = match super::tier::before_origin(&self).await {
+            #[cfg(feature = "l2")]
             Before::Hit(found) => return self.serve_l2(found, tx),
             Before::Fetch(tier) => tier,
         };
@@ -199,7 +202,9 @@ impl FillTask {
             return self.serve_stale(Some(status), tx);
         }
 
+        #[cfg_attr(not(feature = "compression"), allow(unused_mut))]
         let (mut head_parts, mut origin_body) = resp.into_parts();
+        #[cfg(feature = "compression")]
         if self.behavior.compress && compress::eligible(status, &head_parts.headers) {
             // Every encoding of this object is a variant, the identity one too.
             compress::vary_on_accept_encoding(&mut head_parts.headers);

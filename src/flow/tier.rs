@@ -1,28 +1,40 @@
 //! The shared tier's steps in a fill: before the origin, look in L2 and
 //! coalesce with the other edges (fleet lock); after a storable fill, write
-//! it to L2. Without L2 configured every step is a no-op.
+//! it to L2. Without L2 configured (or without the `l2` feature) every step
+//! is a no-op. This is the seam where a further tier plugs into a fill.
 
 use std::sync::Arc;
 
 use http::HeaderMap;
+#[cfg(feature = "l2")]
 use tokio::time::Instant;
 
-use super::task::{FillTask, LeaderOutcome, Tx, tell};
+use super::task::FillTask;
+#[cfg(feature = "l2")]
+use super::task::{LeaderOutcome, Tx, tell};
 use crate::cache::entry::Entry;
+#[cfg(feature = "l2")]
 use crate::cache::fill::{Published, Pushed, Served};
 use crate::cache::key::CacheKey;
+#[cfg(feature = "l2")]
 use crate::cache::local::Stored;
 use crate::edge::Edge;
+#[cfg(feature = "l2")]
 use crate::fleet::{Fleet, Found, L2Entry, LockGuard, Locked, Waited};
+#[cfg(feature = "l2")]
 use crate::policy::reuse::{self, Reuse};
-use crate::policy::vary::{self, Vary};
+#[cfg(feature = "l2")]
+use crate::policy::vary;
+use crate::policy::vary::Vary;
 
 /// Rounds of "the lock was freed without an entry: try to take it".
+#[cfg(feature = "l2")]
 const LOCK_ATTEMPTS: u32 = 3;
 
 /// What the fill does after looking at the shared tier.
 pub(super) enum Before {
     /// L2 has a fresh entry: serve it, no origin fetch.
+    #[cfg(feature = "l2")]
     Hit(Found),
     /// Fetch from the origin, then hand the result to [`Tier::write`].
     Fetch(Tier),
@@ -31,25 +43,40 @@ pub(super) enum Before {
 /// The fill's stake in the shared tier: the fleet generation when it began,
 /// and the fleet lock if this edge holds it (released when dropped).
 pub(super) struct Tier {
+    #[cfg(feature = "l2")]
     fleet: Option<Arc<Fleet>>,
+    #[cfg(feature = "l2")]
     stamp: u64,
+    #[cfg(feature = "l2")]
     lock: Option<LockGuard>,
 }
 
 impl Tier {
     fn none() -> Self {
-        Tier { fleet: None, stamp: 0, lock: None }
+        #[cfg(feature = "l2")]
+        return Tier { fleet: None, stamp: 0, lock: None };
+        #[cfg(not(feature = "l2"))]
+        Tier {}
     }
 
     /// Writes a stored entry to L2 (in the background) and then releases
     /// the fleet lock.
+    #[cfg_attr(not(feature = "l2"), allow(unused_variables))]
     pub(super) fn write(self, edge: &Edge, primary: &CacheKey, entry: &Arc<Entry>, vary: &Vary, req: &HeaderMap) {
+        #[cfg(feature = "l2")]
         if let Some(fleet) = &self.fleet {
             fleet.write(primary, entry, vary, req, self.stamp, self.lock, edge.now());
         }
     }
 }
 
+/// Without the `l2` feature there is no shared tier: fetch.
+#[cfg(not(feature = "l2"))]
+pub(super) async fn before_origin(_task: &FillTask) -> Before {
+    Before::Fetch(Tier::none())
+}
+
+#[cfg(feature = "l2")]
 /// Looks in L2 and, on a miss, takes the fleet lock or waits (bounded) for
 /// the edge that holds it.
 pub(super) async fn before_origin(task: &FillTask) -> Before {
@@ -92,6 +119,7 @@ pub(super) async fn before_origin(task: &FillTask) -> Before {
     fetch(None)
 }
 
+#[cfg(feature = "l2")]
 impl FillTask {
     /// Serves an L2 entry to the fill's readers and stores it in L1.
     pub(super) fn serve_l2<E>(self, found: Found, tx: Tx<E>) {

@@ -1,36 +1,122 @@
-//! Counters for Prometheus (`prometheus-client`), readable in layer mode
-//! through [`CacheHandle::stats`](crate::CacheHandle::stats). Hot-path
-//! updates are single atomic adds on pre-created counters.
+//! Counters for Prometheus (`prometheus-client`, feature `metrics`),
+//! readable in layer mode through
+//! [`CacheHandle::stats`](crate::CacheHandle::stats) with or without that
+//! feature. Hot-path updates are single atomic adds on pre-created
+//! counters.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "metrics")]
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+#[cfg(feature = "metrics")]
+use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram};
+#[cfg(feature = "metrics")]
 use prometheus_client::registry::Registry;
+
+#[cfg(not(feature = "metrics"))]
+use lite::{Counter, Family, Gauge, Histogram, Registry};
 
 use super::record::ResultType;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// Without the `metrics` feature: the same counters as plain atomics, for
+/// [`Stats`], with nothing to export (no registry, no histogram).
+#[cfg(not(feature = "metrics"))]
+mod lite {
+    use std::marker::PhantomData;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+    #[derive(Clone, Debug, Default)]
+    pub(super) struct Counter(Arc<AtomicU64>);
+
+    impl Counter {
+        pub(super) fn inc(&self) {
+            self.0.fetch_add(1, Relaxed);
+        }
+        pub(super) fn inc_by(&self, n: u64) {
+            self.0.fetch_add(n, Relaxed);
+        }
+        pub(super) fn get(&self) -> u64 {
+            self.0.load(Relaxed)
+        }
+    }
+
+    #[derive(Clone, Debug, Default)]
+    pub(super) struct Gauge(Arc<AtomicI64>);
+
+    impl Gauge {
+        pub(super) fn set(&self, v: i64) {
+            self.0.store(v, Relaxed);
+        }
+        pub(super) fn get(&self) -> i64 {
+            self.0.load(Relaxed)
+        }
+    }
+
+    /// Latencies are exported only; without an exporter they are dropped.
+    #[derive(Clone, Debug)]
+    pub(super) struct Histogram;
+
+    impl Histogram {
+        pub(super) fn new(_buckets: impl IntoIterator<Item = f64>) -> Self {
+            Histogram
+        }
+        pub(super) fn observe(&self, _v: f64) {}
+    }
+
+    /// Each label set's counter is created once, up front, and kept.
+    pub(super) struct Family<L, C>(PhantomData<(L, C)>);
+
+    impl<L, C> Default for Family<L, C> {
+        fn default() -> Self {
+            Family(PhantomData)
+        }
+    }
+
+    impl<L, C> Clone for Family<L, C> {
+        fn clone(&self) -> Self {
+            Family(PhantomData)
+        }
+    }
+
+    impl<L, C: Default> Family<L, C> {
+        pub(super) fn get_or_create(&self, _labels: &L) -> C {
+            C::default()
+        }
+    }
+
+    pub(super) struct Registry;
+
+    impl Registry {
+        pub(super) fn with_prefix(_prefix: &str) -> Self {
+            Registry
+        }
+        pub(super) fn register<M>(&mut self, _name: &str, _help: &str, _metric: M) {}
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[cfg_attr(feature = "metrics", derive(EncodeLabelSet))]
 struct RequestLabels {
     result_type: &'static str,
     status_class: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[cfg_attr(feature = "metrics", derive(EncodeLabelSet))]
 struct SourceLabels {
     source: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[cfg_attr(feature = "metrics", derive(EncodeLabelSet))]
 struct ErrorLabels {
     kind: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[cfg_attr(feature = "metrics", derive(EncodeLabelSet))]
 struct L2Labels {
     result: &'static str,
 }
@@ -129,6 +215,7 @@ pub struct Stats {
 
 /// The layer's counters.
 pub(crate) struct Metrics {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     registry: Registry,
     requests: Vec<Vec<Counter>>,
     bytes_cache: Counter,
@@ -307,6 +394,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition, plus the store gauges and hit ratio.
+    #[cfg(feature = "metrics")]
     pub(crate) fn render(&self, stats: &Stats) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {

@@ -11,7 +11,6 @@ pub(crate) mod record;
 pub(crate) mod sink;
 pub(crate) mod span;
 
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,9 +50,7 @@ fn mix64(mut z: u64) -> u64 {
 
 impl RequestIds {
     fn new() -> Self {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-        RequestIds { seed: h.finish(), counter: AtomicU64::new(0) }
+        RequestIds { seed: crate::clock::random_u64(), counter: AtomicU64::new(0) }
     }
 
     fn next(&self) -> String {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::limit::LimitConfig;
+#[cfg(feature = "s3")]
 use super::s3::S3Origin;
 
 /// Default time to establish a connection (CloudFront: 10 s).
@@ -38,6 +39,7 @@ pub struct Origin {
 #[derive(Clone)]
 pub(crate) enum OriginKind {
     Http(HttpOriginConfig),
+    #[cfg(feature = "s3")]
     S3(S3Origin),
     Inner,
 }
@@ -79,6 +81,7 @@ impl Origin {
         Origin { kind: OriginKind::Inner }
     }
 
+    #[cfg(feature = "s3")]
     /// An S3 bucket (see [`S3Origin`] for its settings).
     pub fn s3(bucket: S3Origin) -> Self {
         Origin { kind: OriginKind::S3(bucket) }
@@ -186,6 +189,7 @@ impl fmt::Debug for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             OriginKind::Inner => f.write_str("Origin::Inner"),
+            #[cfg(feature = "s3")]
             OriginKind::S3(c) => f.debug_tuple("Origin::S3").field(c).finish(),
             OriginKind::Http(c) => f
                 .debug_struct("Origin::Http")
@@ -208,6 +212,7 @@ pub(crate) fn parse_custom_header(name: &str, value: &str) -> Result<(HeaderName
     Ok((name, value))
 }
 
+#[cfg(feature = "s3")]
 impl From<S3Origin> for Origin {
     fn from(bucket: S3Origin) -> Self {
         Origin::s3(bucket)

@@ -114,6 +114,7 @@ impl Group {
         self.primary.response_timeout() + self.secondary.response_timeout()
     }
 
+    #[cfg(feature = "s3")]
     pub(crate) fn reads_object_keys(&self) -> bool {
         self.primary.reads_object_keys() || self.secondary.reads_object_keys()
     }

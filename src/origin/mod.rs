@@ -8,10 +8,12 @@ pub(crate) mod group;
 pub(crate) mod inner;
 pub(crate) mod limit;
 pub(crate) mod report;
+#[cfg(feature = "s3")]
 pub(crate) mod s3;
 
 pub use config::Origin;
 pub use group::OriginGroup;
+#[cfg(feature = "s3")]
 pub use s3::{S3Credentials, S3Origin};
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub(crate) enum OriginTarget {
     /// A custom HTTP origin reached through reqwest.
     Http(custom::CustomOrigin),
     /// An S3 bucket.
+    #[cfg(feature = "s3")]
     S3(s3::S3Fetcher),
     /// An origin group: primary, then secondary on failure.
     Group(group::Group),
@@ -52,13 +55,16 @@ impl OriginTarget {
         match self {
             OriginTarget::Inner => true,
             OriginTarget::Group(g) => g.uses_app(),
-            OriginTarget::Http(_) | OriginTarget::S3(_) => false,
+            OriginTarget::Http(_) => false,
+            #[cfg(feature = "s3")]
+            OriginTarget::S3(_) => false,
         }
     }
 
     /// Validates an origin description and sets up its client.
     /// `name` is the origin's id, for the operator's log.
     /// With `check_only`, credentials from the environment are not read.
+    #[cfg_attr(not(feature = "s3"), allow(unused_variables))]
     pub(crate) fn from_config(
         name: &str,
         origin: &Origin,
@@ -67,6 +73,7 @@ impl OriginTarget {
         match &origin.kind {
             config::OriginKind::Inner => Ok(OriginTarget::Inner),
             config::OriginKind::Http(c) => Ok(OriginTarget::Http(custom::CustomOrigin::new(name, c)?)),
+            #[cfg(feature = "s3")]
             config::OriginKind::S3(c) => Ok(OriginTarget::S3(s3::S3Fetcher::new(name, c, check_only)?)),
         }
     }
@@ -75,16 +82,19 @@ impl OriginTarget {
     pub(crate) fn response_timeout(&self) -> Duration {
         match self {
             OriginTarget::Http(h) => h.response_timeout(),
+            #[cfg(feature = "s3")]
             OriginTarget::S3(s) => s.response_timeout(),
             OriginTarget::Group(g) => g.response_timeout(),
             OriginTarget::Inner => inner::RESPONSE_TIMEOUT,
         }
     }
 
+    #[cfg(feature = "s3")]
     /// Whether request paths name S3 objects here (so the cache key uses
     /// the canonical object path).
     pub(crate) fn reads_object_keys(&self) -> bool {
         match self {
+            #[cfg(feature = "s3")]
             OriginTarget::S3(_) => true,
             OriginTarget::Group(g) => g.reads_object_keys(),
             OriginTarget::Http(_) | OriginTarget::Inner => false,
@@ -93,7 +103,12 @@ impl OriginTarget {
 
     /// HTTP and S3 origins: the ones an origin group can hold.
     pub(crate) fn is_remote(&self) -> bool {
-        matches!(self, OriginTarget::Http(_) | OriginTarget::S3(_))
+        match self {
+            OriginTarget::Http(_) => true,
+            #[cfg(feature = "s3")]
+            OriginTarget::S3(_) => true,
+            OriginTarget::Group(_) | OriginTarget::Inner => false,
+        }
     }
 
     /// Fetches from an HTTP or S3 origin, or a group, with the response
@@ -122,6 +137,7 @@ impl OriginTarget {
                 };
                 fetched.map(|r| slot.hold(r))
             }
+            #[cfg(feature = "s3")]
             OriginTarget::S3(origin) => {
                 let slot = limit::acquire(origin.limiter()).await?;
                 let fut = origin.fetch(&parts);
@@ -203,6 +219,7 @@ impl OriginTarget {
                     Err(_) => Fetched::Failed(timed_out()),
                 }
             }
+            #[cfg(feature = "s3")]
             OriginTarget::S3(_) => Fetched::Failed(OriginError::protocol("an S3 origin cannot upgrade a connection")),
             OriginTarget::Group(group) => Box::pin(Arc::clone(group.primary()).upgrade(inner, parts, body)).await,
         }

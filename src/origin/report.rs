@@ -59,6 +59,7 @@ fn redact(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
 }
 
+#[cfg(feature = "s3")]
 /// The `<Code>` of an S3 error document, if it has one.
 pub(crate) fn s3_error_code(xml: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(xml).ok()?;
@@ -74,6 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "s3")]
     fn s3_error_codes_are_read_from_the_document() {
         let doc = b"<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>x</Message></Error>";
         assert_eq!(s3_error_code(doc).as_deref(), Some("SignatureDoesNotMatch"));

@@ -1,6 +1,7 @@
 //! Cache behaviors: the public description ([`CacheBehavior`]) and the
 //! validated one the request path uses ([`Behavior`]).
 
+#[cfg(feature = "s3")]
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use super::policies::{CachePolicy, OriginRequestPolicy};
 use super::refusal::Refusal;
 use crate::auth::TrustedKeys;
 use crate::origin::OriginTarget;
+#[cfg(feature = "s3")]
 use crate::origin::s3::{KeyError, canonical_path};
 use crate::policy::forward_policy::{ForwardMode, ForwardPolicy};
 use crate::policy::freshness::TtlPolicy;
@@ -98,7 +100,9 @@ impl CacheBehavior {
     /// CloudFront's "compress objects automatically" (default off).
     /// `Accept-Encoding` is normalised to the one coding the edge would use
     /// (`br`, else `gzip`, honouring `q=0` and `*`), or `identity` when the
-    /// client takes neither; the origin sees that value.
+    /// client takes neither; the origin sees that value. Feature
+    /// `compression`.
+    #[cfg(feature = "compression")]
     pub fn compress(mut self, compress: bool) -> Self {
         self.compress = compress;
         self
@@ -133,6 +137,7 @@ impl CacheBehavior {
         self
     }
 
+    #[cfg(feature = "signed-urls")]
     /// Restricts the behavior to signed URLs and signed cookies made with
     /// one of `keys` (CloudFront's trusted key groups; see [`crate::auth`]).
     /// Other requests, and expired, tampered or misdirected ones, get
@@ -140,7 +145,7 @@ impl CacheBehavior {
     /// signing query parameters and cookies are removed before the cache
     /// key and the origin request are made, so differently signed URLs for
     /// one object share one cached copy. An empty key set is an error at
-    /// [`build`](crate::CdnLayerBuilder::build).
+    /// [`build`](crate::CdnLayerBuilder::build). Feature `signed-urls`.
     pub fn trusted_keys(mut self, keys: TrustedKeys) -> Self {
         self.trusted_keys = Some(keys);
         self
@@ -258,6 +263,7 @@ impl Behavior {
         headers: &HeaderMap,
         extension: Option<&str>,
     ) -> Result<Arc<str>, Refusal> {
+        #[cfg(feature = "s3")]
         let path: Cow<'_, str> = if self.origin.reads_object_keys() {
             canonical_path(path).map_err(|e| match e {
                 KeyError::Empty => Refusal::NoObject,

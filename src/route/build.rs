@@ -222,6 +222,7 @@ fn build_behavior(
     let defaults = if origin.uses_app() { &ctx.app_ttl } else { &ctx.ttl };
     let (ttl, key) = b.cache_policy.validate(defaults).map_err(|e| e.within("cache_policy"))?;
     let forward = b.origin_request_policy.validate().map_err(|e| e.within("origin_request_policy"))?;
+    #[cfg_attr(not(feature = "signed-urls"), allow(unreachable_code))]
     let trusted_keys = match &b.trusted_keys {
         Some(keys) if keys.is_empty() => {
             return Err(ConfigError::new(
