@@ -24,6 +24,11 @@ pub struct Args {
     #[arg(long)]
     pub origin: Option<String>,
 
+    /// Speak HTTP/2 to --origin from the first byte (h2c on http://), as
+    /// gRPC origins need. In a file: `http2 = true` on the origin.
+    #[arg(long, requires = "origin")]
+    pub origin_http2: bool,
+
     /// TOML configuration file (distributions, behaviors, origins); flags
     /// override the file's global settings.
     #[arg(long, conflicts_with = "origin")]

@@ -157,7 +157,8 @@ async fn from_flags(args: &Args) -> Result<Served, ExitCode> {
         },
     };
     let access_log = ops::open_access_log(args, None)?;
-    let mut builder = with_flags(CdnLayer::builder().origin(Origin::http(&origin_url)).standalone(true), args);
+    let origin = Origin::http(&origin_url).http2(args.origin_http2);
+    let mut builder = with_flags(CdnLayer::builder().origin(origin).standalone(true), args);
     if let Some(log) = &access_log {
         builder = builder.access_log(log.clone());
     }

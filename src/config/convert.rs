@@ -309,6 +309,9 @@ fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     if let Some(v) = o.forward_host {
         out = out.forward_host(v);
     }
+    if let Some(v) = o.http2 {
+        out = out.http2(v);
+    }
     for (name, value) in o.custom_headers.unwrap_or_default() {
         out = out.custom_header(name, value);
     }
@@ -337,6 +340,7 @@ fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
 fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     unused(&o.url, "url", "s3")?;
     unused(&o.forward_host, "forward_host", "s3")?;
+    unused(&o.http2, "http2", "s3")?;
     unused(&o.custom_headers, "custom_headers", "s3")?;
     let Some(bucket) = o.bucket else {
         return Err(ConfigError::new("bucket", "missing: an s3 origin needs a bucket"));

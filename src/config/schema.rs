@@ -124,6 +124,7 @@ pub(crate) struct OriginSchema {
     // http
     pub(crate) url: Option<String>,
     pub(crate) forward_host: Option<bool>,
+    pub(crate) http2: Option<bool>,
     pub(crate) custom_headers: Option<BTreeMap<String, String>>,
     // s3
     pub(crate) bucket: Option<String>,

@@ -53,6 +53,7 @@ pub(crate) struct HttpOriginConfig {
     pub(crate) keepalive_timeout: Duration,
     pub(crate) max_idle_per_host: usize,
     pub(crate) forward_host: bool,
+    pub(crate) http2: bool,
     pub(crate) custom_headers: Vec<(String, String)>,
     pub(crate) limit: LimitConfig,
 }
@@ -70,6 +71,7 @@ impl Origin {
                 keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
                 max_idle_per_host: 64,
                 forward_host: false,
+                http2: false,
                 custom_headers: Vec::new(),
                 limit: LimitConfig::default(),
             }),
@@ -145,6 +147,20 @@ impl Origin {
     pub fn forward_host(mut self, forward: bool) -> Self {
         if let OriginKind::Http(c) = &mut self.kind {
             c.forward_host = forward;
+        }
+        self
+    }
+
+    /// Speak HTTP/2 to this origin from the first byte: h2c with prior
+    /// knowledge on `http://`, h2 on `https://` (default: HTTP/1.1, or h2
+    /// when the origin's TLS offers it). gRPC origins need it: gRPC is
+    /// HTTP/2 only, with `te: trailers` and trailers both ways, which the
+    /// layer carries (as `nginx`'s `grpc_pass grpc://`). WebSocket upgrades
+    /// still use HTTP/1.1.
+    #[must_use]
+    pub fn http2(mut self, http2: bool) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.http2 = http2;
         }
         self
     }

@@ -5,7 +5,12 @@ use std::time::Duration;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response};
-use http_body_util::BodyDataStream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use sync_wrapper::SyncWrapper;
 
 use super::config::{HttpOriginConfig, parse_custom_header};
 use super::inner::box_body;
@@ -75,14 +80,17 @@ impl CustomOrigin {
         // reqwest is built without a default TLS provider; installing ring
         // is idempotent (an `Err` means one is already installed).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(cfg.keepalive_timeout)
             .pool_max_idle_per_host(cfg.max_idle_per_host)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+            .tcp_nodelay(true);
+        if cfg.http2 {
+            client = client.http2_prior_knowledge();
+        }
+        let client =
+            client.build().map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
         // Upgrades (WebSocket) are an HTTP/1.1 mechanism: their connection
         // must not be negotiated to h2, and it leaves the pool once upgraded.
         let upgrade_client = reqwest::Client::builder()
@@ -141,14 +149,21 @@ impl CustomOrigin {
         let url = self.url_for(path_and_query)?;
         let url_text = url.to_string();
         let mut headers = parts.headers;
+        // A viewer that takes trailers (gRPC) gets the origin's: say so to
+        // the origin (RFC 9110 §10.1.4), as the only `TE` value that passes.
+        let trailers = te_trailers(&headers);
         self.origin_headers(&mut headers);
+        if trailers {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
         let has_body = forward_body && !matches!(parts.method, Method::GET | Method::HEAD) && !body.is_end_stream();
         if has_body && let Some(len) = body.size_hint().exact() {
             headers.insert(header::CONTENT_LENGTH, len.into());
         }
         let mut req = self.client.request(parts.method.clone(), url).headers(headers);
         if has_body {
-            req = req.body(reqwest::Body::wrap_stream(BodyDataStream::new(body)));
+            // Frames as they come, trailers included.
+            req = req.body(reqwest::Body::wrap(SyncBody::new(body)));
         }
         let resp = match req.send().await {
             Ok(resp) => resp,
@@ -168,6 +183,43 @@ impl CustomOrigin {
         let mut resp = Response::from(resp);
         strip_hop_by_hop(resp.headers_mut());
         Ok(resp.map(box_body))
+    }
+}
+
+/// Whether the viewer's `TE` lists `trailers`.
+fn te_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers")))
+}
+
+/// A request body as reqwest takes it (`Sync`), frame by frame: a viewer's
+/// body is polled only through `&mut`, so the wrapper needs no lock.
+struct SyncBody<B> {
+    inner: SyncWrapper<Pin<Box<B>>>,
+    hint: SizeHint,
+}
+
+impl<B: HttpBody> SyncBody<B> {
+    fn new(body: B) -> Self {
+        let hint = body.size_hint();
+        SyncBody { inner: SyncWrapper::new(Box::pin(body)), hint }
+    }
+}
+
+impl<B: HttpBody> http_body::Body for SyncBody<B> {
+    type Data = Bytes;
+    type Error = crate::error::BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.inner.get_mut().as_mut().poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.hint.clone()
     }
 }
 
