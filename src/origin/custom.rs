@@ -219,7 +219,7 @@ impl<B: HttpBody> http_body::Body for SyncBody<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.hint.clone()
+        self.hint
     }
 }
 
