@@ -1,5 +1,5 @@
-//! An app with a login, a per-user page, a WebSocket, server-sent events
-//! and static assets, behind `CdnLayer::new(CdnConfig::default())` as the
+//! An app with a login, a per-user page, a WebSocket, server-sent events,
+//! a gRPC method and static assets, behind `CdnLayer::new(CdnConfig::default())` as the
 //! README's quickstart puts it. Nothing in the app knows about the cache:
 //! only what it marks `public` (or hints with `CacheHint`) is shared.
 //!
@@ -17,6 +17,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Redirect;
 use axum::routing::{get, post};
+use bytes::{Buf, BufMut, Bytes};
 use tower_cdn::{CacheHint, CdnConfig, CdnLayer};
 
 fn user(headers: &HeaderMap) -> Option<String> {
@@ -62,7 +63,57 @@ pub fn app() -> Router {
                 ([(header::CONTENT_TYPE, "text/event-stream")], format!("data: hello {who}\n\n"))
             }),
         )
+        // gRPC (HTTP/2, trailers): `greet.Greeter/Hello` answers the
+        // session's user, per call.
+        .route(
+            GREET,
+            post(|req: axum::extract::Request| async move {
+                let who = user(req.headers()).unwrap_or_else(|| "stranger".to_owned());
+                let hello = tower::service_fn(move |msg: tonic::Request<Bytes>| {
+                    let reply = format!("{} {who}", String::from_utf8_lossy(msg.get_ref()));
+                    async move { Ok::<_, tonic::Status>(tonic::Response::new(Bytes::from(reply))) }
+                });
+                tonic::server::Grpc::new(Raw).unary(hello, req).await
+            }),
+        )
         .layer(CdnLayer::new(CdnConfig::default()))
+}
+
+/// The gRPC method's path.
+pub const GREET: &str = "/greet.Greeter/Hello";
+
+/// gRPC messages as raw bytes (an app would use prost's generated code).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Raw;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
 }
 
 async fn echo(mut socket: WebSocket) {

@@ -1,5 +1,5 @@
 //! `examples/app_routes.rs` (a login, a per-user page, a WebSocket, an
-//! SSE route and shared assets behind the default layer) works unchanged
+//! SSE route, a gRPC method and shared assets behind the default layer) works unchanged
 //! behind the layer, and no user's response reaches another.
 
 #[allow(dead_code)]
@@ -55,4 +55,18 @@ async fn the_example_app_works_behind_the_layer_and_keeps_users_apart() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
     ws.send(Message::text("ping")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap().into_text().unwrap().as_str(), "ping");
+    // gRPC over h2c: each call answers its own caller.
+    let channel = tonic::transport::Channel::from_shared(base.clone()).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for (session, want) in [(Some("session=alice"), "hi alice"), (None, "hi stranger"), (Some("session=bob"), "hi bob")]
+    {
+        let mut req = tonic::Request::new(bytes::Bytes::from_static(b"hi"));
+        if let Some(s) = session {
+            req.metadata_mut().insert("cookie", s.parse().unwrap());
+        }
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(example::GREET);
+        let resp: tonic::Response<bytes::Bytes> = grpc.unary(req, path, example::Raw).await.unwrap();
+        assert_eq!(resp.into_inner().as_ref(), want.as_bytes());
+    }
 }
