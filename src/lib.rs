@@ -165,6 +165,7 @@ mod future;
 mod handle;
 mod hint;
 mod layer;
+mod nest;
 mod observe;
 mod origin;
 // The caching rules as pure functions. Not public API (no semver promise):

@@ -501,3 +501,60 @@ async fn a_typed_request_extension_keys_the_cache_per_tenant() {
     let (forged, _) = send(&app, &[("x-tenant", "acme"), ("tenant", "acme")]).await;
     assert_eq!(forged, "#3 nobody");
 }
+
+/// The README's per-route form with one layer for two nested routers:
+/// each nested app sees its own short path, but the cache keys and
+/// invalidates on the path the viewer asked for, so `/assets/logo.svg`
+/// and `/admin/logo.svg` never answer for each other.
+#[tokio::test]
+async fn nested_routers_behind_one_layer_keep_their_own_entries() {
+    use axum::extract::OriginalUri;
+    let cdn = CdnLayer::new(CdnConfig::default());
+    let handle = cdn.cache();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let svg = |name: &'static str, calls: Arc<AtomicUsize>| {
+        Router::new().route(
+            "/logo.svg",
+            get(move |uri: http::Uri, OriginalUri(original): OriginalUri| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    // The nested app routes on its own path; the outer one
+                    // is still there for it to read.
+                    assert_eq!(uri.path(), "/logo.svg");
+                    assert_eq!(original.path(), format!("/{name}/logo.svg"));
+                    ([("cache-control", "public, max-age=3600")], format!("<svg>{name}</svg>"))
+                }
+            }),
+        )
+    };
+    let app = Router::new()
+        .nest("/assets", svg("assets", Arc::clone(&calls)).layer(cdn.clone()))
+        .nest("/admin", svg("admin", Arc::clone(&calls)).layer(cdn.clone()));
+    let fetch = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let resp =
+                app.oneshot(Request::get(path).header("host", "app.test").body(axum::body::Body::empty()).unwrap());
+            let resp = resp.await.unwrap();
+            let status = resp.headers().get("cache-status").unwrap().to_str().unwrap().to_owned();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (String::from_utf8(body.to_vec()).unwrap(), status)
+        }
+    };
+    for round in 0..2 {
+        for name in ["assets", "admin"] {
+            let path = if name == "assets" { "/assets/logo.svg" } else { "/admin/logo.svg" };
+            let (body, status) = fetch(path).await;
+            assert_eq!(body, format!("<svg>{name}</svg>"), "{path}: {status}");
+            assert_eq!(status.contains("hit"), round == 1, "{path}: {status}");
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Invalidation names the viewer's path.
+    handle.invalidate(["/assets/logo.svg"]).wait().await;
+    let (body, status) = fetch("/assets/logo.svg").await;
+    assert_eq!(body, "<svg>assets</svg>");
+    assert!(!status.contains("hit"), "{status}");
+    assert!(fetch("/admin/logo.svg").await.1.contains("hit"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

@@ -41,6 +41,7 @@ const LEVELS: &[(&str, u8)] = &[
     ("clock.rs", 0),
     ("conn.rs", 0),
     ("hint.rs", 0),
+    ("nest.rs", 0),
 ];
 
 const NAMES: [&str; 5] = ["pure", "parts", "context", "engine", "surface"];

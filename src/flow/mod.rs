@@ -140,6 +140,7 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
         resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         return Start::Done(resp);
     }
+    crate::nest::adopt_original(&mut parts);
     if let Err(why) = normalize_target(&mut parts) {
         let status = CacheStatus::refused(why.as_str());
         return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, "400 Bad Request: invalid path\n", status));

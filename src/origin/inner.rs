@@ -46,11 +46,17 @@ where
 pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Calls the inner service and boxes its body.
-pub(crate) async fn call<S, ReqB, ResB>(inner: S, parts: Parts, body: ReqB) -> Result<Response<OriginBody>, S::Error>
+/// Inside a nested router, the app gets the path without the nest's prefix.
+pub(crate) async fn call<S, ReqB, ResB>(
+    inner: S,
+    mut parts: Parts,
+    body: ReqB,
+) -> Result<Response<OriginBody>, S::Error>
 where
     S: tower_service::Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: HttpBody,
 {
+    crate::nest::restore_nested(&mut parts);
     let resp = inner.oneshot(Request::from_parts(parts, body)).await?;
     Ok(resp.map(box_body))
 }
