@@ -294,13 +294,26 @@ async fn where_the_origin_declares_freshness_end_to_end_headers_pass_but_the_for
         .header("x-forwarded-host", "evil.example")
         .header("true-client-ip", "6.6.6.6")
         .header("cloudfront-viewer-address", "6.6.6.6:1")
+        // CGI-style servers read `_` as `-`: the same family.
+        .header("x_forwarded_host", "evil.example")
+        .header("X_Real_IP", "6.6.6.6")
+        .header("x-forwarded", "host=evil.example")
+        .header("x_api_key", "k2")
         .send()
         .await
         .unwrap();
     let r = origin.last("/p").unwrap();
     assert_eq!(r.header("x-api-key").as_deref(), Some("k"));
+    assert_eq!(r.header("x_api_key").as_deref(), Some("k2"));
     assert_eq!(r.header("accept").as_deref(), Some("text/html"));
-    for name in ["x-forwarded-host", "true-client-ip", "cloudfront-viewer-address"] {
+    for name in [
+        "x-forwarded-host",
+        "true-client-ip",
+        "cloudfront-viewer-address",
+        "x_forwarded_host",
+        "x_real_ip",
+        "x-forwarded",
+    ] {
         assert!(!r.has(name), "{name}");
     }
     assert_eq!(r.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));

@@ -113,8 +113,9 @@ pub const NEUTRAL: [HeaderName; 13] = [
 pub const EDGE_USER_AGENT: &str = "tower-cdn";
 
 /// Exact names of the forwarding family (besides [`FORWARDING_PREFIXES`]).
-const FORWARDING_NAMES: [&str; 12] = [
+const FORWARDING_NAMES: [&str; 13] = [
     "forwarded",
+    "x-forwarded",
     "x-real-ip",
     "true-client-ip",
     "x-client-ip",
@@ -136,8 +137,12 @@ const FORWARDING_PREFIXES: [&str; 9] =
 /// viewer or the request's route (client address, scheme, host, original
 /// path, viewer country, method override): a viewer forging one could make
 /// the origin answer for another client or URL under this request's key.
+/// `_` counts as `-`: CGI, WSGI, PHP and Rack read `X_Forwarded_Host` and
+/// `X-Forwarded-Host` as the same `HTTP_X_FORWARDED_HOST`.
 pub fn is_forwarding_family(name: &str) -> bool {
-    FORWARDING_NAMES.contains(&name) || FORWARDING_PREFIXES.iter().any(|p| name.starts_with(p))
+    let same = |a: u8, b: u8| a == b || (a == b'_' && b == b'-');
+    let starts = |p: &str| name.len() >= p.len() && name.bytes().zip(p.bytes()).all(|(a, b)| same(a, b));
+    FORWARDING_NAMES.iter().any(|n| n.len() == name.len() && starts(n)) || FORWARDING_PREFIXES.iter().any(|p| starts(p))
 }
 
 /// The query string to send to the origin: the parameters the key policy
@@ -260,5 +265,20 @@ fn apply_forward_cookies(key: &KeyPolicy, forward: &ForwardPolicy, headers: &mut
         && !kept.is_empty()
     {
         headers.insert(header::COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_forwarding_family;
+
+    #[test]
+    fn the_forwarding_family_is_matched_with_underscores_too() {
+        for name in ["x-forwarded-host", "x_forwarded_host", "x_real_ip", "true_client_ip", "x-forwarded", "cf_ray"] {
+            assert!(is_forwarding_family(name), "{name}");
+        }
+        for name in ["x-api-key", "x_api_key", "accept", "x-forwardedx", "forwarded-x", "x-real-ipx"] {
+            assert!(!is_forwarding_family(name), "{name}");
+        }
     }
 }
