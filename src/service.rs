@@ -19,12 +19,17 @@ use crate::status::CacheStatus;
 
 /// The response head is ready: `Cache-Status` and `X-Cache` rendered
 /// (here only, with this cache's name), the request id, the log record and
-/// counters, the span's fields.
-fn finish(edge: &Edge, begun: Begun, span: &tracing::Span, resp: &mut Response<CdnBody>) {
+/// counters, the span's fields. An answer to HEAD has no content, whoever
+/// made it (the edge's own error pages have some): HTTP/1.1 would drop it,
+/// but over HTTP/2 it would be sent as DATA and break the stream.
+fn finish(edge: &Edge, begun: Begun, span: &tracing::Span, to_head: bool, resp: &mut Response<CdnBody>) {
     let code = resp.status();
-    let (mut head, body) = std::mem::take(resp).into_parts();
+    let (mut head, mut body) = std::mem::take(resp).into_parts();
     if let Some(status) = head.extensions.get::<CacheStatus>() {
         status.render(&edge.names, code, &mut head.headers);
+    }
+    if to_head && !http_body::Body::is_end_stream(&body) {
+        body = body.range(0, 0);
     }
     *resp = Response::from_parts(head, body);
     edge.observe.finish_head(begun, resp);
@@ -85,6 +90,7 @@ where
         {
             req.extensions_mut().insert(nominated);
         }
+        let to_head = req.method() == http::Method::HEAD;
         let begun = edge.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
         let viewer = ErrorPageViewer::capture(&edge, &req);
@@ -95,7 +101,7 @@ where
                     return ResponseFuture::new(
                         async move {
                             let mut resp = error_page(&edge, viewer, resp).await;
-                            finish(&edge, begun, &head_span, &mut resp);
+                            finish(&edge, begun, &head_span, to_head, &mut resp);
                             Ok(resp)
                         }
                         .instrument(span),
@@ -103,7 +109,7 @@ where
                 }
                 _ => {
                     let mut resp = resp;
-                    finish(&edge, begun, &span, &mut resp);
+                    finish(&edge, begun, &span, to_head, &mut resp);
                     return ResponseFuture::ready(resp);
                 }
             },
@@ -118,7 +124,7 @@ where
                 {
                     resp = error_page(&edge, viewer, resp).await;
                 }
-                finish(&edge, begun, &head_span, &mut resp);
+                finish(&edge, begun, &head_span, to_head, &mut resp);
                 Ok(resp)
             }
             .instrument(span),

@@ -456,3 +456,31 @@ async fn an_asterisk_target_never_reaches_the_origin() {
         assert_eq!(origin.count(), 0, "{front:?}: {:?}", origin.requests());
     }
 }
+
+/// An answer to HEAD carries no content over HTTP/2 either: the edge's own
+/// error pages (a refused path, a HEAD with content, a 502) end the stream
+/// with their HEADERS frame, as RFC 9113 §8.1.1 requires, and the
+/// connection goes on serving.
+#[tokio::test]
+async fn answers_to_head_over_h2_end_with_their_headers() {
+    let origin = RecordingOrigin::start(Arc::new(echo_target)).await;
+    for front in FRONTS {
+        let edge = start(front, layer_to(&origin, "")).await;
+        let tcp = TcpStream::connect(edge).await.unwrap();
+        let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(conn);
+        // (path, with a DATA frame, expected status)
+        for (path, data, want) in [("/a%5Cb", false, 400), ("/ok", true, 403), ("/fine", false, 200)] {
+            let mut client = client.clone().ready().await.unwrap();
+            let req = http::Request::head(format!("http://a.test{path}")).body(()).unwrap();
+            let (resp, mut send) = client.send_request(req, !data).unwrap();
+            if data {
+                send.send_data(Bytes::from_static(b"hello"), true).unwrap();
+            }
+            let resp = resp.await.unwrap();
+            assert_eq!(resp.status(), want, "{front:?} {path}");
+            // END_STREAM on HEADERS: the body is over before any DATA.
+            assert!(resp.body().is_end_stream(), "{front:?} {path}: a HEAD answer with DATA frames");
+        }
+    }
+}
