@@ -397,6 +397,27 @@ async fn the_smaller_framing_rules_hold_at_the_wire() {
     assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "one response, then the connection closed: {resp}");
     let targets: Vec<String> = origin.requests().into_iter().map(|r| r.target).collect();
     assert!(!targets.iter().any(|t| t == "/smuggled"), "{targets:?}");
+    // A transfer coding other than chunked: 501 (RFC 9112 §6.1), never
+    // passed on as plain content.
+    let resp = raw(
+        edge,
+        b"POST /gz HTTP/1.1\r\nhost: a.test\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 501, "{resp}");
+    assert!(resp.contains("detail=transfer-coding"), "{resp}");
+    // CONNECT: 403 as a method no behavior allows, and the connection
+    // closed, so what the client meant for the tunnel is never a request.
+    let resp = raw(
+        edge,
+        b"CONNECT a.test:443 HTTP/1.1\r\nhost: a.test:443\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: a.test\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 403, "{resp}");
+    assert!(resp.contains("detail=method-not-allowed"), "{resp}");
+    assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "{resp}");
+    let targets: Vec<String> = origin.requests().into_iter().map(|r| r.target).collect();
+    assert!(!targets.iter().any(|t| t == "/gz" || t == "/tunnelled"), "{targets:?}");
     assert_framing_is_honest(&origin);
 }
 
@@ -483,4 +504,27 @@ async fn answers_to_head_over_h2_end_with_their_headers() {
             assert!(resp.body().is_end_stream(), "{front:?} {path}: a HEAD answer with DATA frames");
         }
     }
+}
+
+/// Trailers of a viewer's content reach an HTTP/1.1 origin in the chunked
+/// coding, declared in `Trailer`; a viewer that takes trailers says so with
+/// `te: trailers` (named in `Connection`), and no other `TE` passes.
+#[tokio::test]
+async fn request_trailers_and_te_reach_an_http1_origin() {
+    let origin = RecordingOrigin::start(Arc::new(echo_target)).await;
+    let edge = start_proxy(CdnLayer::builder().origin(Origin::http(origin.url())).build().unwrap()).await;
+    let resp = raw(
+        edge,
+        b"POST /rpc HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\nte: gzip, trailers;q=0.5\r\ntrailer: x-checksum\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-checksum: 900150983cd24fb0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 200, "{resp}");
+    let r = origin.last("/rpc").unwrap();
+    assert_eq!(r.body, b"abc");
+    assert_eq!(r.header("te").as_deref(), Some("trailers"));
+    assert!(r.header("connection").is_some_and(|c| c.to_ascii_lowercase().contains("te")), "{r:?}");
+    assert_eq!(r.header("trailer").as_deref(), Some("x-checksum"));
+    let wire = String::from_utf8_lossy(&r.body_wire).to_ascii_lowercase();
+    assert!(wire.contains("x-checksum: 900150983cd24fb0"), "{wire:?}");
+    assert_framing_is_honest(&origin);
 }

@@ -140,6 +140,34 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
         resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         return Start::Done(resp);
     }
+    // RFC 9112 §6.1: a transfer coding the edge does not understand (only
+    // `chunked` is decoded) gets 501; passed on, the origin would read the
+    // still-coded bytes as the content.
+    if parts
+        .headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.to_str().map_or(true, |v| v.split(',').any(|c| !c.trim().eq_ignore_ascii_case("chunked"))))
+    {
+        let status = CacheStatus::refused("transfer-coding");
+        let mut resp = respond::cache_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "501 Not Implemented: only the chunked transfer coding is understood\n",
+            status,
+        );
+        resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        return Start::Done(resp);
+    }
+    // A tunnel is not a resource (CONNECT's target is an authority, not a
+    // path): refused as a method no behavior allows, and an HTTP/1.1
+    // connection closed, so nothing meant for the tunnel is read as requests.
+    if parts.method == Method::CONNECT {
+        let mut resp = Refusal::MethodNotAllowed.respond();
+        if parts.version <= http::Version::HTTP_11 {
+            resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        return Start::Done(resp);
+    }
     crate::nest::adopt_original(&mut parts);
     if let Err(why) = normalize_target(&mut parts) {
         let status = CacheStatus::refused(why.as_str());

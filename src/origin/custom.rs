@@ -150,13 +150,24 @@ impl CustomOrigin {
         let url_text = url.to_string();
         let mut headers = parts.headers;
         // A viewer that takes trailers (gRPC) gets the origin's: say so to
-        // the origin (RFC 9110 §10.1.4), as the only `TE` value that passes.
+        // the origin (RFC 9110 §10.1.4), as the only `TE` value that passes,
+        // and name it in `Connection` (HTTP/2 drops both fields but `te:
+        // trailers`).
         let trailers = te_trailers(&headers);
+        let declared = headers.get_all(header::TRAILER).iter().cloned().collect::<Vec<_>>();
         self.origin_headers(&mut headers);
         if trailers {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            headers.insert(header::CONNECTION, HeaderValue::from_static("te"));
         }
         let has_body = forward_body && !matches!(parts.method, Method::GET | Method::HEAD) && !body.is_end_stream();
+        // The trailer fields the viewer declared travel with its content
+        // (HTTP/1.1 sends only declared ones).
+        if has_body {
+            for value in declared {
+                headers.append(header::TRAILER, value);
+            }
+        }
         if has_body && let Some(len) = body.size_hint().exact() {
             headers.insert(header::CONTENT_LENGTH, len.into());
         }

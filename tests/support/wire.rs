@@ -236,6 +236,31 @@ async fn serve_conn(mut sock: TcpStream, conn: usize, st: Arc<Mutex<State>>, ans
                     st.lock().unwrap().garbled.push((conn, buf.clone()));
                     return;
                 };
+                if size == 0 {
+                    // The last chunk, then the trailer section: field
+                    // lines up to an empty one (RFC 9112 §7.1.2).
+                    let mut end = line_end + 2;
+                    loop {
+                        match find_crlf(&buf[end..]) {
+                            Some(0) => {
+                                end += 2;
+                                break;
+                            }
+                            Some(n) => end += n + 2,
+                            None => {
+                                if !fill(&mut sock, &mut buf, conn, &st).await {
+                                    rec.truncated = true;
+                                    rec.body_wire.extend_from_slice(&buf);
+                                    st.lock().unwrap().requests.push(rec);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    rec.body_wire.extend_from_slice(&buf[..end]);
+                    buf.drain(..end);
+                    break;
+                }
                 let need = line_end + 2 + size + 2;
                 while buf.len() < need {
                     if !fill(&mut sock, &mut buf, conn, &st).await {
@@ -248,9 +273,6 @@ async fn serve_conn(mut sock: TcpStream, conn: usize, st: Arc<Mutex<State>>, ans
                 rec.body_wire.extend_from_slice(&buf[..need]);
                 rec.body.extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
                 buf.drain(..need);
-                if size == 0 {
-                    break;
-                }
             }
         } else if let Some(len) = length {
             while buf.len() < len {
