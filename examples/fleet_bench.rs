@@ -22,6 +22,9 @@ const LOAD_SECONDS: u64 = 2;
 
 #[tokio::main]
 async fn main() {
+    // rustls 0.23.48 deprecates ring for its lack of post-quantum key
+    // exchange; ring keeps the build free of a C toolchain (aws-lc).
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = std::env::var("REDIS_URL").expect("set REDIS_URL (e.g. redis://127.0.0.1:16379)");
     let origin = start_origin().await;

@@ -92,6 +92,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     // Fetch each route twice and show what the cache did.
+    // rustls 0.23.48 deprecates ring for its lack of post-quantum key
+    // exchange; ring keeps the build free of a C toolchain (aws-lc).
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let mut paths = vec!["/", "/account", "/api/time"];

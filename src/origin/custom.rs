@@ -79,6 +79,9 @@ impl CustomOrigin {
         }
         // reqwest is built without a default TLS provider; installing ring
         // is idempotent (an `Err` means one is already installed).
+        // rustls 0.23.48 deprecates ring for its lack of post-quantum key
+        // exchange; ring keeps the build free of a C toolchain (aws-lc).
+        #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -351,6 +351,9 @@ pub fn start_proxy_on(listener: tokio::net::TcpListener, layer: CdnLayer) -> Soc
 /// A reqwest client for the tests (no proxy, no redirects, no pooling
 /// surprises).
 pub fn client() -> reqwest::Client {
+    // rustls 0.23.48 deprecates ring for its lack of post-quantum key
+    // exchange; ring keeps the build free of a C toolchain (aws-lc).
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }

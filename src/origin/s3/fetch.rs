@@ -82,6 +82,9 @@ impl S3Fetcher {
         }
         let credentials = if check_only { Credentials::Anonymous } else { cfg.credentials.resolve()? };
         // Idempotent; an `Err` means a provider is already installed.
+        // rustls 0.23.48 deprecates ring for its lack of post-quantum key
+        // exchange; ring keeps the build free of a C toolchain (aws-lc).
+        #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
