@@ -93,7 +93,12 @@ struct Served {
 fn check_config(path: &Path) -> ExitCode {
     let checked = config::from_file(path).and_then(|file| {
         file.builder().check_only(true).build().map_err(|e| file.error(e))?;
-        if let Err(e) = file.builder().check_only(true).standalone(true).build() {
+        // The same file again, as the dev proxy would serve it: its
+        // warnings were printed by the first build.
+        let standalone = tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            file.builder().check_only(true).standalone(true).build()
+        });
+        if let Err(e) = standalone {
             eprintln!("tower-cdn: note: {}: the dev proxy cannot serve this file as it is", file.error(e));
         }
         Ok(())
