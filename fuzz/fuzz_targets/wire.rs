@@ -36,6 +36,14 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
+        // libFuzzer's `main` is not Rust's, which sets SIGPIPE to ignored:
+        // without this a write to a socket the peer already closed (a
+        // hostile viewer hanging up) kills the run. The dev proxy binary
+        // has Rust's `main`.
+        // SAFETY: called once, before any thread of this process writes to a socket.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (origin, edge) = rt.block_on(async {
             let origin = RecordingOrigin::answering_first(Arc::new(echo_target)).await;
