@@ -113,6 +113,23 @@ async fn origin_failures_are_logged_and_said_in_cache_status() {
     assert!(lines[0].contains("WARN"), "{err}");
 }
 
+/// `--origin-http2` in front of an HTTP/1.1-only origin: a 502 that says
+/// it is the origin's answer, and a log line with the cause and the hint.
+#[tokio::test]
+async fn an_http2_origin_that_speaks_http1_is_named_in_the_log() {
+    let origin =
+        RawOrigin::start(b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\n\r\n".to_vec(), false).await;
+    let proxy = Proxy::start(&["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--origin-http2"]);
+    let r = client().get(format!("{}/rpc", proxy.url)).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(support::cache_status(&r).contains("detail=origin-invalid-response"), "{}", support::cache_status(&r));
+    let err = proxy.stop();
+    let line = err.lines().find(|l| l.contains("origin request failed")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("does it speak HTTP/2?"), "{line}");
+    // The cause below reqwest's "error sending request" is in the line too.
+    assert!(line.matches(": ").count() >= 2, "{line}");
+}
+
 #[test]
 fn errors_name_the_setting_as_the_file_or_the_flag_spells_it() {
     let dir = tempfile::tempdir().unwrap();

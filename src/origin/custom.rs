@@ -31,6 +31,8 @@ pub(crate) struct CustomOrigin {
     /// `""` or `/prefix` (no trailing slash).
     origin_path: String,
     response_timeout: Duration,
+    /// HTTP/2 from the first byte.
+    http2: bool,
     forward_host: bool,
     custom_headers: HeaderMap,
     limiter: Option<Limiter>,
@@ -112,6 +114,7 @@ impl CustomOrigin {
             base: format!("{scheme}://{authority}"),
             origin_path,
             response_timeout: cfg.response_timeout,
+            http2: cfg.http2,
             forward_host: cfg.forward_host,
             custom_headers,
             failures: FailureLog::new(name),
@@ -182,7 +185,12 @@ impl CustomOrigin {
         let resp = match req.send().await {
             Ok(resp) => resp,
             Err(e) => {
-                let err = classify(e);
+                let mut err = classify(e);
+                if self.http2 && err.is_protocol() {
+                    err = OriginError::protocol(format!(
+                        "{err} (HTTP/2 is spoken from the first byte to this origin: does it speak HTTP/2?)"
+                    ));
+                }
                 self.failures.warn(&url_text, &err, None);
                 return Err(err);
             }
@@ -348,13 +356,25 @@ impl CustomOrigin {
     }
 }
 
+/// reqwest's message names only the outermost error ("error sending
+/// request"); the cause is in its sources, and the operator needs it.
 pub(crate) fn classify(e: reqwest::Error) -> OriginError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
     if e.is_timeout() {
-        OriginError::timeout(e)
+        OriginError::timeout(message)
     } else if e.is_connect() {
-        OriginError::connect(e)
+        OriginError::connect(message)
     } else {
-        OriginError::protocol(e)
+        OriginError::protocol(message)
     }
 }
 
