@@ -130,7 +130,10 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     }
     // RFC 9112 §6.1: a message with both is a smuggling attempt or a
     // broken client; answered and the connection closed (§6.3 item 3).
-    if parts.headers.contains_key(header::TRANSFER_ENCODING) && parts.headers.contains_key(header::CONTENT_LENGTH) {
+    // Each framing field looked up once (this runs on every request).
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let length = parts.headers.contains_key(header::CONTENT_LENGTH);
+    if chunked && length {
         let status = CacheStatus::refused("ambiguous-framing");
         let mut resp = respond::cache_error(
             StatusCode::BAD_REQUEST,
@@ -143,11 +146,12 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     // RFC 9112 §6.1: a transfer coding the edge does not understand (only
     // `chunked` is decoded) gets 501; passed on, the origin would read the
     // still-coded bytes as the content.
-    if parts
-        .headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .any(|v| v.to_str().map_or(true, |v| v.split(',').any(|c| !c.trim().eq_ignore_ascii_case("chunked"))))
+    if chunked
+        && parts
+            .headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .any(|v| v.to_str().map_or(true, |v| v.split(',').any(|c| !c.trim().eq_ignore_ascii_case("chunked"))))
     {
         let status = CacheStatus::refused("transfer-coding");
         let mut resp = respond::cache_error(
@@ -214,7 +218,7 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     // A GET or HEAD with content: CloudFront answers 403. The content has
     // no meaning (RFC 9110 §9.3.1) and is not in the key, and forwarding
     // its framing without it desynchronises the origin connection.
-    if carries_content(&parts.headers, &body) {
+    if carries_content(&parts.headers, chunked, length, &body) {
         let status = CacheStatus::refused("request-content");
         return Start::Done(respond::cache_error(
             StatusCode::FORBIDDEN,
@@ -222,9 +226,11 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
             status,
         ));
     }
-    for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::EXPECT] {
-        parts.headers.remove(name);
+    if chunked || length {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::TRANSFER_ENCODING);
     }
+    parts.headers.remove(header::EXPECT);
     let req_cc = CacheControl::from_headers(&parts.headers, &header::CACHE_CONTROL);
     let pragma = reuse::pragma_no_cache(&parts.headers);
 
@@ -259,11 +265,11 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
 /// Whether a request has content or may have some: framing fields other
 /// than `Content-Length: 0`, or a body that has not ended (an HTTP/2
 /// request without `END_STREAM` on its HEADERS frame).
-fn carries_content<B: http_body::Body>(headers: &HeaderMap, body: &B) -> bool {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+fn carries_content<B: http_body::Body>(headers: &HeaderMap, chunked: bool, length: bool, body: &B) -> bool {
+    if chunked {
         return true;
     }
-    let declared = headers.get_all(header::CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0");
+    let declared = length && headers.get_all(header::CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0");
     declared || !(body.is_end_stream() || body.size_hint().exact() == Some(0))
 }
 

@@ -140,6 +140,9 @@ const FORWARDING_PREFIXES: [&str; 9] =
 /// `_` counts as `-`: CGI, WSGI, PHP and Rack read `X_Forwarded_Host` and
 /// `X-Forwarded-Host` as the same `HTTP_X_FORWARDED_HOST`.
 pub fn is_forwarding_family(name: &str) -> bool {
+    if !name.contains('_') {
+        return FORWARDING_NAMES.contains(&name) || FORWARDING_PREFIXES.iter().any(|p| name.starts_with(p));
+    }
     let same = |a: u8, b: u8| a == b || (a == b'_' && b == b'-');
     let starts = |p: &str| name.len() >= p.len() && name.bytes().zip(p.bytes()).all(|(a, b)| same(a, b));
     FORWARDING_NAMES.iter().any(|n| n.len() == name.len() && starts(n)) || FORWARDING_PREFIXES.iter().any(|p| starts(p))

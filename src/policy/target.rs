@@ -92,15 +92,19 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, BadTarget> {
     if !path.starts_with('/') {
         return Ok(Cow::Borrowed(path));
     }
-    let bytes = path.as_bytes();
-    if bytes.contains(&b'\\') {
-        return Err(BadTarget::Backslash);
+    // One pass over the bytes (this runs on every request, hits too).
+    let (mut escapes, mut dots) = (false, false);
+    for &b in path.as_bytes() {
+        match b {
+            b'\\' => return Err(BadTarget::Backslash),
+            _ if b.is_ascii_control() => return Err(BadTarget::ControlByte),
+            b'%' => escapes = true,
+            b'.' => dots = true,
+            _ if needs_encoding(b) => escapes = true,
+            _ => {}
+        }
     }
-    if bytes.iter().any(|b| b.is_ascii_control()) {
-        return Err(BadTarget::ControlByte);
-    }
-    let needs_work =
-        bytes.iter().any(|&b| b == b'%' || needs_encoding(b)) || path.split('/').any(|seg| seg == "." || seg == "..");
+    let needs_work = escapes || (dots && path.split('/').any(|seg| seg == "." || seg == ".."));
     if !needs_work {
         return Ok(Cow::Borrowed(path));
     }
@@ -191,7 +195,16 @@ fn remove_dot_segments(path: &str) -> Result<String, BadTarget> {
 /// dot segments resolved. Borrowed when it reads the same. Refused when it
 /// climbs above the root.
 pub fn lenient_reading(canonical: &str) -> Result<Cow<'_, str>, BadTarget> {
-    let lenient = |s: &str| s.contains("%2F") || s.contains(';') || s.contains("//");
+    // One pass: `%2F` (canonical escapes are upper-case), `;`, or `//`.
+    let lenient = |s: &str| {
+        let b = s.as_bytes();
+        (0..b.len()).any(|i| match b[i] {
+            b';' => true,
+            b'/' => b.get(i + 1) == Some(&b'/'),
+            b'%' => b.get(i + 1..i + 3) == Some(b"2F"),
+            _ => false,
+        })
+    };
     if !canonical.starts_with('/') || !lenient(canonical) {
         return Ok(Cow::Borrowed(canonical));
     }
