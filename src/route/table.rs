@@ -140,7 +140,17 @@ impl Routes {
     /// `/`, signing parameters and cookies are removed, and only the query
     /// strings, headers and cookies the behavior's policies forward remain.
     pub(crate) fn resolve(&self, parts: &mut Parts, viewer: &Viewer<'_>) -> Resolution {
-        let (behavior, root_object) = {
+        let key_for = |parts: &Parts, host: Option<&str>, behavior: &Behavior, root_object: Option<&str>| {
+            let path = root_object.unwrap_or(parts.uri.path());
+            behavior.cache_key(
+                host.unwrap_or(""),
+                path,
+                parts.uri.query(),
+                &parts.headers,
+                behavior.extension_value(&parts.extensions).as_deref(),
+            )
+        };
+        let (behavior, root_object, key) = {
             let host = match request_host(parts) {
                 Ok(host) => host,
                 Err(_) => return Resolution::Refuse(Refusal::BadHost),
@@ -169,27 +179,28 @@ impl Routes {
             {
                 return Resolution::Refuse(Refusal::Unsigned(why));
             }
-            (Arc::clone(behavior), root_object)
-        };
-        if behavior.trusted_keys.is_some() {
-            gate::strip(parts);
-        }
-        let key = {
-            let host = match request_host(parts) {
-                Ok(host) => host,
-                Err(_) => return Resolution::Refuse(Refusal::BadHost),
+            // Unsigned behaviors key now, on the host already read; signed
+            // ones once the signing parameters are gone.
+            let key = match behavior.trusted_keys {
+                Some(_) => None,
+                None => Some(key_for(parts, host.as_deref(), behavior, root_object)),
             };
-            let path = root_object.unwrap_or(parts.uri.path());
-            match behavior.cache_key(
-                host.as_deref().unwrap_or(""),
-                path,
-                parts.uri.query(),
-                &parts.headers,
-                behavior.extension_value(&parts.extensions).as_deref(),
-            ) {
-                Ok(key) => key,
-                Err(refusal) => return Resolution::Refuse(refusal),
+            (Arc::clone(behavior), root_object, key)
+        };
+        let key = match key {
+            Some(key) => key,
+            None => {
+                gate::strip(parts);
+                let host = match request_host(parts) {
+                    Ok(host) => host,
+                    Err(_) => return Resolution::Refuse(Refusal::BadHost),
+                };
+                key_for(parts, host.as_deref(), &behavior, root_object)
             }
+        };
+        let key = match key {
+            Ok(key) => key,
+            Err(refusal) => return Resolution::Refuse(refusal),
         };
         let query = forwarded_query(&behavior.key, &behavior.forward, parts.uri.query());
         let query_changed = match &query {
