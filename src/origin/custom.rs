@@ -157,14 +157,17 @@ impl CustomOrigin {
         let mut headers = parts.headers;
         // A viewer that takes trailers (gRPC) gets the origin's: say so to
         // the origin (RFC 9110 §10.1.4), as the only `TE` value that passes,
-        // and name it in `Connection` (HTTP/2 drops both fields but `te:
-        // trailers`).
+        // named in `Connection` where the connection is surely HTTP/1.1
+        // (over HTTP/2, hyper removes what `Connection` names, `te` too;
+        // `https://` may negotiate either).
         let trailers = te_trailers(&headers);
         let declared = headers.get_all(header::TRAILER).iter().cloned().collect::<Vec<_>>();
         self.origin_headers(&mut headers);
         if trailers {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
-            headers.insert(header::CONNECTION, HeaderValue::from_static("te"));
+            if !self.http2 && self.base.starts_with("http://") {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("te"));
+            }
         }
         let has_body = forward_body && !matches!(parts.method, Method::GET | Method::HEAD) && !body.is_end_stream();
         // The trailer fields the viewer declared travel with its content
