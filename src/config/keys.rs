@@ -30,6 +30,12 @@ pub(crate) type KeyGroups = BTreeMap<String, Vec<LoadedKey>>;
 /// Reads every `[key_groups.NAME]`, checking each key parses.
 pub(crate) fn load_groups(groups: &BTreeMap<String, KeyGroupSchema>, base: &Path) -> Result<KeyGroups, ConfigError> {
     let mut out = KeyGroups::new();
+    // Without the feature, the feature is the first thing to say (before
+    // any PEM file is looked for).
+    #[cfg(not(feature = "signed-urls"))]
+    if let Some(name) = groups.keys().next() {
+        return Err(super::needs_feature(&format!("key_groups.{name}"), "signed-urls"));
+    }
     for (name, group) in groups {
         let at = format!("key_groups.{name}.keys");
         let keys = load_list(&group.keys, base, &at)?;
@@ -44,6 +50,7 @@ pub(crate) fn load_groups(groups: &BTreeMap<String, KeyGroupSchema>, base: &Path
 
 /// A behavior's trusted keys: its own `trusted_keys` and those of the
 /// groups it names. `None` when it names neither (no signature required).
+#[cfg_attr(not(feature = "signed-urls"), allow(unreachable_code, unused_variables))]
 pub(crate) fn behavior_keys(
     inline: Option<&[TrustedKeySchema]>,
     group_names: Option<&[String]>,
@@ -53,6 +60,11 @@ pub(crate) fn behavior_keys(
     if inline.is_none() && group_names.is_none() {
         return Ok(None);
     }
+    #[cfg(not(feature = "signed-urls"))]
+    return Err(super::needs_feature(
+        if inline.is_some() { "trusted_keys" } else { "trusted_key_groups" },
+        "signed-urls",
+    ));
     let mut all = match inline {
         Some(list) => {
             let keys = load_list(list, base, "trusted_keys")?;
