@@ -6,53 +6,25 @@
 
 mod support;
 
+// The app example's codec: messages as raw bytes, no protobuf needed to
+// exercise the framing.
+#[allow(dead_code)]
+#[path = "../examples/app_routes.rs"]
+mod example;
+
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::post;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
+use example::Raw;
 use futures_util::Stream;
 use http::uri::PathAndQuery;
 use support::start_proxy;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Request, Response, Status};
 use tower_cdn::{CdnConfig, CdnLayer, Origin};
-
-/// Messages as raw bytes: no protobuf needed to exercise the framing.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
 
 const SAY: &str = "/echo.Echo/Say";
 const COUNT: &str = "/echo.Echo/Count";

@@ -134,14 +134,8 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
     let length = parts.headers.contains_key(header::CONTENT_LENGTH);
     if chunked && length {
-        let status = CacheStatus::refused("ambiguous-framing");
-        let mut resp = respond::cache_error(
-            StatusCode::BAD_REQUEST,
-            "400 Bad Request: Content-Length with Transfer-Encoding\n",
-            status,
-        );
-        resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-        return Start::Done(resp);
+        let text = "400 Bad Request: Content-Length with Transfer-Encoding\n";
+        return Start::Done(closing(StatusCode::BAD_REQUEST, text, "ambiguous-framing"));
     }
     // RFC 9112 §6.1: a transfer coding the edge does not understand (only
     // `chunked` is decoded) gets 501; passed on, the origin would read the
@@ -153,14 +147,8 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
             .iter()
             .any(|v| v.to_str().map_or(true, |v| v.split(',').any(|c| !c.trim().eq_ignore_ascii_case("chunked"))))
     {
-        let status = CacheStatus::refused("transfer-coding");
-        let mut resp = respond::cache_error(
-            StatusCode::NOT_IMPLEMENTED,
-            "501 Not Implemented: only the chunked transfer coding is understood\n",
-            status,
-        );
-        resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-        return Start::Done(resp);
+        let text = "501 Not Implemented: only the chunked transfer coding is understood\n";
+        return Start::Done(closing(StatusCode::NOT_IMPLEMENTED, text, "transfer-coding"));
     }
     // A tunnel is not a resource (CONNECT's target is an authority, not a
     // path): refused as a method no behavior allows, and an HTTP/1.1
@@ -260,6 +248,15 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     };
     let cacheable = Cacheable { behavior, primary, req_cc, pragma, private, found };
     pending(parts, body, Step::Cacheable(Box::new(cacheable)))
+}
+
+/// The edge's answer to a request whose framing it will not read further:
+/// the connection is closed after it (RFC 9112 §6.3 item 3), so no byte
+/// after it is read as another request.
+fn closing(code: StatusCode, text: &'static str, detail: &'static str) -> Response<CdnBody> {
+    let mut resp = respond::cache_error(code, text, CacheStatus::refused(detail));
+    resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    resp
 }
 
 /// Whether a request has content or may have some: framing fields other
