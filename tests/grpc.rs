@@ -233,11 +233,14 @@ async fn request_trailers_reach_an_http2_origin_through_the_proxy() {
             let te = req.headers().get("te").cloned();
             let collected = req.into_body().collect().await.unwrap();
             let asked = collected.trailers().and_then(|t| t.get("x-request-trailer")).cloned();
+            let forbidden =
+                collected.trailers().is_some_and(|t| t.contains_key("x-forwarded-for") || t.contains_key("cookie"));
             let data = collected.to_bytes();
             let mut trailers = http::HeaderMap::new();
             trailers.insert("grpc-status", "0".parse().unwrap());
             trailers.insert("x-echo", asked.unwrap_or_else(|| "none".parse().unwrap()));
             trailers.insert("x-te", te.unwrap_or_else(|| "none".parse().unwrap()));
+            trailers.insert("x-forbidden-seen", if forbidden { "yes" } else { "no" }.parse().unwrap());
             let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
                 vec![Ok(Frame::data(data)), Ok(Frame::trailers(trailers))];
             let mut resp =
@@ -261,12 +264,16 @@ async fn request_trailers_reach_an_http2_origin_through_the_proxy() {
         let req = http::Request::post(format!("http://{proxy}/t"))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
+            .header("trailer", "x-request-trailer, x-forwarded-for, cookie")
             .body(())
             .unwrap();
         let (resp, mut send) = client.send_request(req, false).unwrap();
         send.send_data(Bytes::from_static(b"\0\0\0\0\x02hi"), false).unwrap();
         let mut trailers = http::HeaderMap::new();
         trailers.insert("x-request-trailer", "from-client".parse().unwrap());
+        // Fields the head may not carry to the origin: not in the tail either.
+        trailers.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        trailers.insert("cookie", "session=victim".parse().unwrap());
         send.send_trailers(trailers).unwrap();
         let resp = resp.await.unwrap();
         assert_eq!(resp.status(), 200);
@@ -282,5 +289,35 @@ async fn request_trailers_reach_an_http2_origin_through_the_proxy() {
         assert_eq!(trailers.get("grpc-status").unwrap(), "0");
         assert_eq!(trailers.get("x-echo").unwrap(), "from-client");
         assert_eq!(trailers.get("x-te").unwrap(), "trailers");
+        assert_eq!(trailers.get("x-forbidden-seen").unwrap(), "no");
     }
+}
+
+/// An HTTP/1.1 viewer's trailer section may hold what HTTP/2 forbids (a
+/// connection-specific field): toward an HTTP/2 origin it is dropped, not
+/// sent (hyper would stall the stream until the response timeout).
+#[tokio::test]
+async fn an_http1_viewers_connection_trailer_does_not_stall_an_http2_origin() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = serve(
+        Router::new().route("/t", post(|body: Bytes| async move { format!("got {}", String::from_utf8_lossy(&body)) })),
+    )
+    .await;
+    let layer = CdnLayer::builder()
+        .origin(Origin::http(format!("http://{origin}")).http2(true))
+        .standalone(true)
+        .build()
+        .unwrap();
+    let proxy = start_proxy(layer).await;
+    let mut s = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    s.write_all(
+        b"POST /t HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\ntrailer: keep-alive, connection, x-ok\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nkeep-alive: 1\r\nconnection: close\r\nx-ok: 1\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("got abc"), "{resp}");
 }

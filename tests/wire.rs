@@ -406,6 +406,20 @@ async fn the_smaller_framing_rules_hold_at_the_wire() {
     .await;
     assert_eq!(status_of(&resp), 501, "{resp}");
     assert!(resp.contains("detail=transfer-coding"), "{resp}");
+    // `chunked` applied twice (RFC 9112 §6.1 forbids it): 501 too.
+    for te in ["chunked, chunked", "chunked\r\ntransfer-encoding: chunked"] {
+        let req =
+            format!("POST /twice HTTP/1.1\r\nhost: a.test\r\ntransfer-encoding: {te}\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        let resp = raw(edge, req.as_bytes()).await;
+        assert_eq!(status_of(&resp), 501, "{te:?}: {resp}");
+    }
+    // `trace` and `connect` in lower case are refused as their upper-case
+    // names are, even by a behavior that allows every method.
+    for method in ["trace", "connect", "TRACK"] {
+        let req = format!("{method} /m HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n");
+        let resp = raw(edge, req.as_bytes()).await;
+        assert_eq!(status_of(&resp), 403, "{method}: {resp}");
+    }
     // CONNECT: 403 as a method no behavior allows, and the connection
     // closed, so what the client meant for the tunnel is never a request.
     let resp = raw(
@@ -417,7 +431,7 @@ async fn the_smaller_framing_rules_hold_at_the_wire() {
     assert!(resp.contains("detail=method-not-allowed"), "{resp}");
     assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "{resp}");
     let targets: Vec<String> = origin.requests().into_iter().map(|r| r.target).collect();
-    assert!(!targets.iter().any(|t| t == "/gz" || t == "/tunnelled"), "{targets:?}");
+    assert!(!targets.iter().any(|t| ["/gz", "/tunnelled", "/twice", "/m"].contains(&t.as_str())), "{targets:?}");
     assert_framing_is_honest(&origin);
 }
 
@@ -515,7 +529,7 @@ async fn request_trailers_and_te_reach_an_http1_origin() {
     let edge = start_proxy(CdnLayer::builder().origin(Origin::http(origin.url())).build().unwrap()).await;
     let resp = raw(
         edge,
-        b"POST /rpc HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\nte: gzip, trailers;q=0.5\r\ntrailer: x-checksum\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-checksum: 900150983cd24fb0\r\n\r\n",
+        b"POST /rpc HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\nte: gzip, trailers;q=0.5\r\ntrailer: x-checksum, x-forwarded-for, cookie, keep-alive, host\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-checksum: 900150983cd24fb0\r\nx-forwarded-for: 6.6.6.6\r\ncookie: session=victim\r\nkeep-alive: 1\r\nhost: evil.test\r\nx-undeclared: 1\r\n\r\n",
     )
     .await;
     assert_eq!(status_of(&resp), 200, "{resp}");
@@ -526,5 +540,17 @@ async fn request_trailers_and_te_reach_an_http1_origin() {
     assert_eq!(r.header("trailer").as_deref(), Some("x-checksum"));
     let wire = String::from_utf8_lossy(&r.body_wire).to_ascii_lowercase();
     assert!(wire.contains("x-checksum: 900150983cd24fb0"), "{wire:?}");
+    // What the head may not carry, the tail may not either.
+    for name in ["x-forwarded-for", "cookie", "keep-alive", "host", "x-undeclared"] {
+        assert!(!wire.contains(&format!("{name}:")), "{name} in {wire:?}");
+    }
+    // `trailers;q=0` refuses them: no `te` at all.
+    let resp = raw(
+        edge,
+        b"POST /refused HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\nte: trailers;q=0\r\ncontent-length: 1\r\n\r\nx",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 200, "{resp}");
+    assert!(!origin.last("/refused").unwrap().has("te"));
     assert_framing_is_honest(&origin);
 }

@@ -139,21 +139,18 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     }
     // RFC 9112 §6.1: a transfer coding the edge does not understand (only
     // `chunked` is decoded) gets 501; passed on, the origin would read the
-    // still-coded bytes as the content.
-    if chunked
-        && parts
-            .headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .any(|v| v.to_str().map_or(true, |v| v.split(',').any(|c| !c.trim().eq_ignore_ascii_case("chunked"))))
-    {
-        let text = "501 Not Implemented: only the chunked transfer coding is understood\n";
+    // still-coded bytes as the content. `chunked` twice is refused too: a
+    // server that decodes it twice would end the content elsewhere.
+    if chunked && !chunked_once(&parts.headers) {
+        let text = "501 Not Implemented: only the chunked transfer coding, once, is understood\n";
         return Start::Done(closing(StatusCode::NOT_IMPLEMENTED, text, "transfer-coding"));
     }
     // A tunnel is not a resource (CONNECT's target is an authority, not a
     // path): refused as a method no behavior allows, and an HTTP/1.1
     // connection closed, so nothing meant for the tunnel is read as requests.
-    if parts.method == Method::CONNECT {
+    // Methods are case-sensitive, but a framework that folds case would
+    // read `connect` as CONNECT.
+    if parts.method.as_str().eq_ignore_ascii_case("CONNECT") {
         let mut resp = Refusal::MethodNotAllowed.respond();
         if parts.version <= http::Version::HTTP_11 {
             resp.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -248,6 +245,22 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     };
     let cacheable = Cacheable { behavior, primary, req_cc, pragma, private, found };
     pending(parts, body, Step::Cacheable(Box::new(cacheable)))
+}
+
+/// Whether `Transfer-Encoding` is exactly one `chunked` (over all its
+/// field lines).
+fn chunked_once(headers: &HeaderMap) -> bool {
+    let mut codings = 0;
+    for value in headers.get_all(header::TRANSFER_ENCODING) {
+        let Ok(text) = value.to_str() else { return false };
+        for coding in text.split(',') {
+            if !coding.trim().eq_ignore_ascii_case("chunked") {
+                return false;
+            }
+            codings += 1;
+        }
+    }
+    codings == 1
 }
 
 /// The edge's answer to a request whose framing it will not read further:

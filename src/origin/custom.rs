@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response};
 use std::pin::Pin;
@@ -19,7 +19,7 @@ use super::report::FailureLog;
 use crate::body::OriginBody;
 use crate::error::{ConfigError, OriginError};
 use crate::origin::inner::HttpBody;
-use crate::policy::headers::{append_via, strip_hop_by_hop, strip_hop_by_hop_fixed};
+use crate::policy::headers::{append_via, declared_trailers, strip_hop_by_hop, strip_hop_by_hop_fixed};
 
 /// A validated custom origin with its connection pool.
 pub(crate) struct CustomOrigin {
@@ -161,7 +161,7 @@ impl CustomOrigin {
         // (over HTTP/2, hyper removes what `Connection` names, `te` too;
         // `https://` may negotiate either).
         let trailers = te_trailers(&headers);
-        let declared = headers.get_all(header::TRAILER).iter().cloned().collect::<Vec<_>>();
+        let declared = declared_trailers(&headers);
         self.origin_headers(&mut headers);
         if trailers {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -170,11 +170,12 @@ impl CustomOrigin {
             }
         }
         let has_body = forward_body && !matches!(parts.method, Method::GET | Method::HEAD) && !body.is_end_stream();
-        // The trailer fields the viewer declared travel with its content
-        // (HTTP/1.1 sends only declared ones).
-        if has_body {
-            for value in declared {
-                headers.append(header::TRAILER, value);
+        // The trailer fields the viewer declared, and may send on, travel
+        // with its content (HTTP/1.1 sends only declared ones); no other.
+        if has_body && !declared.is_empty() {
+            let names = declared.iter().map(HeaderName::as_str).collect::<Vec<_>>().join(", ");
+            if let Ok(value) = HeaderValue::from_str(&names) {
+                headers.insert(header::TRAILER, value);
             }
         }
         if has_body && let Some(len) = body.size_hint().exact() {
@@ -183,7 +184,7 @@ impl CustomOrigin {
         let mut req = self.client.request(parts.method.clone(), url).headers(headers);
         if has_body {
             // Frames as they come, trailers included.
-            req = req.body(reqwest::Body::wrap(SyncBody::new(body)));
+            req = req.body(reqwest::Body::wrap(SyncBody::new(body, declared)));
         }
         let resp = match req.send().await {
             Ok(resp) => resp,
@@ -213,25 +214,33 @@ impl CustomOrigin {
 
 /// Whether the viewer's `TE` lists `trailers`.
 fn te_trailers(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    headers.get_all(header::TE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| {
+        let mut parts = t.split(';');
+        let named = parts.next().is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers"));
+        // `trailers;q=0` refuses them.
+        let refused = parts.any(|p| {
+            p.trim().split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q == 0.0)
+            })
+        });
+        named && !refused
+    })
 }
 
 /// A request body as reqwest takes it (`Sync`), frame by frame: a viewer's
-/// body is polled only through `&mut`, so the wrapper needs no lock.
+/// body is polled only through `&mut`, so the wrapper needs no lock. Its
+/// trailers keep only the fields in `trailers` (see
+/// [`declared_trailers`]); none left, none sent.
 struct SyncBody<B> {
     inner: SyncWrapper<Pin<Box<B>>>,
     hint: SizeHint,
+    trailers: Vec<HeaderName>,
 }
 
 impl<B: HttpBody> SyncBody<B> {
-    fn new(body: B) -> Self {
+    fn new(body: B, trailers: Vec<HeaderName>) -> Self {
         let hint = body.size_hint();
-        SyncBody { inner: SyncWrapper::new(Box::pin(body)), hint }
+        SyncBody { inner: SyncWrapper::new(Box::pin(body)), hint, trailers }
     }
 }
 
@@ -240,7 +249,30 @@ impl<B: HttpBody> http_body::Body for SyncBody<B> {
     type Error = crate::error::BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.inner.get_mut().as_mut().poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into)))
+        let this = &mut *self;
+        let frame = match this.inner.get_mut().as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let frame = match frame.into_trailers() {
+            Ok(mut fields) => {
+                let mut kept = HeaderMap::new();
+                for name in &this.trailers {
+                    for value in fields.get_all(name) {
+                        kept.append(name.clone(), value.clone());
+                    }
+                }
+                fields.clear();
+                if kept.is_empty() {
+                    return Poll::Ready(None);
+                }
+                Frame::trailers(kept)
+            }
+            Err(frame) => frame,
+        };
+        Poll::Ready(Some(Ok(frame)))
     }
 
     fn size_hint(&self) -> SizeHint {

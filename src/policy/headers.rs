@@ -203,6 +203,63 @@ pub fn via_names_us(headers: &HeaderMap) -> bool {
     })
 }
 
+/// The request trailer fields a viewer may send on to an origin: those it
+/// declared in `Trailer`, except what a trailer must not carry (RFC 9110
+/// §6.5.1: framing, routing, request modifiers, authentication, response
+/// control) and what the edge never forwards from a viewer anyway
+/// (hop-by-hop fields, cookies, the forwarding family, its own fields).
+/// Many servers merge trailers into the header section, so a field
+/// stripped from the head must not come back in the tail; and over HTTP/2
+/// a connection-specific field there would stall the stream.
+pub fn declared_trailers(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut out: Vec<HeaderName> = headers
+        .get_all(header::TRAILER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(trailer_field_allowed)
+        .collect();
+    out.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    out.dedup();
+    out
+}
+
+fn trailer_field_allowed(name: &HeaderName) -> bool {
+    const NEVER: [&str; 24] = [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "expect",
+        "max-forwards",
+        "authorization",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "cookie",
+        "set-cookie",
+        "cache-control",
+        "pragma",
+        "range",
+        "age",
+        "via",
+        "cdn-loop",
+        "x-request-id",
+        "www-authenticate",
+    ];
+    let n = name.as_str();
+    !(NEVER.contains(&n)
+        || n.starts_with("content-")
+        || n.starts_with("if-")
+        || n.starts_with("proxy-")
+        || super::forward_policy::is_forwarding_family(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
