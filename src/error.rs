@@ -18,6 +18,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// | no response head within the origin response timeout | 504 Gateway Timeout |
 /// | no free slot under the origin's `max_concurrent_requests` in time | 503 Service Unavailable, `Retry-After: 1` |
 /// | a request target the origin URL cannot carry unchanged (the origin is not contacted) | 400 Bad Request |
+/// | the viewer's own content could not be read while it was forwarded (cut short, a trailer section over the limit) | 400 Bad Request |
 #[derive(Debug, Clone)]
 pub struct OriginError {
     kind: OriginErrorKind,
@@ -31,6 +32,7 @@ enum OriginErrorKind {
     Protocol,
     Capacity,
     BadTarget,
+    BadContent,
 }
 
 impl OriginError {
@@ -48,6 +50,9 @@ impl OriginError {
     }
     pub(crate) fn bad_target(message: impl fmt::Display) -> Self {
         Self::new(OriginErrorKind::BadTarget, message)
+    }
+    pub(crate) fn bad_content(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::BadContent, message)
     }
     fn new(kind: OriginErrorKind, message: impl fmt::Display) -> Self {
         OriginError { kind, message: message.to_string() }
@@ -77,6 +82,12 @@ impl OriginError {
         self.kind == OriginErrorKind::BadTarget
     }
 
+    /// The viewer's content failed while it was sent on (cut short, or
+    /// over a limit): the viewer's fault, not the origin's.
+    pub fn is_bad_content(&self) -> bool {
+        self.kind == OriginErrorKind::BadContent
+    }
+
     /// The cause as `Cache-Status` `detail=` says it.
     pub(crate) fn detail(&self) -> &'static str {
         match self.kind {
@@ -85,6 +96,7 @@ impl OriginError {
             OriginErrorKind::Protocol => "origin-invalid-response",
             OriginErrorKind::Capacity => "capacity-exceeded",
             OriginErrorKind::BadTarget => "bad-target",
+            OriginErrorKind::BadContent => "request-content-unreadable",
         }
     }
 
@@ -94,7 +106,7 @@ impl OriginError {
             OriginErrorKind::Connect | OriginErrorKind::Protocol => StatusCode::BAD_GATEWAY,
             OriginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             OriginErrorKind::Capacity => StatusCode::SERVICE_UNAVAILABLE,
-            OriginErrorKind::BadTarget => StatusCode::BAD_REQUEST,
+            OriginErrorKind::BadTarget | OriginErrorKind::BadContent => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -106,6 +118,7 @@ impl OriginError {
             OriginErrorKind::Timeout => "504 Gateway Timeout: the origin did not respond in time\n",
             OriginErrorKind::Capacity => "503 Service Unavailable: too many requests to the origin, retry shortly\n",
             OriginErrorKind::BadTarget => "400 Bad Request: invalid request target\n",
+            OriginErrorKind::BadContent => "400 Bad Request: the request's content could not be read\n",
         }
     }
 }
@@ -118,6 +131,7 @@ impl fmt::Display for OriginError {
             OriginErrorKind::Protocol => "invalid origin response",
             OriginErrorKind::Capacity => "origin at capacity",
             OriginErrorKind::BadTarget => "request target refused",
+            OriginErrorKind::BadContent => "request content unreadable",
         };
         write!(f, "{what}: {}", self.message)
     }

@@ -554,3 +554,23 @@ async fn request_trailers_and_te_reach_an_http1_origin() {
     assert!(!origin.last("/refused").unwrap().has("te"));
     assert_framing_is_honest(&origin);
 }
+
+/// A viewer's content that fails on the way (a trailer section over the
+/// server's limit) is the viewer's fault: 400, not a 502 blamed on the
+/// origin, and not counted as an origin failure.
+#[tokio::test]
+async fn a_viewers_content_that_fails_on_the_way_is_a_400_not_an_origin_error() {
+    let origin = RecordingOrigin::start(Arc::new(echo_target)).await;
+    let layer = CdnLayer::builder().origin(Origin::http(origin.url())).build().unwrap();
+    let handle = layer.cache();
+    let edge = start_proxy(layer).await;
+    let mut req = b"POST /big-trailers HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n".to_vec();
+    for i in 0..4000 {
+        req.extend_from_slice(format!("x-a-{i}: {}\r\n", "v".repeat(20)).as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    let resp = raw(edge, &req).await;
+    assert_eq!(status_of(&resp), 400, "{resp}");
+    assert!(resp.contains("detail=request-content-unreadable"), "{resp}");
+    assert_eq!(handle.stats().origin_errors, 0);
+}

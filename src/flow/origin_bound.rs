@@ -206,8 +206,8 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
 pub(crate) fn record_fetch<E>(edge: &Edge, started: std::time::Instant, fetched: &Fetched<E>) {
     use crate::observe::metrics::OriginFailure;
     let failure = match fetched {
-        // The origin was not contacted.
-        Fetched::Failed(e) if e.is_capacity_exceeded() || e.is_bad_target() => return,
+        // The origin was not contacted, or the failure was the viewer's.
+        Fetched::Failed(e) if e.is_capacity_exceeded() || e.is_bad_target() || e.is_bad_content() => return,
         Fetched::Response(r) if r.status().is_server_error() => Some(OriginFailure::Status5xx),
         Fetched::Response(_) | Fetched::Service(_) => None,
         Fetched::Failed(e) if e.is_timeout() => Some(OriginFailure::Timeout),

@@ -200,7 +200,7 @@ fn classify(
     cache: Option<&CacheStatus>,
     origin_error: Option<&OriginError>,
 ) -> (ResultType, &'static str) {
-    if let Some(err) = origin_error.filter(|e| !e.is_capacity_exceeded()) {
+    if let Some(err) = origin_error.filter(|e| !e.is_capacity_exceeded() && !e.is_bad_content()) {
         let detail = if err.is_timeout() {
             "OriginReadTimeout"
         } else if err.is_connect() {

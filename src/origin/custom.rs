@@ -189,6 +189,12 @@ impl CustomOrigin {
         let resp = match req.send().await {
             Ok(resp) => resp,
             Err(e) => {
+                // The viewer's content failed on the way (cut short, a
+                // trailer section over the limit): its fault, not the origin's.
+                if let Some(cause) = viewer_body_error(&e) {
+                    tracing::debug!(url = %url_text, cause = %cause, "request content unreadable");
+                    return Err(OriginError::bad_content(cause));
+                }
                 let mut err = classify(e);
                 if self.http2 && err.is_protocol() {
                     err = OriginError::protocol(format!(
@@ -227,6 +233,36 @@ fn te_trailers(headers: &HeaderMap) -> bool {
     })
 }
 
+/// An error of the viewer's request body, marked so that a failed origin
+/// request can tell it from the origin's.
+#[derive(Debug)]
+struct ViewerBodyError(crate::error::BoxError);
+
+impl std::fmt::Display for ViewerBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request's content: {}", self.0)
+    }
+}
+
+impl std::error::Error for ViewerBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// The viewer's body error behind a failed origin request, if that is what
+/// failed.
+fn viewer_body_error(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(ours) = cause.downcast_ref::<ViewerBodyError>() {
+            return Some(ours.to_string());
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// A request body as reqwest takes it (`Sync`), frame by frame: a viewer's
 /// body is polled only through `&mut`, so the wrapper needs no lock. Its
 /// trailers keep only the fields in `trailers` (see
@@ -252,7 +288,7 @@ impl<B: HttpBody> http_body::Body for SyncBody<B> {
         let this = &mut *self;
         let frame = match this.inner.get_mut().as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(ViewerBodyError(e.into()))))),
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
