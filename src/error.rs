@@ -57,6 +57,11 @@ impl OriginError {
     fn new(kind: OriginErrorKind, message: impl fmt::Display) -> Self {
         OriginError { kind, message: message.to_string() }
     }
+    /// The same error with `note` after its message (for the operator's log).
+    pub(crate) fn with_note(mut self, note: &str) -> Self {
+        self.message.push_str(note);
+        self
+    }
 
     /// The origin could not be reached (refused, unreachable, DNS, TLS).
     pub fn is_connect(&self) -> bool {

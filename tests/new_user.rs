@@ -126,6 +126,7 @@ async fn an_http2_origin_that_speaks_http1_is_named_in_the_log() {
     let err = proxy.stop();
     let line = err.lines().find(|l| l.contains("origin request failed")).unwrap_or_else(|| panic!("{err}"));
     assert!(line.contains("does it speak HTTP/2?"), "{line}");
+    assert_eq!(line.matches("invalid origin response").count(), 1, "{line}");
     // The cause below reqwest's "error sending request" is in the line too.
     assert!(line.matches(": ").count() >= 2, "{line}");
 }

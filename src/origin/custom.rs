@@ -197,9 +197,8 @@ impl CustomOrigin {
                 }
                 let mut err = classify(e);
                 if self.http2 && err.is_protocol() {
-                    err = OriginError::protocol(format!(
-                        "{err} (HTTP/2 is spoken from the first byte to this origin: does it speak HTTP/2?)"
-                    ));
+                    err =
+                        err.with_note(" (HTTP/2 is spoken from the first byte to this origin: does it speak HTTP/2?)");
                 }
                 self.failures.warn(&url_text, &err, None);
                 return Err(err);
