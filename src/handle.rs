@@ -66,6 +66,19 @@ impl CacheHandle {
         s.cached_bytes = self.edge.cache.weight_bytes();
         s.evictions = self.edge.cache.evictions();
         s.log_records_dropped = self.edge.observe.logs().iter().map(crate::AccessLog::dropped).sum();
+        #[cfg(feature = "disk")]
+        if let Some(disk) = self.edge.cache.disk() {
+            let d = disk.stats();
+            s.disk_entries = d.entries;
+            s.disk_bytes = d.bytes;
+            s.disk_hits = d.hits;
+            s.disk_misses = d.misses;
+            s.disk_writes = d.writes;
+            s.disk_writes_abandoned = d.writes_abandoned;
+            s.disk_errors = d.errors;
+            s.disk_corrupt = d.corrupt;
+            s.disk_evictions = d.evictions;
+        }
         s
     }
 
@@ -73,6 +86,14 @@ impl CacheHandle {
     #[cfg(feature = "metrics")]
     pub fn metrics_text(&self) -> String {
         self.edge.observe.metrics.render(&self.stats())
+    }
+
+    /// Whether the disk tier's start-up scan has indexed every file (`None`
+    /// without a disk tier). Until then the tier serves and purges
+    /// correctly but does not yet count every file toward its capacity.
+    #[cfg(feature = "disk")]
+    pub fn disk_loaded(&self) -> Option<bool> {
+        self.edge.cache.disk().map(|d| d.stats().loaded)
     }
 
     /// Origin fetches currently filling the cache.

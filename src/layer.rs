@@ -116,6 +116,8 @@ pub struct CdnLayerBuilder {
     edge_location: String,
     #[cfg(feature = "l2")]
     l2: Option<L2Config>,
+    #[cfg(feature = "disk")]
+    disk: Option<crate::cache::disk::DiskConfig>,
     cache_name: String,
     edge_id: Option<String>,
     viewer_scheme: String,
@@ -142,6 +144,8 @@ impl Default for CdnLayerBuilder {
             edge_location: DEFAULT_EDGE_LOCATION.into(),
             #[cfg(feature = "l2")]
             l2: None,
+            #[cfg(feature = "disk")]
+            disk: None,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
             viewer_scheme: "http".into(),
@@ -348,6 +352,21 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// A local disk tier between memory and the origin (or L2): it keeps
+    /// entries across restarts and objects larger than memory (see
+    /// [`DiskConfig`](crate::DiskConfig)). Default: none. Feature `disk`.
+    #[cfg(feature = "disk")]
+    pub fn disk(mut self, disk: crate::cache::disk::DiskConfig) -> Self {
+        self.disk = Some(disk);
+        self
+    }
+
+    /// The disk tier set so far (the dev proxy's flags amend the file's).
+    #[cfg(feature = "disk")]
+    pub(crate) fn disk_config(&self) -> Option<&crate::cache::disk::DiskConfig> {
+        self.disk.as_ref()
+    }
+
     /// This cache's name in `Cache-Status` (RFC 9211; default
     /// `tower-cdn`). Give tiers different names (`edge`, `shield`) so a
     /// response's `Cache-Status` tells their verdicts apart.
@@ -389,6 +408,10 @@ impl CdnLayerBuilder {
         #[cfg(feature = "l2")]
         if let Some(l2) = &c.l2 {
             l2.validate()?;
+        }
+        #[cfg(feature = "disk")]
+        if let Some(disk) = &c.disk {
+            disk.validate(c.check_only)?;
         }
         if !is_token(&c.cache_name) {
             return Err(ConfigError::new(
@@ -458,6 +481,8 @@ impl CdnLayerBuilder {
                 edge_location: self.edge_location,
                 #[cfg(feature = "l2")]
                 l2: self.l2,
+                #[cfg(feature = "disk")]
+                disk: self.disk,
                 cache_name: Arc::from(self.cache_name.as_str()),
                 edge_id: self.edge_id,
                 viewer_scheme,

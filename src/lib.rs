@@ -193,6 +193,8 @@ pub use conn::{ClientAddr, LocalAddr};
 pub use error::{ConfigError, OriginError};
 #[cfg(feature = "l2")]
 pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Config};
+#[cfg(feature = "disk")]
+pub use cache::disk::DiskConfig;
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
 pub use hint::CacheHint;

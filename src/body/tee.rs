@@ -12,6 +12,23 @@ use http_body_util::BodyExt;
 use super::OriginBody;
 use crate::cache::fill::{Fill, FillWriter, Pushed};
 
+/// A second destination of the body's chunks (the disk tier's write).
+pub(crate) trait Tap {
+    /// A chunk, in order.
+    fn chunk(&mut self, data: &bytes::Bytes);
+    /// Ready when the tap can take more; the pump waits on it only while
+    /// the fill does not keep the whole body (then the fill's own chunks
+    /// are what the tap holds, at no extra memory).
+    fn poll_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()>;
+}
+
+impl Tap for () {
+    fn chunk(&mut self, _: &bytes::Bytes) {}
+    fn poll_room(&self, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+}
+
 /// How a pumped body ended.
 pub(crate) enum Pumped {
     /// The whole body arrived; the caller stores it (if it still may) and
@@ -30,18 +47,23 @@ pub(crate) enum Pumped {
 /// packets too). `expected_len` is the origin's `Content-Length`, checked
 /// so a short or long body is never stored (RFC 9112 §6.3: such a message
 /// is incomplete). `unlist` is told when the body outgrows the cap: the
-/// fill is no longer one later requests may join.
+/// fill is no longer one later requests may join. `tap` gets every chunk
+/// too (the tail included).
 pub(crate) async fn pump(
     mut body: OriginBody,
     writer: FillWriter,
     idle_timeout: Duration,
     expected_len: Option<u64>,
     unlist: impl Fn(&Arc<Fill>),
+    tap: &mut impl Tap,
 ) -> Pumped {
     let mut received: u64 = 0;
     let mut tail = None;
     loop {
         std::future::poll_fn(|cx| writer.poll_room(cx)).await;
+        if !writer.is_shared() {
+            std::future::poll_fn(|cx| tap.poll_room(cx)).await;
+        }
         let frame = match tokio::time::timeout(idle_timeout, body.frame()).await {
             Ok(Some(Ok(frame))) => frame,
             Ok(None) => break,
@@ -53,6 +75,7 @@ pub(crate) async fn pump(
             if expected_len.is_some_and(|n| received > n) {
                 return Pumped::Failed;
             }
+            tap.chunk(&data);
             if expected_len == Some(received) {
                 // The announced length is complete: a client could have
                 // every byte, so this one waits for the store.
@@ -100,7 +123,7 @@ mod tests {
             panic!("first request leads")
         };
         let Pumped::Complete(writer, tail) =
-            pump(body(b"whole"), writer, Duration::from_secs(5), Some(5), |f| fills.remove(f)).await
+            pump(body(b"whole"), writer, Duration::from_secs(5), Some(5), |f| fills.remove(f), &mut ()).await
         else {
             panic!("the body is complete")
         };
@@ -119,7 +142,7 @@ mod tests {
         let Join::Lead(writer, _reader, _registration) = fills.join_or_lead(&key, 1 << 20) else {
             panic!("first request leads")
         };
-        let pumped = pump(body(b"short"), writer, Duration::from_secs(5), Some(9), |f| fills.remove(f)).await;
+        let pumped = pump(body(b"short"), writer, Duration::from_secs(5), Some(9), |f| fills.remove(f), &mut ()).await;
         assert!(matches!(pumped, Pumped::Failed));
     }
 }

@@ -33,7 +33,13 @@ use crate::status::NotStored;
 
 /// While not storable, the pump pauses once this many bytes wait for the
 /// slowest reader.
-const WINDOW_BYTES: u64 = 1024 * 1024;
+const WINDOW_BYTES: u64 = 2 * 1024 * 1024;
+
+/// While not storable, chunks every reader has read are dropped only past
+/// this many buffered bytes, so requests that arrive just after the first
+/// can still join a fill that streams from its first byte (see
+/// [`FillWriter::stream_only`]).
+const KEEP_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -61,6 +67,11 @@ pub enum Served {
     StaleOnError(Option<http::StatusCode>),
     /// A fresh entry from the shared L2 tier (another edge's fill).
     L2,
+    /// A fresh entry from the disk tier.
+    Disk,
+    /// A new response from the origin that nothing stores (too large),
+    /// shared by the requests that arrived while it started streaming.
+    Streamed(NotStored),
 }
 
 /// What a fill publishes once the response head is known.
@@ -94,6 +105,17 @@ struct State {
     /// Keep filling even when no reader is left (a background refresh, or
     /// readers that only needed the head).
     pinned: bool,
+    /// Not storable in memory from the start, but joinable while no chunk
+    /// has been dropped yet (see [`FillWriter::stream_only`]).
+    streams: bool,
+}
+
+impl State {
+    /// Whether a new reader can start at byte 0.
+    fn joinable(&self) -> bool {
+        !matches!(self.phase, Phase::Failed | Phase::Released(_))
+            && (self.shared || (self.streams && self.base == 0 && self.phase != Phase::Complete))
+    }
 }
 
 /// An in-flight fill. See the module docs.
@@ -157,6 +179,7 @@ impl Fill {
                 pump_waker: None,
                 abort: None,
                 pinned,
+                streams: false,
             }),
             invalidated: AtomicBool::new(false),
         })
@@ -177,7 +200,7 @@ impl Fill {
     /// joined (failed, released, or no longer storable).
     pub(crate) fn attach(self: &Arc<Self>) -> Option<FillReader> {
         let mut st = self.lock();
-        if !st.shared || matches!(st.phase, Phase::Failed | Phase::Released(_)) {
+        if !st.joinable() {
             return None;
         }
         let slot = match st.positions.iter().position(Option::is_none) {
@@ -206,8 +229,7 @@ impl Fill {
 
     /// `true` once the fill can no longer be joined.
     pub(crate) fn is_closed(&self) -> bool {
-        let st = self.lock();
-        !st.shared || matches!(st.phase, Phase::Failed | Phase::Released(_))
+        !self.lock().joinable()
     }
 
     /// Registers the task fetching the origin, aborted if every reader leaves.
@@ -276,6 +298,22 @@ impl FillWriter {
         wake_all(wakers);
     }
 
+    /// The body will not be kept whole in memory (it is larger than the
+    /// memory tier's largest entry): the fill keeps only a window of it
+    /// for its readers, the pump waits for the slowest, and requests that
+    /// arrive before the first chunk is dropped still join it (nginx's
+    /// `proxy_cache_lock`, Varnish's streaming), so they share one fetch.
+    pub fn stream_only(&self) {
+        let mut st = self.fill.lock();
+        st.shared = false;
+        st.streams = true;
+    }
+
+    /// Whether the fill keeps the whole body (it may be stored in memory).
+    pub fn is_shared(&self) -> bool {
+        self.fill.lock().shared
+    }
+
     /// The response is not shareable; waiting readers fetch on their own.
     pub fn release(mut self, reason: NotStored) {
         self.done = true;
@@ -302,6 +340,8 @@ impl FillWriter {
                 trim(&mut st);
                 Pushed::Overflowed
             } else {
+                // With no reader left (a pinned fill), nothing else trims.
+                trim(&mut st);
                 Pushed::Ok
             };
             (std::mem::take(&mut st.wakers), outcome)
@@ -383,7 +423,7 @@ fn trim(st: &mut State) {
         return;
     }
     let min = st.positions.iter().flatten().copied().min().unwrap_or(st.base + st.chunks.len());
-    while st.base < min {
+    while st.base < min && (!st.streams || st.buffered_bytes > KEEP_BYTES) {
         match st.chunks.pop_front() {
             Some(c) => {
                 st.buffered_bytes -= c.len() as u64;

@@ -78,16 +78,36 @@ pub(crate) struct LocalCache {
     /// Generations of `Vary` markers.
     generation: AtomicU64,
     max_entry_bytes: u64,
+    /// The disk tier, when configured.
+    #[cfg(feature = "disk")]
+    disk: Option<Arc<super::disk::Disk>>,
 }
 
 impl LocalCache {
-    pub(crate) fn new(opts: StoreOptions) -> Self {
+    pub(crate) fn new(opts: StoreOptions, #[cfg(feature = "disk")] disk: Option<Arc<super::disk::Disk>>) -> Self {
         LocalCache {
             store: Store::new(opts),
             fills: Fills::default(),
             purges: Arc::new(Purges::default()),
             generation: AtomicU64::new(1),
             max_entry_bytes: opts.max_entry_bytes,
+            #[cfg(feature = "disk")]
+            disk,
+        }
+    }
+
+    /// The disk tier, when configured.
+    #[cfg(feature = "disk")]
+    pub(crate) fn disk(&self) -> Option<&Arc<super::disk::Disk>> {
+        self.disk.as_ref()
+    }
+
+    /// Forgets what the disk tier holds for a URI (the origin outdated it).
+    #[cfg_attr(not(feature = "disk"), allow(unused_variables))]
+    pub(crate) fn remove_from_disk(&self, primary: &str) {
+        #[cfg(feature = "disk")]
+        if let Some(disk) = &self.disk {
+            disk.remove(primary);
         }
     }
 
@@ -156,6 +176,7 @@ impl LocalCache {
     pub(crate) fn forget(&self, primaries: &[CacheKey]) {
         for primary in primaries {
             self.store.remove(primary);
+            self.remove_from_disk(primary);
             self.fills.invalidate_matching(|k| key::is_same_uri(k, primary));
         }
     }
@@ -184,6 +205,10 @@ impl LocalCache {
     /// Applies an invalidation to this cache: in effect at once (lookups
     /// and fills in flight), entries removed in the background.
     pub(crate) fn invalidate(self: &Arc<Self>, scope: Scope) -> Invalidation {
+        #[cfg(feature = "disk")]
+        if let Some(disk) = &self.disk {
+            disk.invalidate(&scope);
+        }
         let (id, sweep) = self.purges.start(scope);
         // Fills in flight fetched before the invalidation: never stored.
         // Tags are unknown until a response is stored, so a tag purge

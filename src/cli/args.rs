@@ -114,6 +114,20 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub l2: Option<String>,
 
+    /// Keep a disk tier in DIR (created if missing): entries survive
+    /// restarts, and objects larger than memory are cached (overrides the
+    /// file's `[disk] dir`).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+
+    /// The most the disk tier may hold, e.g. 50GiB [default: 10GiB].
+    #[arg(long, value_parser = parse_size, requires = "cache_dir")]
+    pub disk_capacity: Option<u64>,
+
+    /// Largest object the disk tier stores, e.g. 4GiB [default: 1GiB].
+    #[arg(long, value_parser = parse_size, requires = "cache_dir")]
+    pub disk_max_object_size: Option<u64>,
+
     /// This cache's name in Cache-Status (default tower-cdn); give tiers
     /// (edge, shield) different names.
     #[arg(long, value_name = "NAME")]

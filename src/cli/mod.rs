@@ -211,6 +211,19 @@ fn with_flags(b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(name) = &args.cache_name {
         b = b.cache_name(name);
     }
+    if let Some(dir) = &args.cache_dir {
+        let mut disk = crate::DiskConfig::new(dir);
+        if let Some(file) = b.disk_config() {
+            disk = disk.capacity_bytes(file.capacity_bytes).max_object_bytes(file.max_object_bytes);
+        }
+        if let Some(n) = args.disk_capacity {
+            disk = disk.capacity_bytes(n);
+        }
+        if let Some(n) = args.disk_max_object_size {
+            disk = disk.max_object_bytes(n);
+        }
+        b = b.disk(disk);
+    }
     b
 }
 
@@ -229,6 +242,9 @@ fn set_by_flag(args: &Args, setting: &str) -> bool {
         "viewer_scheme" => args.viewer_scheme.is_some(),
         "l2.url" => args.l2.is_some(),
         "cache_name" => args.cache_name.is_some(),
+        "disk.dir" => args.cache_dir.is_some(),
+        "disk.capacity" => args.disk_capacity.is_some(),
+        "disk.max_object_size" => args.disk_max_object_size.is_some(),
         _ => false,
     }
 }

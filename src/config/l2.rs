@@ -1,4 +1,4 @@
-//! The fleet settings of the file: `cache_name`, `edge_id` and `[l2]`.
+//! The tier settings of the file: `cache_name`, `edge_id`, `[l2]` and `[disk]`.
 
 use std::path::Path;
 
@@ -32,6 +32,31 @@ pub(crate) fn apply(
         return Err(super::needs_feature("l2", "l2"));
     }
     Ok(b)
+}
+
+/// Applies `[disk]`; a relative `dir` is relative to the file.
+pub(crate) fn apply_disk(
+    b: CdnLayerBuilder,
+    disk: Option<super::schema::DiskSchema>,
+    base: &Path,
+) -> Result<CdnLayerBuilder, ConfigError> {
+    let Some(disk) = disk else { return Ok(b) };
+    #[cfg(feature = "disk")]
+    {
+        let mut c = crate::DiskConfig::new(base.join(&disk.dir));
+        if let Some(v) = disk.capacity {
+            c = c.capacity_bytes(v.0);
+        }
+        if let Some(v) = disk.max_object_size {
+            c = c.max_object_bytes(v.0);
+        }
+        Ok(b.disk(c))
+    }
+    #[cfg(not(feature = "disk"))]
+    {
+        let _ = (b, disk, base);
+        Err(super::needs_feature("disk", "disk"))
+    }
 }
 
 #[cfg(feature = "l2")]

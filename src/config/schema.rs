@@ -41,6 +41,16 @@ pub(crate) struct FileSchema {
     pub(crate) cache_name: Option<String>,
     pub(crate) edge_id: Option<String>,
     pub(crate) l2: Option<L2Schema>,
+    pub(crate) disk: Option<DiskSchema>,
+}
+
+/// `[disk]`: the local disk tier.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiskSchema {
+    pub(crate) dir: String,
+    pub(crate) capacity: Option<Size>,
+    pub(crate) max_object_size: Option<Size>,
 }
 
 /// `[l2]`: the shared Redis tier.

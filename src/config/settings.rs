@@ -37,6 +37,9 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("cache_name", "cache_name", Some("--cache-name")),
     s("edge_id", "edge_id", None),
     s("l2.url", "l2.url", Some("--l2")),
+    s("disk.dir", "disk.dir", Some("--cache-dir")),
+    s("disk.capacity", "disk.capacity", Some("--disk-capacity")),
+    s("disk.max_object_size", "disk.max_object_size", Some("--disk-max-object-size")),
 ];
 
 /// The setting a builder error names, if it is in the table.

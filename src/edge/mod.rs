@@ -51,7 +51,23 @@ impl Edge {
             Some(id) => Arc::from(id.as_str()),
             None => Arc::from(format!("{:016x}", crate::clock::random_u64())),
         };
-        let cache = Arc::new(LocalCache::new(settings.store));
+        #[cfg(feature = "disk")]
+        let disk = settings.disk.clone().and_then(|cfg| {
+            let dir = cfg.dir().display().to_string();
+            match crate::cache::disk::Disk::open(cfg) {
+                Ok(disk) => Some(Arc::new(disk)),
+                // The builder checked the directory; a failure here is logged.
+                Err(e) => {
+                    tracing::error!(error = %e, dir, "disk tier disabled: cannot open its directory");
+                    None
+                }
+            }
+        });
+        let cache = Arc::new(LocalCache::new(
+            settings.store,
+            #[cfg(feature = "disk")]
+            disk,
+        ));
         #[cfg(feature = "l2")]
         let fleet = settings.l2.as_ref().and_then(|l2| {
             match Fleet::new(l2, &edge_id, Arc::clone(&observe.metrics), Arc::downgrade(&cache)) {

@@ -27,6 +27,9 @@ pub(crate) struct EdgeSettings {
     /// The shared tier.
     #[cfg(feature = "l2")]
     pub(crate) l2: Option<L2Config>,
+    /// The disk tier.
+    #[cfg(feature = "disk")]
+    pub(crate) disk: Option<crate::cache::disk::DiskConfig>,
     /// This cache's name in `Cache-Status` and `X-Cache`.
     pub(crate) cache_name: std::sync::Arc<str>,
     /// This instance's configured id (`None`: random per start).
@@ -49,6 +52,8 @@ impl EdgeSettings {
             edge_location,
             #[cfg(feature = "l2")]
             l2,
+            #[cfg(feature = "disk")]
+            disk,
             cache_name,
             edge_id,
             viewer_scheme,
@@ -67,6 +72,8 @@ impl EdgeSettings {
         differs(*edge_location == self.edge_location, "edge_location");
         #[cfg(feature = "l2")]
         differs(*l2 == self.l2, "l2");
+        #[cfg(feature = "disk")]
+        differs(*disk == self.disk, "disk");
         differs(*cache_name == self.cache_name, "cache_name");
         differs(*edge_id == self.edge_id, "edge_id");
         differs(*viewer_scheme == self.viewer_scheme, "viewer_scheme");

@@ -5,7 +5,7 @@
 //!   the origin (in-process coalescing already makes that one Redis lookup
 //!   per key per edge at a time); a complete, storable fill is written to
 //!   Redis in the background, with an expiry of its remaining freshness
-//!   plus its stale windows. Values are self-checking (`codec.rs`).
+//!   plus its stale windows. Values are self-checking (`cache/codec.rs`).
 //! - **Fleet lock** (`lock.rs`): before the origin fetch an edge takes a
 //!   short-lived lock key (`SET NX PX`, refreshed while filling); other
 //!   edges wait for the entry to appear in L2 (bounded), then fetch alone.
@@ -20,7 +20,6 @@
 //!   Redis back and the generation state is resynchronised.
 
 mod client;
-mod codec;
 pub(crate) mod config;
 mod fanout;
 mod lock;
@@ -34,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use xxhash_rust::xxh3::xxh3_128;
 
-pub(crate) use codec::L2Entry;
+pub(crate) use crate::cache::codec::L2Entry;
 pub(crate) use lock::{LockGuard, Locked, Waited};
 pub(crate) use store::Found;
 

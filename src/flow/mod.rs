@@ -501,6 +501,8 @@ fn serve_published(
         Served::Origin => CacheStatus::forward(fwd).with_fwd_status(head.status).with_stored(true),
         Served::Revalidated => CacheStatus::forward(fwd).with_fwd_status(StatusCode::NOT_MODIFIED).with_stored(true),
         Served::L2 => CacheStatus::hit(head.meta.remaining(now)).with_detail("l2"),
+        Served::Disk => CacheStatus::hit(head.meta.remaining(now)).with_detail("disk"),
+        Served::Streamed(reason) => CacheStatus::forward(fwd).with_fwd_status(head.status).with_not_stored(reason),
         Served::StaleOnError(code) => {
             let s = CacheStatus::stale_hit(head.meta.staleness(now), "stale-if-error").with_fwd(fwd);
             match code {
@@ -513,7 +515,7 @@ fn serve_published(
         status = status.with_collapsed();
     }
     let mut headers = head.headers.clone();
-    if collapsed || published.served != Served::Origin {
+    if collapsed || !matches!(published.served, Served::Origin | Served::Streamed(_)) {
         let age = age_header_secs(head.meta.clock.current_age(now));
         headers.insert(header::AGE, age.into());
     }

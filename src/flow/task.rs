@@ -68,6 +68,9 @@ pub(crate) struct FillTask {
     pub(crate) prior: Option<Prior>,
     /// Taken when the fill began: invalidations issued later cover its result.
     pub(crate) seq: u64,
+    /// When the fill began, by the wall clock (what the disk tier orders
+    /// its writes and purges by, across restarts).
+    pub(crate) began: SystemTime,
     pub(crate) writer: FillWriter,
     /// Dropped last (after the entry is stored) or when the task is
     /// aborted: either way the key leaves the table of fills.
@@ -105,6 +108,7 @@ impl FillTask {
             req_cc,
             prior,
             seq: edge.cache.next_seq(),
+            began: SystemTime::now(),
             writer,
             registration,
         }
@@ -118,6 +122,8 @@ impl FillTask {
     {
         // The shared tier first: another edge may have filled this key.
         let tier = match super::tier::before_origin(&self).await {
+            #[cfg(feature = "disk")]
+            Before::Disk(hit) => return self.serve_disk(hit, tx).await,
             #[cfg(feature = "l2")]
             Before::Hit(found) => return self.serve_l2(found, tx),
             Before::Fetch(tier) => tier,
@@ -142,6 +148,16 @@ impl FillTask {
                 tell(tx, LeaderOutcome::Service(err));
             }
         }
+    }
+
+    /// Whether the disk tier takes a response of this announced length.
+    fn disk_takes(&self, expected_len: Option<u64>) -> bool {
+        #[cfg(feature = "disk")]
+        if let Some(disk) = self.edge.cache.disk() {
+            return expected_len.is_none_or(|n| n <= disk.config().max_object_bytes);
+        }
+        let _ = expected_len;
+        false
     }
 
     /// Whether this request's key holds a cookie: then a `Set-Cookie`
@@ -240,8 +256,13 @@ impl FillTask {
             )
         };
         let expected_len = content_length(&head_parts.headers);
+        // Too large for memory: stored on disk if it fits there, else
+        // streamed to the requests that join before its start is dropped
+        // (a range asked of an object nothing stores goes to the origin).
+        let too_large = expected_len.is_some_and(|n| n > self.edge.cache.max_entry_bytes());
+        let on_disk = self.disk_takes(expected_len);
         let decision = match decision {
-            Ok(_) if expected_len.is_some_and(|n| n > self.edge.cache.max_entry_bytes()) => Err(NotStored::TooLarge),
+            Ok(_) if too_large && !on_disk && self.req_headers.contains_key(header::RANGE) => Err(NotStored::TooLarge),
             other => other,
         };
         let storable = match decision {
@@ -251,6 +272,7 @@ impl FillTask {
                 if let Some(prior) = &self.prior {
                     self.edge.cache.remove(&prior.store_key);
                 }
+                self.edge.cache.remove_from_disk(&self.primary);
                 let FillTask { writer, registration, .. } = self;
                 drop(registration);
                 writer.release(reason);
@@ -274,15 +296,34 @@ impl FillTask {
             Vary::Fields(fields) => Some(Arc::from(vary::secondary_key(fields, &self.req_headers))),
             _ => None,
         };
-        let published = Published { head: Arc::clone(&head), served: Served::Origin, vary_key };
+        let served = if too_large && !on_disk { Served::Streamed(NotStored::TooLarge) } else { Served::Origin };
+        if too_large {
+            self.writer.stream_only();
+            // Not in memory: what memory holds for it is outdated.
+            if let Some(prior) = &self.prior {
+                self.edge.cache.remove(&prior.store_key);
+            }
+            if !on_disk {
+                self.edge.cache.remove_from_disk(&self.primary);
+            }
+        }
+        let mut disk = DiskTap::begin(&self, &storable.vary, expected_len, on_disk);
+        let published = Published { head: Arc::clone(&head), served, vary_key };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
 
         let FillTask { edge, behavior, primary, req_headers, writer, registration, seq, .. } = self;
         let timeout = behavior.origin.response_timeout();
         if let Pumped::Complete(writer, tail) =
-            pump(origin_body, writer, timeout, expected_len, |fill| edge.cache.unlist(fill)).await
+            pump(origin_body, writer, timeout, expected_len, |fill| edge.cache.unlist(fill), &mut disk).await
         {
+            // Not in memory: the next request finds it on disk only once the
+            // write is committed, so readers see the end after that.
+            let in_memory = writer.is_shared();
+            let committed = disk.commit(&edge, &primary, &head, &tags, &storable.vary, writer.fill().is_invalidated());
+            if !in_memory && let Some(committed) = committed {
+                let _ = tokio::time::timeout(DISK_COMMIT_WAIT, committed).await;
+            }
             // Store first, then let readers see the end: a client that asks
             // again right after its body ended finds the entry.
             writer.finish_with(tail, |chunks| {
@@ -365,6 +406,78 @@ impl FillTask {
         let FillTask { writer, registration, .. } = self;
         writer.complete();
         drop(registration);
+    }
+}
+
+/// How long a fill whose body is not kept in memory waits for its disk
+/// write to be committed before its readers see the end.
+const DISK_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The fill's write to the disk tier, if any: a second destination of the
+/// pump's chunks.
+struct DiskTap {
+    #[cfg(feature = "disk")]
+    write: Option<crate::cache::disk::DiskWrite>,
+}
+
+impl DiskTap {
+    #[cfg_attr(not(feature = "disk"), allow(unused_variables))]
+    fn begin(task: &FillTask, vary: &Vary, expected_len: Option<u64>, on_disk: bool) -> Self {
+        #[cfg(feature = "disk")]
+        {
+            let write = task.edge.cache.disk().filter(|_| on_disk).and_then(|disk| {
+                let key = crate::cache::disk::Disk::key_for(&task.primary, vary, &task.req_headers);
+                disk.begin(&key, task.began, expected_len)
+            });
+            DiskTap { write }
+        }
+        #[cfg(not(feature = "disk"))]
+        DiskTap {}
+    }
+
+    /// Commits the write (unless an invalidation covers the fill); the
+    /// receiver resolves once the entry is on disk.
+    #[cfg_attr(not(feature = "disk"), allow(unused_variables))]
+    fn commit(
+        &mut self,
+        edge: &Edge,
+        primary: &str,
+        head: &Head,
+        tags: &[Box<str>],
+        vary: &Vary,
+        invalidated: bool,
+    ) -> Option<oneshot::Receiver<bool>> {
+        #[cfg(feature = "disk")]
+        {
+            use crate::cache::disk::Disk;
+            let write = self.write.take()?;
+            let disk = edge.cache.disk()?;
+            if invalidated {
+                return None;
+            }
+            let meta = Disk::entry_meta(&write, head, tags)?;
+            disk.write_marker(primary, vary, write.began());
+            Some(write.commit(meta, tags.into()))
+        }
+        #[cfg(not(feature = "disk"))]
+        None
+    }
+}
+
+impl crate::body::tee::Tap for DiskTap {
+    fn chunk(&mut self, _data: &bytes::Bytes) {
+        #[cfg(feature = "disk")]
+        if let Some(w) = &mut self.write {
+            w.chunk(_data);
+        }
+    }
+
+    fn poll_room(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        #[cfg(feature = "disk")]
+        if let Some(w) = &self.write {
+            return w.poll_room(_cx);
+        }
+        std::task::Poll::Ready(())
     }
 }
 

@@ -1,7 +1,9 @@
-//! The shared tier's steps in a fill: before the origin, look in L2 and
-//! coalesce with the other edges (fleet lock); after a storable fill, write
-//! it to L2. Without L2 configured (or without the `l2` feature) every step
-//! is a no-op. This is the seam where a further tier plugs into a fill.
+//! The further tiers' steps in a fill: before the origin, look on disk,
+//! then in L2 and coalesce with the other edges (fleet lock); after a
+//! storable fill, write it to L2 (the disk write runs with the pump, in
+//! `task.rs`). Without a tier configured (or its feature) its steps are
+//! no-ops. A disk hit is served through the fill like an origin response:
+//! its readers coalesce, and it is admitted to memory when it fits there.
 
 use std::sync::Arc;
 
@@ -10,20 +12,20 @@ use http::HeaderMap;
 use tokio::time::Instant;
 
 use super::task::FillTask;
-#[cfg(feature = "l2")]
+#[cfg(any(feature = "l2", feature = "disk"))]
 use super::task::{LeaderOutcome, Tx, tell};
 use crate::cache::entry::Entry;
-#[cfg(feature = "l2")]
+#[cfg(any(feature = "l2", feature = "disk"))]
 use crate::cache::fill::{Published, Pushed, Served};
 use crate::cache::key::CacheKey;
-#[cfg(feature = "l2")]
+#[cfg(any(feature = "l2", feature = "disk"))]
 use crate::cache::local::Stored;
 use crate::edge::Edge;
 #[cfg(feature = "l2")]
 use crate::fleet::{Fleet, Found, L2Entry, LockGuard, Locked, Waited};
-#[cfg(feature = "l2")]
+#[cfg(any(feature = "l2", feature = "disk"))]
 use crate::policy::reuse::{self, Reuse};
-#[cfg(feature = "l2")]
+#[cfg(any(feature = "l2", feature = "disk"))]
 use crate::policy::vary;
 use crate::policy::vary::Vary;
 
@@ -31,8 +33,11 @@ use crate::policy::vary::Vary;
 #[cfg(feature = "l2")]
 const LOCK_ATTEMPTS: u32 = 3;
 
-/// What the fill does after looking at the shared tier.
+/// What the fill does after looking at the further tiers.
 pub(super) enum Before {
+    /// The disk tier has a fresh entry: serve it, no origin fetch.
+    #[cfg(feature = "disk")]
+    Disk(crate::cache::disk::DiskHit),
     /// L2 has a fresh entry: serve it, no origin fetch.
     #[cfg(feature = "l2")]
     Hit(Found),
@@ -70,16 +75,41 @@ impl Tier {
     }
 }
 
+/// Looks on disk, then in the shared tier.
+pub(super) async fn before_origin(task: &FillTask) -> Before {
+    #[cfg(feature = "disk")]
+    if let Some(hit) = disk_lookup(task).await {
+        return Before::Disk(hit);
+    }
+    shared_tier(task).await
+}
+
+/// A fresh disk entry this request may be served.
+#[cfg(feature = "disk")]
+async fn disk_lookup(task: &FillTask) -> Option<crate::cache::disk::DiskHit> {
+    let disk = task.edge.cache.disk()?;
+    let pragma = reuse::pragma_no_cache(&task.req_headers);
+    // The client wants the origin's own answer (§5.2.1.4).
+    if task.req_cc.no_cache.is_present() || pragma {
+        return None;
+    }
+    let hit = disk.lookup(&task.primary, &task.req_headers).await?;
+    let meta = &hit.head.meta;
+    let shareable = !task.private() || meta.shared;
+    let fresh = matches!(reuse::decide(meta, &task.req_cc, pragma, task.edge.now()), Reuse::Fresh { .. });
+    (shareable && fresh).then_some(hit)
+}
+
 /// Without the `l2` feature there is no shared tier: fetch.
 #[cfg(not(feature = "l2"))]
-pub(super) async fn before_origin(_task: &FillTask) -> Before {
+async fn shared_tier(_task: &FillTask) -> Before {
     Before::Fetch(Tier::none())
 }
 
 #[cfg(feature = "l2")]
 /// Looks in L2 and, on a miss, takes the fleet lock or waits (bounded) for
 /// the edge that holds it.
-pub(super) async fn before_origin(task: &FillTask) -> Before {
+async fn shared_tier(task: &FillTask) -> Before {
     let Some(fleet) = task.edge.fleet.clone() else { return Before::Fetch(Tier::none()) };
     let stamp = fleet.stamp();
     let fetch = |lock| Before::Fetch(Tier { fleet: Some(Arc::clone(&fleet)), stamp, lock });
@@ -142,6 +172,69 @@ impl FillTask {
             let vary = vary::parse(&head.headers);
             let stored = Stored { head, chunks, vary: &vary, seq, tags };
             edge.cache.insert(&primary, stored, &req_headers);
+        });
+        drop(registration);
+    }
+}
+
+#[cfg(feature = "disk")]
+impl FillTask {
+    /// Serves a disk entry to the fill's readers, block by block (each
+    /// read off the async workers, each checked before it is sent), and
+    /// admits it to memory when it fits there. A block that fails its
+    /// check ends the body (readers see it cut, as with an origin that
+    /// fails mid-body) and the entry is deleted.
+    pub(super) async fn serve_disk<E>(self, hit: crate::cache::disk::DiskHit, tx: Tx<E>) {
+        use std::collections::VecDeque;
+
+        let crate::cache::disk::DiskHit { head, tags, vary_key, first, body } = hit;
+        let fits = body.len() <= self.edge.cache.max_entry_bytes();
+        if !fits {
+            self.writer.stream_only();
+        }
+        let published = Published { head: Arc::new(head), served: Served::Disk, vary_key };
+        self.writer.publish_head(published.clone());
+        tell(tx, LeaderOutcome::Shared(published.clone()));
+        let blocks = body.blocks();
+        let body = Arc::new(body);
+        let mut ready: VecDeque<bytes::Bytes> = first.into();
+        let mut next = ready.len();
+        let mut tail = None;
+        loop {
+            let block = match ready.pop_front() {
+                Some(block) => block,
+                None if next < blocks => {
+                    let (b, i) = (Arc::clone(&body), next);
+                    match tokio::task::spawn_blocking(move || b.read(i)).await {
+                        Ok(Ok(block)) => {
+                            next += 1;
+                            block
+                        }
+                        // Dropping the writer fails the fill: nothing stored.
+                        _ => return,
+                    }
+                }
+                None => break,
+            };
+            if ready.is_empty() && next >= blocks {
+                tail = Some(block);
+                break;
+            }
+            std::future::poll_fn(|cx| self.writer.poll_room(cx)).await;
+            match self.writer.push(block) {
+                Pushed::Ok => {}
+                Pushed::Overflowed => self.edge.cache.unlist(self.writer.fill()),
+                Pushed::Abandoned => return,
+            }
+        }
+        let FillTask { edge, primary, req_headers, writer, registration, seq, .. } = self;
+        writer.finish_with(tail, |chunks| {
+            if fits {
+                let head = crate::cache::entry::Head::clone(&published.head);
+                let vary = vary::parse(&head.headers);
+                let stored = Stored { head, chunks, vary: &vary, seq, tags };
+                edge.cache.insert(&primary, stored, &req_headers);
+            }
         });
         drop(registration);
     }

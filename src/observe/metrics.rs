@@ -211,6 +211,24 @@ pub struct Stats {
     pub l2_up: bool,
     /// Fills that waited for another edge's fill (fleet coalescing).
     pub fleet_waits: u64,
+    /// Files in the disk tier.
+    pub disk_entries: u64,
+    /// Bytes the disk tier's files take.
+    pub disk_bytes: u64,
+    /// Disk lookups that found a whole, matching entry.
+    pub disk_hits: u64,
+    /// Disk lookups that found none (absent, purged, corrupt, unreadable).
+    pub disk_misses: u64,
+    /// Entries written to disk.
+    pub disk_writes: u64,
+    /// Disk writes given up (over the size limit, cut short, failed).
+    pub disk_writes_abandoned: u64,
+    /// Disk IO errors (full or read-only disk, ...): each degraded to memory and origin.
+    pub disk_errors: u64,
+    /// Disk entries found damaged (short, bad checksum, another key): deleted.
+    pub disk_corrupt: u64,
+    /// Disk entries evicted for capacity.
+    pub disk_evictions: u64,
 }
 
 /// The layer's counters.
@@ -400,7 +418,7 @@ impl Metrics {
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
         }
-        let gauges: [(&str, &str, &str, f64); 5] = [
+        let gauges: [(&str, &str, &str, f64); 14] = [
             ("tower_cdn_cache_entries", "gauge", "Stored entries", stats.entries as f64),
             ("tower_cdn_cache_bytes", "gauge", "Bytes held by stored entries", stats.cached_bytes as f64),
             ("tower_cdn_cache_evictions", "counter", "Entries evicted for capacity", stats.evictions as f64),
@@ -411,6 +429,20 @@ impl Metrics {
                 "Access-log records dropped",
                 stats.log_records_dropped as f64,
             ),
+            ("tower_cdn_disk_entries", "gauge", "Files in the disk tier", stats.disk_entries as f64),
+            ("tower_cdn_disk_bytes", "gauge", "Bytes the disk tier's files take", stats.disk_bytes as f64),
+            ("tower_cdn_disk_hits", "counter", "Disk lookups that found an entry", stats.disk_hits as f64),
+            ("tower_cdn_disk_misses", "counter", "Disk lookups that found none", stats.disk_misses as f64),
+            ("tower_cdn_disk_writes", "counter", "Entries written to disk", stats.disk_writes as f64),
+            (
+                "tower_cdn_disk_writes_abandoned",
+                "counter",
+                "Disk writes given up",
+                stats.disk_writes_abandoned as f64,
+            ),
+            ("tower_cdn_disk_errors", "counter", "Disk IO errors", stats.disk_errors as f64),
+            ("tower_cdn_disk_corrupt", "counter", "Damaged disk entries deleted", stats.disk_corrupt as f64),
+            ("tower_cdn_disk_evictions", "counter", "Disk entries evicted for capacity", stats.disk_evictions as f64),
         ];
         for (name, kind, help, value) in gauges {
             let sample = if kind == "counter" { format!("{name}_total") } else { name.to_owned() };

@@ -167,6 +167,20 @@ fn verified<'a>(value: &'a [u8], magic: &[u8; 4]) -> Result<&'a [u8], Corrupt> {
     Ok(&body[4..])
 }
 
+/// The key a meta value names, after checking its trailer (the disk tier
+/// rebuilds its index from files whose key it does not know yet).
+#[cfg(feature = "disk")]
+pub(crate) fn peek_key(value: &[u8]) -> Result<String, Corrupt> {
+    let body = verified(value, META_MAGIC)?;
+    let mut r = Reader(body);
+    if r.u8()? != VERSION {
+        return Err(Corrupt("unknown version"));
+    }
+    let _kind = r.u8()?;
+    let len = r.u32()? as usize;
+    String::from_utf8(r.take(len)?.to_vec()).map_err(|_| Corrupt("key is not UTF-8"))
+}
+
 /// Decodes a meta value stored under `key`.
 pub(crate) fn decode_meta(key: &str, value: &Bytes) -> Result<Meta, Corrupt> {
     let body = verified(value, META_MAGIC)?;
