@@ -186,6 +186,8 @@ mod status;
 mod test_util;
 
 pub use body::CdnBody;
+#[cfg(feature = "disk")]
+pub use cache::disk::DiskConfig;
 pub use cache::local::Invalidation;
 pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
@@ -193,8 +195,6 @@ pub use conn::{ClientAddr, LocalAddr};
 pub use error::{ConfigError, OriginError};
 #[cfg(feature = "l2")]
 pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Config};
-#[cfg(feature = "disk")]
-pub use cache::disk::DiskConfig;
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
 pub use hint::CacheHint;

@@ -79,7 +79,13 @@ async fn a_new_layer_on_the_same_directory_serves_old_entries_as_hits() {
         let (_, cs, body) = get(&format!("http://{addr}/a")).await;
         assert!(cs.contains("fwd=uri-miss"), "{cs}");
         assert_eq!(body, "persisted");
-        let r = client().get(format!("http://{addr}/v")).header("host", HOST).header("accept-language", "fr").send().await.unwrap();
+        let r = client()
+            .get(format!("http://{addr}/v"))
+            .header("host", HOST)
+            .header("accept-language", "fr")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.bytes().await.unwrap(), "varies");
         // The entry, the variant and its marker.
         committed(dir.path(), 3).await;
@@ -99,7 +105,13 @@ async fn a_new_layer_on_the_same_directory_serves_old_entries_as_hits() {
     // A response with `Vary` is found through its marker. (The proxy's
     // default policy does not forward Accept-Language, so the origin's
     // answer serves every language, as in memory.)
-    let r = client().get(format!("http://{addr}/v")).header("host", HOST).header("accept-language", "fr").send().await.unwrap();
+    let r = client()
+        .get(format!("http://{addr}/v"))
+        .header("host", HOST)
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
     assert!(cache_status(&r).contains("detail=disk"), "{}", cache_status(&r));
     assert_eq!(origin.hits("/a"), 1);
     assert_eq!(origin.hits("/v"), 1);
@@ -195,7 +207,10 @@ async fn the_directory_stays_under_its_capacity_and_keeps_serving() {
     let layer = layer(&origin, dir.path(), capacity);
     let addr = start_proxy(layer.clone()).await;
     for i in 0..30 {
-        origin.route(&format!("/o{i}"), Reply::ok(vec![b'a' + (i % 26) as u8; 100 * 1024]).header("cache-control", "max-age=3600"));
+        origin.route(
+            &format!("/o{i}"),
+            Reply::ok(vec![b'a' + (i % 26) as u8; 100 * 1024]).header("cache-control", "max-age=3600"),
+        );
         let (status, _, body) = get(&format!("http://{addr}/o{i}")).await;
         assert_eq!(status, 200);
         assert_eq!(body.len(), 100 * 1024);
@@ -205,7 +220,12 @@ async fn the_directory_stays_under_its_capacity_and_keeps_serving() {
     assert!(stats.disk_evictions > 0, "{stats:?}");
     assert!(stats.disk_bytes <= capacity, "{stats:?}");
     let on_disk: u64 = entry_files(dir.path()).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
-    assert!(eventually(|| entry_files(dir.path()).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum::<u64>() <= capacity).await, "{on_disk} bytes on disk");
+    assert!(
+        eventually(|| entry_files(dir.path()).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum::<u64>()
+            <= capacity)
+        .await,
+        "{on_disk} bytes on disk"
+    );
 }
 
 #[test]
@@ -313,7 +333,10 @@ async fn kill_9_in_the_middle_of_a_fill_leaves_no_torn_entry() {
     let gate = Arc::new(Notify::new());
     origin.route(
         "/big",
-        Reply::ok(body.clone()).header("cache-control", "max-age=600").chunks(vec![64 * 1024]).gate_after(5 << 20, Arc::clone(&gate)),
+        Reply::ok(body.clone())
+            .header("cache-control", "max-age=600")
+            .chunks(vec![64 * 1024])
+            .gate_after(5 << 20, Arc::clone(&gate)),
     );
     let mut proxy = Proxy::start("", &["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--cache-dir", d]);
     let url = format!("{}/big", proxy.url);
@@ -368,7 +391,8 @@ async fn a_disk_that_refuses_writes_degrades_to_memory_and_the_origin() {
     assert_eq!(get(&format!("{}/small", proxy.url)).await.2, "small");
     assert_eq!(origin.hits("/big"), 1, "memory still serves");
     committed(dir.path(), 1).await;
-    let metrics = || async { client().get(format!("http://{admin}/metrics")).send().await.unwrap().text().await.unwrap() };
+    let metrics =
+        || async { client().get(format!("http://{admin}/metrics")).send().await.unwrap().text().await.unwrap() };
     let mut text = metrics().await;
     for _ in 0..50 {
         if text.lines().any(|l| l.starts_with("tower_cdn_disk_errors_total ") && !l.ends_with(" 0")) {
@@ -419,7 +443,77 @@ async fn ten_cold_requests_for_a_200_mib_object_make_one_fetch_in_bounded_memory
     let (_, cs, body) = get(&format!("{}/huge", proxy.url)).await;
     assert!(cs.contains("detail=disk"), "{cs}");
     assert_eq!(body.len(), size);
+    // A range of it is read from its own offset.
+    let r = client()
+        .get(format!("{}/huge", proxy.url))
+        .header("host", HOST)
+        .header("range", "bytes=-100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes {}-{}/{size}", size - 100, size - 1).as_str());
+    assert_eq!(r.bytes().await.unwrap(), vec![b'h'; 100]);
     assert_eq!(origin.hits("/huge"), 1);
+}
+
+#[tokio::test]
+async fn a_request_that_arrives_after_a_large_fill_started_follows_it_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let origin = Origin::start().await;
+    let body: Vec<u8> = (0..24u32 << 20).map(|i| (i % 251) as u8).collect();
+    let gate = Arc::new(Notify::new());
+    origin.route(
+        "/movie",
+        Reply::ok(body.clone())
+            .header("cache-control", "max-age=600")
+            .chunks(vec![128 * 1024])
+            .gate_after(12 << 20, Arc::clone(&gate)),
+    );
+    let proxy = Proxy::start(
+        "",
+        &["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--cache-dir", d, "--capacity", "16MiB"],
+    );
+    let read_all = |url: String, range: Option<&'static str>| async move {
+        let mut req = client().get(url).header("host", HOST);
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let cs = cache_status(&r);
+        let mut got = Vec::new();
+        let mut stream = r.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        (status, cs, got)
+    };
+    let first = tokio::spawn(read_all(format!("{}/movie", proxy.url), None));
+    // The fill is 12 MiB in, far past what memory keeps of its start.
+    assert!(
+        eventually(|| std::fs::read_dir(dir.path().join("v1/tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|f| f.metadata().is_ok_and(|m| m.len() >= 12 << 20)))
+        .await
+    );
+    let late = tokio::spawn(read_all(format!("{}/movie", proxy.url), None));
+    let late_range = tokio::spawn(read_all(format!("{}/movie", proxy.url), Some("bytes=1000-1999")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.notify_one();
+    let (_, _, got) = first.await.unwrap();
+    assert!(got == body);
+    let (status, cs, got) = late.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(cs.contains("collapsed"), "{cs}");
+    assert!(got == body, "the late reader gets every byte, in order");
+    let (status, _, got) = late_range.await.unwrap();
+    assert_eq!(status, 206);
+    assert_eq!(got, body[1000..2000]);
+    assert_eq!(origin.hits("/movie"), 1, "one origin fetch for all three");
 }
 
 #[tokio::test]

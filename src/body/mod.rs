@@ -38,10 +38,21 @@ struct Window {
 enum Kind {
     Empty,
     Once(Option<Bytes>),
-    Chunks { chunks: Vec<Bytes>, next: usize },
-    Entry { entry: Arc<Entry>, next: usize },
-    Fill { reader: FillReader, remaining: Option<u64> },
+    Chunks {
+        chunks: Vec<Bytes>,
+        next: usize,
+    },
+    Entry {
+        entry: Arc<Entry>,
+        next: usize,
+    },
+    Fill {
+        reader: FillReader,
+        remaining: Option<u64>,
+    },
     Stream(OriginBody),
+    #[cfg(feature = "disk")]
+    File(crate::cache::disk::FileBody),
 }
 
 impl std::fmt::Debug for CdnBody {
@@ -53,6 +64,8 @@ impl std::fmt::Debug for CdnBody {
             Kind::Entry { .. } => "entry",
             Kind::Fill { .. } => "fill",
             Kind::Stream(_) => "stream",
+            #[cfg(feature = "disk")]
+            Kind::File(_) => "file",
         };
         f.debug_struct("CdnBody").field("kind", &kind).finish()
     }
@@ -103,9 +116,22 @@ impl CdnBody {
     pub(crate) fn stream(body: OriginBody) -> Self {
         Self::of(Kind::Stream(body))
     }
+    /// A body read from the disk tier's file (no file without the feature).
+    pub(crate) fn file(source: crate::cache::fill::FileSource) -> Self {
+        #[cfg(feature = "disk")]
+        return Self::of(Kind::File(crate::cache::disk::FileBody::new(source)));
+        #[cfg(not(feature = "disk"))]
+        match source {}
+    }
 
     /// Only bytes `start..start + len` of this body.
     pub(crate) fn range(mut self, start: u64, len: u64) -> Self {
+        #[cfg(feature = "disk")]
+        if let Kind::File(file) = &mut self.kind {
+            // A file is read from the range's start, not skipped through.
+            file.seek(start, len);
+            return self;
+        }
         self.window = Some(Window { skip: start, remaining: len });
         if len == 0 {
             self.finish_early();
@@ -159,6 +185,13 @@ impl CdnBody {
                 Poll::Pending => Poll::Pending,
             },
             Kind::Stream(body) => Pin::new(body).poll_frame(cx),
+            #[cfg(feature = "disk")]
+            Kind::File(file) => match file.poll_chunk(cx) {
+                Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -210,6 +243,8 @@ impl CdnBody {
             Kind::Fill { remaining: Some(n), .. } => SizeHint::with_exact(*n),
             Kind::Fill { remaining: None, .. } => SizeHint::default(),
             Kind::Stream(body) => body.size_hint(),
+            #[cfg(feature = "disk")]
+            Kind::File(file) => SizeHint::with_exact(file.remaining()),
         }
     }
 }
@@ -267,6 +302,8 @@ impl Body for CdnBody {
                 Kind::Entry { entry, next } => *next >= entry.body().len(),
                 Kind::Fill { reader, .. } => reader.is_end_stream(),
                 Kind::Stream(body) => body.is_end_stream(),
+                #[cfg(feature = "disk")]
+                Kind::File(file) => file.remaining() == 0,
             },
         }
     }

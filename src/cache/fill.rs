@@ -74,6 +74,16 @@ pub enum Served {
     Streamed(NotStored),
 }
 
+/// A body readers take from a file instead of the fill (a large disk hit,
+/// or a large fill followed from its disk write).
+#[cfg(feature = "disk")]
+pub(crate) use super::disk::FileSource;
+
+/// Without the disk tier there are no file bodies.
+#[cfg(not(feature = "disk"))]
+#[derive(Debug, Clone)]
+pub(crate) enum FileSource {}
+
 /// What a fill publishes once the response head is known.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -84,6 +94,8 @@ pub struct Published {
     /// For a response with `Vary`: the secondary key of the request that
     /// fetched it; other readers must match it to share the response.
     pub vary_key: Option<Arc<str>>,
+    /// Readers read the body from this file, not from the fill.
+    pub(crate) file: Option<FileSource>,
 }
 
 struct State {
@@ -123,6 +135,10 @@ pub struct Fill {
     key: CacheKey,
     state: Mutex<State>,
     invalidated: AtomicBool,
+    /// The disk write of a body the fill keeps only a window of: requests
+    /// that arrive after its start left memory follow it from the file.
+    #[cfg(feature = "disk")]
+    spill: std::sync::OnceLock<FileSource>,
 }
 
 /// What a reader learns about the response head.
@@ -182,7 +198,33 @@ impl Fill {
                 streams: false,
             }),
             invalidated: AtomicBool::new(false),
+            #[cfg(feature = "disk")]
+            spill: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets late requests follow this fill from its disk write.
+    #[cfg(feature = "disk")]
+    pub(crate) fn set_spill(&self, source: FileSource) {
+        let _ = self.spill.set(source);
+    }
+
+    /// For a request that can no longer join at byte 0: the published head
+    /// with the disk write to read the body from, while that write goes on.
+    pub(crate) fn follow_from_file(&self) -> Option<Published> {
+        #[cfg(feature = "disk")]
+        {
+            let source = self.spill.get().filter(|s| s.is_live())?;
+            let st = self.lock();
+            if matches!(st.phase, Phase::Failed | Phase::Released(_)) || self.is_invalidated() {
+                return None;
+            }
+            let mut published = st.head.clone()?;
+            published.file = Some(source.clone());
+            Some(published)
+        }
+        #[cfg(not(feature = "disk"))]
+        None
     }
 
     /// The key being filled.
@@ -570,7 +612,7 @@ mod tests {
         let now = SystemTime::now();
         let meta = Storable::uncacheable_meta(AgeClock::new(&http::HeaderMap::new(), now, now));
         let head = Head { status: http::StatusCode::OK, headers: http::HeaderMap::new(), meta };
-        Published { head: Arc::new(head), served: Served::Origin, vary_key: None }
+        Published { head: Arc::new(head), served: Served::Origin, vary_key: None, file: None }
     }
 
     /// The race behind an empty stored body: the only client reads the

@@ -20,6 +20,9 @@ pub enum Join {
     Lead(FillWriter, FillReader, Registration),
     /// Another request is fetching; read its fill.
     Follow(FillReader),
+    /// Another request is fetching a body too large to keep in memory,
+    /// past its start: read it from the fill's disk write.
+    FromFile(super::fill::Published),
 }
 
 /// The table of in-flight fills.
@@ -67,10 +70,13 @@ impl Fills {
     /// Follows the fill in flight for `key`, or starts one.
     pub fn join_or_lead(&self, key: &CacheKey, max_bytes: u64) -> Join {
         let mut map = self.lock();
-        if let Some(fill) = map.get(key)
-            && let Some(reader) = fill.attach()
-        {
-            return Join::Follow(reader);
+        if let Some(fill) = map.get(key) {
+            if let Some(reader) = fill.attach() {
+                return Join::Follow(reader);
+            }
+            if let Some(published) = fill.follow_from_file() {
+                return Join::FromFile(published);
+            }
         }
         let (fill, reader) = Fill::new_with_reader(Arc::clone(key));
         map.insert(Arc::clone(key), Arc::clone(&fill));

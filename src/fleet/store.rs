@@ -16,8 +16,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use redis::AsyncCommands as _;
 
-use crate::cache::codec::{self, L2Entry, Meta};
 use super::{Fleet, LockGuard, entry_id, random_u64};
+use crate::cache::codec::{self, L2Entry, Meta};
 use crate::cache::entry::Entry;
 use crate::cache::key::{self, CacheKey};
 use crate::cache::variants;

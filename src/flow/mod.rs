@@ -441,6 +441,22 @@ where
                 let status = CacheStatus::forward(fwd).with_not_stored(reason);
                 return forward(&edge, &behavior, inner, parts, body, false, status).await;
             }
+            Join::FromFile(published) => {
+                // A large fill past its start, followed from its disk write
+                // (an explicitly shared answer only, as with any follower).
+                let shareable = private == Credentials::None || published.head.meta.shared;
+                if shareable && other_variant(&published, &parts.headers).is_none() {
+                    edge.observe.metrics.coalesced();
+                    return Ok(serve_published(published, None, &parts, fwd, true, now));
+                }
+                let reason = match private {
+                    _ if shareable => NotStored::Vary,
+                    Credentials::Authorization => NotStored::Authorization,
+                    Credentials::Cookie | Credentials::None => NotStored::Cookie,
+                };
+                let status = CacheStatus::forward(fwd).with_not_stored(reason);
+                return forward(&edge, &behavior, inner, parts, body, false, status).await;
+            }
             Join::Follow(mut reader) => {
                 let state = tokio::time::timeout(follow_wait, reader.head()).await;
                 attempts += 1;
@@ -459,7 +475,7 @@ where
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Vary);
                             return forward(&edge, &behavior, inner, parts, body, false, status).await;
                         }
-                        return Ok(serve_published(published, reader, &parts, fwd, true, now));
+                        return Ok(serve_published(published, Some(reader), &parts, fwd, true, now));
                     }
                     Ok(HeadState::Released(reason)) => {
                         // Not shareable: this request gets its own answer.
@@ -490,7 +506,7 @@ fn serve_entry(entry: Arc<Entry>, parts: &Parts, status: CacheStatus, now: Syste
 /// A response read from a fill, for its leader or a follower.
 fn serve_published(
     published: Published,
-    reader: FillReader,
+    reader: Option<FillReader>,
     parts: &Parts,
     fwd: Fwd,
     collapsed: bool,
@@ -520,7 +536,19 @@ fn serve_published(
         headers.insert(header::AGE, age.into());
     }
     let len = head.content_length();
-    let rep = Representation { status: head.status, headers, body: CdnBody::fill(reader, len), len, entry: None };
+    let body = match (published.file, reader) {
+        // The body is read from the disk tier's file; a reader of the
+        // fill lets it go on without it.
+        (Some(file), reader) => {
+            if let Some(reader) = reader {
+                reader.detach();
+            }
+            CdnBody::file(file)
+        }
+        (None, Some(reader)) => CdnBody::fill(reader, len),
+        (None, None) => CdnBody::empty(),
+    };
+    let rep = Representation { status: head.status, headers, body, len, entry: None };
     respond::represent(rep, Asked { method: &parts.method, headers: &parts.headers }, status)
 }
 
@@ -550,7 +578,7 @@ where
 
     let status = CacheStatus::forward(fwd);
     match rx.await {
-        Ok(LeaderOutcome::Shared(published)) => Ok(serve_published(published, reader, &parts, fwd, false, now)),
+        Ok(LeaderOutcome::Shared(published)) => Ok(serve_published(published, Some(reader), &parts, fwd, false, now)),
         Ok(LeaderOutcome::Own(resp, reason)) => {
             drop(reader);
             let status = status.with_fwd_status(resp.status()).with_not_stored(reason);

@@ -308,7 +308,10 @@ impl FillTask {
             }
         }
         let mut disk = DiskTap::begin(&self, &storable.vary, expected_len, on_disk);
-        let published = Published { head: Arc::clone(&head), served, vary_key };
+        if too_large {
+            disk.offer_to_late_readers(&self, expected_len);
+        }
+        let published = Published { head: Arc::clone(&head), served, vary_key, file: None };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
 
@@ -368,7 +371,8 @@ impl FillTask {
             Err(_) => (Storable::uncacheable_meta(clock), None),
         };
         let head = Head { status: old.status, headers, meta };
-        let published = Published { head: Arc::new(head.clone()), served: Served::Revalidated, vary_key: None };
+        let published =
+            Published { head: Arc::new(head.clone()), served: Served::Revalidated, vary_key: None, file: None };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
         // Store first, then let readers have the body (see `finish_with`).
@@ -397,7 +401,7 @@ impl FillTask {
     fn serve_stale<E>(self, origin_status: Option<StatusCode>, tx: Tx<E>) {
         let Some(prior) = &self.prior else { return };
         let head = Arc::new(Head::clone(prior.entry.head()));
-        let published = Published { head, served: Served::StaleOnError(origin_status), vary_key: None };
+        let published = Published { head, served: Served::StaleOnError(origin_status), vary_key: None, file: None };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
         for chunk in prior.entry.body() {
@@ -433,6 +437,17 @@ impl DiskTap {
         }
         #[cfg(not(feature = "disk"))]
         DiskTap {}
+    }
+
+    /// Lets requests that arrive once the fill's start has left memory
+    /// read the body from the disk write.
+    #[cfg_attr(not(feature = "disk"), allow(unused_variables))]
+    fn offer_to_late_readers(&self, task: &FillTask, expected_len: Option<u64>) {
+        #[cfg(feature = "disk")]
+        if let (Some(write), Some(len)) = (&self.write, expected_len) {
+            let source = crate::cache::disk::FileSource::Spill(Arc::clone(write.state()), len);
+            task.writer.fill().set_spill(source);
+        }
     }
 
     /// Commits the write (unless an invalidation covers the fill); the

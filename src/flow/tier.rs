@@ -154,7 +154,7 @@ impl FillTask {
     /// Serves an L2 entry to the fill's readers and stores it in L1.
     pub(super) fn serve_l2<E>(self, found: Found, tx: Tx<E>) {
         let Found { entry, vary_key } = found;
-        let published = Published { head: Arc::new(entry.head.clone()), served: Served::L2, vary_key };
+        let published = Published { head: Arc::new(entry.head.clone()), served: Served::L2, vary_key, file: None };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published));
         let L2Entry { head, tags, mut body, .. } = *entry;
@@ -188,11 +188,19 @@ impl FillTask {
         use std::collections::VecDeque;
 
         let crate::cache::disk::DiskHit { head, tags, vary_key, first, body } = hit;
-        let fits = body.len() <= self.edge.cache.max_entry_bytes();
-        if !fits {
-            self.writer.stream_only();
+        if body.len() > self.edge.cache.max_entry_bytes() {
+            // Not for memory: every reader reads the file itself, at its
+            // own pace and from its own offset (a range reads only its part).
+            let file = Some(crate::cache::disk::FileSource::Entry(Arc::new(body)));
+            let published = Published { head: Arc::new(head), served: Served::Disk, vary_key, file };
+            self.writer.publish_head(published.clone());
+            tell(tx, LeaderOutcome::Shared(published));
+            let FillTask { writer, registration, .. } = self;
+            writer.complete();
+            drop(registration);
+            return;
         }
-        let published = Published { head: Arc::new(head), served: Served::Disk, vary_key };
+        let published = Published { head: Arc::new(head), served: Served::Disk, vary_key, file: None };
         self.writer.publish_head(published.clone());
         tell(tx, LeaderOutcome::Shared(published.clone()));
         let blocks = body.blocks();
@@ -228,13 +236,13 @@ impl FillTask {
             }
         }
         let FillTask { edge, primary, req_headers, writer, registration, seq, .. } = self;
+        // Admitted to memory (where quick_cache's own policy decides what
+        // stays).
         writer.finish_with(tail, |chunks| {
-            if fits {
-                let head = crate::cache::entry::Head::clone(&published.head);
-                let vary = vary::parse(&head.headers);
-                let stored = Stored { head, chunks, vary: &vary, seq, tags };
-                edge.cache.insert(&primary, stored, &req_headers);
-            }
+            let head = crate::cache::entry::Head::clone(&published.head);
+            let vary = vary::parse(&head.headers);
+            let stored = Stored { head, chunks, vary: &vary, seq, tags };
+            edge.cache.insert(&primary, stored, &req_headers);
         });
         drop(registration);
     }

@@ -434,12 +434,7 @@ impl Metrics {
             ("tower_cdn_disk_hits", "counter", "Disk lookups that found an entry", stats.disk_hits as f64),
             ("tower_cdn_disk_misses", "counter", "Disk lookups that found none", stats.disk_misses as f64),
             ("tower_cdn_disk_writes", "counter", "Entries written to disk", stats.disk_writes as f64),
-            (
-                "tower_cdn_disk_writes_abandoned",
-                "counter",
-                "Disk writes given up",
-                stats.disk_writes_abandoned as f64,
-            ),
+            ("tower_cdn_disk_writes_abandoned", "counter", "Disk writes given up", stats.disk_writes_abandoned as f64),
             ("tower_cdn_disk_errors", "counter", "Disk IO errors", stats.disk_errors as f64),
             ("tower_cdn_disk_corrupt", "counter", "Damaged disk entries deleted", stats.disk_corrupt as f64),
             ("tower_cdn_disk_evictions", "counter", "Disk entries evicted for capacity", stats.disk_evictions as f64),

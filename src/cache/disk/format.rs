@@ -146,13 +146,22 @@ pub(crate) fn open(path: &Path) -> Result<Opened, Bad> {
     if covered.digest() != want_sum {
         return Err(Bad::Corrupt("footer checksum mismatch"));
     }
-    let sums = rest[meta_len as usize..].chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())).collect();
+    let sums = rest[meta_len as usize..]
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
+        .collect();
     rest.truncate(meta_len as usize);
     Ok(Opened { file, body_len, block_bytes, sums, meta: Bytes::from(rest), file_len })
 }
 
 /// Reads body block `index` and checks it.
-pub(crate) fn read_block(file: &File, body_len: u64, block_bytes: u32, sums: &[u64], index: usize) -> Result<Bytes, Bad> {
+pub(crate) fn read_block(
+    file: &File,
+    body_len: u64,
+    block_bytes: u32,
+    sums: &[u64],
+    index: usize,
+) -> Result<Bytes, Bad> {
     let start = index as u64 * u64::from(block_bytes);
     let want = *sums.get(index).ok_or(Bad::Corrupt("block out of range"))?;
     let len = (body_len.saturating_sub(start)).min(u64::from(block_bytes)) as usize;

@@ -102,7 +102,7 @@ impl Index {
         if self.bytes <= capacity {
             return out;
         }
-        let target = capacity / 20 * 19;
+        let target = capacity - capacity / 20;
         while self.bytes > target {
             let Some((_, hash)) = self.order.pop_first() else { break };
             if let Some(item) = self.items.remove(&hash) {

@@ -19,8 +19,10 @@
 mod format;
 mod index;
 mod purgelog;
+mod read;
 mod write;
 
+pub(crate) use read::{FileBody, FileSource};
 pub(crate) use write::DiskWrite;
 
 use std::fs::File;
@@ -276,7 +278,9 @@ impl Disk {
         }
         let s = Arc::clone(&shared);
         let scan_started = now_nanos();
-        std::thread::Builder::new().name("tower-cdn-disk-scan".into()).spawn(move || scan(&s, &logged, scan_started))?;
+        std::thread::Builder::new()
+            .name("tower-cdn-disk-scan".into())
+            .spawn(move || scan(&s, &logged, scan_started))?;
         Ok(Disk { shared, writers, next_id: AtomicU64::new(1) })
     }
 

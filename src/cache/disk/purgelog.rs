@@ -175,10 +175,10 @@ mod tests {
         }
         let back = read(&path).unwrap();
         assert_eq!(back.len(), 4);
-        assert!(back[1].covers(1, "GET a.example/x/1", &[]));
-        assert!(!back[1].covers(2, "GET a.example/x/1", &[]), "written at the purge: not covered");
-        assert!(!back[1].covers(1, "GET b.example/x/1", &[]));
-        assert!(back[3].covers(0, "GET a/b", &["t1".into()]));
+        assert!(back[1].covers(1, "a.example\u{1f}/x/1", &[]));
+        assert!(!back[1].covers(2, "a.example\u{1f}/x/1", &[]), "written at the purge: not covered");
+        assert!(!back[1].covers(1, "b.example\u{1f}/x/1", &[]));
+        assert!(back[3].covers(0, "a\u{1f}/b", &["t1".into()]));
         // A crash mid-append leaves a partial record: the others still read.
         let whole = std::fs::read(&path).unwrap();
         std::fs::write(&path, &whole[..whole.len() - 5]).unwrap();

@@ -11,17 +11,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use xxhash_rust::xxh3::Xxh3;
 
+use super::Shared;
 use super::format::{self, BLOCK_BYTES};
 use super::index::Item;
 use super::purgelog;
-use super::Shared;
 
 /// A write waits for room once this many of its bytes are queued (only
 /// when the fill does not hold the body itself: see [`DiskWrite::poll_room`]).
@@ -29,16 +29,34 @@ const QUEUE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Work for a writer thread.
 pub(super) enum Job {
-    Begin { id: u64, state: Arc<WriteState> },
-    Chunk { id: u64, data: Bytes },
-    Commit { id: u64, commit: Box<Commit> },
-    Abort { id: u64 },
+    Begin {
+        id: u64,
+        state: Arc<WriteState>,
+    },
+    Chunk {
+        id: u64,
+        data: Bytes,
+    },
+    Commit {
+        id: u64,
+        commit: Box<Commit>,
+    },
+    Abort {
+        id: u64,
+    },
     /// A small file written whole (a `Vary` marker).
-    Whole { key: String, meta: Bytes, written: u64 },
+    Whole {
+        key: String,
+        meta: Bytes,
+        written: u64,
+    },
     /// Files to delete (purged, evicted, outdated).
     Delete(Vec<u128>),
     /// An invalidation to persist before its deletions.
-    Purge { record: Vec<u8>, delete: Vec<u128> },
+    Purge {
+        record: Vec<u8>,
+        delete: Vec<u128>,
+    },
 }
 
 /// What completes a write.
@@ -50,15 +68,92 @@ pub(super) struct Commit {
     pub(super) done: Option<oneshot::Sender<bool>>,
 }
 
-/// Shared between a write's async side and its thread.
+/// Where a write stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Writing,
+    Committed,
+    Failed,
+}
+
+/// Shared between a write's async side, its thread, and the readers that
+/// follow it from the file.
 #[derive(Default)]
-pub(super) struct WriteState {
+pub(crate) struct WriteState {
     queued: AtomicU64,
     failed: AtomicBool,
+    committed: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// Bytes of the body in the file.
+    persisted: AtomicU64,
+    readers: Mutex<Vec<Waker>>,
+    /// The file, for readers (valid after its rename, and after a failed
+    /// write's file is deleted: then they stop at `Failed`).
+    file: OnceLock<File>,
 }
 
 impl WriteState {
+    pub(crate) fn outcome(&self) -> Outcome {
+        if self.failed.load(Ordering::Acquire) {
+            Outcome::Failed
+        } else if self.committed.load(Ordering::Acquire) {
+            Outcome::Committed
+        } else {
+            Outcome::Writing
+        }
+    }
+
+    /// Ready with the bytes in the file once there are more than `offset`
+    /// (or the write ended: an error if it failed or has no such byte).
+    pub(crate) fn poll_persisted(&self, offset: u64, cx: &mut Context<'_>) -> Poll<Result<u64, ()>> {
+        let check = || {
+            let persisted = self.persisted.load(Ordering::Acquire);
+            match self.outcome() {
+                Outcome::Failed => Some(Err(())),
+                _ if persisted > offset => Some(Ok(persisted)),
+                Outcome::Committed => Some(Err(())),
+                Outcome::Writing => None,
+            }
+        };
+        if let Some(r) = check() {
+            return Poll::Ready(r);
+        }
+        let mut readers = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !readers.iter().any(|w| w.will_wake(cx.waker())) {
+            readers.push(cx.waker().clone());
+        }
+        match check() {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Reads `len` bytes at `offset` of the file (blocking).
+    pub(crate) fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let file = self.file.get().ok_or_else(|| std::io::Error::other("no file"))?;
+        let mut buf = vec![0u8; usize::try_from(len).map_err(std::io::Error::other)?];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn wake_readers(&self) {
+        let wakers = std::mem::take(&mut *self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    fn progress(&self, n: u64) {
+        self.persisted.fetch_add(n, Ordering::AcqRel);
+        self.wake_readers();
+    }
+
+    fn committed(&self) {
+        self.committed.store(true, Ordering::Release);
+        self.wake_readers();
+    }
+
     fn drained(&self, n: u64) {
         let left = self.queued.fetch_sub(n, Ordering::AcqRel) - n;
         if left < QUEUE_BYTES {
@@ -69,6 +164,7 @@ impl WriteState {
     fn fail(&self) {
         self.failed.store(true, Ordering::Release);
         self.wake();
+        self.wake_readers();
     }
 
     fn wake(&self) {
@@ -92,6 +188,11 @@ pub(crate) struct DiskWrite {
 }
 
 impl DiskWrite {
+    /// What readers following this write from its file read.
+    pub(crate) fn state(&self) -> &Arc<WriteState> {
+        &self.state
+    }
+
     /// Queues a body chunk. A body that outgrows the tier's largest object
     /// abandons the write.
     pub(crate) fn chunk(&mut self, data: &Bytes) {
@@ -114,7 +215,11 @@ impl DiskWrite {
     /// waits here as it waits for its slowest reader: otherwise the queue
     /// would hold what the window does not.
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let ready = || self.done || self.state.failed.load(Ordering::Acquire) || self.state.queued.load(Ordering::Acquire) < QUEUE_BYTES;
+        let ready = || {
+            self.done
+                || self.state.failed.load(Ordering::Acquire)
+                || self.state.queued.load(Ordering::Acquire) < QUEUE_BYTES
+        };
         if ready() {
             return Poll::Ready(());
         }
@@ -195,23 +300,36 @@ pub(super) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
         match job {
             Job::Begin { id, state } => {
                 let path = shared.tmp.join(format!("{id:016x}"));
-                let file = match File::create(&path) {
-                    Ok(f) => Some(f),
+                let created = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path);
+                let file = match created {
+                    Ok(f) => {
+                        if let Ok(reader) = f.try_clone() {
+                            let _ = state.file.set(reader);
+                        }
+                        Some(f)
+                    }
                     Err(e) => {
                         shared.io_error("create a temporary file", &e);
                         state.fail();
                         None
                     }
                 };
-                open.insert(id, Open { state, path, file, len: 0, block: Xxh3::new(), block_fill: 0, sums: Vec::new() });
+                open.insert(
+                    id,
+                    Open { state, path, file, len: 0, block: Xxh3::new(), block_fill: 0, sums: Vec::new() },
+                );
             }
             Job::Chunk { id, data } => {
                 let Some(w) = open.get_mut(&id) else { continue };
-                if let Err(e) = w.write(&data) {
-                    shared.io_error("write", &e);
-                    w.file = None;
-                    let _ = std::fs::remove_file(&w.path);
-                    w.state.fail();
+                match w.write(&data) {
+                    Ok(()) if w.file.is_some() => w.state.progress(data.len() as u64),
+                    Ok(()) => {}
+                    Err(e) => {
+                        shared.io_error("write", &e);
+                        w.file = None;
+                        let _ = std::fs::remove_file(&w.path);
+                        w.state.fail();
+                    }
                 }
                 w.state.drained(data.len() as u64);
             }
@@ -219,12 +337,22 @@ pub(super) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                 if let Some(w) = open.remove(&id) {
                     drop(w.file);
                     let _ = std::fs::remove_file(&w.path);
+                    w.state.fail();
                     shared.stats.writes_abandoned.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Job::Commit { id, mut commit } => {
                 let ok = match open.remove(&id) {
-                    Some(w) => commit_one(&shared, w, &commit),
+                    Some(w) => {
+                        let state = Arc::clone(&w.state);
+                        let ok = commit_one(&shared, w, &commit);
+                        if ok {
+                            state.committed()
+                        } else {
+                            state.fail()
+                        }
+                        ok
+                    }
                     None => false,
                 };
                 if let Some(done) = commit.done.take() {
