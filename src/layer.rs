@@ -29,6 +29,9 @@ pub const DEFAULT_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
 /// Default maximum object size: 64 MiB.
 pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Default slice size for range requests (see [`CdnLayerBuilder::slice_bytes`]).
+pub const DEFAULT_SLICE_BYTES: u64 = 1024 * 1024;
+
 /// A validated configuration for a [`CdnLayer`].
 ///
 /// `CdnConfig::default()` caches the wrapped service's own responses in a
@@ -118,6 +121,7 @@ pub struct CdnLayerBuilder {
     l2: Option<L2Config>,
     #[cfg(feature = "disk")]
     disk: Option<crate::cache::disk::DiskConfig>,
+    slice_bytes: u64,
     cache_name: String,
     edge_id: Option<String>,
     viewer_scheme: String,
@@ -146,6 +150,7 @@ impl Default for CdnLayerBuilder {
             l2: None,
             #[cfg(feature = "disk")]
             disk: None,
+            slice_bytes: DEFAULT_SLICE_BYTES,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
             viewer_scheme: "http".into(),
@@ -367,6 +372,18 @@ impl CdnLayerBuilder {
         self.disk.as_ref()
     }
 
+    /// A range request for an object that is not stored fetches, stores
+    /// and serves only the fixed-size slices of it that the range needs,
+    /// with origin `Range` requests (nginx's slice module), instead of the
+    /// whole object; slices of one object must share its `ETag` (or
+    /// `Last-Modified`). Default 1 MiB; 0 turns it off (a range then waits
+    /// for the whole object, or goes to the origin when it is too large to
+    /// store). Applies to HTTP and S3 origins, not to the app.
+    pub fn slice_bytes(mut self, bytes: u64) -> Self {
+        self.slice_bytes = bytes;
+        self
+    }
+
     /// This cache's name in `Cache-Status` (RFC 9211; default
     /// `tower-cdn`). Give tiers different names (`edge`, `shield`) so a
     /// response's `Cache-Status` tells their verdicts apart.
@@ -405,6 +422,9 @@ impl CdnLayerBuilder {
             ));
         }
         check_ttls(&c.ttl)?;
+        if c.slice_bytes > 0 && c.slice_bytes < 64 * 1024 {
+            return Err(ConfigError::new("slice_bytes", "must be 0 (off) or at least 64 KiB"));
+        }
         #[cfg(feature = "l2")]
         if let Some(l2) = &c.l2 {
             l2.validate()?;
@@ -483,6 +503,7 @@ impl CdnLayerBuilder {
                 l2: self.l2,
                 #[cfg(feature = "disk")]
                 disk: self.disk,
+                slice_bytes: self.slice_bytes,
                 cache_name: Arc::from(self.cache_name.as_str()),
                 edge_id: self.edge_id,
                 viewer_scheme,

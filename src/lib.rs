@@ -198,7 +198,9 @@ pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Co
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
 pub use hint::CacheHint;
-pub use layer::{CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES};
+pub use layer::{
+    CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_SLICE_BYTES,
+};
 pub use observe::X_REQUEST_ID;
 pub use observe::metrics::Stats;
 pub use observe::record::{AccessRecord, ResultType};

@@ -53,7 +53,18 @@ enum Kind {
     Stream(OriginBody),
     #[cfg(feature = "disk")]
     File(crate::cache::disk::FileBody),
+    /// A body made on its first poll for bytes `start..end` (a range of
+    /// an object assembled from slices): what is not asked is never made.
+    Lazy {
+        make: Option<MakeBody>,
+        start: u64,
+        end: u64,
+        body: Option<OriginBody>,
+    },
 }
+
+/// Makes the body of bytes `start..end`.
+pub(crate) type MakeBody = Box<dyn FnOnce(u64, u64) -> OriginBody + Send>;
 
 impl std::fmt::Debug for CdnBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,6 +77,7 @@ impl std::fmt::Debug for CdnBody {
             Kind::Stream(_) => "stream",
             #[cfg(feature = "disk")]
             Kind::File(_) => "file",
+            Kind::Lazy { .. } => "lazy",
         };
         f.debug_struct("CdnBody").field("kind", &kind).finish()
     }
@@ -116,6 +128,10 @@ impl CdnBody {
     pub(crate) fn stream(body: OriginBody) -> Self {
         Self::of(Kind::Stream(body))
     }
+    /// A body of `len` bytes made only when (and for the range) it is read.
+    pub(crate) fn lazy(len: u64, make: MakeBody) -> Self {
+        Self::of(Kind::Lazy { make: Some(make), start: 0, end: len, body: None })
+    }
     /// A body read from the disk tier's file (no file without the feature).
     pub(crate) fn file(source: crate::cache::fill::FileSource) -> Self {
         #[cfg(feature = "disk")]
@@ -130,6 +146,11 @@ impl CdnBody {
         if let Kind::File(file) = &mut self.kind {
             // A file is read from the range's start, not skipped through.
             file.seek(start, len);
+            return self;
+        }
+        if let Kind::Lazy { start: s, end: e, body: None, .. } = &mut self.kind {
+            *s = start.min(*e);
+            *e = start.saturating_add(len).min(*e);
             return self;
         }
         self.window = Some(Window { skip: start, remaining: len });
@@ -185,6 +206,18 @@ impl CdnBody {
                 Poll::Pending => Poll::Pending,
             },
             Kind::Stream(body) => Pin::new(body).poll_frame(cx),
+            Kind::Lazy { make, start, end, body } => {
+                if body.is_none() {
+                    match make.take() {
+                        Some(make) if start < end => *body = Some(make(*start, *end)),
+                        _ => return Poll::Ready(None),
+                    }
+                }
+                match body {
+                    Some(b) => Pin::new(b).poll_frame(cx),
+                    None => Poll::Ready(None),
+                }
+            }
             #[cfg(feature = "disk")]
             Kind::File(file) => match file.poll_chunk(cx) {
                 Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
@@ -245,6 +278,8 @@ impl CdnBody {
             Kind::Stream(body) => body.size_hint(),
             #[cfg(feature = "disk")]
             Kind::File(file) => SizeHint::with_exact(file.remaining()),
+            Kind::Lazy { body: Some(b), .. } => b.size_hint(),
+            Kind::Lazy { start, end, .. } => SizeHint::with_exact(end - start),
         }
     }
 }
@@ -304,6 +339,8 @@ impl Body for CdnBody {
                 Kind::Stream(body) => body.is_end_stream(),
                 #[cfg(feature = "disk")]
                 Kind::File(file) => file.remaining() == 0,
+                Kind::Lazy { body: Some(b), .. } => b.is_end_stream(),
+                Kind::Lazy { start, end, .. } => start >= end,
             },
         }
     }

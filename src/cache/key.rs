@@ -42,6 +42,13 @@ pub fn variant_fill_key(primary: &str, secondary: &str) -> CacheKey {
     Arc::from(format!("{primary}{VARIANT_SEP}{secondary}"))
 }
 
+/// The key of slice `index` (of `size` bytes) of a URI's object: stored
+/// like a variant of it, so purges, unsafe methods and fills of the URI
+/// cover its slices.
+pub fn slice_key(primary: &str, size: u64, index: u64) -> CacheKey {
+    Arc::from(format!("{primary}{VARIANT_SEP}slice{VARIANT_SEP}{size}:{index}"))
+}
+
 /// `true` when `key` is `primary` itself or one of its variants.
 pub fn is_same_uri(key: &str, primary: &str) -> bool {
     key.strip_prefix(primary).is_some_and(|rest| rest.is_empty() || rest.starts_with(VARIANT_SEP))

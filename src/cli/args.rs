@@ -71,6 +71,11 @@ pub struct Args {
     #[arg(long, value_parser = parse_size)]
     pub max_object_size: Option<u64>,
 
+    /// Range requests for objects not stored fetch and store slices of this
+    /// size, e.g. 4MiB [default: 1MiB; 0 turns slicing off].
+    #[arg(long, value_parser = parse_size)]
+    pub slice_size: Option<u64>,
+
     /// Lifetime when the origin sends no Cache-Control/Expires, e.g. 24h.
     #[arg(long, value_parser = parse_duration)]
     pub default_ttl: Option<Duration>,

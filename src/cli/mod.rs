@@ -200,6 +200,7 @@ fn with_flags(b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
         stale_if_error: args.stale_if_error,
         stale_if_unreachable: args.stale_if_unreachable,
         viewer_scheme: args.viewer_scheme.clone(),
+        slice_size: args.slice_size,
     };
     let mut b = globals.apply(b);
     if args.compress {
@@ -232,6 +233,7 @@ fn set_by_flag(args: &Args, setting: &str) -> bool {
     match setting {
         "capacity_bytes" => args.capacity.is_some(),
         "max_entry_bytes" => args.max_object_size.is_some(),
+        "slice_bytes" => args.slice_size.is_some(),
         "default_ttl" => args.default_ttl.is_some(),
         "min_ttl" => args.min_ttl.is_some(),
         "max_ttl" => args.max_ttl.is_some(),

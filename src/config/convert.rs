@@ -48,6 +48,7 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
         stale_if_error: file.stale_if_error.map(|v| v.0),
         stale_if_unreachable: file.stale_if_unreachable.map(|v| v.0),
         viewer_scheme: file.viewer_scheme,
+        slice_size: file.slice_size.map(|v| v.0),
     };
     let mut b = globals.apply(crate::CdnLayer::builder());
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2, base)?;

@@ -19,6 +19,7 @@ pub(crate) struct Globals {
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) stale_if_unreachable: Option<Duration>,
     pub(crate) viewer_scheme: Option<String>,
+    pub(crate) slice_size: Option<u64>,
 }
 
 impl Globals {
@@ -35,6 +36,7 @@ impl Globals {
             stale_if_error,
             stale_if_unreachable,
             viewer_scheme,
+            slice_size,
         } = self;
         if let Some(v) = capacity {
             b = b.capacity_bytes(v);
@@ -65,6 +67,9 @@ impl Globals {
         }
         if let Some(v) = viewer_scheme {
             b = b.viewer_scheme(v);
+        }
+        if let Some(v) = slice_size {
+            b = b.slice_bytes(v);
         }
         b
     }

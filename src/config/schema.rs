@@ -22,6 +22,7 @@ pub(crate) struct FileSchema {
     pub(crate) access_log: Option<AccessLogSchema>,
     pub(crate) capacity: Option<Size>,
     pub(crate) max_object_size: Option<Size>,
+    pub(crate) slice_size: Option<Size>,
     pub(crate) default_ttl: Option<Dur>,
     pub(crate) min_ttl: Option<Dur>,
     pub(crate) max_ttl: Option<Dur>,

@@ -26,6 +26,7 @@ const fn s(builder: &'static str, file: &'static str, flag: Option<&'static str>
 pub(crate) const SETTINGS: &[Setting] = &[
     s("capacity_bytes", "capacity", Some("--capacity")),
     s("max_entry_bytes", "max_object_size", Some("--max-object-size")),
+    s("slice_bytes", "slice_size", Some("--slice-size")),
     s("default_ttl", "default_ttl", Some("--default-ttl")),
     s("min_ttl", "min_ttl", Some("--min-ttl")),
     s("max_ttl", "max_ttl", Some("--max-ttl")),

@@ -14,6 +14,9 @@ use crate::fleet::config::L2Config;
 pub(crate) struct EdgeSettings {
     /// Capacity and entry size cap of the memory tier.
     pub(crate) store: StoreOptions,
+    /// Range requests for objects not stored fetch and store slices of
+    /// this size (0: off).
+    pub(crate) slice_bytes: u64,
     /// No app behind the layer: disabled distributions answer 403.
     pub(crate) standalone: bool,
     /// Targeted cache-control fields obeyed by this cache (RFC 9213).
@@ -45,6 +48,7 @@ impl EdgeSettings {
     pub(crate) fn differences(&self, next: &EdgeSettings) -> Vec<&'static str> {
         let EdgeSettings {
             store,
+            slice_bytes,
             standalone,
             targeted,
             clock: _,
@@ -67,6 +71,7 @@ impl EdgeSettings {
         differs(store.capacity_bytes == self.store.capacity_bytes, "capacity_bytes");
         differs(store.max_entry_bytes == self.store.max_entry_bytes, "max_entry_bytes");
         differs(*standalone == self.standalone, "standalone");
+        differs(*slice_bytes == self.slice_bytes, "slice_bytes");
         differs(*targeted == self.targeted, "targeted_cache_control");
         differs(*trust_forwarding_headers == self.trust_forwarding_headers, "trust_forwarding_headers");
         differs(*edge_location == self.edge_location, "edge_location");

@@ -6,6 +6,7 @@
 
 mod error_page;
 mod origin_bound;
+mod slice;
 mod task;
 mod tier;
 
@@ -390,6 +391,14 @@ where
         };
         let status = CacheStatus::forward(fetch.fwd).with_not_stored(reason);
         return forward(&edge, &behavior, inner, parts, body, false, status).await;
+    }
+    // A range of an object not stored: only the slices it needs.
+    if fetch.prior.is_none()
+        && fetch.fwd == Fwd::UriMiss
+        && let Some(first) = slice::first_slice(&edge, &behavior, &parts, &req_cc, pragma, private)
+        && let Some(resp) = slice::serve(&edge, &behavior, &primary, &parts, &req_cc, first, now).await
+    {
+        return Ok(resp);
     }
     coalesce(edge, behavior, primary, req_cc, private, fetch, inner, parts, body, now).await
 }

@@ -30,6 +30,7 @@ use crate::policy::freshness::AgeClock;
 use crate::policy::freshness::TtlPolicy;
 use crate::policy::headers::{merge_tags, take_purge_tags};
 use crate::policy::key_policy::{Credentials, unkeyed_credentials};
+use crate::policy::range::ByteRange;
 use crate::policy::reuse::{OriginTrouble, may_serve_stale_on_error};
 use crate::policy::storable::{self, RequestFacts, ResponseFacts, Storable, StoreRules};
 use crate::policy::vary::{self, Vary};
@@ -71,6 +72,9 @@ pub(crate) struct FillTask {
     /// When the fill began, by the wall clock (what the disk tier orders
     /// its writes and purges by, across restarts).
     pub(crate) began: SystemTime,
+    /// For a slice fill (see `slice.rs`): the byte range asked of the
+    /// origin, which must answer exactly it in a 206.
+    pub(crate) slice: Option<ByteRange>,
     pub(crate) writer: FillWriter,
     /// Dropped last (after the entry is stored) or when the task is
     /// aborted: either way the key leaves the table of fills.
@@ -109,6 +113,7 @@ impl FillTask {
             prior,
             seq: edge.cache.next_seq(),
             began: SystemTime::now(),
+            slice: None,
             writer,
             registration,
         }
@@ -131,6 +136,38 @@ impl FillTask {
         let request_time = self.edge.now();
         let started = std::time::Instant::now();
         let fetched = self.behavior.origin.fetch(inner, parts, body, false).await;
+        self.settle(fetched, started, request_time, tx, tier).await;
+    }
+
+    /// Runs a fill against a configured origin (not the app), with no
+    /// request content: a slice of a large object.
+    pub(crate) async fn run_remote(self, parts: Parts, tx: Tx<std::convert::Infallible>) {
+        let tier = match super::tier::before_origin(&self).await {
+            #[cfg(feature = "disk")]
+            Before::Disk(hit) => return self.serve_disk(hit, tx).await,
+            #[cfg(feature = "l2")]
+            Before::Hit(found) => return self.serve_l2(found, tx),
+            Before::Fetch(tier) => tier,
+        };
+        let request_time = self.edge.now();
+        let started = std::time::Instant::now();
+        let empty = http_body_util::Empty::<bytes::Bytes>::new();
+        let fetched = match self.behavior.origin.fetch_remote(parts, empty, false).await {
+            Ok(resp) => Fetched::Response(resp),
+            Err(e) => Fetched::Failed(e),
+        };
+        self.settle(fetched, started, request_time, tx, tier).await;
+    }
+
+    /// What follows the origin's answer (or failure).
+    async fn settle<E>(
+        self,
+        fetched: Fetched<E>,
+        started: std::time::Instant,
+        request_time: SystemTime,
+        tx: Tx<E>,
+        tier: Tier,
+    ) {
         super::record_fetch(&self.edge, started, &fetched);
         let response_time = self.edge.now();
         match fetched {
@@ -217,6 +254,19 @@ impl FillTask {
         if status.is_server_error() && self.stale_allowed(OriginTrouble::ServerError, response_time) {
             return self.serve_stale(Some(status), tx);
         }
+        // A slice is stored only as the exact 206 asked for; anything else
+        // (a whole 200, another range) goes back to the request that asked.
+        if let Some(want) = self.slice
+            && !crate::policy::range::is_exact_slice(status, resp.headers(), want)
+        {
+            let FillTask { writer, registration, .. } = self;
+            drop(registration);
+            writer.release(NotStored::Partial);
+            tell(tx, LeaderOutcome::Own(resp, NotStored::Partial));
+            return;
+        }
+        // A slice is judged as the whole response it is part of.
+        let judged_status = if self.slice.is_some() { StatusCode::OK } else { status };
 
         #[cfg_attr(not(feature = "compression"), allow(unused_mut))]
         let (mut head_parts, mut origin_body) = resp.into_parts();
@@ -250,7 +300,7 @@ impl FillTask {
         } else {
             storable::evaluate(
                 RequestFacts { method: &http::Method::GET, headers: &self.req_headers, cc: &self.req_cc },
-                ResponseFacts { status, headers: &head_parts.headers, eff: &eff },
+                ResponseFacts { status: judged_status, headers: &head_parts.headers, eff: &eff },
                 StoreRules { ttl, cookies_in_key: self.keyed_on_cookies(), unkeyed_cookies: self.unkeyed_cookies() },
                 response_time,
             )

@@ -88,6 +88,35 @@ pub fn evaluate(range_header: Option<&HeaderValue>, len: u64) -> RangeOutcome {
     }
 }
 
+/// Whether an origin's answer to `Range: bytes=want` is exactly that slice
+/// of a representation of known length: a 206 whose single
+/// `Content-Range` starts at `want.start` and ends at `want.end_inclusive`
+/// or at the last byte, and whose `Content-Length` (if any) agrees.
+pub fn is_exact_slice(status: http::StatusCode, headers: &HeaderMap, want: ByteRange) -> bool {
+    if status != http::StatusCode::PARTIAL_CONTENT {
+        return false;
+    }
+    let mut values = headers.get_all(http::header::CONTENT_RANGE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return false };
+    let Some(ContentRange::Satisfied { range, complete_length: Some(total) }) = parse_content_range(value) else {
+        return false;
+    };
+    let length_agrees = match headers.get(http::header::CONTENT_LENGTH).map(|v| v.to_str().map(str::parse::<u64>)) {
+        None => true,
+        Some(Ok(Ok(n))) => n == range.len(),
+        Some(_) => false,
+    };
+    range.start == want.start && range.end_inclusive == want.end_inclusive.min(total - 1) && length_agrees
+}
+
+/// The complete length a stored slice's `Content-Range` names.
+pub fn slice_total(headers: &HeaderMap) -> Option<u64> {
+    match parse_content_range(headers.get(http::header::CONTENT_RANGE)?)? {
+        ContentRange::Satisfied { complete_length, .. } => complete_length,
+        ContentRange::Unsatisfied { .. } => None,
+    }
+}
+
 /// Like [`evaluate`] but reads `Range` from a header map. More than one
 /// `Range` line is invalid (the field is a singleton, RFC 9110 §14.2 ABNF
 /// `Range = ranges-specifier`), so it yields [`RangeOutcome::Full`].

@@ -449,6 +449,12 @@ impl Disk {
         }
     }
 
+    /// Whether a file may hold what `primary` names (until the start-up
+    /// scan is done, any key may).
+    pub(crate) fn may_hold(&self, primary: &str) -> bool {
+        !self.shared.loaded.load(Ordering::Acquire) || self.shared.index().contains(format::key_hash(primary))
+    }
+
     /// Removes what is stored for `primary` (its marker: the variants are
     /// then unreachable and age out).
     pub(crate) fn remove(&self, primary: &str) {
