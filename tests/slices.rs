@@ -186,7 +186,7 @@ async fn an_origin_that_ignores_ranges_gets_the_usual_path() {
     assert_eq!(headers["content-range"], format!("bytes 100-199/{len}").as_str());
     assert_eq!(body.unwrap(), bytes(0, 100, 199));
     // The whole object was fetched and stored the usual way.
-    assert!(support::eventually(|| layer.cache().len() > 0).await);
+    assert!(support::eventually(|| !layer.cache().is_empty()).await);
     let (status, headers, _) = get_range(addr, "bytes=5-9").await;
     assert_eq!(status, 206);
     assert!(cache_status_of(&headers).starts_with("tower-cdn; hit"), "{}", cache_status_of(&headers));

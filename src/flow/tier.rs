@@ -37,7 +37,7 @@ const LOCK_ATTEMPTS: u32 = 3;
 pub(super) enum Before {
     /// The disk tier has a fresh entry: serve it, no origin fetch.
     #[cfg(feature = "disk")]
-    Disk(crate::cache::disk::DiskHit),
+    Disk(Box<crate::cache::disk::DiskHit>),
     /// L2 has a fresh entry: serve it, no origin fetch.
     #[cfg(feature = "l2")]
     Hit(Found),
@@ -79,7 +79,7 @@ impl Tier {
 pub(super) async fn before_origin(task: &FillTask) -> Before {
     #[cfg(feature = "disk")]
     if let Some(hit) = disk_lookup(task).await {
-        return Before::Disk(hit);
+        return Before::Disk(Box::new(hit));
     }
     shared_tier(task).await
 }
@@ -184,10 +184,10 @@ impl FillTask {
     /// admits it to memory when it fits there. A block that fails its
     /// check ends the body (readers see it cut, as with an origin that
     /// fails mid-body) and the entry is deleted.
-    pub(super) async fn serve_disk<E>(self, hit: crate::cache::disk::DiskHit, tx: Tx<E>) {
+    pub(super) async fn serve_disk<E>(self, hit: Box<crate::cache::disk::DiskHit>, tx: Tx<E>) {
         use std::collections::VecDeque;
 
-        let crate::cache::disk::DiskHit { head, tags, vary_key, first, body } = hit;
+        let crate::cache::disk::DiskHit { head, tags, vary_key, first, body } = *hit;
         if body.len() > self.edge.cache.max_entry_bytes() {
             // Not for memory: every reader reads the file itself, at its
             // own pace and from its own offset (a range reads only its part).
