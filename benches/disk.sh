@@ -36,6 +36,9 @@ CONNS_10M=${CONNS_10M:-8}
 ENTRIES=${ENTRIES:-100000}
 FILL_CONNS=${FILL_CONNS:-64}
 HERD=${HERD:-5}
+# Length of the unmeasured run per server and object whose Lua script
+# classifies every response's cache header.
+CHECK_DURATION=${CHECK_DURATION:-2s}
 # The memory tier: small enough that 100 KiB and 10 MiB objects are never
 # promoted to it (larger than --max-object-size), so their hits are disk hits.
 MEM_CAPACITY=${MEM_CAPACITY:-4MiB}
@@ -93,12 +96,17 @@ cat >"$WORK/disk_client.py" <<'PY'
   fill BASE_URL PATH_PREFIX N CONNS   N GETs of PATH_PREFIX0 .. PATH_PREFIX(N-1)
                                       over CONNS keep-alive connections:
                                       seconds, statuses, Cache-Status kinds
-  coldstart T0 PID PORT OUT ERR PATH  after a (re)start at T0 (epoch seconds):
-                                      ms to `listening on` in OUT (or to the
-                                      port accepting when OUT is -), ms to
-                                      the first answer for PATH, its status
-                                      and cache header, and ms to `index
-                                      loaded` in ERR (with its entries and
+  coldstart CTL PORT OUT ERR PATH     creates CTL.ready, then waits for CTL
+                                      to hold "T0 PID" (the server's start,
+                                      epoch seconds, and its pid: written
+                                      by the script once it has started
+                                      it, so Python's own start-up is not
+                                      timed); prints ms from T0 to
+                                      `listening on` in OUT (or to the port
+                                      accepting when OUT is -), to the
+                                      first answer for PATH, its status and
+                                      cache header, and to `index loaded`
+                                      in ERR (with its entries and
                                       elapsed_ms) unless ERR is -
   report TSV                          the markdown tables
 """
@@ -180,8 +188,19 @@ def alive(pid):
         return False
 
 
-def cmd_coldstart(t0, pid, port, out_path, err_path, path):
-    t0 = float(t0.replace(",", "."))
+def cmd_coldstart(ctl, port, out_path, err_path, path):
+    open(ctl + ".ready", "w").close()
+    deadline = time.time() + 30
+    while True:
+        try:
+            with open(ctl) as f:
+                t0, pid = f.read().split()
+            break
+        except (FileNotFoundError, ValueError):
+            if time.time() > deadline:
+                sys.exit("coldstart: the server was not started")
+            time.sleep(0.0005)
+    t0, pid = float(t0.replace(",", ".")), int(pid)
     deadline = time.time() + 120
     since = lambda: (time.time() - t0) * 1e3
     listen_ms = None
@@ -297,25 +316,30 @@ def cmd_report(path):
     out.append("")
     ver = data["verify"]["tower-cdn"]
     if ver:
-        out.append("tower-cdn's counters over the measured runs (admin `/metrics`, all runs summed):")
+        out.append("Were they disk hits? tower-cdn's counters over the measured runs (admin `/metrics`, all runs summed), and")
+        out.append("the cache header of every response of one more, unmeasured, wrk run per server and object (Lua `response()`):")
         out.append("")
-        out.append("| object | wrk requests | disk hits | other hits (memory) | misses | origin fetches | sampled Cache-Status |")
-        out.append("|---|---:|---:|---:|---:|---:|---|")
+        out.append(
+            "| object | wrk requests | hits counted | disk lookups that found the file | joined another request's disk hit "
+            "| misses | origin fetches | tower-cdn check run | nginx check run |"
+        )
+        out.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for obj in ("100k", "10m"):
             v = ver[obj]
             if not v:
                 continue
             tot = lambda m: int(sum(v[m].values()))
-            samples = Counter(text[("verify", "tower-cdn", obj, "sample")])
+            seen = lambda who: "; ".join(text[("check", who, obj, "seen")]) or "-"
             out.append(
-                f"| {obj} | {int(sum(wrk['tower-cdn'][obj]['requests'].values())):,} | {tot('disk_hits'):,} "
-                f"| {tot('hits') - tot('disk_hits'):,} | {tot('misses'):,} | {tot('fetches'):,} "
-                f"| {'; '.join(f'{k} ×{c}' for k, c in samples.items())} |"
+                f"| {obj} | {int(sum(wrk['tower-cdn'][obj]['requests'].values())):,} | {tot('hits'):,} | {tot('disk_hits'):,} "
+                f"| {tot('joined'):,} | {tot('misses'):,} | {tot('fetches'):,} | {seen('tower-cdn')} | {seen('nginx')} |"
             )
         out.append("")
         out.append(
-            "(wrk counts only completed requests; the server also counts those in flight when wrk stopped, "
-            "so disk hits may exceed wrk's count by up to the connections per run.)"
+            "A disk hit is served through a fill: requests for the same key that arrive while one is being looked up "
+            "join it (one open and check of the file) and each then reads the body from the file itself; they are "
+            "answered `detail=disk` too. wrk counts only completed requests; the server also counts those in flight "
+            "when wrk stopped."
         )
 
     cold = data["cold"]
@@ -390,7 +414,7 @@ def main():
     if cmd == "fill":
         cmd_fill(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "coldstart":
-        cmd_coldstart(args[0], int(args[1]), int(args[2]), args[3], args[4], args[5])
+        cmd_coldstart(args[0], int(args[1]), args[2], args[3], args[4])
     elif cmd == "report":
         cmd_report(args[0])
     else:
@@ -602,15 +626,18 @@ expect() {
 }
 DISK_HIT='(^|; )hit(;.*)?; detail=disk'
 
-# tower-cdn's counters from its admin /metrics: disk hits, hits, misses,
-# origin fetches.
+# tower-cdn's counters from its admin /metrics: disk hits (lookups that
+# found the file), hits, misses, origin fetches, and requests that joined
+# another request's fill (a disk hit is served through a fill: requests for
+# the same key meanwhile share its lookup, and each reads the file itself).
 tower_counters() {
     curl -sS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '
         $1 == "tower_cdn_disk_hits_total" { d = $2 }
         $1 ~ /^tower_cdn_requests_total\{result_type="Hit",/ { h += $2 }
         $1 ~ /^tower_cdn_requests_total\{result_type="Miss",/ { m += $2 }
         $1 == "tower_cdn_origin_fetches_total" { f = $2 }
-        END { printf "%d %d %d %d\n", d, h, m, f }'
+        $1 == "tower_cdn_coalesced_waiters_total" { c = $2 }
+        END { printf "%d %d %d %d %d\n", d, h, m, f, c }'
 }
 
 # Files under a directory (what the disk tier or nginx's cache holds).
@@ -624,6 +651,9 @@ for port in "$ORIGIN_PORT" "$STATIC_PORT" "$TOWER_PORT" "$ADMIN_PORT" "$NGINX_PO
 done
 install_missing
 log "building (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+# What is built: the commit, and whether the work tree differs from it.
+REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src Cargo.toml Cargo.lock examples/bench_origin.rs 2>/dev/null || REVISION="$REVISION + uncommitted changes"
 # Two commands: building the example with the binary would unify the
 # dev-dependencies' features into the binary under test.
 cargo build --release --locked --quiet
@@ -681,7 +711,7 @@ for rep in $(seq "$REPS"); do
             url="http://127.0.0.1:${PORT[$who]}/$size"
             out=$WORK/wrk-$who-$size-$rep.txt
             wait_quiet
-            [[ $who == tower-cdn ]] && read -r d0 h0 m0 f0 < <(tower_counters)
+            [[ $who == tower-cdn ]] && read -r d0 h0 m0 f0 j0 < <(tower_counters)
             c0=$(cpu_ticks "${ROOT[$who]}")
             wrk "-t$THREADS" "-c${CONNS[$size]}" "-d$DURATION" --latency "$url" >"$out"
             c1=$(cpu_ticks "${ROOT[$who]}")
@@ -689,15 +719,16 @@ for rep in $(seq "$REPS"); do
             cpu_s=$(python3 -c "print(($c1 - $c0) / $CLK_TCK)")
             extra=""
             if [[ $who == tower-cdn ]]; then
-                read -r d1 h1 m1 f1 < <(tower_counters)
+                read -r d1 h1 m1 f1 j1 < <(tower_counters)
                 sample=$(header_of "$url" cache-status)
                 grep -qE "$DISK_HIT" <<<"$sample" || log "warning: tower-cdn $size sample after the run: Cache-Status '$sample'"
                 record verify tower-cdn "$size" "$rep" disk_hits $((d1 - d0))
                 record verify tower-cdn "$size" "$rep" hits $((h1 - h0))
                 record verify tower-cdn "$size" "$rep" misses $((m1 - m0))
                 record verify tower-cdn "$size" "$rep" fetches $((f1 - f0))
+                record verify tower-cdn "$size" "$rep" joined $((j1 - j0))
                 record verify tower-cdn "$size" "$rep" sample "$sample"
-                extra=", disk hits $((d1 - d0)) of $((h1 - h0)) hits, $((m1 - m0)) misses, $((f1 - f0)) origin fetches; sample: $sample"
+                extra=", $((h1 - h0)) hits: $((d1 - d0)) disk lookups + $((j1 - j0)) joined; $((m1 - m0)) misses, $((f1 - f0)) origin fetches; sample: $sample"
             else
                 sample=$(header_of "$url" x-cache-status)
                 [[ $sample == HIT ]] || log "warning: nginx $size sample after the run: X-Cache-Status '$sample'"
@@ -715,6 +746,47 @@ for rep in $(seq "$REPS"); do
         done
     done
 done
+# Not measured: one more short wrk run per server and object whose Lua
+# script classifies the cache header of every response.
+cat >"$WORK/status.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) counts = {} end
+function response(status, headers, body)
+    local v
+    for name, value in pairs(headers) do
+        local n = string.lower(name)
+        if n == "cache-status" or n == "x-cache-status" then v = value end
+    end
+    local kind
+    if v == nil then
+        kind = "no cache header"
+    elseif v:find("; hit") then
+        kind = v:find("detail=disk") and "hit (disk)" or "hit (memory)"
+    else
+        kind = v:gsub("; ttl=%-?%d+", "")
+    end
+    kind = status .. " " .. kind
+    counts[kind] = (counts[kind] or 0) + 1
+end
+function done(summary, latency, requests)
+    local total = {}
+    for _, t in ipairs(threads) do
+        for k, n in pairs(t:get("counts")) do total[k] = (total[k] or 0) + n end
+    end
+    for k, n in pairs(total) do io.write(string.format("status\t%d\t%s\n", n, k)) end
+end
+LUA
+for size in 100k 10m; do
+    for who in "${CONTENDERS[@]}"; do
+        out=$WORK/check-$who-$size.txt
+        wrk "-t$THREADS" "-c${CONNS[$size]}" "-d$CHECK_DURATION" -s "$WORK/status.lua" \
+            "http://127.0.0.1:${PORT[$who]}/$size" >"$out"
+        seen=$(awk -F'\t' '$1 == "status" { printf "%s%s ×%d", sep, $3, $2; sep = "; " }' "$out")
+        log "check $size $who: $seen"
+        record check "$who" "$size" 0 seen "$seen"
+    done
+done
 # Every request of the runs was a hit: the static origin saw each object
 # fetched once per server (the warm-ups).
 static_fetches=$(awk '$7 == "/100k" || $7 == "/10m" { n++ } END { print n + 0 }' "$WORK/static/access.log")
@@ -729,7 +801,7 @@ COLD_DIR=$WORK/cold-cache
 start_tower_cold() {
     # The time the process starts, taken just before the fork.
     COLD_T0=$EPOCHREALTIME
-    env RUST_LOG=info "$TOWER_BIN" --listen "127.0.0.1:$COLD_TOWER_PORT" --origin "$ORIGIN" \
+    RUST_LOG=info "$TOWER_BIN" --listen "127.0.0.1:$COLD_TOWER_PORT" --origin "$ORIGIN" \
         --cache-dir "$COLD_DIR" "${TOWER_ARGS[@]}" >"$WORK/cold-$1.out" 2>"$WORK/cold-$1.err" &
     STARTED=$!
     PIDS+=("$STARTED")
@@ -782,16 +854,22 @@ for rep in $(seq "$REPS"); do
         key=$((RANDOM * 32768 + RANDOM))
         path="/1k?n=$((key % ENTRIES))"
         if [[ $who == tower-cdn ]]; then
-            start_tower_cold "$rep"
             out=$WORK/cold-$rep.out err=$WORK/cold-$rep.err
         else
-            start_nginx_cold
             out=- err=-
         fi
+        # The watcher first (its start-up is not timed), then the server.
+        ctl=$WORK/cold-$who-$rep.ctl
+        "${DCLIENT[@]}" coldstart "$ctl" "${COLD_PORT[$who]}" "$out" "$err" "$path" >"$ctl.result" &
+        watcher=$!
+        for _ in $(seq 600); do [[ -e $ctl.ready ]] && break; sleep 0.05; done
+        [[ -e $ctl.ready ]] || die "the cold-start watcher did not start"
+        if [[ $who == tower-cdn ]]; then start_tower_cold "$rep"; else start_nginx_cold; fi
         COLD[$who]=$STARTED
-        IFS=$'\t' read -r listen_ms hit_ms status cache index_ms entries logged_ms < <(
-            "${DCLIENT[@]}" coldstart "$COLD_T0" "$STARTED" "${COLD_PORT[$who]}" "$out" "$err" "$path"
-        )
+        # One write by the shell itself: no fork before the watcher reads it.
+        echo "$COLD_T0 $STARTED" >"$ctl"
+        wait "$watcher" || die "cold-start watcher for $who failed"
+        IFS=$'\t' read -r listen_ms hit_ms status cache index_ms entries logged_ms <"$ctl.result"
         log "restart $rep $who: listening after $listen_ms ms, $path answered $status ($cache) after $hit_ms ms, index loaded after $index_ms ms ($entries entries, scan $logged_ms ms)"
         record cold "$who" small "$rep" listen_ms "$listen_ms"
         record cold "$who" small "$rep" hit_ms "$hit_ms"
@@ -866,7 +944,7 @@ done
     echo "## Disk-tier benchmark, $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -sr); load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
     echo "\`DURATION=$DURATION REPS=$REPS ENTRIES=$ENTRIES NGINX_SENDFILE=$NGINX_SENDFILE bash benches/disk.sh\`:" \
-        "$("$TOWER_BIN" --version) \`${TOWER_ARGS[*]} --cache-dir DIR\`; $(nginx -v 2>&1 | sed 's/^nginx version: //') \`proxy_cache_path\` on the same file system, sendfile $NGINX_SENDFILE;" \
+        "$("$TOWER_BIN" --version) (commit $REVISION) \`${TOWER_ARGS[*]} --cache-dir DIR\`; $(nginx -v 2>&1 | sed 's/^nginx version: //') \`proxy_cache_path\` on the same file system, sendfile $NGINX_SENDFILE;" \
         "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'). Page cache warm throughout." \
         "Origin requests for /100k and /10m during all hit runs: $static_fetches (4 = warm-ups only);" \
         "tower-cdn's memory tier held $mem_entries_after entries after the runs ($mem_entries before)." \

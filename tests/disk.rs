@@ -47,7 +47,7 @@ fn layer(origin: &Origin, dir: &Path, capacity: u64) -> CdnLayer {
         .standalone(true)
         .capacity_bytes(64 << 20)
         .max_entry_bytes(4 << 20)
-        .disk(DiskConfig::new(dir).capacity_bytes(capacity).max_object_bytes(capacity / 2))
+        .disk(DiskConfig::new(dir).capacity_bytes(capacity))
         .build()
         .unwrap()
 }
@@ -538,4 +538,36 @@ async fn without_a_disk_concurrent_requests_for_a_too_large_object_share_one_fet
         assert!(cs.contains("detail=too-large") || cs.contains("too-large"), "{cs}");
     }
     assert_eq!(origin.hits("/large"), 1, "five readers, one fetch");
+}
+
+#[tokio::test]
+async fn the_config_files_disk_section_is_used_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Origin::start().await;
+    origin.route("/f", Reply::ok("from a file config").header("cache-control", "max-age=600"));
+    let config = |disk: &str| {
+        format!(
+            "slice_size = \"2MiB\"\n[disk]\n{disk}\n\n[[distributions]]\nid = \"d\"\n[distributions.origins.o]\nkind = \"http\"\nurl = \"{}\"\n[distributions.default_behavior]\norigin = \"o\"\n",
+            origin.url()
+        )
+    };
+    // A relative directory is relative to the file.
+    let file = dir.path().join("edge.toml");
+    std::fs::write(&file, config("dir = \"cache\"\ncapacity = \"64MiB\"")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let proxy = Proxy::start("", &["--listen", "127.0.0.1:0", "--config", file.to_str().unwrap()]);
+    assert_eq!(get(&format!("{}/f", proxy.url)).await.2, "from a file config");
+    committed(&dir.path().join("cache"), 1).await;
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, config("dir = \"cache\"\ncapacity = \"1MiB\"\nmax_object_size = \"1MiB\"")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("disk.max_object_size") && err.contains("disk.capacity"), "{err}");
+    std::fs::write(&bad, config("capacity = \"1GiB\"")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dir"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -186,6 +186,11 @@ impl LocalCache {
         self.fills.join_or_lead(fill_key, self.max_entry_bytes)
     }
 
+    /// Whether a request for `fill_key` would join a fill in flight.
+    pub(crate) fn fill_joinable(&self, fill_key: &str) -> bool {
+        self.fills.joinable(fill_key)
+    }
+
     /// Starts a fill only if none is in flight (background refreshes).
     pub(crate) fn lead_pinned(&self, fill_key: &CacheKey) -> Option<(FillWriter, Registration)> {
         self.fills.lead_pinned(fill_key, self.max_entry_bytes)

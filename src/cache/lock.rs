@@ -97,6 +97,12 @@ impl Fills {
         Some((FillWriter::new(fill, max_bytes), registration))
     }
 
+    /// Whether a request for `key` would join a fill in flight (at byte 0
+    /// or from its disk write).
+    pub fn joinable(&self, key: &str) -> bool {
+        self.lock().get(key).is_some_and(|f| !f.is_closed() || f.follow_from_file().is_some())
+    }
+
     /// Removes `fill` from the table if it is still the one registered.
     pub fn remove(&self, fill: &Arc<Fill>) {
         remove_from(&self.map, fill);

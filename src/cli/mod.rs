@@ -215,7 +215,10 @@ fn with_flags(b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(dir) = &args.cache_dir {
         let mut disk = crate::DiskConfig::new(dir);
         if let Some(file) = b.disk_config() {
-            disk = disk.capacity_bytes(file.capacity_bytes).max_object_bytes(file.max_object_bytes);
+            disk = disk.capacity_bytes(file.capacity_bytes);
+            if let Some(max) = file.max_object_bytes {
+                disk = disk.max_object_bytes(max);
+            }
         }
         if let Some(n) = args.disk_capacity {
             disk = disk.capacity_bytes(n);

@@ -211,7 +211,8 @@ fn validator(headers: &HeaderMap) -> Option<&HeaderValue> {
 }
 
 /// Serves a range request from slices; `None` sends it down the usual
-/// path (the origin does not serve slices, or a whole copy is on disk).
+/// path (the origin does not serve slices, the whole object is being
+/// fetched, or a whole copy is on disk).
 pub(super) async fn serve(
     edge: &Arc<Edge>,
     behavior: &Arc<Behavior>,
@@ -221,6 +222,10 @@ pub(super) async fn serve(
     first: u64,
     now: SystemTime,
 ) -> Option<Response<CdnBody>> {
+    // The whole object is on its way: the range is served from that fill.
+    if edge.cache.fill_joinable(primary) {
+        return None;
+    }
     #[cfg(feature = "disk")]
     if edge.cache.disk().is_some_and(|d| d.may_hold(primary)) {
         // The whole object may be on disk: the usual path reads it there.

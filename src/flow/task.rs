@@ -191,7 +191,7 @@ impl FillTask {
     fn disk_takes(&self, expected_len: Option<u64>) -> bool {
         #[cfg(feature = "disk")]
         if let Some(disk) = self.edge.cache.disk() {
-            return expected_len.is_none_or(|n| n <= disk.config().max_object_bytes);
+            return expected_len.is_none_or(|n| n <= disk.config().largest_object());
         }
         let _ = expected_len;
         false

@@ -70,7 +70,8 @@ pub(crate) const CHECK_WHOLE_BYTES: u64 = 8 * 1024 * 1024;
 pub struct DiskConfig {
     pub(crate) dir: PathBuf,
     pub(crate) capacity_bytes: u64,
-    pub(crate) max_object_bytes: u64,
+    /// `None`: 1 GiB, or half the capacity if that is less.
+    pub(crate) max_object_bytes: Option<u64>,
 }
 
 impl DiskConfig {
@@ -81,11 +82,7 @@ impl DiskConfig {
 
     /// A disk tier in `dir` (created if missing).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DiskConfig {
-            dir: dir.into(),
-            capacity_bytes: Self::DEFAULT_CAPACITY_BYTES,
-            max_object_bytes: Self::DEFAULT_MAX_OBJECT_BYTES,
-        }
+        DiskConfig { dir: dir.into(), capacity_bytes: Self::DEFAULT_CAPACITY_BYTES, max_object_bytes: None }
     }
 
     /// The most the files may take (bodies and their trailers).
@@ -94,10 +91,16 @@ impl DiskConfig {
         self
     }
 
-    /// The largest body stored on disk.
+    /// The largest body stored on disk (default 1 GiB, or half the
+    /// capacity if that is less).
     pub fn max_object_bytes(mut self, bytes: u64) -> Self {
-        self.max_object_bytes = bytes;
+        self.max_object_bytes = Some(bytes);
         self
+    }
+
+    /// The largest body stored, as configured or by default.
+    pub fn largest_object(&self) -> u64 {
+        self.max_object_bytes.unwrap_or(Self::DEFAULT_MAX_OBJECT_BYTES.min(self.capacity_bytes / 2))
     }
 
     /// The directory.
@@ -111,15 +114,17 @@ impl DiskConfig {
         if self.capacity_bytes == 0 {
             return Err(ConfigError::new("disk.capacity", "must be greater than zero"));
         }
-        if self.max_object_bytes == 0 {
+        if self.max_object_bytes == Some(0) {
             return Err(ConfigError::new("disk.max_object_size", "must be greater than zero"));
         }
-        if self.max_object_bytes > self.capacity_bytes / 2 {
+        if let Some(max) = self.max_object_bytes
+            && max > self.capacity_bytes / 2
+        {
             return Err(ConfigError::new(
                 "disk.max_object_size",
                 format!(
-                    "{} bytes is more than half the disk capacity ({} bytes); raise disk.capacity or lower disk.max_object_size",
-                    self.max_object_bytes, self.capacity_bytes
+                    "{max} bytes is more than half the disk capacity ({} bytes); raise disk.capacity or lower disk.max_object_size",
+                    self.capacity_bytes
                 ),
             ));
         }
@@ -400,7 +405,7 @@ impl Disk {
     /// variant's own), whose fill began at `began`. `None` when the
     /// announced length is over the tier's largest object.
     pub(crate) fn begin(&self, key: &str, began: SystemTime, expected_len: Option<u64>) -> Option<DiskWrite> {
-        if expected_len.is_some_and(|n| n > self.shared.cfg.max_object_bytes) {
+        if expected_len.is_some_and(|n| n > self.shared.cfg.largest_object()) {
             return None;
         }
         let hash = format::key_hash(key);

@@ -200,7 +200,7 @@ impl DiskWrite {
             return;
         }
         self.len += data.len() as u64;
-        if self.len > self.shared.cfg.max_object_bytes || self.state.failed.load(Ordering::Acquire) {
+        if self.len > self.shared.cfg.largest_object() || self.state.failed.load(Ordering::Acquire) {
             self.abandon();
             return;
         }
