@@ -571,3 +571,29 @@ async fn the_config_files_disk_section_is_used_and_checked() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("dir"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn a_stale_disk_entry_is_revalidated_not_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Origin::start().await;
+    let body = "x".repeat(300 * 1024);
+    origin.route("/s", Reply::ok(body.clone()).header("cache-control", "max-age=1").header("etag", "\"e1\""));
+    {
+        let addr = start_proxy(layer(&origin, dir.path(), 64 << 20)).await;
+        assert_eq!(get(&format!("http://{addr}/s")).await.2, body);
+        committed(dir.path(), 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let addr = start_proxy(layer(&origin, dir.path(), 64 << 20)).await;
+    let (status, cs, got) = get(&format!("http://{addr}/s")).await;
+    assert_eq!(status, 200);
+    assert_eq!(got, body);
+    assert!(cs.contains("fwd-status=304"), "the stale copy was revalidated: {cs}");
+    let asked = origin.last_headers("/s").unwrap();
+    assert_eq!(asked["if-none-match"], "\"e1\"");
+    assert_eq!(origin.hits("/s"), 2);
+    // Freshened in memory (and on disk): a hit.
+    let (_, cs, _) = get(&format!("http://{addr}/s")).await;
+    assert!(cs.contains("hit"), "{cs}");
+    assert_eq!(origin.hits("/s"), 2);
+}

@@ -125,38 +125,56 @@ impl FillTask {
         ReqB: HttpBody,
         ResB: HttpBody,
     {
-        // The shared tier first: another edge may have filled this key.
-        let tier = match super::tier::before_origin(&self).await {
-            #[cfg(feature = "disk")]
-            Before::Disk(hit) => return self.serve_disk(hit, tx).await,
-            #[cfg(feature = "l2")]
-            Before::Hit(found) => return self.serve_l2(found, tx),
-            Before::Fetch(tier) => tier,
-        };
-        let request_time = self.edge.now();
+        // The further tiers first: disk, then another edge's fill.
+        let mut parts = parts;
+        let Some((task, tier, tx)) = self.tiers(&mut parts, tx).await else { return };
+        let request_time = task.edge.now();
         let started = std::time::Instant::now();
-        let fetched = self.behavior.origin.fetch(inner, parts, body, false).await;
-        self.settle(fetched, started, request_time, tx, tier).await;
+        let fetched = task.behavior.origin.fetch(inner, parts, body, false).await;
+        task.settle(fetched, started, request_time, tx, tier).await;
+    }
+
+    /// Serves what a further tier holds (then `None`), or returns the
+    /// fill's stake for the fetch; a stale disk copy becomes the response
+    /// the fetch revalidates.
+    async fn tiers<E>(self, parts: &mut Parts, tx: Tx<E>) -> Option<(Self, Tier, Tx<E>)> {
+        match super::tier::before_origin(&self).await {
+            #[cfg(feature = "disk")]
+            Before::Disk(hit) => {
+                self.serve_disk(hit, tx).await;
+                None
+            }
+            #[cfg(feature = "l2")]
+            Before::Hit(found) => {
+                self.serve_l2(found, tx);
+                None
+            }
+            Before::Fetch(tier) => Some((self, tier, tx)),
+            #[cfg(feature = "disk")]
+            Before::Revalidate(tier, prior) => {
+                let mut task = self;
+                for (name, value) in &crate::policy::conditional::revalidation_headers(&prior.entry.head().headers) {
+                    parts.headers.insert(name, value.clone());
+                }
+                task.prior = Some(prior);
+                Some((task, tier, tx))
+            }
+        }
     }
 
     /// Runs a fill against a configured origin (not the app), with no
     /// request content: a slice of a large object.
     pub(crate) async fn run_remote(self, parts: Parts, tx: Tx<std::convert::Infallible>) {
-        let tier = match super::tier::before_origin(&self).await {
-            #[cfg(feature = "disk")]
-            Before::Disk(hit) => return self.serve_disk(hit, tx).await,
-            #[cfg(feature = "l2")]
-            Before::Hit(found) => return self.serve_l2(found, tx),
-            Before::Fetch(tier) => tier,
-        };
-        let request_time = self.edge.now();
+        let mut parts = parts;
+        let Some((task, tier, tx)) = self.tiers(&mut parts, tx).await else { return };
+        let request_time = task.edge.now();
         let started = std::time::Instant::now();
         let empty = http_body_util::Empty::<bytes::Bytes>::new();
-        let fetched = match self.behavior.origin.fetch_remote(parts, empty, false).await {
+        let fetched = match task.behavior.origin.fetch_remote(parts, empty, false).await {
             Ok(resp) => Fetched::Response(resp),
             Err(e) => Fetched::Failed(e),
         };
-        self.settle(fetched, started, request_time, tx, tier).await;
+        task.settle(fetched, started, request_time, tx, tier).await;
     }
 
     /// What follows the origin's answer (or failure).
@@ -432,6 +450,13 @@ impl FillTask {
                 let stored = Stored { head, chunks: prior.entry.body(), vary: &s.vary, seq: self.seq, tags };
                 if let Some(entry) = self.edge.cache.insert(&self.primary, stored, &self.req_headers) {
                     tier.write(&self.edge, &self.primary, &entry, &s.vary, &self.req_headers);
+                    // The disk keeps the freshened copy too.
+                    let mut disk =
+                        DiskTap::begin(&self, &s.vary, Some(entry.body().iter().map(|b| b.len() as u64).sum()), true);
+                    for chunk in entry.body() {
+                        crate::body::tee::Tap::chunk(&mut disk, chunk);
+                    }
+                    let _ = disk.commit(&self.edge, &self.primary, entry.head(), entry.tags(), &s.vary, false);
                 }
             }
             _ => {

@@ -43,6 +43,10 @@ pub(super) enum Before {
     Hit(Found),
     /// Fetch from the origin, then hand the result to [`Tier::write`].
     Fetch(Tier),
+    /// Fetch, revalidating this stale disk copy (it also serves stale on
+    /// error where allowed).
+    #[cfg(feature = "disk")]
+    Revalidate(Tier, super::task::Prior),
 }
 
 /// The fill's stake in the shared tier: the fleet generation when it began,
@@ -78,26 +82,54 @@ impl Tier {
 /// Looks on disk, then in the shared tier.
 pub(super) async fn before_origin(task: &FillTask) -> Before {
     #[cfg(feature = "disk")]
-    if let Some(hit) = disk_lookup(task).await {
-        return Before::Disk(Box::new(hit));
+    let stale = match disk_lookup(task).await {
+        Some(DiskFound::Fresh(hit)) => return Before::Disk(hit),
+        Some(DiskFound::Stale(prior)) => Some(prior),
+        None => None,
+    };
+    match shared_tier(task).await {
+        #[cfg(feature = "disk")]
+        Before::Fetch(tier) if let Some(prior) = stale => Before::Revalidate(tier, prior),
+        other => other,
     }
-    shared_tier(task).await
 }
 
-/// A fresh disk entry this request may be served.
+/// What the disk tier has for a fill.
 #[cfg(feature = "disk")]
-async fn disk_lookup(task: &FillTask) -> Option<crate::cache::disk::DiskHit> {
+enum DiskFound {
+    /// Fresh: serve it.
+    Fresh(Box<crate::cache::disk::DiskHit>),
+    /// Stale, small enough to have been read whole: revalidate it.
+    Stale(super::task::Prior),
+}
+
+/// A disk entry this request may be served, or revalidate.
+#[cfg(feature = "disk")]
+async fn disk_lookup(task: &FillTask) -> Option<DiskFound> {
     let disk = task.edge.cache.disk()?;
-    let pragma = reuse::pragma_no_cache(&task.req_headers);
-    // The client wants the origin's own answer (§5.2.1.4).
-    if task.req_cc.no_cache.is_present() || pragma {
+    // A fill that already holds a stored copy revalidates that one.
+    if task.prior.is_some() {
         return None;
     }
+    let pragma = reuse::pragma_no_cache(&task.req_headers);
     let hit = disk.lookup(&task.primary, &task.req_headers).await?;
     let meta = &hit.head.meta;
-    let shareable = !task.private() || meta.shared;
+    if task.private() && !meta.shared {
+        return None;
+    }
     let fresh = matches!(reuse::decide(meta, &task.req_cc, pragma, task.edge.now()), Reuse::Fresh { .. });
-    (shareable && fresh).then_some(hit)
+    if fresh {
+        return Some(DiskFound::Fresh(Box::new(hit)));
+    }
+    // Stale (or the client asked for the origin's answer): with the whole
+    // body read, it is a stored response to revalidate (RFC 9111 §4.3).
+    let whole = hit.first.iter().map(|b| b.len() as u64).sum::<u64>() == hit.body.len();
+    if !whole || hit.body.len() > task.edge.cache.max_entry_bytes() {
+        return None;
+    }
+    let crate::cache::disk::DiskHit { head, tags, first, .. } = hit;
+    let entry = Arc::new(Entry::new(head, &first, task.seq, tags));
+    Some(DiskFound::Stale(super::task::Prior { entry, store_key: Arc::clone(&task.primary) }))
 }
 
 /// Without the `l2` feature there is no shared tier: fetch.
