@@ -6,7 +6,9 @@
 #      against nginx `proxy_cache` (its cache is always on disk), the
 #      servers interleaved over REPS rounds; req/s, body MB/s, latency and
 #      CPU per request, medians and the tower/nginx ratio. tower-cdn's own
-#      counters (admin `/metrics`) check that every hit was a disk hit;
+#      counters (admin `/metrics`) and one more short, unmeasured wrk run
+#      per server and object whose Lua script classifies every response's
+#      cache header check that the hits were disk hits;
 #   2. cold start with ENTRIES (100 000) small entries on disk: fill, wait
 #      until the files are written, stop, start again on the same
 #      directory and port; time from the process start to `listening on`,
@@ -21,6 +23,14 @@
 #   DURATION=3s REPS=1 bash benches/disk.sh     # smoke run
 #   ENTRIES=20000 bash benches/disk.sh          # smaller cold-start store
 #   OUT_DIR=some/dir bash benches/disk.sh       # keep results.tsv, report.md, wrk outputs
+#
+# Settings (environment): DURATION (10s), REPS (3), THREADS (2),
+# CONNS_100K (16), CONNS_10M (8), ENTRIES (100000), FILL_CONNS (64),
+# HERD (5), CHECK_DURATION (2s), MEM_CAPACITY (4MiB), MEM_MAX_OBJECT
+# (64KiB), DISK_CAPACITY (4GiB), BASE_PORT (18180; uses +1 … +9),
+# NGINX_SENDFILE (on), QUIET_BUDGET_S (60), KEEP=1 to keep the temporary
+# directory (TMPDIR, default /tmp: the caches live there), CARGO_TARGET_DIR
+# (/var/tmp/tower-cdn-ci-target, as .ci/run).
 #
 # The page cache is warm in every measurement (the files were just written
 # and nothing here drops caches): these are disk-tier numbers with the
@@ -54,6 +64,7 @@ NGINX_PORT=$((BASE_PORT + 5))
 COLD_TOWER_PORT=$((BASE_PORT + 6))
 COLD_NGINX_PORT=$((BASE_PORT + 7))
 HERD_PORT=$((BASE_PORT + 8))
+COLD_ADMIN_PORT=$((BASE_PORT + 9)) # the restarted tower-cdn's admin API
 export PATH="$PATH:/usr/sbin:/sbin"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/tower-cdn-ci-target}
 
@@ -362,7 +373,7 @@ def cmd_report(path):
         out.append("")
         out.append(
             "| server | restarts | process start → listening ms | → first hit on an old object ms "
-            "| first answers (status, cache header) | → index loaded ms | index scan (logged) ms | entries indexed |"
+            "| first answers (status, cache header) | → index loaded ms | index scan (logged) ms | entries in the index |"
         )
         out.append("|---|---:|---:|---:|---|---:|---:|---:|")
         for who in ("tower-cdn", "nginx"):
@@ -375,7 +386,7 @@ def cmd_report(path):
                 f"| {who} | {len(c['listen_ms'])} | {med(c['listen_ms'].values()):.1f} | {med(c['hit_ms'].values()):.1f} "
                 f"| {'; '.join(f'{k} ×{v}' for k, v in answers.items())} "
                 f"| {na(med(c['index_ms'].values()), '{:,.0f}')} | {na(med(c['logged_ms'].values()), '{:,.0f}')} "
-                f"| {na(med(c['entries'].values()), '{:,.0f}')} |"
+                f"| {na(med(c['indexed'].values()), '{:,.0f}')} |"
             )
         out.append("")
         out.append(
@@ -646,7 +657,7 @@ count_files() { find "$1" -type f 2>/dev/null | wc -l; }
 # ------------------------------------------------------------------- start
 
 for port in "$ORIGIN_PORT" "$STATIC_PORT" "$TOWER_PORT" "$ADMIN_PORT" "$NGINX_PORT" "$COLD_TOWER_PORT" \
-    "$COLD_NGINX_PORT" "$HERD_PORT"; do
+    "$COLD_NGINX_PORT" "$HERD_PORT" "$COLD_ADMIN_PORT"; do
     port_free "$port" || die "port $port is in use (set BASE_PORT)"
 done
 install_missing
@@ -802,7 +813,7 @@ start_tower_cold() {
     # The time the process starts, taken just before the fork.
     COLD_T0=$EPOCHREALTIME
     RUST_LOG=info "$TOWER_BIN" --listen "127.0.0.1:$COLD_TOWER_PORT" --origin "$ORIGIN" \
-        --cache-dir "$COLD_DIR" "${TOWER_ARGS[@]}" >"$WORK/cold-$1.out" 2>"$WORK/cold-$1.err" &
+        --admin "127.0.0.1:$COLD_ADMIN_PORT" --cache-dir "$COLD_DIR" "${TOWER_ARGS[@]}" >"$WORK/cold-$1.out" 2>"$WORK/cold-$1.err" &
     STARTED=$!
     PIDS+=("$STARTED")
 }
@@ -878,6 +889,11 @@ for rep in $(seq "$REPS"); do
         record cold "$who" small "$rep" entries "$entries"
         record cold "$who" small "$rep" logged_ms "$logged_ms"
         if [[ $who == tower-cdn ]]; then
+            # The index once loaded (the scan's own count leaves out what
+            # requests indexed before it got there: the first hit).
+            indexed=$(curl -sS --max-time 5 "http://127.0.0.1:$COLD_ADMIN_PORT/metrics" | awk '$1 == "tower_cdn_disk_entries" { print $2 }')
+            log "restart $rep tower-cdn: the index holds ${indexed:-?} entries"
+            record cold "$who" small "$rep" indexed "${indexed:-nan}"
             grep -qE "$DISK_HIT" <<<"$cache" || log "warning: the first answer after the restart was not a disk hit: $status $cache"
         else
             [[ $cache == HIT ]] || log "warning: nginx's first answer after the restart was not a HIT: $status $cache"

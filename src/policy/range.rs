@@ -289,6 +289,41 @@ mod tests {
         ByteRange { start, end_inclusive }
     }
 
+    #[test]
+    fn only_the_exact_slice_asked_for_is_one() {
+        use http::StatusCode;
+        let want = br(1024, 2047);
+        let check = |status: StatusCode, fields: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in fields {
+                h.append(
+                    http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            is_exact_slice(status, &h, want)
+        };
+        let ok = StatusCode::PARTIAL_CONTENT;
+        assert!(check(ok, &[("content-range", "bytes 1024-2047/5000")]));
+        assert!(check(ok, &[("content-range", "bytes 1024-2047/5000"), ("content-length", "1024")]));
+        // The last slice ends at the last byte.
+        assert!(check(ok, &[("content-range", "bytes 1024-1499/1500")]));
+        for bad in [
+            vec![("content-range", "bytes 1024-2046/5000")],
+            vec![("content-range", "bytes 1023-2047/5000")],
+            vec![("content-range", "bytes 1024-1499/1600")],
+            vec![("content-range", "bytes 1024-2047/*")],
+            vec![("content-range", "bytes */5000")],
+            vec![("content-range", "bytes 1024-2047/5000"), ("content-length", "10")],
+            vec![("content-range", "bytes 1024-2047/5000"), ("content-range", "bytes 1024-2047/5000")],
+            vec![("content-type", "multipart/byteranges; boundary=x")],
+            vec![],
+        ] {
+            assert!(!check(ok, &bad), "{bad:?}");
+        }
+        assert!(!check(StatusCode::OK, &[("content-range", "bytes 1024-2047/5000")]));
+    }
+
     fn eval(raw: &str, len: u64) -> RangeOutcome {
         let value = HeaderValue::from_str(raw).expect("test header is valid");
         evaluate(Some(&value), len)
