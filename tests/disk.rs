@@ -597,3 +597,25 @@ async fn a_stale_disk_entry_is_revalidated_not_fetched_again() {
     assert!(cs.contains("hit"), "{cs}");
     assert_eq!(origin.hits("/s"), 2);
 }
+
+#[tokio::test]
+async fn an_older_layout_and_files_of_another_format_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    // What an older version might have left: another layout directory, and
+    // files in this layout that are not entries of this format.
+    std::fs::create_dir_all(dir.path().join("v0/objects/ab")).unwrap();
+    std::fs::write(dir.path().join("v0/objects/ab/whatever"), b"old format").unwrap();
+    std::fs::create_dir_all(dir.path().join("v1/objects/00")).unwrap();
+    std::fs::write(dir.path().join("v1/objects/00/00000000000000000000000000000000"), b"TCDF not really").unwrap();
+    std::fs::write(dir.path().join("v1/objects/00/not-a-hash"), b"stray").unwrap();
+    let origin = Origin::start().await;
+    origin.route("/n", Reply::ok("new").header("cache-control", "max-age=600"));
+    let layer = layer(&origin, dir.path(), 64 << 20);
+    let addr = start_proxy(layer.clone()).await;
+    assert_eq!(get(&format!("http://{addr}/n")).await.2, "new");
+    assert!(eventually(|| layer.cache().disk_loaded() == Some(true)).await);
+    assert!(!dir.path().join("v1/objects/00/00000000000000000000000000000000").exists());
+    assert!(!dir.path().join("v1/objects/00/not-a-hash").exists());
+    assert!(dir.path().join("v0/objects/ab/whatever").exists(), "another version's tree is left alone");
+    committed(dir.path(), 1).await;
+}

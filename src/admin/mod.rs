@@ -172,7 +172,7 @@ async fn stats(State(admin): State<AdminState>) -> Response {
     let s = cache.stats();
     let requests: serde_json::Map<String, Value> =
         s.requests.iter().map(|(r, n)| (r.as_str().to_owned(), Value::from(*n))).collect();
-    let body = json!({
+    let mut body = json!({
         "requests": requests,
         "hit_ratio": s.hit_ratio,
         "bytes_from_cache": s.bytes_from_cache,
@@ -188,6 +188,24 @@ async fn stats(State(admin): State<AdminState>) -> Response {
         "invalidations": s.invalidations,
         "log_records_dropped": s.log_records_dropped,
     });
+    #[cfg(feature = "disk")]
+    if let (Some(loaded), Some(obj)) = (cache.disk_loaded(), body.as_object_mut()) {
+        obj.insert(
+            "disk".to_owned(),
+            json!({
+                "entries": s.disk_entries,
+                "bytes": s.disk_bytes,
+                "index_loaded": loaded,
+                "hits": s.disk_hits,
+                "misses": s.disk_misses,
+                "writes": s.disk_writes,
+                "writes_abandoned": s.disk_writes_abandoned,
+                "errors": s.disk_errors,
+                "corrupt": s.disk_corrupt,
+                "evictions": s.disk_evictions,
+            }),
+        );
+    }
     json_response(StatusCode::OK, &body)
 }
 

@@ -478,17 +478,14 @@ impl Disk {
 
     /// Applies an invalidation: in effect at once, recorded in the log
     /// (paths, prefixes, tags, everything) before the files are deleted.
+    /// The lookups check it at once; the log append, the sweep of the
+    /// index and the deletions run on a writer thread (a sweep of a
+    /// million entries never holds an async worker).
     pub(crate) fn invalidate(&self, scope: &Scope) {
         let record = Record { at: now_nanos(), scope: scope.clone() };
         self.shared.recent().push(record.clone());
-        let covered = self.shared.index().remove_matching(|item| record.covers(item.written, &item.key, &item.tags));
-        match purgelog::encode(&record) {
-            // The log, synced, then the deletions, on one thread.
-            Some(bytes) => {
-                let _ = self.writers[0].send(Job::Purge { record: bytes, delete: covered });
-            }
-            None => self.delete(covered),
-        }
+        let bytes = purgelog::encode(&record);
+        let _ = self.writers[0].send(Job::Purge { bytes, record });
         prune_recent(&self.shared);
     }
 

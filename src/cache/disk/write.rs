@@ -52,10 +52,11 @@ pub(super) enum Job {
     },
     /// Files to delete (purged, evicted, outdated).
     Delete(Vec<u128>),
-    /// An invalidation to persist before its deletions.
+    /// An invalidation: persisted (when it can be), then applied to the
+    /// index and the files.
     Purge {
-        record: Vec<u8>,
-        delete: Vec<u128>,
+        bytes: Option<Vec<u8>>,
+        record: purgelog::Record,
     },
 }
 
@@ -385,11 +386,14 @@ pub(super) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                     shared.delete_file(h);
                 }
             }
-            Job::Purge { record, delete } => {
-                if let Err(e) = purgelog::append(&shared.purge_log, &record) {
+            Job::Purge { bytes, record } => {
+                if let Some(bytes) = bytes
+                    && let Err(e) = purgelog::append(&shared.purge_log, &bytes)
+                {
                     shared.io_error("record an invalidation", &e);
                 }
-                for h in delete {
+                let covered = shared.index().remove_matching(|item| record.covers(item.written, &item.key, &item.tags));
+                for h in covered {
                     shared.delete_file(h);
                 }
             }
