@@ -122,6 +122,7 @@ pub struct CdnLayerBuilder {
     #[cfg(feature = "disk")]
     disk: Option<crate::cache::disk::DiskConfig>,
     slice_bytes: u64,
+    response_headers: Option<crate::ResponseHeadersPolicy>,
     cache_name: String,
     edge_id: Option<String>,
     viewer_scheme: String,
@@ -151,6 +152,7 @@ impl Default for CdnLayerBuilder {
             #[cfg(feature = "disk")]
             disk: None,
             slice_bytes: DEFAULT_SLICE_BYTES,
+            response_headers: None,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
             viewer_scheme: "http".into(),
@@ -372,6 +374,14 @@ impl CdnLayerBuilder {
         self.disk.as_ref()
     }
 
+    /// A response headers policy for the single-origin setup (with
+    /// distributions, each behavior has its own:
+    /// [`CacheBehavior::response_headers_policy`](crate::CacheBehavior::response_headers_policy)).
+    pub fn response_headers_policy(mut self, policy: crate::ResponseHeadersPolicy) -> Self {
+        self.response_headers = Some(policy);
+        self
+    }
+
     /// A range request for an object that is not stored fetches, stores
     /// and serves only the fixed-size slices of it that the range needs,
     /// with origin `Range` requests (nginx's slice module), instead of the
@@ -478,6 +488,7 @@ impl CdnLayerBuilder {
             let ttl = if target.uses_app() { app_ttl } else { layer_ttl };
             let mut behavior = Behavior::catch_all(Arc::new(target), ttl);
             behavior.compress = self.compress;
+            behavior.response_headers = self.response_headers.map(Arc::new);
             Routes::single(behavior)
         } else {
             if self.origin.is_some() {

@@ -209,6 +209,9 @@ pub use origin::{Origin, OriginGroup};
 #[cfg(feature = "s3")]
 pub use origin::{S3Credentials, S3Origin};
 pub use policy::key_policy::Select;
+pub use policy::response_headers::{
+    AllowOrigins, Cors, MANAGED_POLICIES as MANAGED_RESPONSE_HEADERS_POLICIES, ResponseHeadersPolicy,
+};
 pub use reload::Reloaded;
 pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,

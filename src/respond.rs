@@ -93,6 +93,18 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// The edge's answer to a CORS preflight (RFC 9110 has no body for 204).
+pub(crate) fn preflight(code: StatusCode, headers: HeaderMap) -> Response<CdnBody> {
+    let mut resp = Response::new(CdnBody::empty());
+    *resp.status_mut() = code;
+    *resp.headers_mut() = headers;
+    if code != StatusCode::NO_CONTENT {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    }
+    resp.extensions_mut().insert(CacheStatus::refused("cors-preflight"));
+    resp
+}
+
 /// Answers `asked` from `rep`: preconditions, then range, then HEAD.
 pub(crate) fn represent(rep: Representation, asked: Asked<'_>, status: CacheStatus) -> Response<CdnBody> {
     let Representation { status: code, headers, body, len, entry } = rep;

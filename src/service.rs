@@ -22,11 +22,30 @@ use crate::status::CacheStatus;
 /// counters, the span's fields. An answer to HEAD has no content, whoever
 /// made it (the edge's own error pages have some): HTTP/1.1 would drop it,
 /// but over HTTP/2 it would be sent as DATA and break the stream.
-fn finish(edge: &Edge, begun: Begun, span: &tracing::Span, to_head: bool, resp: &mut Response<CdnBody>) {
+/// What the response side of a request needs from its request: the
+/// behavior (when it has a response headers policy) and the `Origin`.
+struct Viewed {
+    routed: Option<Arc<crate::route::Behavior>>,
+    origin: Option<http::HeaderValue>,
+}
+
+fn finish(
+    edge: &Edge,
+    begun: Begun,
+    span: &tracing::Span,
+    to_head: bool,
+    viewed: &Viewed,
+    resp: &mut Response<CdnBody>,
+) {
     let code = resp.status();
     let (mut head, mut body) = std::mem::take(resp).into_parts();
-    if let Some(status) = head.extensions.get::<CacheStatus>() {
+    let status = head.extensions.get::<CacheStatus>();
+    if let Some(status) = status {
         status.render(&edge.names, code, &mut head.headers);
+    }
+    if let Some(policy) = viewed.routed.as_ref().and_then(|b| b.response_headers.as_deref()) {
+        let timing = policy.server_timing.then(|| server_timing(edge, &begun, status));
+        policy.apply(viewed.origin.as_ref(), &mut head.headers, timing);
     }
     if to_head && !http_body::Body::is_end_stream(&body) {
         body = body.range(0, 0);
@@ -34,6 +53,22 @@ fn finish(edge: &Edge, begun: Begun, span: &tracing::Span, to_head: bool, resp: 
     *resp = Response::from_parts(head, body);
     edge.observe.finish_head(begun, resp);
     crate::observe::span::record_head(span, resp, edge.names.name());
+}
+
+/// CloudFront's `Server-Timing` metrics that the edge knows: the cache
+/// result, the location, the request id and the time to the response head.
+fn server_timing(edge: &Edge, begun: &Begun, status: Option<&CacheStatus>) -> http::HeaderValue {
+    let result = match status {
+        Some(s) if s.is_hit() => "cdn-cache-hit",
+        Some(s) if s.fwd() == Some(crate::Fwd::Stale) => "cdn-cache-refresh",
+        _ => "cdn-cache-miss",
+    };
+    let ms = begun.started().elapsed().as_secs_f64() * 1000.0;
+    let quote = |v: &str| v.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect::<String>();
+    let rid = quote(begun.request_id().to_str().unwrap_or(""));
+    let pop = quote(edge.observe.edge_location());
+    let value = format!("{result}, cdn-pop;desc=\"{pop}\", cdn-rid;desc=\"{rid}\", cdn-downstream-fbl;dur={ms:.3}");
+    http::HeaderValue::from_str(&value).unwrap_or_else(|_| http::HeaderValue::from_static("cdn-cache-miss"))
 }
 
 /// A service that answers from the cache and fetches misses from the
@@ -94,14 +129,15 @@ where
         let begun = edge.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
         let viewer = ErrorPageViewer::capture(&edge, &req);
-        let pending = match span.in_scope(|| crate::flow::start(&edge, req)) {
+        let mut viewed = Viewed { routed: None, origin: req.headers().get(http::header::ORIGIN).cloned() };
+        let pending = match span.in_scope(|| crate::flow::start(&edge, req, &mut viewed.routed)) {
             Start::Done(resp) => match viewer {
                 Some(viewer) if error_page_candidate(&resp) => {
                     let head_span = span.clone();
                     return ResponseFuture::new(
                         async move {
                             let mut resp = error_page(&edge, viewer, resp).await;
-                            finish(&edge, begun, &head_span, to_head, &mut resp);
+                            finish(&edge, begun, &head_span, to_head, &viewed, &mut resp);
                             Ok(resp)
                         }
                         .instrument(span),
@@ -109,7 +145,7 @@ where
                 }
                 _ => {
                     let mut resp = resp;
-                    finish(&edge, begun, &span, to_head, &mut resp);
+                    finish(&edge, begun, &span, to_head, &viewed, &mut resp);
                     return ResponseFuture::ready(resp);
                 }
             },
@@ -124,7 +160,7 @@ where
                 {
                     resp = error_page(&edge, viewer, resp).await;
                 }
-                finish(&edge, begun, &head_span, to_head, &mut resp);
+                finish(&edge, begun, &head_span, to_head, &viewed, &mut resp);
                 Ok(resp)
             }
             .instrument(span),

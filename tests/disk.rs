@@ -619,3 +619,37 @@ async fn an_older_layout_and_files_of_another_format_are_ignored() {
     assert!(dir.path().join("v0/objects/ab/whatever").exists(), "another version's tree is left alone");
     committed(dir.path(), 1).await;
 }
+
+#[tokio::test]
+async fn the_scan_never_follows_a_symlink_or_waits_on_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("important.txt"), b"keep me").unwrap();
+    std::fs::create_dir_all(dir.path().join("v1/objects/ee")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("v1/objects/ab")).unwrap();
+    let fifo = dir.path().join("v1/objects/ee/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let origin = Origin::start().await;
+    origin.route("/z", Reply::ok("z").header("cache-control", "max-age=600"));
+    let layer = layer(&origin, dir.path(), 64 << 20);
+    let addr = start_proxy(layer.clone()).await;
+    assert!(eventually(|| layer.cache().disk_loaded() == Some(true)).await, "the scan finished");
+    assert_eq!(get(&format!("http://{addr}/z")).await.2, "z");
+    assert!(outside.path().join("important.txt").exists(), "nothing outside the cache is touched");
+}
+
+#[tokio::test]
+async fn a_head_for_an_object_only_on_disk_is_answered_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Origin::start().await;
+    origin.route("/big", Reply::ok(vec![b'b'; 6 << 20]).header("cache-control", "max-age=600"));
+    let addr = start_proxy(layer(&origin, dir.path(), 64 << 20)).await;
+    assert_eq!(get(&format!("http://{addr}/big")).await.2.len(), 6 << 20);
+    committed(dir.path(), 1).await;
+    let r = client().head(format!("http://{addr}/big")).header("host", HOST).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], (6u64 << 20).to_string().as_str());
+    assert!(cache_status(&r).contains("detail=disk"), "{}", cache_status(&r));
+    assert_eq!(origin.hits("/big"), 1);
+}

@@ -54,7 +54,17 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2, base)?;
     b = super::l2::apply_disk(b, file.disk, base)?;
     let key_groups = load_groups(&file.key_groups, base)?;
-    let named = Named { cache: &file.cache_policies, forward: &file.origin_request_policies, key_groups, base };
+    let named = Named {
+        cache: &file.cache_policies,
+        forward: &file.origin_request_policies,
+        response_headers: &file.response_headers_policies,
+        key_groups,
+        base,
+    };
+    for (name, p) in &file.response_headers_policies {
+        let _checked =
+            super::response_headers::policy(p).map_err(|e| e.within(&format!("response_headers_policies.{name}")))?;
+    }
     // Named policies are checked where they are defined, against the
     // file's TTL defaults, so their errors point at their own keys.
     let defaults = TtlPolicy {
@@ -82,6 +92,7 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
 struct Named<'a> {
     cache: &'a BTreeMap<String, CachePolicySchema>,
     forward: &'a BTreeMap<String, OriginRequestPolicySchema>,
+    response_headers: &'a BTreeMap<String, super::response_headers::ResponseHeadersSchema>,
     key_groups: KeyGroups,
     base: &'a Path,
 }
@@ -178,6 +189,9 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
             })?;
             out = out.origin_request_policy(origin_request_policy(p)?);
         }
+    }
+    if let Some(name) = &b.response_headers_policy {
+        out = out.response_headers_policy(super::response_headers::named(name, named.response_headers)?);
     }
     if let Some(m) = b.allowed_methods {
         out = out.allowed_methods(match m {

@@ -30,6 +30,7 @@ mod globals;
 mod keys;
 mod l2;
 mod ops;
+mod response_headers;
 mod schema;
 pub(crate) mod settings;
 pub mod units;

@@ -38,6 +38,8 @@ pub(crate) struct FileSchema {
     #[serde(default)]
     pub(crate) origin_request_policies: BTreeMap<String, OriginRequestPolicySchema>,
     #[serde(default)]
+    pub(crate) response_headers_policies: BTreeMap<String, super::response_headers::ResponseHeadersSchema>,
+    #[serde(default)]
     pub(crate) distributions: Vec<DistributionSchema>,
     pub(crate) cache_name: Option<String>,
     pub(crate) edge_id: Option<String>,
@@ -185,6 +187,8 @@ pub(crate) struct BehaviorSchema {
     pub(crate) compress: bool,
     pub(crate) trusted_keys: Option<Vec<TrustedKeySchema>>,
     pub(crate) trusted_key_groups: Option<Vec<String>>,
+    /// A response headers policy's name (the file's, or a managed one).
+    pub(crate) response_headers_policy: Option<String>,
 }
 
 /// A public key trusted for signed URLs: `{ id = "K...", pem_file = "k.pem" }`

@@ -42,6 +42,8 @@ pub(crate) struct Edge {
     pub(crate) fleet: Option<Arc<Fleet>>,
     /// This cache's name in `Cache-Status` and `X-Cache`.
     pub(crate) names: Names,
+    /// URIs whose origin did not serve slices lately, until when.
+    unsliced: Mutex<std::collections::HashMap<Arc<str>, std::time::Instant>>,
 }
 
 impl Edge {
@@ -90,7 +92,24 @@ impl Edge {
             #[cfg(feature = "l2")]
             fleet,
             names,
+            unsliced: Mutex::default(),
         }
+    }
+
+    /// Whether range requests for `primary` skip slicing for now.
+    pub(crate) fn slicing_refused(&self, primary: &str) -> bool {
+        let map = self.unsliced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(primary).is_some_and(|until| std::time::Instant::now() < *until)
+    }
+
+    /// Range requests for `primary` take the usual path for `for_`. The
+    /// memo is bounded: full, it starts over.
+    pub(crate) fn refuse_slicing(&self, primary: &str, for_: std::time::Duration) {
+        let mut map = self.unsliced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= 10_000 {
+            map.clear();
+        }
+        map.insert(Arc::from(primary), std::time::Instant::now() + for_);
     }
 
     /// The current time; read once per request and passed to the policy.

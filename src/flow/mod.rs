@@ -117,7 +117,13 @@ enum Found {
 /// The first half of a request, with no IO and no await: route, key,
 /// lookup, reuse decision. A fresh hit is answered here, so the hit path
 /// builds no future at all.
-pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>) -> Start<ReqB> {
+/// `routed` is set to the behavior when it has a response headers policy
+/// (the service applies it to the response, whichever way it was made).
+pub(crate) fn start<ReqB: http_body::Body>(
+    edge: &Arc<Edge>,
+    req: Request<ReqB>,
+    routed: &mut Option<Arc<Behavior>>,
+) -> Start<ReqB> {
     let now = edge.now();
     #[cfg(feature = "l2")]
     if let Some(fleet) = &edge.fleet {
@@ -165,6 +171,18 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     }
     let pending = |parts, body, step| Start::Continue(Box::new(Pending { now, parts, body, step }));
 
+    // A CORS preflight is answered from the behavior's response headers
+    // policy, before the method check (it is not a request for the
+    // resource) and without the origin.
+    if parts.method == Method::OPTIONS
+        && parts.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && let Some(behavior) = edge.routes.load().behavior_for(&parts)
+        && let Some(policy) = &behavior.response_headers
+        && let Some((code, headers)) = policy.preflight(&parts.method, &parts.headers)
+    {
+        return Start::Done(respond::preflight(code, headers));
+    }
+
     // 1. Route: host → distribution, path → behavior (a behavior with
     //    trusted keys refuses unsigned requests here, before any lookup),
     //    then the cache key; `parts` becomes the origin request (default
@@ -179,7 +197,12 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>)
     let handshake = (parts.version == http::Version::HTTP_11 && headers::upgrade_requested(&parts.headers))
         .then(|| headers::handshake_fields(&parts.headers));
     let (behavior, primary) = match edge.routes.load().resolve(&mut parts, &viewer) {
-        Resolution::Cache { behavior, key } => (behavior, key),
+        Resolution::Cache { behavior, key } => {
+            if behavior.response_headers.is_some() {
+                *routed = Some(Arc::clone(&behavior));
+            }
+            (behavior, key)
+        }
         Resolution::Bypass => return pending(parts, body, Step::Bypass),
         Resolution::Disabled if edge.settings.standalone => return Start::Done(Refusal::Disabled.respond()),
         Resolution::Disabled => return pending(parts, body, Step::Bypass),
@@ -378,6 +401,16 @@ where
         let status = CacheStatus::forward(fetch.fwd).with_detail("only-if-cached");
         return Ok(respond::cache_error(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout: not in cache\n", status));
     }
+    // A HEAD for what only the disk holds (too large for memory) is
+    // answered from the file's head.
+    #[cfg(feature = "disk")]
+    if parts.method == Method::HEAD
+        && fetch.prior.is_none()
+        && !pragma
+        && let Some(resp) = head_from_disk(&edge, &primary, &parts, &req_cc, private, now).await
+    {
+        return Ok(resp);
+    }
     // HEAD and `no-store` requests are answered by the origin and not
     // stored; a request for server-sent events gets a stream of its own.
     let event_stream = storable::wants_event_stream(&parts.headers);
@@ -503,6 +536,30 @@ where
             }
         }
     }
+}
+
+/// A HEAD answered from a fresh disk entry's head.
+#[cfg(feature = "disk")]
+async fn head_from_disk(
+    edge: &Arc<Edge>,
+    primary: &CacheKey,
+    parts: &Parts,
+    req_cc: &CacheControl,
+    private: Credentials,
+    now: SystemTime,
+) -> Option<Response<CdnBody>> {
+    let hit = edge.cache.disk()?.lookup_head(primary, &parts.headers).await?;
+    let meta = &hit.head.meta;
+    if private != Credentials::None && !meta.shared {
+        return None;
+    }
+    let Reuse::Fresh { remaining } = reuse::decide(meta, req_cc, false, now) else { return None };
+    let mut headers = hit.head.headers.clone();
+    headers.insert(header::AGE, age_header_secs(meta.clock.current_age(now)).into());
+    let len = hit.body.len();
+    let rep = Representation { status: hit.head.status, headers, body: CdnBody::empty(), len: Some(len), entry: None };
+    let status = CacheStatus::hit(remaining).with_detail("disk");
+    Some(respond::represent(rep, Asked { method: &parts.method, headers: &parts.headers }, status))
 }
 
 /// A response from a stored entry (hit or stale hit).

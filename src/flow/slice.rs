@@ -205,10 +205,17 @@ async fn read(index: u64, published: Published, mut reader: FillReader) -> Optio
     got(index, published.head, chunks, hit)
 }
 
-/// The validator every slice of one object must share.
+/// The validator every slice of one object must share: a strong `ETag`
+/// (RFC 9111 §3.4 combines parts only under one strong validator; a
+/// `Last-Modified` or weak tag can stay the same across changes).
 fn validator(headers: &HeaderMap) -> Option<&HeaderValue> {
-    headers.get(header::ETAG).or_else(|| headers.get(header::LAST_MODIFIED))
+    headers.get(header::ETAG).filter(|v| !v.as_bytes().starts_with(b"W/"))
 }
+
+/// How long a URI whose origin did not serve a slice (an error, a whole
+/// `200`, an answer not to store, no strong validator) takes the usual
+/// path before slicing is tried again.
+const UNSLICED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Serves a range request from slices; `None` sends it down the usual
 /// path (the origin does not serve slices, the whole object is being
@@ -240,8 +247,23 @@ pub(super) async fn serve(
         origin: origin_parts(edge, parts, None),
         size: edge.settings.slice_bytes,
     });
-    let first = slicer.get(first).await?;
+    if edge.slicing_refused(primary) {
+        return None;
+    }
+    let Some(first) = slicer.get(first).await else {
+        edge.refuse_slicing(primary, UNSLICED_FOR);
+        return None;
+    };
     let total = first.total;
+    // More than one slice must share a strong validator, or none is combined.
+    let spans = match range::evaluate_headers(&parts.headers, total) {
+        RangeOutcome::Partial(r) => r.first().is_some_and(|r| r.start / slicer.size != r.end_inclusive / slicer.size),
+        _ => false,
+    };
+    if spans && validator(&first.head.headers).is_none() {
+        edge.refuse_slicing(primary, UNSLICED_FOR);
+        return None;
+    }
     let mut headers = first.head.headers.clone();
     headers.remove(header::CONTENT_RANGE);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
@@ -265,6 +287,7 @@ fn assemble(slicer: Arc<Slicer>, first: Got, start: u64, end: u64) -> OriginBody
         let size = slicer.size;
         let total = first.total;
         let reference = validator(&first.head.headers).cloned();
+        let first_index = first.index;
         let mut held = Some(first);
         for index in start / size..=(end - 1) / size {
             let slice = match held.take().filter(|g| g.index == index) {
@@ -272,12 +295,17 @@ fn assemble(slicer: Arc<Slicer>, first: Got, start: u64, end: u64) -> OriginBody
                 None => match slicer.get(index).await {
                     Some(g) => g,
                     None => {
+                        // The origin stopped serving slices of it.
+                        slicer.edge.refuse_slicing(&slicer.primary, UNSLICED_FOR);
                         let _ = tx.send(Err("a slice of the object could not be fetched".into())).await;
                         return;
                     }
                 },
             };
-            if slice.total != total || validator(&slice.head.headers) != reference.as_ref() {
+            let combined = slice.index != first_index;
+            if slice.total != total
+                || (combined && (reference.is_none() || validator(&slice.head.headers) != reference.as_ref()))
+            {
                 slicer.forget(total.max(slice.total));
                 let _ = tx.send(Err("the object changed between two slices".into())).await;
                 return;

@@ -323,7 +323,12 @@ impl FillTask {
                 response_time,
             )
         };
-        let expected_len = content_length(&head_parts.headers);
+        // A slice is exactly its `Content-Range`, whatever the framing says
+        // (a body cut short by a closed connection is not a slice).
+        let expected_len = match self.slice {
+            Some(_) => crate::policy::range::enclosed_len(&head_parts.headers),
+            None => content_length(&head_parts.headers),
+        };
         // Too large for memory: stored on disk if it fits there, else
         // streamed to the requests that join before its start is dropped
         // (a range asked of an object nothing stores goes to the origin).

@@ -83,7 +83,24 @@ pub(crate) struct Begun {
     record: Option<Box<AccessRecord>>,
 }
 
+impl Begun {
+    /// When the request arrived.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The request's id (`X-Request-Id`).
+    pub(crate) fn request_id(&self) -> &HeaderValue {
+        &self.request_id
+    }
+}
+
 impl Observe {
+    /// This edge's location (`x-edge-location`).
+    pub(crate) fn edge_location(&self) -> &str {
+        &self.edge_location
+    }
+
     pub(crate) fn new(logs: Vec<AccessLog>, edge_location: &str) -> Self {
         Observe {
             metrics: Arc::new(Metrics::new()),

@@ -11,6 +11,7 @@ pub mod host;
 pub mod invalidation;
 pub mod key_policy;
 pub mod range;
+pub mod response_headers;
 pub mod reuse;
 pub mod storable;
 pub mod target;

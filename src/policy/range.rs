@@ -109,6 +109,14 @@ pub fn is_exact_slice(status: http::StatusCode, headers: &HeaderMap, want: ByteR
     range.start == want.start && range.end_inclusive == want.end_inclusive.min(total - 1) && length_agrees
 }
 
+/// The length of the range a 206's `Content-Range` encloses.
+pub fn enclosed_len(headers: &HeaderMap) -> Option<u64> {
+    match parse_content_range(headers.get(http::header::CONTENT_RANGE)?)? {
+        ContentRange::Satisfied { range, .. } => Some(range.len()),
+        ContentRange::Unsatisfied { .. } => None,
+    }
+}
+
 /// The complete length a stored slice's `Content-Range` names.
 pub fn slice_total(headers: &HeaderMap) -> Option<u64> {
     match parse_content_range(headers.get(http::header::CONTENT_RANGE)?)? {

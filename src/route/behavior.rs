@@ -17,6 +17,7 @@ use crate::origin::s3::{KeyError, canonical_path};
 use crate::policy::forward_policy::{ForwardMode, ForwardPolicy};
 use crate::policy::freshness::TtlPolicy;
 use crate::policy::key_policy::{self, KeyPolicy};
+use crate::policy::response_headers::ResponseHeadersPolicy;
 
 /// The HTTP methods a behavior accepts; others get `403 Forbidden`, as
 /// CloudFront answers. Only GET and HEAD responses are ever cached.
@@ -81,6 +82,7 @@ pub struct CacheBehavior {
     pub(crate) allowed_methods: AllowedMethods,
     pub(crate) compress: bool,
     pub(crate) trusted_keys: Option<TrustedKeys>,
+    pub(crate) response_headers: Option<ResponseHeadersPolicy>,
 }
 
 impl CacheBehavior {
@@ -95,7 +97,17 @@ impl CacheBehavior {
             allowed_methods: AllowedMethods::default(),
             compress: false,
             trusted_keys: None,
+            response_headers: None,
         }
+    }
+
+    /// A response headers policy (CORS, security headers, custom headers,
+    /// `Server-Timing`): applied at the edge to every response of this
+    /// behavior, hits included; CORS preflights are answered at the edge.
+    /// [`ResponseHeadersPolicy::managed`] gives CloudFront's managed ones.
+    pub fn response_headers_policy(mut self, policy: ResponseHeadersPolicy) -> Self {
+        self.response_headers = Some(policy);
+        self
     }
 
     /// Compress compressible responses (text, JSON, JavaScript, SVG, ...;
@@ -174,6 +186,9 @@ pub(crate) struct Behavior {
     /// A typed request extension in the key (see
     /// [`CachePolicy::key_extension`](crate::CachePolicy::key_extension)).
     pub(crate) key_extension: Option<ExtensionKey>,
+    /// Headers the edge adds to every response (see
+    /// [`CacheBehavior::response_headers_policy`]).
+    pub(crate) response_headers: Option<Arc<ResponseHeadersPolicy>>,
 }
 
 /// A typed request extension the key holds: set by the app's own
@@ -251,6 +266,7 @@ impl Behavior {
             compress: false,
             trusted_keys: None,
             key_extension: None,
+            response_headers: None,
         }
     }
 

@@ -256,6 +256,7 @@ fn build_behavior(
         compress: b.compress,
         trusted_keys,
         key_extension: b.cache_policy.extension,
+        response_headers: b.response_headers.clone().map(Arc::new),
     })
 }
 

@@ -121,6 +121,16 @@ impl Routes {
     /// Picks the distribution for a normalised host (lower-case, default
     /// port removed; any other port is ignored here) and its behavior for
     /// the path: first match in order, the default behavior last.
+    /// The behavior a request routes to, without the rest of resolving
+    /// (a CORS preflight is answered from its policy).
+    pub(crate) fn behavior_for(&self, parts: &Parts) -> Option<Arc<Behavior>> {
+        let host = request_host(parts).ok()?;
+        match self.route(host.as_deref(), parts.uri.path()) {
+            Route::Behavior { behavior, .. } => Some(Arc::clone(behavior)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn route(&self, host: Option<&str>, path: &str) -> Route<'_> {
         let Some(dist) = self.for_host(host) else {
             return Route::Bypass;

@@ -109,10 +109,20 @@ pub(crate) struct Opened {
     pub(crate) file_len: u64,
 }
 
-/// Opens the file at `path` and checks its length and trailer.
+/// Opens the file at `path` and checks its length and trailer. A symlink,
+/// a FIFO or anything but a regular file is corrupt: never followed, never
+/// waited on.
 pub(crate) fn open(path: &Path) -> Result<Opened, Bad> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(
+            |e| if e.raw_os_error() == Some(libc::ELOOP) { Bad::Corrupt("a symlink") } else { Bad::from(e) },
+        )?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(Bad::Corrupt("not a regular file"));
+    }
+    let file_len = meta.len();
     if file_len < FOOTER_BYTES {
         return Err(Bad::Corrupt("shorter than a footer"));
     }

@@ -302,24 +302,34 @@ impl Disk {
     /// `Vary` marker), checked, with its first block (or, up to
     /// [`CHECK_WHOLE_BYTES`], its whole body) read.
     pub(crate) async fn lookup(self: &Arc<Self>, primary: &str, headers: &HeaderMap) -> Option<DiskHit> {
+        self.find(primary, headers, true).await
+    }
+
+    /// Like [`lookup`](Self::lookup) without reading the body (for HEAD).
+    pub(crate) async fn lookup_head(self: &Arc<Self>, primary: &str, headers: &HeaderMap) -> Option<DiskHit> {
+        self.find(primary, headers, false).await
+    }
+
+    async fn find(self: &Arc<Self>, primary: &str, headers: &HeaderMap, read: bool) -> Option<DiskHit> {
         let disk = Arc::clone(self);
         let primary = primary.to_owned();
         let headers = headers.clone();
-        let found = tokio::task::spawn_blocking(move || disk.lookup_blocking(&primary, &headers)).await.ok().flatten();
+        let found =
+            tokio::task::spawn_blocking(move || disk.lookup_blocking(&primary, &headers, read)).await.ok().flatten();
         let counter = if found.is_some() { &self.shared.stats.hits } else { &self.shared.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    fn lookup_blocking(self: &Arc<Self>, primary: &str, headers: &HeaderMap) -> Option<DiskHit> {
+    fn lookup_blocking(self: &Arc<Self>, primary: &str, headers: &HeaderMap, read: bool) -> Option<DiskHit> {
         let (opened, meta, hash) = self.open_checked(primary)?;
         match meta {
-            Meta::Entry { entry, .. } => self.hit(opened, *entry, hash, None),
+            Meta::Entry { entry, .. } => self.hit(opened, *entry, hash, None, read),
             Meta::Variants(fields) => {
                 let (key, secondary) = variants::shared_key(primary, &fields, headers);
                 let (opened, meta, hash) = self.open_checked(&key)?;
                 match meta {
-                    Meta::Entry { entry, .. } => self.hit(opened, *entry, hash, Some(Arc::from(secondary))),
+                    Meta::Entry { entry, .. } => self.hit(opened, *entry, hash, Some(Arc::from(secondary)), read),
                     Meta::Variants(_) => {
                         self.shared.corrupt(hash, "a marker where a variant belongs");
                         None
@@ -384,7 +394,14 @@ impl Disk {
         Some((opened, meta, hash))
     }
 
-    fn hit(&self, opened: format::Opened, entry: L2Entry, hash: u128, vary_key: Option<Arc<str>>) -> Option<DiskHit> {
+    fn hit(
+        &self,
+        opened: format::Opened,
+        entry: L2Entry,
+        hash: u128,
+        vary_key: Option<Arc<str>>,
+        read: bool,
+    ) -> Option<DiskHit> {
         let body = Body {
             file: opened.file,
             len: opened.body_len,
@@ -393,7 +410,11 @@ impl Disk {
             hash,
             shared: Arc::clone(&self.shared),
         };
-        let whole = if body.len <= CHECK_WHOLE_BYTES { body.sums.len() } else { 1 };
+        let whole = match (read, body.len <= CHECK_WHOLE_BYTES) {
+            (false, _) => 0,
+            (true, true) => body.sums.len(),
+            (true, false) => 1,
+        };
         let mut first = Vec::with_capacity(whole);
         for i in 0..whole {
             first.push(body.read(i).ok()?);
@@ -528,10 +549,24 @@ fn prune_recent(shared: &Shared) {
 fn scan(shared: &Shared, logged: &[Record], started: u64) {
     let t0 = Instant::now();
     let mut found = 0u64;
+    // Only real directories named like buckets, and regular files in them:
+    // a symlink is never followed (it could lead out of the cache), and
+    // nothing but a stray regular file of ours is ever deleted.
+    let is = |entry: &std::fs::DirEntry, dir: bool| {
+        entry.file_type().is_ok_and(|t| if dir { t.is_dir() } else { t.is_file() })
+    };
     if let Ok(dirs) = std::fs::read_dir(&shared.objects) {
         for dir in dirs.flatten() {
+            let bucket = dir.file_name();
+            let ours = bucket.len() == 2 && bucket.to_str().is_some_and(|b| b.bytes().all(|c| c.is_ascii_hexdigit()));
+            if !ours || !is(&dir, true) {
+                continue;
+            }
             let Ok(files) = std::fs::read_dir(dir.path()) else { continue };
             for file in files.flatten() {
+                if !is(&file, false) {
+                    continue;
+                }
                 let name = file.file_name();
                 let Some(hash) = name.to_str().and_then(format::hash_of_name) else {
                     let _ = std::fs::remove_file(file.path());
