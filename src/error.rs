@@ -33,6 +33,7 @@ enum OriginErrorKind {
     Capacity,
     BadTarget,
     BadContent,
+    Hook,
 }
 
 impl OriginError {
@@ -44,6 +45,10 @@ impl OriginError {
     }
     pub(crate) fn protocol(message: impl fmt::Display) -> Self {
         Self::new(OriginErrorKind::Protocol, message)
+    }
+    /// A hook of the edge panicked (a 500 for its request only).
+    pub(crate) fn hook(message: impl fmt::Display) -> Self {
+        Self::new(OriginErrorKind::Hook, message)
     }
     pub(crate) fn capacity(message: impl fmt::Display) -> Self {
         Self::new(OriginErrorKind::Capacity, message)
@@ -102,6 +107,7 @@ impl OriginError {
             OriginErrorKind::Capacity => "capacity-exceeded",
             OriginErrorKind::BadTarget => "bad-target",
             OriginErrorKind::BadContent => "request-content-unreadable",
+            OriginErrorKind::Hook => "hook-failed",
         }
     }
 
@@ -112,6 +118,7 @@ impl OriginError {
             OriginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             OriginErrorKind::Capacity => StatusCode::SERVICE_UNAVAILABLE,
             OriginErrorKind::BadTarget | OriginErrorKind::BadContent => StatusCode::BAD_REQUEST,
+            OriginErrorKind::Hook => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -124,6 +131,7 @@ impl OriginError {
             OriginErrorKind::Capacity => "503 Service Unavailable: too many requests to the origin, retry shortly\n",
             OriginErrorKind::BadTarget => "400 Bad Request: invalid request target\n",
             OriginErrorKind::BadContent => "400 Bad Request: the request's content could not be read\n",
+            OriginErrorKind::Hook => "500 Internal Server Error: an edge hook failed\n",
         }
     }
 }
@@ -137,6 +145,7 @@ impl fmt::Display for OriginError {
             OriginErrorKind::Capacity => "origin at capacity",
             OriginErrorKind::BadTarget => "request target refused",
             OriginErrorKind::BadContent => "request content unreadable",
+            OriginErrorKind::Hook => "edge hook failed",
         };
         write!(f, "{what}: {}", self.message)
     }

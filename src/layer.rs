@@ -123,6 +123,7 @@ pub struct CdnLayerBuilder {
     disk: Option<crate::cache::disk::DiskConfig>,
     slice_bytes: u64,
     response_headers: Option<crate::ResponseHeadersPolicy>,
+    hooks: crate::Hooks,
     cache_name: String,
     edge_id: Option<String>,
     viewer_scheme: String,
@@ -153,6 +154,7 @@ impl Default for CdnLayerBuilder {
             disk: None,
             slice_bytes: DEFAULT_SLICE_BYTES,
             response_headers: None,
+            hooks: crate::Hooks::new(),
             cache_name: CACHE_NAME.into(),
             edge_id: None,
             viewer_scheme: "http".into(),
@@ -374,6 +376,13 @@ impl CdnLayerBuilder {
         self.disk.as_ref()
     }
 
+    /// Hooks for the single-origin setup (with distributions, each behavior
+    /// has its own: [`CacheBehavior::hooks`](crate::CacheBehavior::hooks)).
+    pub fn hooks(mut self, hooks: crate::Hooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
     /// A response headers policy for the single-origin setup (with
     /// distributions, each behavior has its own:
     /// [`CacheBehavior::response_headers_policy`](crate::CacheBehavior::response_headers_policy)).
@@ -489,6 +498,7 @@ impl CdnLayerBuilder {
             let mut behavior = Behavior::catch_all(Arc::new(target), ttl);
             behavior.compress = self.compress;
             behavior.response_headers = self.response_headers.map(Arc::new);
+            behavior.hooks = self.hooks;
             Routes::single(behavior)
         } else {
             if self.origin.is_some() {

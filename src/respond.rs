@@ -93,6 +93,14 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// A viewer request hook's own answer (its body sent as it is).
+pub(crate) fn hook_answer(answer: Response<bytes::Bytes>) -> Response<CdnBody> {
+    let (mut parts, body) = answer.into_parts();
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts.extensions.insert(CacheStatus::answered("viewer-request-hook"));
+    Response::from_parts(parts, CdnBody::once(body))
+}
+
 /// The edge's answer to a CORS preflight (RFC 9110 has no body for 204).
 pub(crate) fn preflight(code: StatusCode, headers: HeaderMap) -> Response<CdnBody> {
     let mut resp = Response::new(CdnBody::empty());

@@ -27,6 +27,8 @@ use crate::status::CacheStatus;
 struct Viewed {
     routed: Option<Arc<crate::route::Behavior>>,
     origin: Option<http::HeaderValue>,
+    /// The viewer's request head, when a viewer response hook may need it.
+    request: Option<http::request::Parts>,
 }
 
 fn finish(
@@ -46,6 +48,17 @@ fn finish(
     if let Some(policy) = viewed.routed.as_ref().and_then(|b| b.response_headers.as_deref()) {
         let timing = policy.server_timing.then(|| server_timing(edge, &begun, status));
         policy.apply(viewed.origin.as_ref(), &mut head.headers, timing);
+    }
+    if let (Some(hook), Some(req)) =
+        (viewed.routed.as_ref().and_then(|b| b.hooks.viewer_response.as_ref()), viewed.request.as_ref())
+        && crate::hooks::guarded(|| hook(req, &mut head)).is_err()
+    {
+        edge.observe.metrics.hook_failed();
+        let (failed, failed_body) = crate::route::Refusal::HookFailed.respond().into_parts();
+        (head, body) = (failed, failed_body);
+        if let Some(status) = head.extensions.get::<CacheStatus>() {
+            status.render(&edge.names, head.status, &mut head.headers);
+        }
     }
     if to_head && !http_body::Body::is_end_stream(&body) {
         body = body.range(0, 0);
@@ -129,7 +142,16 @@ where
         let begun = edge.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
         let viewer = ErrorPageViewer::capture(&edge, &req);
-        let mut viewed = Viewed { routed: None, origin: req.headers().get(http::header::ORIGIN).cloned() };
+        let request = edge.routes.load().has_viewer_response_hooks.then(|| {
+            let (head, ()) = http::Request::new(()).into_parts();
+            let mut head = head;
+            head.method = req.method().clone();
+            head.uri = req.uri().clone();
+            head.version = req.version();
+            head.headers = req.headers().clone();
+            head
+        });
+        let mut viewed = Viewed { routed: None, origin: req.headers().get(http::header::ORIGIN).cloned(), request };
         let pending = match span.in_scope(|| crate::flow::start(&edge, req, &mut viewed.routed)) {
             Start::Done(resp) => match viewer {
                 Some(viewer) if error_page_candidate(&resp) => {

@@ -163,6 +163,13 @@ impl CacheStatus {
 
     /// Answered by the cache itself with an error, without forwarding
     /// (`detail` says why, e.g. `method-not-allowed`).
+    /// The edge answered itself, not as an error (a hook's redirect).
+    pub(crate) fn answered(detail: &'static str) -> Self {
+        let mut s = Self::empty();
+        s.detail = Some(detail);
+        s
+    }
+
     pub(crate) fn refused(detail: &'static str) -> Self {
         let mut s = Self::empty();
         s.detail = Some(detail);

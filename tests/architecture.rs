@@ -41,6 +41,7 @@ const LEVELS: &[(&str, u8)] = &[
     ("clock.rs", 0),
     ("conn.rs", 0),
     ("hint.rs", 0),
+    ("hooks.rs", 0),
     ("nest.rs", 0),
 ];
 

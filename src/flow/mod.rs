@@ -46,8 +46,8 @@ pub(crate) use error_page::{
 };
 pub(crate) use origin_bound::record_fetch;
 use origin_bound::{
-    bypass, forward, forward_parts, invalidate_uri, normalize_target, origin_parts, prepare_forwarding,
-    refresh_in_background, tunnel,
+    bypass, forward, forward_parts, invalidate_uri, normalize_target, origin_parts, origin_request_hook,
+    prepare_forwarding, refresh_in_background, tunnel,
 };
 use task::{FillTask, LeaderOutcome, Prior};
 
@@ -171,6 +171,37 @@ pub(crate) fn start<ReqB: http_body::Body>(
     }
     let pending = |parts, body, step| Start::Continue(Box::new(Pending { now, parts, body, step }));
 
+    // The viewer request hook of the behavior the request routes to: it may
+    // answer, or change the request; a changed target is normalised again
+    // and the request routed and keyed by it (one hook run per request).
+    if edge.routes.load().has_viewer_request_hooks
+        && let Some(behavior) = edge.routes.load().behavior_for(&parts)
+        && let Some(hook) = &behavior.hooks.viewer_request
+    {
+        let before = parts.uri.clone();
+        match crate::hooks::guarded(|| hook(&mut parts)) {
+            Err(_) => {
+                edge.observe.metrics.hook_failed();
+                return Start::Done(Refusal::HookFailed.respond());
+            }
+            Ok(Some(answer)) => {
+                if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
+                    *routed = Some(Arc::clone(&behavior));
+                }
+                return Start::Done(respond::hook_answer(answer));
+            }
+            Ok(None) => {
+                if parts.uri != before
+                    && let Err(why) = normalize_target(&mut parts)
+                {
+                    let status = CacheStatus::refused(why.as_str());
+                    let text = "400 Bad Request: invalid path\n";
+                    return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, text, status));
+                }
+            }
+        }
+    }
+
     // A CORS preflight is answered from the behavior's response headers
     // policy, before the method check (it is not a request for the
     // resource) and without the origin.
@@ -198,7 +229,7 @@ pub(crate) fn start<ReqB: http_body::Body>(
         .then(|| headers::handshake_fields(&parts.headers));
     let (behavior, primary) = match edge.routes.load().resolve(&mut parts, &viewer) {
         Resolution::Cache { behavior, key } => {
-            if behavior.response_headers.is_some() {
+            if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
                 *routed = Some(Arc::clone(&behavior));
             }
             (behavior, key)
@@ -206,7 +237,12 @@ pub(crate) fn start<ReqB: http_body::Body>(
         Resolution::Bypass => return pending(parts, body, Step::Bypass),
         Resolution::Disabled if edge.settings.standalone => return Start::Done(Refusal::Disabled.respond()),
         Resolution::Disabled => return pending(parts, body, Step::Bypass),
-        Resolution::Refuse(refusal) => return Start::Done(refusal.respond()),
+        Resolution::Refuse(refusal) => {
+            if refusal == Refusal::HookFailed {
+                edge.observe.metrics.hook_failed();
+            }
+            return Start::Done(refusal.respond());
+        }
     };
     if let Some(fields) = handshake {
         for (name, value) in fields {
@@ -346,7 +382,8 @@ where
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
     let req_headers = parts.headers.clone();
-    let extension = behavior.extension_value(&parts.extensions);
+    // The key was built when routing; a hook that panics now keys nothing.
+    let extension = behavior.extension_value(&parts).ok().flatten();
     let resp = forward(edge, behavior, inner, parts, body, true, CacheStatus::forward(Fwd::Method)).await?;
     if invalidation::invalidates(&method, resp.status()) {
         invalidate_uri(edge, behavior, primary, resp.headers(), &path, &req_headers, extension.as_deref());
@@ -638,7 +675,13 @@ where
     let edge = Arc::clone(&task.edge);
     let (tx, rx) = oneshot::channel();
     let fill = Arc::clone(task.writer.fill());
-    let origin_req = origin_parts(&task.edge, &parts, task.prior.as_ref());
+    let mut origin_req = origin_parts(&task.edge, &parts, task.prior.as_ref());
+    if let Err(e) = origin_request_hook(&task.edge, &task.behavior, &mut origin_req) {
+        // The fill fails: its followers fetch on their own.
+        drop(task);
+        drop(reader);
+        return Ok(respond::origin_error(e, CacheStatus::forward(fwd)));
+    }
     let handle = tokio::spawn(task.run(inner.clone(), origin_req, body, Some(tx)));
     fill.set_abort(handle.abort_handle());
 

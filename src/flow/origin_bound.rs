@@ -17,6 +17,7 @@ use crate::body::CdnBody;
 use crate::cache::key::{self, CacheKey};
 use crate::conn::ClientAddr;
 use crate::edge::Edge;
+use crate::error::OriginError;
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
@@ -95,6 +96,41 @@ pub(super) fn origin_parts(edge: &Edge, parts: &Parts, prior: Option<&Prior>) ->
     p
 }
 
+/// Fields an origin request hook may not set: the framing, hop-by-hop
+/// fields, and `Host` (restored: the key and the origin request must name
+/// the same resource).
+const HOOK_MAY_NOT_SET: [header::HeaderName; 7] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::EXPECT,
+];
+
+/// Runs the behavior's origin request hook on an origin request.
+pub(super) fn origin_request_hook(edge: &Edge, behavior: &Behavior, parts: &mut Parts) -> Result<(), OriginError> {
+    let Some(hook) = &behavior.hooks.origin_request else { return Ok(()) };
+    let host = parts.headers.get(header::HOST).cloned();
+    let kept: Vec<_> = HOOK_MAY_NOT_SET.iter().map(|n| parts.headers.get(n).cloned()).collect();
+    if crate::hooks::guarded(|| hook(&parts.uri, &mut parts.headers)).is_err() {
+        edge.observe.metrics.hook_failed();
+        return Err(OriginError::hook("the origin request hook panicked"));
+    }
+    parts.headers.remove(header::HOST);
+    if let Some(host) = host {
+        parts.headers.insert(header::HOST, host);
+    }
+    for (name, value) in HOOK_MAY_NOT_SET.iter().zip(kept) {
+        parts.headers.remove(name);
+        if let Some(v) = value {
+            parts.headers.insert(name, v);
+        }
+    }
+    Ok(())
+}
+
 /// Sends a request to the origin without storing the answer.
 pub(super) async fn forward<S, ReqB, ResB>(
     edge: &Edge,
@@ -111,9 +147,25 @@ where
     ResB: HttpBody,
 {
     prepare_forwarding(edge, &mut parts);
+    if let Err(e) = origin_request_hook(edge, behavior, &mut parts) {
+        return Ok(respond::origin_error(e, status));
+    }
     let started = std::time::Instant::now();
     let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
     record_fetch(edge, started, &fetched);
+    // The origin response hook sees every origin response, stored or not.
+    let fetched = match (fetched, &behavior.hooks.origin_response) {
+        (Fetched::Response(resp), Some(hook)) => {
+            let (mut head, body) = resp.into_parts();
+            if crate::hooks::guarded(|| hook(&mut head)).is_err() {
+                edge.observe.metrics.hook_failed();
+                Fetched::Failed(OriginError::hook("the origin response hook panicked"))
+            } else {
+                Fetched::Response(Response::from_parts(head, body))
+            }
+        }
+        (other, _) => other,
+    };
     answer(fetched, status)
 }
 
@@ -193,7 +245,11 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     let Some((writer, registration)) = edge.cache.lead_pinned(&fill_key) else {
         return;
     };
-    let origin_req = origin_parts(edge, parts, Some(&prior));
+    let mut origin_req = origin_parts(edge, parts, Some(&prior));
+    if origin_request_hook(edge, behavior, &mut origin_req).is_err() {
+        // The fill is dropped: nothing stored, the stale entry stays.
+        return;
+    }
     let primary = Arc::from(key::primary_of(&fill_key));
     let req_headers = parts.headers.clone();
     let task = FillTask::new(edge, behavior, primary, req_headers, req_cc, Some(prior), writer, registration);

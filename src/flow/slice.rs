@@ -238,13 +238,17 @@ pub(super) async fn serve(
         // The whole object may be on disk: the usual path reads it there.
         return None;
     }
+    let mut origin = origin_parts(edge, parts, None);
+    if let Err(e) = super::origin_bound::origin_request_hook(edge, behavior, &mut origin) {
+        return Some(respond::origin_error(e, CacheStatus::forward(Fwd::UriMiss)));
+    }
     let slicer = Arc::new(Slicer {
         edge: Arc::clone(edge),
         behavior: Arc::clone(behavior),
         primary: Arc::clone(primary),
         headers: parts.headers.clone(),
         req_cc: req_cc.clone(),
-        origin: origin_parts(edge, parts, None),
+        origin,
         size: edge.settings.slice_bytes,
     });
     if edge.slicing_refused(primary) {

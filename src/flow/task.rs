@@ -297,6 +297,16 @@ impl FillTask {
                 origin_body = compress::encode_body(origin_body, coding);
             }
         }
+        // The origin response hook, before the store decision (it may set a
+        // `CacheHint`); a panic fails the fill, nothing stored.
+        if let Some(hook) = &self.behavior.hooks.origin_response
+            && crate::hooks::guarded(|| hook(&mut head_parts)).is_err()
+        {
+            self.edge.observe.metrics.hook_failed();
+            drop(self);
+            tell(tx, LeaderOutcome::Failed(OriginError::hook("the origin response hook panicked")));
+            return;
+        }
         // A handler's typed hint is read instead of its headers.
         let hint = head_parts.extensions.remove::<CacheHint>();
         let eff = match &hint {

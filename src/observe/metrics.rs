@@ -197,6 +197,8 @@ pub struct Stats {
     pub evictions: u64,
     /// Invalidation requests.
     pub invalidations: u64,
+    /// Hooks that panicked (each answered its request with a 500).
+    pub hook_failures: u64,
     /// Access-log records dropped because the writer was behind.
     pub log_records_dropped: u64,
     /// L2 (Redis) lookups that found a usable entry.
@@ -243,6 +245,7 @@ pub(crate) struct Metrics {
     origin_latency: Histogram,
     coalesced: Counter,
     invalidations: Counter,
+    hook_failures: Counter,
     l2_lookups: Vec<Counter>,
     l2_writes: Counter,
     l2_errors: Counter,
@@ -294,6 +297,8 @@ impl Metrics {
         );
         let invalidations = Counter::default();
         registry.register("invalidations", "Invalidation requests (paths, tags or all)", invalidations.clone());
+        let hook_failures = Counter::default();
+        registry.register("hook_failures", "Hooks that panicked (a 500 for their request)", hook_failures.clone());
         let lookups = Family::<L2Labels, Counter>::default();
         registry.register("l2_lookups", "L2 (Redis) lookups by result", lookups.clone());
         let l2_lookups =
@@ -316,6 +321,7 @@ impl Metrics {
             origin_latency,
             coalesced,
             invalidations,
+            hook_failures,
             l2_lookups,
             l2_writes,
             l2_errors,
@@ -382,6 +388,10 @@ impl Metrics {
         self.invalidations.inc();
     }
 
+    pub(crate) fn hook_failed(&self) {
+        self.hook_failures.inc();
+    }
+
     /// A snapshot (store figures are filled in by the caller).
     pub(crate) fn stats(&self) -> Stats {
         let requests: Vec<(ResultType, u64)> = ResultType::ALL
@@ -401,6 +411,7 @@ impl Metrics {
             origin_errors: self.origin_errors.iter().map(Counter::get).sum(),
             coalesced_waiters: self.coalesced.get(),
             invalidations: self.invalidations.get(),
+            hook_failures: self.hook_failures.get(),
             l2_hits: self.l2_lookups.first().map_or(0, Counter::get),
             l2_misses: self.l2_lookups.iter().skip(1).map(Counter::get).sum(),
             l2_writes: self.l2_writes.get(),

@@ -11,6 +11,7 @@ use super::pattern::PathPattern;
 use super::policies::{CachePolicy, OriginRequestPolicy};
 use super::refusal::Refusal;
 use crate::auth::TrustedKeys;
+use crate::hooks::Hooks;
 use crate::origin::OriginTarget;
 #[cfg(feature = "s3")]
 use crate::origin::s3::{KeyError, canonical_path};
@@ -83,6 +84,7 @@ pub struct CacheBehavior {
     pub(crate) compress: bool,
     pub(crate) trusted_keys: Option<TrustedKeys>,
     pub(crate) response_headers: Option<ResponseHeadersPolicy>,
+    pub(crate) hooks: Hooks,
 }
 
 impl CacheBehavior {
@@ -98,7 +100,14 @@ impl CacheBehavior {
             compress: false,
             trusted_keys: None,
             response_headers: None,
+            hooks: Hooks::new(),
         }
+    }
+
+    /// Typed hooks at the four events and in the cache key (see [`Hooks`]).
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// A response headers policy (CORS, security headers, custom headers,
@@ -189,6 +198,8 @@ pub(crate) struct Behavior {
     /// Headers the edge adds to every response (see
     /// [`CacheBehavior::response_headers_policy`]).
     pub(crate) response_headers: Option<Arc<ResponseHeadersPolicy>>,
+    /// Hooks at the four events and in the key (see [`Hooks`]).
+    pub(crate) hooks: Hooks,
 }
 
 /// A typed request extension the key holds: set by the app's own
@@ -267,6 +278,7 @@ impl Behavior {
             trusted_keys: None,
             key_extension: None,
             response_headers: None,
+            hooks: Hooks::new(),
         }
     }
 
@@ -297,15 +309,24 @@ impl Behavior {
         } else {
             key_policy::cache_key(&self.key, host, &path, query, headers)
         };
-        match &self.key_extension {
-            None => Ok(key),
-            Some(_) => Ok(key_policy::with_extension(&key, extension)),
+        if self.key_extension.is_none() && self.hooks.cache_key.is_none() {
+            return Ok(key);
         }
+        Ok(key_policy::with_extension(&key, extension))
     }
 
-    /// The value of the keyed request extension in `ext`, if the key holds
-    /// one and the request has it.
-    pub(crate) fn extension_value(&self, ext: &http::Extensions) -> Option<String> {
-        self.key_extension.as_ref().and_then(|x| x.value(ext))
+    /// What the key holds beyond the policies: the keyed request
+    /// extension's value and the cache key hook's component. A hook that
+    /// panics refuses the request (a 500 for it alone).
+    pub(crate) fn extension_value(&self, parts: &http::request::Parts) -> Result<Option<String>, Refusal> {
+        let ext = self.key_extension.as_ref().and_then(|x| x.value(&parts.extensions));
+        let Some(hook) = &self.hooks.cache_key else { return Ok(ext) };
+        let made = crate::hooks::guarded(|| hook(parts)).map_err(|_| Refusal::HookFailed)?;
+        Ok(match (ext, made) {
+            (None, None) => None,
+            (Some(e), None) => Some(e),
+            (None, Some(h)) => Some(format!("\u{1e}{h}")),
+            (Some(e), Some(h)) => Some(format!("{e}\u{1e}{h}")),
+        })
     }
 }

@@ -83,7 +83,17 @@ pub(crate) fn build_routes(distributions: &[Distribution], ctx: &BuildContext) -
         states.push(state);
     }
     let has_error_pages = states.iter().any(|s| !s.error_pages.is_empty());
-    Ok(Routes { distributions: states, hosts, any_host, has_error_pages })
+    let has_viewer_request_hooks = states.iter().any(|s| s.behaviors.iter().any(|b| b.hooks.viewer_request.is_some()));
+    let has_viewer_response_hooks =
+        states.iter().any(|s| s.behaviors.iter().any(|b| b.hooks.viewer_response.is_some()));
+    Ok(Routes {
+        distributions: states,
+        hosts,
+        any_host,
+        has_error_pages,
+        has_viewer_request_hooks,
+        has_viewer_response_hooks,
+    })
 }
 
 fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<DistributionState, ConfigError> {
@@ -257,6 +267,7 @@ fn build_behavior(
         trusted_keys,
         key_extension: b.cache_policy.extension,
         response_headers: b.response_headers.clone().map(Arc::new),
+        hooks: b.hooks.clone(),
     })
 }
 

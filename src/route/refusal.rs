@@ -29,6 +29,8 @@ pub(crate) enum Refusal {
     /// The behavior requires a signed URL or signed cookies, and this
     /// request has none that verify.
     Unsigned(Rejection),
+    /// A hook panicked (the viewer request or cache key hook).
+    HookFailed,
 }
 
 impl Refusal {
@@ -46,6 +48,9 @@ impl Refusal {
             ),
             Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
             Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
+            Refusal::HookFailed => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error: an edge hook failed\n", "hook-failed")
+            }
             Refusal::Unsigned(why) => (
                 StatusCode::FORBIDDEN,
                 "403 Forbidden: a valid signed URL or signed cookie is required\n",

@@ -73,6 +73,11 @@ pub(crate) struct Routes {
     pub(crate) any_host: Option<usize>,
     /// Some distribution has custom error responses.
     pub(crate) has_error_pages: bool,
+    /// Some behavior has a viewer request hook (else none is looked for).
+    pub(crate) has_viewer_request_hooks: bool,
+    /// Some behavior has a viewer response hook (then the viewer's
+    /// request head is kept for it).
+    pub(crate) has_viewer_response_hooks: bool,
 }
 
 /// The host without its port: `example.com:8080` → `example.com`,
@@ -90,6 +95,8 @@ pub(crate) fn strip_port(host: &str) -> &str {
 impl Routes {
     /// One distribution for every host with a single behavior.
     pub(crate) fn single(behavior: Behavior) -> Self {
+        let has_viewer_request_hooks = behavior.hooks.viewer_request.is_some();
+        let has_viewer_response_hooks = behavior.hooks.viewer_response.is_some();
         Routes {
             distributions: vec![DistributionState {
                 id: "default".to_owned(),
@@ -103,6 +110,8 @@ impl Routes {
             hosts: HostTable::new(),
             any_host: Some(0),
             has_error_pages: false,
+            has_viewer_request_hooks,
+            has_viewer_response_hooks,
         }
     }
 
@@ -152,13 +161,8 @@ impl Routes {
     pub(crate) fn resolve(&self, parts: &mut Parts, viewer: &Viewer<'_>) -> Resolution {
         let key_for = |parts: &Parts, host: Option<&str>, behavior: &Behavior, root_object: Option<&str>| {
             let path = root_object.unwrap_or(parts.uri.path());
-            behavior.cache_key(
-                host.unwrap_or(""),
-                path,
-                parts.uri.query(),
-                &parts.headers,
-                behavior.extension_value(&parts.extensions).as_deref(),
-            )
+            let extension = behavior.extension_value(parts)?;
+            behavior.cache_key(host.unwrap_or(""), path, parts.uri.query(), &parts.headers, extension.as_deref())
         };
         let (behavior, root_object, key) = {
             let host = match request_host(parts) {
