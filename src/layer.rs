@@ -124,6 +124,7 @@ pub struct CdnLayerBuilder {
     slice_bytes: u64,
     response_headers: Option<crate::ResponseHeadersPolicy>,
     hooks: crate::Hooks,
+    rewrite: Option<crate::Rewrite>,
     cache_name: String,
     edge_id: Option<String>,
     viewer_scheme: String,
@@ -155,6 +156,7 @@ impl Default for CdnLayerBuilder {
             slice_bytes: DEFAULT_SLICE_BYTES,
             response_headers: None,
             hooks: crate::Hooks::new(),
+            rewrite: None,
             cache_name: CACHE_NAME.into(),
             edge_id: None,
             viewer_scheme: "http".into(),
@@ -376,6 +378,14 @@ impl CdnLayerBuilder {
         self.disk.as_ref()
     }
 
+    /// Rewrites and redirects for the single-origin setup (with
+    /// distributions, each behavior has its own:
+    /// [`CacheBehavior::rewrite`](crate::CacheBehavior::rewrite)).
+    pub fn rewrite(mut self, rewrite: crate::Rewrite) -> Self {
+        self.rewrite = Some(rewrite);
+        self
+    }
+
     /// Hooks for the single-origin setup (with distributions, each behavior
     /// has its own: [`CacheBehavior::hooks`](crate::CacheBehavior::hooks)).
     pub fn hooks(mut self, hooks: crate::Hooks) -> Self {
@@ -499,6 +509,7 @@ impl CdnLayerBuilder {
             behavior.compress = self.compress;
             behavior.response_headers = self.response_headers.map(Arc::new);
             behavior.hooks = self.hooks;
+            behavior.rewrite = self.rewrite.map(Arc::new);
             Routes::single(behavior)
         } else {
             if self.origin.is_some() {

@@ -214,6 +214,7 @@ pub use policy::key_policy::Select;
 pub use policy::response_headers::{
     AllowOrigins, Cors, MANAGED_POLICIES as MANAGED_RESPONSE_HEADERS_POLICIES, ResponseHeadersPolicy,
 };
+pub use policy::rewrite::{Match as RewriteMatch, Redirect as RewriteRedirect, Rewrite};
 pub use reload::Reloaded;
 pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,

@@ -93,6 +93,21 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// A redirect of the edge's rewrites (no body).
+pub(crate) fn redirect(code: StatusCode, location: &str) -> Response<CdnBody> {
+    let mut resp = Response::new(CdnBody::empty());
+    *resp.status_mut() = code;
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
+    }
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    resp.extensions_mut().insert(CacheStatus::answered("rewrite-redirect"));
+    resp
+}
+
 /// A viewer request hook's own answer (its body sent as it is).
 pub(crate) fn hook_answer(answer: Response<bytes::Bytes>) -> Response<CdnBody> {
     let (mut parts, body) = answer.into_parts();

@@ -190,6 +190,9 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
             out = out.origin_request_policy(origin_request_policy(p)?);
         }
     }
+    if let Some(r) = &b.rewrite {
+        out = out.rewrite(rewrite(r).map_err(|e| e.within("rewrite"))?);
+    }
     if let Some(name) = &b.response_headers_policy {
         out = out.response_headers_policy(super::response_headers::named(name, named.response_headers)?);
     }
@@ -219,6 +222,65 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
         match never {}
     }
     Ok(out)
+}
+
+fn rewrite(r: &super::schema::RewriteSchema) -> Result<crate::Rewrite, ConfigError> {
+    use crate::policy::rewrite::{Match, Redirect};
+    let mut out = crate::Rewrite::new();
+    for (i, d) in r.redirects.iter().enumerate() {
+        let status = d.status.unwrap_or(301);
+        let code = StatusCode::from_u16(status)
+            .ok()
+            .filter(|c| matches!(c.as_u16(), 301 | 302 | 303 | 307 | 308))
+            .ok_or_else(|| {
+                ConfigError::new(format!("redirects[{i}].status"), format!("{status}: use 301, 302, 303, 307 or 308"))
+            })?;
+        if d.to.is_empty() || d.to.bytes().any(|b| b.is_ascii_control()) {
+            return Err(ConfigError::new(format!("redirects[{i}].to"), "must be a URL or a path"));
+        }
+        let mut redirect = Redirect::new(d.to.clone(), code);
+        if let Some(h) = &d.host {
+            redirect = redirect.host(h.clone());
+        }
+        if let Some(p) = &d.path {
+            if !p.starts_with('/') {
+                return Err(ConfigError::new(format!("redirects[{i}].path"), "must start with /"));
+            }
+            redirect = redirect.path(p.clone());
+        }
+        out = out.redirect(redirect);
+    }
+    for (i, route) in r.routes.iter().enumerate() {
+        let m = match (&route.header, &route.cookie) {
+            (Some(h), None) => Match::Header(h.to_ascii_lowercase(), route.value.clone()),
+            (None, Some(c)) => Match::Cookie(c.clone(), route.value.clone()),
+            _ => return Err(ConfigError::new(format!("routes[{i}]"), "set either header or cookie")),
+        };
+        if !route.prefix.starts_with('/') {
+            return Err(ConfigError::new(format!("routes[{i}].prefix"), "must start with /"));
+        }
+        out = out.route(m, route.prefix.clone());
+    }
+    let path = |key: &str, v: &Option<String>| match v {
+        Some(p) if !p.starts_with('/') => Err(ConfigError::new(key, "must start with /")),
+        _ => Ok(()),
+    };
+    path("strip_prefix", &r.strip_prefix)?;
+    path("add_prefix", &r.add_prefix)?;
+    path("spa", &r.spa)?;
+    if let Some(p) = &r.strip_prefix {
+        out = out.strip_prefix(p.clone());
+    }
+    if let Some(p) = &r.add_prefix {
+        out = out.add_prefix(p.clone());
+    }
+    if let Some(i) = &r.index {
+        out = out.index(i.clone());
+    }
+    if let Some(p) = &r.spa {
+        out = out.spa(p.clone());
+    }
+    Ok(out.sort_query(r.sort_query).drop_query(r.drop_query.clone()))
 }
 
 fn cache_policy(p: &CachePolicySchema) -> Result<CachePolicy, ConfigError> {

@@ -189,6 +189,46 @@ pub(crate) struct BehaviorSchema {
     pub(crate) trusted_key_groups: Option<Vec<String>>,
     /// A response headers policy's name (the file's, or a managed one).
     pub(crate) response_headers_policy: Option<String>,
+    /// Rewrites and redirects.
+    pub(crate) rewrite: Option<RewriteSchema>,
+}
+
+/// A behavior's `rewrite = { ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RewriteSchema {
+    #[serde(default)]
+    pub(crate) redirects: Vec<RedirectSchema>,
+    #[serde(default)]
+    pub(crate) routes: Vec<RouteSchema>,
+    pub(crate) strip_prefix: Option<String>,
+    pub(crate) add_prefix: Option<String>,
+    pub(crate) index: Option<String>,
+    pub(crate) spa: Option<String>,
+    #[serde(default)]
+    pub(crate) sort_query: bool,
+    #[serde(default)]
+    pub(crate) drop_query: Vec<String>,
+}
+
+/// `{ host = "www.example.com", path = "/old/*", to = "https://example.com$path", status = 301 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedirectSchema {
+    pub(crate) host: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) to: String,
+    pub(crate) status: Option<u16>,
+}
+
+/// `{ cookie = "variant", value = "b", prefix = "/_b" }` or with `header`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteSchema {
+    pub(crate) header: Option<String>,
+    pub(crate) cookie: Option<String>,
+    pub(crate) value: String,
+    pub(crate) prefix: String,
 }
 
 /// A public key trusted for signed URLs: `{ id = "K...", pem_file = "k.pem" }`

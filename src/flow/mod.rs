@@ -176,10 +176,37 @@ pub(crate) fn start<ReqB: http_body::Body>(
     // and the request routed and keyed by it (one hook run per request).
     if edge.routes.load().has_viewer_request_hooks
         && let Some(behavior) = edge.routes.load().behavior_for(&parts)
-        && let Some(hook) = &behavior.hooks.viewer_request
     {
         let before = parts.uri.clone();
-        match crate::hooks::guarded(|| hook(&mut parts)) {
+        if let Some(rewrite) = &behavior.rewrite {
+            let host = crate::policy::host::request_host(&parts).ok().flatten().map(|h| h.into_owned());
+            match rewrite.apply(host.as_deref(), parts.uri.path(), parts.uri.query(), &parts.headers) {
+                crate::policy::rewrite::Outcome::Same => {}
+                crate::policy::rewrite::Outcome::Redirect(code, to) => {
+                    if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
+                        *routed = Some(Arc::clone(&behavior));
+                    }
+                    return Start::Done(respond::redirect(code, &to));
+                }
+                crate::policy::rewrite::Outcome::Target(pq) => {
+                    let mut uri = parts.uri.clone().into_parts();
+                    uri.path_and_query = pq.parse().ok();
+                    match http::Uri::from_parts(uri) {
+                        Ok(uri) if pq.starts_with('/') => parts.uri = uri,
+                        _ => {
+                            let status = CacheStatus::refused("rewrite-invalid");
+                            let text = "400 Bad Request: invalid path\n";
+                            return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, text, status));
+                        }
+                    }
+                }
+            }
+        }
+        let hooked = match &behavior.hooks.viewer_request {
+            Some(hook) => crate::hooks::guarded(|| hook(&mut parts)),
+            None => Ok(None),
+        };
+        match hooked {
             Err(_) => {
                 edge.observe.metrics.hook_failed();
                 return Start::Done(Refusal::HookFailed.respond());

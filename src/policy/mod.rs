@@ -13,6 +13,7 @@ pub mod key_policy;
 pub mod range;
 pub mod response_headers;
 pub mod reuse;
+pub mod rewrite;
 pub mod storable;
 pub mod target;
 pub mod targeted;

@@ -19,6 +19,7 @@ use crate::policy::forward_policy::{ForwardMode, ForwardPolicy};
 use crate::policy::freshness::TtlPolicy;
 use crate::policy::key_policy::{self, KeyPolicy};
 use crate::policy::response_headers::ResponseHeadersPolicy;
+use crate::policy::rewrite::Rewrite;
 
 /// The HTTP methods a behavior accepts; others get `403 Forbidden`, as
 /// CloudFront answers. Only GET and HEAD responses are ever cached.
@@ -85,6 +86,7 @@ pub struct CacheBehavior {
     pub(crate) trusted_keys: Option<TrustedKeys>,
     pub(crate) response_headers: Option<ResponseHeadersPolicy>,
     pub(crate) hooks: Hooks,
+    pub(crate) rewrite: Option<Rewrite>,
 }
 
 impl CacheBehavior {
@@ -101,7 +103,16 @@ impl CacheBehavior {
             trusted_keys: None,
             response_headers: None,
             hooks: Hooks::new(),
+            rewrite: None,
         }
+    }
+
+    /// Declarative rewrites and redirects, run before the viewer request
+    /// hook (see [`Rewrite`]); a rewritten target is normalised, routed and
+    /// keyed again.
+    pub fn rewrite(mut self, rewrite: Rewrite) -> Self {
+        self.rewrite = Some(rewrite);
+        self
     }
 
     /// Typed hooks at the four events and in the cache key (see [`Hooks`]).
@@ -200,6 +211,8 @@ pub(crate) struct Behavior {
     pub(crate) response_headers: Option<Arc<ResponseHeadersPolicy>>,
     /// Hooks at the four events and in the key (see [`Hooks`]).
     pub(crate) hooks: Hooks,
+    /// Rewrites and redirects before the lookup.
+    pub(crate) rewrite: Option<Arc<Rewrite>>,
 }
 
 /// A typed request extension the key holds: set by the app's own
@@ -279,6 +292,7 @@ impl Behavior {
             key_extension: None,
             response_headers: None,
             hooks: Hooks::new(),
+            rewrite: None,
         }
     }
 

@@ -83,7 +83,8 @@ pub(crate) fn build_routes(distributions: &[Distribution], ctx: &BuildContext) -
         states.push(state);
     }
     let has_error_pages = states.iter().any(|s| !s.error_pages.is_empty());
-    let has_viewer_request_hooks = states.iter().any(|s| s.behaviors.iter().any(|b| b.hooks.viewer_request.is_some()));
+    let has_viewer_request_hooks =
+        states.iter().any(|s| s.behaviors.iter().any(|b| b.hooks.viewer_request.is_some() || b.rewrite.is_some()));
     let has_viewer_response_hooks =
         states.iter().any(|s| s.behaviors.iter().any(|b| b.hooks.viewer_response.is_some()));
     Ok(Routes {
@@ -268,6 +269,7 @@ fn build_behavior(
         key_extension: b.cache_policy.extension,
         response_headers: b.response_headers.clone().map(Arc::new),
         hooks: b.hooks.clone(),
+        rewrite: b.rewrite.clone().map(Arc::new),
     })
 }
 

@@ -73,29 +73,20 @@ pub(crate) struct Routes {
     pub(crate) any_host: Option<usize>,
     /// Some distribution has custom error responses.
     pub(crate) has_error_pages: bool,
-    /// Some behavior has a viewer request hook (else none is looked for).
+    /// Some behavior has a viewer request hook or rewrites (else none is
+    /// looked for).
     pub(crate) has_viewer_request_hooks: bool,
     /// Some behavior has a viewer response hook (then the viewer's
     /// request head is kept for it).
     pub(crate) has_viewer_response_hooks: bool,
 }
 
-/// The host without its port: `example.com:8080` → `example.com`,
-/// `[::1]:8080` → `[::1]`.
-pub(crate) fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
-}
+pub(crate) use crate::policy::host::strip_port;
 
 impl Routes {
     /// One distribution for every host with a single behavior.
     pub(crate) fn single(behavior: Behavior) -> Self {
-        let has_viewer_request_hooks = behavior.hooks.viewer_request.is_some();
+        let has_viewer_request_hooks = behavior.hooks.viewer_request.is_some() || behavior.rewrite.is_some();
         let has_viewer_response_hooks = behavior.hooks.viewer_response.is_some();
         Routes {
             distributions: vec![DistributionState {
