@@ -92,6 +92,18 @@ pub(crate) fn normalise_authority(authority: &Authority, https: bool) -> Cow<'_,
     }
 }
 
+/// The host without its port: `example.com:8080` → `example.com`,
+/// `[::1]:8080` → `[::1]`.
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,17 +175,5 @@ mod tests {
         parts.headers.append("host", "a".parse().unwrap());
         parts.headers.append("host", "b".parse().unwrap());
         assert_eq!(request_host(&parts).map(|h| h.is_some()), Err(HostError::Duplicate));
-    }
-}
-
-/// The host without its port: `example.com:8080` → `example.com`,
-/// `[::1]:8080` → `[::1]`.
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
     }
 }
