@@ -96,6 +96,17 @@ impl CacheHandle {
         self.edge.cache.disk().map(|d| d.stats().loaded)
     }
 
+    /// Waits (at most `timeout`) until what was queued for the disk tier so
+    /// far is written: the dev proxy calls it at shutdown, so an entry whose
+    /// body was received is not lost to the exit. Feature `disk`.
+    #[cfg(feature = "disk")]
+    pub async fn flush_disk(&self, timeout: std::time::Duration) {
+        if let Some(disk) = self.edge.cache.disk() {
+            let disk = Arc::clone(disk);
+            let _ = tokio::task::spawn_blocking(move || disk.flush(timeout)).await;
+        }
+    }
+
     /// Origin fetches currently filling the cache.
     pub fn fills_in_flight(&self) -> usize {
         self.edge.cache.fills_in_flight()

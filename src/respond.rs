@@ -124,7 +124,12 @@ pub(crate) fn preflight(code: StatusCode, headers: HeaderMap) -> Response<CdnBod
     if code != StatusCode::NO_CONTENT {
         resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     }
-    resp.extensions_mut().insert(CacheStatus::refused("cors-preflight"));
+    let status = if code == StatusCode::NO_CONTENT {
+        CacheStatus::answered("cors-preflight")
+    } else {
+        CacheStatus::refused("cors-preflight")
+    };
+    resp.extensions_mut().insert(status);
     resp
 }
 

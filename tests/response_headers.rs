@@ -239,6 +239,21 @@ response_headers_policy = "site"
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("response_headers_policy") && err.contains("Nope") && err.contains("SimpleCORS"), "{err}");
+    for (from, to, want) in [
+        ("\"x-edge\"", "\"content-length\"", "custom_headers[0].name"),
+        ("remove_headers = [\"x-powered-by\"]", "remove_headers = [\"Transfer-Encoding\"]", "remove_headers[0]"),
+        (
+            "allow_origins = [\"https://*.example.org\"]",
+            "allow_origins = [\"*\"]\nallow_credentials = true",
+            "cors.allow_credentials",
+        ),
+    ] {
+        std::fs::write(&file, text.replace(from, to)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{to}: {err}");
+    }
     std::fs::write(&file, text.replace("\"x-edge\"", "\"bad header\"")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

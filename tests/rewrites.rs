@@ -150,3 +150,40 @@ origin = "o"
         assert!(err.contains(want), "{rewrite}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_rewrite_never_carries_a_request_past_another_behaviors_controls() {
+    let app = Origin::start().await;
+    let internal = Origin::start().await;
+    internal.route("/internal/secret", Reply::ok("secret").header("cache-control", "max-age=600"));
+    let config = format!(
+        r#"
+[[distributions]]
+id = "d"
+domain = "site.test"
+[distributions.origins.app]
+kind = "http"
+url = "{app}"
+[distributions.origins.internal]
+kind = "http"
+url = "{internal}"
+[[distributions.behaviors]]
+path_pattern = "/internal/*"
+origin = "internal"
+rewrite = {{ redirects = [ {{ path = "/internal/*", to = "https://login.example.com/", status = 302 }} ] }}
+[distributions.default_behavior]
+origin = "app"
+rewrite = {{ strip_prefix = "/app" }}
+"#,
+        app = app.url(),
+        internal = internal.url()
+    );
+    let (proxy, _dir) = start(&config);
+    let site = [("host", "site.test")];
+    for path in ["/internal/secret", "/app/internal/secret"] {
+        let r = get(&format!("{}{path}", proxy.1), &site).await;
+        assert_eq!(r.status(), 302, "{path}");
+        assert_eq!(r.headers()["location"], "https://login.example.com/");
+    }
+    assert_eq!(internal.total_hits(), 0);
+}

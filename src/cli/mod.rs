@@ -70,6 +70,9 @@ pub async fn run(args: Args) -> ExitCode {
     }
     let service = served.layer.layer(tower::service_fn(no_distribution));
     serve(listener, service, opts, shutdown.wait()).await;
+    // Entries still being written to the disk tier are committed first.
+    #[cfg(feature = "disk")]
+    served.layer.cache().flush_disk(std::time::Duration::from_secs(10)).await;
     ops::finish(admin, served.access_log).await;
     ExitCode::SUCCESS
 }

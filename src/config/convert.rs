@@ -235,8 +235,13 @@ fn rewrite(r: &super::schema::RewriteSchema) -> Result<crate::Rewrite, ConfigErr
             .ok_or_else(|| {
                 ConfigError::new(format!("redirects[{i}].status"), format!("{status}: use 301, 302, 303, 307 or 308"))
             })?;
-        if d.to.is_empty() || d.to.bytes().any(|b| b.is_ascii_control()) {
-            return Err(ConfigError::new(format!("redirects[{i}].to"), "must be a URL or a path"));
+        let absolute = ["http://", "https://"].iter().any(|s| d.to.starts_with(s) && d.to.len() > s.len());
+        let path = d.to.starts_with('/') && !d.to.starts_with("//") || d.to.starts_with('$');
+        if d.to.bytes().any(|b| b.is_ascii_control() || b == b' ') || !(absolute || path) {
+            return Err(ConfigError::new(
+                format!("redirects[{i}].to"),
+                format!("{:?}: use http(s)://host/... or a path starting with one / (or $path, $1)", d.to),
+            ));
         }
         let mut redirect = Redirect::new(d.to.clone(), code);
         if let Some(h) = &d.host {

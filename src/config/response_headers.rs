@@ -98,7 +98,14 @@ fn value(at: &str, s: &str) -> Result<(), ConfigError> {
 pub(crate) fn policy(p: &ResponseHeadersSchema) -> Result<ResponseHeadersPolicy, ConfigError> {
     let mut out = ResponseHeadersPolicy::new();
     if let Some(c) = &p.cors {
-        let origins = if c.allow_origins.iter().any(|o| o == "*") {
+        let any = c.allow_origins.iter().any(|o| o == "*");
+        if any && c.allow_credentials {
+            return Err(ConfigError::new(
+                "cors.allow_credentials",
+                "cannot be true with allow_origins = [\"*\"]: list the origins that get credentials",
+            ));
+        }
+        let origins = if any {
             AllowOrigins::Any
         } else if c.allow_origins.is_empty() {
             return Err(ConfigError::new("cors.allow_origins", "list at least one origin, or \"*\""));
@@ -167,14 +174,27 @@ pub(crate) fn policy(p: &ResponseHeadersSchema) -> Result<ResponseHeadersPolicy,
             out = out.xss_protection(&v.value, v.override_origin);
         }
     }
+    let reserved = |at: &str, n: &str| {
+        if crate::policy::response_headers::is_reserved(n) {
+            return Err(ConfigError::new(
+                at,
+                format!(
+                    "{n:?} is reserved (framing, connection, CORS and the edge's own fields cannot be set or removed here)"
+                ),
+            ));
+        }
+        Ok(())
+    };
     for (i, h) in p.custom_headers.iter().enumerate() {
         let at = format!("custom_headers[{i}]");
         name(&format!("{at}.name"), &h.name)?;
+        reserved(&format!("{at}.name"), &h.name)?;
         value(&format!("{at}.value"), &h.value)?;
         out = out.header(&h.name, &h.value, h.override_origin);
     }
     for (i, h) in p.remove_headers.iter().enumerate() {
         name(&format!("remove_headers[{i}]"), h)?;
+        reserved(&format!("remove_headers[{i}]"), h)?;
         out = out.remove(h);
     }
     Ok(out.server_timing(p.server_timing))

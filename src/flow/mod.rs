@@ -171,60 +171,30 @@ pub(crate) fn start<ReqB: http_body::Body>(
     }
     let pending = |parts, body, step| Start::Continue(Box::new(Pending { now, parts, body, step }));
 
-    // The viewer request hook of the behavior the request routes to: it may
-    // answer, or change the request; a changed target is normalised again
-    // and the request routed and keyed by it (one hook run per request).
-    if edge.routes.load().has_viewer_request_hooks
-        && let Some(behavior) = edge.routes.load().behavior_for(&parts)
-    {
-        let before = parts.uri.clone();
-        if let Some(rewrite) = &behavior.rewrite {
-            let host = crate::policy::host::request_host(&parts).ok().flatten().map(|h| h.into_owned());
-            match rewrite.apply(host.as_deref(), parts.uri.path(), parts.uri.query(), &parts.headers) {
-                crate::policy::rewrite::Outcome::Same => {}
-                crate::policy::rewrite::Outcome::Redirect(code, to) => {
-                    if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
-                        *routed = Some(Arc::clone(&behavior));
-                    }
-                    return Start::Done(respond::redirect(code, &to));
-                }
-                crate::policy::rewrite::Outcome::Target(pq) => {
-                    let mut uri = parts.uri.clone().into_parts();
-                    uri.path_and_query = pq.parse().ok();
-                    match http::Uri::from_parts(uri) {
-                        Ok(uri) if pq.starts_with('/') => parts.uri = uri,
-                        _ => {
-                            let status = CacheStatus::refused("rewrite-invalid");
-                            let text = "400 Bad Request: invalid path\n";
-                            return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, text, status));
-                        }
-                    }
-                }
+    // Rewrites and the viewer request hook of the behavior the request
+    // routes to: they may answer, or change the request; a changed target
+    // is normalised and routed again, and the behavior it reaches runs its
+    // own rewrites and hook too (each behavior once, at most four), so a
+    // rewrite never carries a request past another behavior's controls.
+    if edge.routes.load().has_viewer_request_hooks {
+        let mut visited: Vec<Arc<Behavior>> = Vec::new();
+        while visited.len() < 4 {
+            let Some(behavior) = edge.routes.load().behavior_for(&parts) else { break };
+            if visited.iter().any(|b| Arc::ptr_eq(b, &behavior)) {
+                break;
             }
-        }
-        let hooked = match &behavior.hooks.viewer_request {
-            Some(hook) => crate::hooks::guarded(|| hook(&mut parts)),
-            None => Ok(None),
-        };
-        match hooked {
-            Err(_) => {
-                edge.observe.metrics.hook_failed();
-                return Start::Done(Refusal::HookFailed.respond());
+            let before = parts.uri.clone();
+            if let Some(done) = viewer_side(edge, &behavior, &mut parts, routed) {
+                return Start::Done(done);
             }
-            Ok(Some(answer)) => {
-                if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
-                    *routed = Some(Arc::clone(&behavior));
-                }
-                return Start::Done(respond::hook_answer(answer));
+            visited.push(behavior);
+            if parts.uri == before {
+                break;
             }
-            Ok(None) => {
-                if parts.uri != before
-                    && let Err(why) = normalize_target(&mut parts)
-                {
-                    let status = CacheStatus::refused(why.as_str());
-                    let text = "400 Bad Request: invalid path\n";
-                    return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, text, status));
-                }
+            if let Err(why) = normalize_target(&mut parts) {
+                let status = CacheStatus::refused(why.as_str());
+                let text = "400 Bad Request: invalid path\n";
+                return Start::Done(respond::cache_error(StatusCode::BAD_REQUEST, text, status));
             }
         }
     }
@@ -332,6 +302,60 @@ pub(crate) fn start<ReqB: http_body::Body>(
     };
     let cacheable = Cacheable { behavior, primary, req_cc, pragma, private, found };
     pending(parts, body, Step::Cacheable(Box::new(cacheable)))
+}
+
+/// One behavior's rewrites, then its viewer request hook: the edge's own
+/// answer if one answers (a redirect, the hook's response, a 500 for a
+/// panic), else `None` with `parts` perhaps changed.
+fn viewer_side(
+    edge: &Edge,
+    behavior: &Arc<Behavior>,
+    parts: &mut Parts,
+    routed: &mut Option<Arc<Behavior>>,
+) -> Option<Response<CdnBody>> {
+    use crate::policy::rewrite::Outcome;
+    let answering = |routed: &mut Option<Arc<Behavior>>| {
+        if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
+            *routed = Some(Arc::clone(behavior));
+        }
+    };
+    if let Some(rewrite) = &behavior.rewrite {
+        let host = crate::policy::host::request_host(parts).ok().flatten().map(|h| h.into_owned());
+        match rewrite.apply(host.as_deref(), parts.uri.path(), parts.uri.query(), &parts.headers) {
+            Outcome::Same => {}
+            Outcome::Redirect(code, to) => {
+                answering(routed);
+                return Some(respond::redirect(code, &to));
+            }
+            Outcome::Target(pq) => {
+                let mut uri = parts.uri.clone().into_parts();
+                uri.path_and_query = pq.parse().ok();
+                match http::Uri::from_parts(uri) {
+                    Ok(uri) if pq.starts_with('/') => parts.uri = uri,
+                    _ => {
+                        let status = CacheStatus::refused("rewrite-invalid");
+                        return Some(respond::cache_error(
+                            StatusCode::BAD_REQUEST,
+                            "400 Bad Request: invalid path\n",
+                            status,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let hook = behavior.hooks.viewer_request.as_ref()?;
+    match crate::hooks::guarded(|| hook(parts)) {
+        Err(_) => {
+            edge.observe.metrics.hook_failed();
+            Some(Refusal::HookFailed.respond())
+        }
+        Ok(Some(answer)) => {
+            answering(routed);
+            Some(respond::hook_answer(answer))
+        }
+        Ok(None) => None,
+    }
 }
 
 /// Whether `Transfer-Encoding` is exactly one `chunked` (over all its

@@ -137,6 +137,7 @@ impl FillTask {
     /// Serves what a further tier holds (then `None`), or returns the
     /// fill's stake for the fetch; a stale disk copy becomes the response
     /// the fetch revalidates.
+    #[cfg_attr(not(feature = "disk"), allow(unused_variables))]
     async fn tiers<E>(self, parts: &mut Parts, tx: Tx<E>) -> Option<(Self, Tier, Tx<E>)> {
         match super::tier::before_origin(&self).await {
             #[cfg(feature = "disk")]

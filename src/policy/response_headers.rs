@@ -87,7 +87,9 @@ impl Cors {
         self
     }
 
-    /// Allow credentials (then the allowed origin is always echoed).
+    /// Allow credentials (then the allowed origin is echoed). Ignored with
+    /// [`AllowOrigins::Any`]: credentials are granted only to listed
+    /// origins (the config file refuses the combination).
     pub fn allow_credentials(mut self, yes: bool) -> Self {
         self.credentials = yes;
         self
@@ -113,26 +115,31 @@ impl Cors {
         }
     }
 
-    /// The `Access-Control-Allow-Origin` value for a request from `origin`.
-    fn allow_origin_value(&self, origin: &HeaderValue) -> HeaderValue {
-        if self.origins == AllowOrigins::Any && !self.credentials {
-            HeaderValue::from_static("*")
-        } else {
-            origin.clone()
-        }
+    /// Credentials are granted to listed origins only.
+    fn grants_credentials(&self) -> bool {
+        self.credentials && self.origins != AllowOrigins::Any
     }
 
-    /// Whether answers differ by request origin (then `Vary: Origin`).
-    fn varies(&self) -> bool {
-        self.origins != AllowOrigins::Any || self.credentials
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`.
+    fn allow_origin_value(&self, origin: &HeaderValue) -> HeaderValue {
+        if self.origins == AllowOrigins::Any { HeaderValue::from_static("*") } else { origin.clone() }
     }
 }
 
 /// `https://*.example.com` matches `https://a.example.com`; otherwise exact,
 /// case-insensitive.
 fn origin_matches(allowed: &str, origin: &str) -> bool {
-    if allowed == "*" {
-        return true;
+    // An origin is `scheme://host[:port]`: nothing else is ever allowed
+    // (no path, userinfo, query; `null` only when listed as such).
+    let well_formed = origin == "null"
+        || origin.split_once("://").is_some_and(|(scheme, host)| {
+            !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                && !host.is_empty()
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+    if !well_formed {
+        return false;
     }
     match allowed.split_once("://*.") {
         Some((scheme, domain)) => origin.split_once("://").is_some_and(|(s, host)| {
@@ -143,6 +150,37 @@ fn origin_matches(allowed: &str, origin: &str) -> bool {
         }),
         None => allowed.eq_ignore_ascii_case(origin),
     }
+}
+
+/// Fields a policy may neither set nor remove (CloudFront refuses the same
+/// family): the framing and connection fields (setting them would split or
+/// break responses), ranges, `Vary` (downstream caches need it), and the
+/// edge's own fields.
+pub const RESERVED_HEADERS: [&str; 18] = [
+    "connection",
+    "content-length",
+    "content-encoding",
+    "content-range",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+    "vary",
+    "warning",
+    "cache-status",
+    "x-cache",
+    "age",
+];
+
+/// Whether a policy may set or remove this field.
+pub fn is_reserved(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("access-control-") || lower.starts_with("x-amz-cf-")
 }
 
 /// A header the policy sets: its value and whether it replaces the origin's.
@@ -298,19 +336,25 @@ impl ResponseHeadersPolicy {
         self
     }
 
-    /// A custom header (an invalid name or value is ignored; see
-    /// [`validate`](Self::validate) for the checked form the config uses).
+    /// A custom header. An invalid name or value, or a reserved field
+    /// ([`RESERVED_HEADERS`], CORS fields: use [`cors`](Self::cors)), is
+    /// ignored here; the config file refuses them by name.
     pub fn header(mut self, name: &str, value: &str, override_origin: bool) -> Self {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            self.custom.push((name, Set { value, override_origin }));
+        if let (Ok(n), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            && !is_reserved(name)
+        {
+            self.custom.push((n, Set { value, override_origin }));
         }
         self
     }
 
-    /// A header removed from every response (an invalid name is ignored).
+    /// A header removed from every response (an invalid or reserved name is
+    /// ignored here; the config file refuses it).
     pub fn remove(mut self, name: &str) -> Self {
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            self.remove.push(name);
+        if let Ok(n) = HeaderName::from_bytes(name.as_bytes())
+            && !is_reserved(name)
+        {
+            self.remove.push(n);
         }
         self
     }
@@ -334,9 +378,7 @@ impl ResponseHeadersPolicy {
         let origin = req.get(header::ORIGIN)?;
         let asked = req.get(header::ACCESS_CONTROL_REQUEST_METHOD)?;
         let mut out = HeaderMap::new();
-        if cors.varies() {
-            out.insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
+        out.insert(header::VARY, HeaderValue::from_static("Origin"));
         let origin_ok = origin.to_str().is_ok_and(|o| cors.allows(o));
         let method_ok = match &cors.methods {
             None => true,
@@ -358,7 +400,7 @@ impl ResponseHeadersPolicy {
             return Some((StatusCode::FORBIDDEN, out));
         }
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin_value(origin));
-        if cors.credentials {
+        if cors.grants_credentials() {
             out.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         }
         let methods = match &cors.methods {
@@ -383,6 +425,7 @@ impl ResponseHeadersPolicy {
     /// `Origin` is `origin`. `timing` is the `Server-Timing` value, when
     /// the policy asks for one.
     pub fn apply(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap, timing: Option<HeaderValue>) {
+        headers.reserve(8 + self.custom.len());
         for name in &self.remove {
             headers.remove(name);
         }
@@ -431,7 +474,9 @@ fn apply_cors(cors: &Cors, origin: Option<&HeaderValue>, headers: &mut HeaderMap
             headers.remove(n);
         }
     }
-    if cors.varies() && !vary_names_origin(headers) {
+    // Whether a grant is added depends on `Origin`: downstream caches
+    // must not serve a copy without one to a cross-origin request.
+    if !vary_names_origin(headers) {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     if headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
@@ -439,7 +484,7 @@ fn apply_cors(cors: &Cors, origin: Option<&HeaderValue>, headers: &mut HeaderMap
     }
     let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| cors.allows(o))) else { return };
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin_value(origin));
-    if cors.credentials {
+    if cors.grants_credentials() {
         headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     if !cors.expose.is_empty() {
@@ -500,6 +545,7 @@ mod tests {
         req.insert(header::ACCESS_CONTROL_REQUEST_HEADERS, hv("X-Token, content-type"));
         let (status, h) = p.preflight(&Method::OPTIONS, &req).unwrap();
         assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(h[header::VARY], "Origin");
         assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         assert!(h[header::ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("PUT"));
         assert_eq!(h[header::ACCESS_CONTROL_ALLOW_HEADERS], "x-token, content-type");
@@ -510,8 +556,22 @@ mod tests {
         req.insert(header::ACCESS_CONTROL_REQUEST_METHOD, hv("GET"));
         req.remove(header::ACCESS_CONTROL_REQUEST_HEADERS);
         assert_eq!(strict.preflight(&Method::OPTIONS, &req).unwrap().0, StatusCode::NO_CONTENT);
-        req.insert(header::ORIGIN, hv("https://evilgood.example"));
-        assert_eq!(strict.preflight(&Method::OPTIONS, &req).unwrap().0, StatusCode::FORBIDDEN);
+        for evil in [
+            "https://evilgood.example",
+            "https://evil.com/.good.example",
+            "https://evil.com@x.good.example",
+            "https://x.good.example?",
+            "null",
+        ] {
+            req.insert(header::ORIGIN, hv(evil));
+            assert_eq!(strict.preflight(&Method::OPTIONS, &req).unwrap().0, StatusCode::FORBIDDEN, "{evil}");
+        }
+        // Any origin never gets credentials.
+        let any = ResponseHeadersPolicy::new().cors(Cors::new(AllowOrigins::Any).allow_credentials(true));
+        let mut h = HeaderMap::new();
+        any.apply(Some(&hv("https://evil.test")), &mut h, None);
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
         assert!(strict.preflight(&Method::GET, &req).is_none());
     }
 
@@ -536,5 +596,13 @@ mod tests {
         for name in MANAGED_POLICIES {
             assert!(ResponseHeadersPolicy::managed(name).is_some(), "{name}");
         }
+        // Framing and the edge's own fields can be neither set nor removed.
+        let p = ResponseHeadersPolicy::new()
+            .header("content-length", "3", true)
+            .header("Transfer-Encoding", "chunked", true)
+            .header("access-control-allow-origin", "*", true)
+            .remove("content-range")
+            .remove("vary");
+        assert_eq!(p, ResponseHeadersPolicy::new());
     }
 }

@@ -157,12 +157,7 @@ impl Rewrite {
             };
             let Some(rest) = rest else { continue };
             let q = query.map(|q| format!("?{q}")).unwrap_or_default();
-            let mut to = r.to.replace("$path", path).replace("$query", &q).replace("$1", rest);
-            // A path that starts with slashes must not make the target
-            // protocol-relative (`//evil.example/`): an open redirect.
-            if to.starts_with("//") || to.starts_with("/\\") {
-                to = format!("/{}", to.trim_start_matches(['/', '\\']));
-            }
+            let to = expand(&r.to, path, &q, rest);
             return Outcome::Redirect(r.status, to);
         }
         let mut p = path.to_owned();
@@ -220,6 +215,53 @@ impl Rewrite {
         }
         params.join("&")
     }
+}
+
+/// Expands `$path`, `$query` and `$1` in one pass (a value that contains
+/// `$1` is not expanded again). A value is never allowed to extend or
+/// replace the template's scheme and host: one placed right after them, or
+/// at the very start of the template, begins with `/` (so
+/// `https://a.example$1` with `@evil.example` stays on `a.example`, and
+/// `$1` alone cannot become `https://evil.example` or `javascript:`); and
+/// a result that starts with `//` is a path, never protocol-relative.
+fn expand(template: &str, path: &str, query: &str, rest: &str) -> String {
+    let mut out = String::with_capacity(template.len() + path.len() + query.len());
+    let mut t = template;
+    while let Some(at) = t.find('$') {
+        out.push_str(&t[..at]);
+        let after = &t[at..];
+        let (value, len) = if after.starts_with("$path") {
+            (path, 5)
+        } else if after.starts_with("$query") {
+            (query, 6)
+        } else if after.starts_with("$1") {
+            (rest, 2)
+        } else {
+            out.push('$');
+            t = &after[1..];
+            continue;
+        };
+        // Right after the authority (or at the start), a value must be a path.
+        let needs_path = out.is_empty() || ends_with_authority(&out);
+        if needs_path && !value.is_empty() && !value.starts_with(['/', '?', '#']) {
+            out.push('/');
+        }
+        out.push_str(value);
+        t = &after[len..];
+    }
+    out.push_str(t);
+    if out.starts_with("//") || out.starts_with("/\\") {
+        out = format!("/{}", out.trim_start_matches(['/', '\\']));
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Whether `s` is `scheme://host[:port]` with nothing after the host yet.
+fn ends_with_authority(s: &str) -> bool {
+    s.split_once("://").is_some_and(|(scheme, rest)| !scheme.contains('/') && !rest.contains(['/', '?', '#']))
 }
 
 fn matches(m: &Match, headers: &HeaderMap) -> bool {

@@ -510,6 +510,22 @@ impl Disk {
         prune_recent(&self.shared);
     }
 
+    /// Blocks until every job queued so far has run (or `timeout`).
+    pub(crate) fn flush(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let waits: Vec<_> = self
+            .writers
+            .iter()
+            .filter_map(|w| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                w.send(Job::Barrier(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        for rx in waits {
+            let _ = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+
     /// State and counters.
     pub(crate) fn stats(&self) -> DiskStats {
         let (entries, bytes) = {

@@ -50,6 +50,8 @@ pub(super) enum Job {
         meta: Bytes,
         written: u64,
     },
+    /// Answers once every job queued before it has run.
+    Barrier(std::sync::mpsc::Sender<()>),
     /// Files to delete (purged, evicted, outdated).
     Delete(Vec<u128>),
     /// An invalidation: persisted (when it can be), then applied to the
@@ -380,6 +382,9 @@ pub(super) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                 };
                 let commit = Commit { key, meta, tags: Box::new([]), written, done: None };
                 commit_one(&shared, w, &commit);
+            }
+            Job::Barrier(done) => {
+                let _ = done.send(());
             }
             Job::Delete(hashes) => {
                 for h in hashes {
