@@ -178,11 +178,12 @@ async fn ranges_are_served_from_the_cached_object() {
     origin.route("/r", Reply::ok(body.clone()).header("cache-control", "max-age=60").header("etag", "\"r\""));
     let e = edge(&origin).await;
     let url = format!("{}/r", e.url);
-    // Miss with a range: the origin is asked for the whole object once.
+    // Miss with a range: the origin is asked once, for the first slice,
+    // which here is the whole object (stored as the object itself).
     let (status, _, got, h) = get(&url, &[("range", "bytes=0-9")]).await;
     assert_eq!((status, got.as_str()), (206, &body[0..10]));
     assert_eq!(h["content-range"], "bytes 0-9/100");
-    assert!(origin.last_headers("/r").unwrap().get("range").is_none());
+    assert_eq!(origin.last_headers("/r").unwrap()["range"], "bytes=0-1048575");
     assert!(eventually(|| e.cache.len() == 1).await);
     let (status, cs, got, h) = get(&url, &[("range", "bytes=-5")]).await;
     assert_eq!((status, got.as_str()), (206, &body[95..]));

@@ -188,7 +188,13 @@ fn clone_parts(p: &Parts) -> Parts {
 }
 
 fn got(index: u64, head: Arc<Head>, chunks: Vec<Bytes>, hit: bool) -> Option<Got> {
-    let total = range::slice_total(&head.headers)?;
+    // A slice names the length; a first slice that was the whole object was
+    // stored as the object itself (a 200 with its length).
+    let total = match range::slice_total(&head.headers) {
+        Some(n) => n,
+        None if head.status == StatusCode::OK && index == 0 => head.content_length()?,
+        None => return None,
+    };
     Some(Got { index, head, chunks, total, hit })
 }
 

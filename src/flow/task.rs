@@ -245,7 +245,7 @@ impl FillTask {
     }
 
     async fn on_response<E>(
-        self,
+        mut self,
         resp: Response<OriginBody>,
         request_time: SystemTime,
         response_time: SystemTime,
@@ -283,6 +283,21 @@ impl FillTask {
             writer.release(NotStored::Partial);
             tell(tx, LeaderOutcome::Own(resp, NotStored::Partial));
             return;
+        }
+        // A first slice that is the whole object is the object: stored as
+        // the complete 200 under the URI's own key, so every later request,
+        // ranged or not, is a hit.
+        let mut resp = resp;
+        let mut status = status;
+        if self.slice.is_some()
+            && let Some(total) = crate::policy::range::whole_length(resp.headers())
+        {
+            status = StatusCode::OK;
+            *resp.status_mut() = status;
+            resp.headers_mut().remove(header::CONTENT_RANGE);
+            resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+            self.primary = Arc::from(crate::cache::key::primary_of(&self.primary));
+            self.slice = None;
         }
         // A slice is judged as the whole response it is part of.
         let judged_status = if self.slice.is_some() { StatusCode::OK } else { status };

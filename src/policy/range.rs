@@ -109,6 +109,15 @@ pub fn is_exact_slice(status: http::StatusCode, headers: &HeaderMap, want: ByteR
     range.start == want.start && range.end_inclusive == want.end_inclusive.min(total - 1) && length_agrees
 }
 
+/// The complete length, when a 206's `Content-Range` encloses the whole
+/// representation (`bytes 0-(n-1)/n`).
+pub fn whole_length(headers: &HeaderMap) -> Option<u64> {
+    match parse_content_range(headers.get(http::header::CONTENT_RANGE)?)? {
+        ContentRange::Satisfied { range, complete_length: Some(n) } if range.start == 0 && range.len() == n => Some(n),
+        _ => None,
+    }
+}
+
 /// The length of the range a 206's `Content-Range` encloses.
 pub fn enclosed_len(headers: &HeaderMap) -> Option<u64> {
     match parse_content_range(headers.get(http::header::CONTENT_RANGE)?)? {
