@@ -509,6 +509,49 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A grant only ever names the request's own origin, one the policy
+        /// lists (or `*` without credentials); the framing fields the origin
+        /// sent are never changed.
+        #[test]
+        fn grants_name_only_allowed_origins_and_framing_is_untouched(
+            origin in prop_oneof![
+                "https://[a-z]{1,8}\\.example\\.org", "https://[a-z.@/:?#]{1,20}", "[ -~]{0,20}", Just("null".to_owned()),
+            ],
+            any in any::<bool>(),
+            credentials in any::<bool>(),
+        ) {
+            let list = AllowOrigins::List(vec!["https://*.example.org".into(), "https://app.example".into()]);
+            let cors = Cors::new(if any { AllowOrigins::Any } else { list }).allow_credentials(credentials);
+            let p = ResponseHeadersPolicy::managed("SecurityHeadersPolicy").unwrap().cors(cors);
+            let Ok(value) = HeaderValue::from_str(&origin) else { return Ok(()) };
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+            h.insert(header::CONTENT_RANGE, HeaderValue::from_static("bytes 0-11/40"));
+            p.apply(Some(&value), &mut h, None);
+            prop_assert_eq!(&h[header::CONTENT_LENGTH], "12");
+            prop_assert_eq!(&h[header::CONTENT_RANGE], "bytes 0-11/40");
+            match h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+                None => {}
+                Some(v) if v == "*" => {
+                    prop_assert!(any);
+                    prop_assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+                }
+                Some(v) => {
+                    prop_assert!(!any);
+                    prop_assert_eq!(v, &value);
+                    let host = origin.strip_prefix("https://").unwrap_or("");
+                    prop_assert!(
+                        origin == "https://app.example"
+                            || host.ends_with(".example.org") && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+                        "granted {}", origin
+                    );
+                }
+            }
+        }
+    }
 
     fn hv(s: &str) -> HeaderValue {
         HeaderValue::from_str(s).unwrap()

@@ -241,9 +241,14 @@ fn expand(template: &str, path: &str, query: &str, rest: &str) -> String {
             t = &after[1..];
             continue;
         };
-        // Right after the authority (or at the start), a value must be a path.
-        let needs_path = out.is_empty() || ends_with_authority(&out);
-        if needs_path && !value.is_empty() && !value.starts_with(['/', '?', '#']) {
+        // At the start a value must be a path; right after the authority, a
+        // path, a query or a fragment.
+        let bare = if out.is_empty() {
+            !value.starts_with('/')
+        } else {
+            ends_with_authority(&out) && !value.starts_with(['/', '?', '#'])
+        };
+        if bare && !value.is_empty() {
             out.push('/');
         }
         out.push_str(value);
@@ -276,6 +281,36 @@ fn matches(m: &Match, headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the request's path, query and captured rest, a redirect
+        /// never leaves the template's host, never becomes another scheme or
+        /// protocol-relative, and is a valid `Location`.
+        #[test]
+        fn a_redirect_never_leaves_its_host(
+            path in "/[ -~]{0,40}",
+            query in proptest::option::of("[ -~]{0,20}"),
+            template in prop_oneof![
+                Just("https://a.example$1"), Just("https://a.example$path$query"), Just("https://a.example/x$1"),
+                Just("$1"), Just("$path"), Just("/new/$1$query"), Just("https://a.example:8443$path"),
+            ],
+        ) {
+            let r = Rewrite::new().redirect(Redirect::new(template, StatusCode::FOUND).path("/*"));
+            let Outcome::Redirect(_, to) = r.apply(None, &path, query.as_deref(), &HeaderMap::new()) else {
+                panic!("the catch-all redirect answers")
+            };
+            prop_assert!(!to.starts_with("//") && !to.starts_with("/\\"), "{to}");
+            if let Some(rest) = template.strip_prefix("https://") {
+                let host = rest.split(['/', '$']).next().unwrap_or("");
+                let after = to.strip_prefix("https://").unwrap_or("");
+                let got_host = after.split(['/', '?', '#']).next().unwrap_or("");
+                prop_assert_eq!(got_host, host, "{} -> {}", template, to);
+            } else {
+                prop_assert!(to.starts_with('/'), "{to}");
+            }
+        }
+    }
 
     fn hdr(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
