@@ -149,6 +149,33 @@ impl Hooks {
     }
 }
 
+/// Set by a viewer request hook (or by the app's own middleware before the
+/// layer) as a request extension: the request goes to this origin of the
+/// distribution (its id), with the behavior's policies, and is keyed apart
+/// from the same path at the behavior's own origin. An id the distribution
+/// does not have answers 500 (`detail=unknown-origin`).
+///
+/// ```
+/// use tower_cdn::{Hooks, UseOrigin};
+/// let ab = Hooks::new().viewer_request(|req| {
+///     let beta = req.headers.get("cookie").and_then(|c| c.to_str().ok()).is_some_and(|c| c.contains("beta=1"));
+///     if beta {
+///         req.extensions.insert(UseOrigin::new("beta"));
+///     }
+///     None
+/// });
+/// # let _ = ab;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseOrigin(pub(crate) String);
+
+impl UseOrigin {
+    /// The origin (or origin group) with this id.
+    pub fn new(id: impl Into<String>) -> Self {
+        UseOrigin(id.into())
+    }
+}
+
 /// A hook panicked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HookPanicked;

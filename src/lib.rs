@@ -199,7 +199,7 @@ pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Co
 pub use future::ResponseFuture;
 pub use handle::CacheHandle;
 pub use hint::CacheHint;
-pub use hooks::Hooks;
+pub use hooks::{Hooks, UseOrigin};
 pub use layer::{
     CdnConfig, CdnLayer, CdnLayerBuilder, DEFAULT_CAPACITY_BYTES, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_SLICE_BYTES,
 };

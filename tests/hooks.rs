@@ -255,3 +255,44 @@ async fn a_rewriting_hook_keeps_key_and_origin_request_in_agreement() {
     }
     assert!(checked > 10);
 }
+
+#[tokio::test]
+async fn a_viewer_request_hook_picks_another_origin_keyed_apart() {
+    let a = Origin::start().await;
+    let b = Origin::start().await;
+    a.route("/page", Reply::ok("from a").header("cache-control", "max-age=600"));
+    b.route("/page", Reply::ok("from b").header("cache-control", "max-age=600"));
+    let hooks = Hooks::new().viewer_request(|req| {
+        match req.headers.get("x-variant").and_then(|v| v.to_str().ok()) {
+            Some("b") => {
+                req.extensions.insert(tower_cdn::UseOrigin::new("b"));
+            }
+            Some("nope") => {
+                req.extensions.insert(tower_cdn::UseOrigin::new("nope"));
+            }
+            _ => {}
+        }
+        None
+    });
+    let layer = CdnLayer::builder()
+        .standalone(true)
+        .distribution(
+            tower_cdn::Distribution::new("d")
+                .domain("ab.test")
+                .origin("a", OriginCfg::http(a.url()))
+                .origin("b", OriginCfg::http(b.url()))
+                .default_behavior(tower_cdn::CacheBehavior::default_for("a").hooks(hooks)),
+        )
+        .build()
+        .unwrap();
+    let addr = start_proxy(layer).await;
+    let url = format!("http://{addr}/page");
+    for _ in 0..2 {
+        assert_eq!(get(&url, &[("host", "ab.test"), ("x-variant", "b")]).await.text().await.unwrap(), "from b");
+        assert_eq!(get(&url, &[("host", "ab.test")]).await.text().await.unwrap(), "from a");
+    }
+    assert_eq!((a.hits("/page"), b.hits("/page")), (1, 1), "each origin's answer stored under its own key");
+    let r = get(&url, &[("host", "ab.test"), ("x-variant", "nope")]).await;
+    assert_eq!(r.status(), 500);
+    assert!(cache_status(&r).contains("detail=unknown-origin"));
+}

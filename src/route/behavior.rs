@@ -213,6 +213,12 @@ pub(crate) struct Behavior {
     pub(crate) hooks: Hooks,
     /// Rewrites and redirects before the lookup.
     pub(crate) rewrite: Option<Arc<Rewrite>>,
+    /// The id of its origin in its distribution (none in the single-origin
+    /// setup).
+    pub(crate) origin_id: Option<Box<str>>,
+    /// The same behavior with each other origin of the distribution, for
+    /// requests a hook sends there ([`UseOrigin`](crate::UseOrigin)).
+    pub(crate) alternates: std::collections::HashMap<Box<str>, Arc<Behavior>>,
 }
 
 /// A typed request extension the key holds: set by the app's own
@@ -293,6 +299,8 @@ impl Behavior {
             response_headers: None,
             hooks: Hooks::new(),
             rewrite: None,
+            origin_id: None,
+            alternates: std::collections::HashMap::new(),
         }
     }
 
@@ -323,7 +331,7 @@ impl Behavior {
         } else {
             key_policy::cache_key(&self.key, host, &path, query, headers)
         };
-        if self.key_extension.is_none() && self.hooks.cache_key.is_none() {
+        if self.key_extension.is_none() && self.hooks.cache_key.is_none() && extension.is_none() {
             return Ok(key);
         }
         Ok(key_policy::with_extension(&key, extension))
@@ -333,7 +341,11 @@ impl Behavior {
     /// extension's value and the cache key hook's component. A hook that
     /// panics refuses the request (a 500 for it alone).
     pub(crate) fn extension_value(&self, parts: &http::request::Parts) -> Result<Option<String>, Refusal> {
-        let ext = self.key_extension.as_ref().and_then(|x| x.value(&parts.extensions));
+        let chosen = parts.extensions.get::<crate::hooks::UseOrigin>().map(|o| format!("origin={}", o.0));
+        let ext = match (self.key_extension.as_ref().and_then(|x| x.value(&parts.extensions)), chosen) {
+            (Some(e), Some(c)) => Some(format!("{e}\u{1e}{c}")),
+            (e, c) => e.or(c),
+        };
         let Some(hook) = &self.hooks.cache_key else { return Ok(ext) };
         let made = crate::hooks::guarded(|| hook(parts)).map_err(|_| Refusal::HookFailed)?;
         Ok(match (ext, made) {

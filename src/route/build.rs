@@ -140,7 +140,7 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
     let mut behaviors = Vec::with_capacity(d.behaviors.len() + 1);
     for (j, b) in d.behaviors.iter().enumerate() {
         let behavior = build_behavior(b, &targets, ctx).map_err(|e| e.within(&format!("behaviors[{j}]")))?;
-        behaviors.push(Arc::new(behavior));
+        behaviors.push(Arc::new(with_alternates(b, behavior, &targets, ctx)));
     }
     let Some(default) = &d.default_behavior else {
         return Err(ConfigError::new(
@@ -154,8 +154,8 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
             "the default behavior's pattern is always \"*\"",
         ));
     }
-    let default = build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
-    behaviors.push(Arc::new(default));
+    let built = build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
+    behaviors.push(Arc::new(with_alternates(default, built, &targets, ctx)));
     let error_pages = error_pages(d, &behaviors)?;
     Ok(DistributionState {
         id: d.id.clone(),
@@ -270,7 +270,31 @@ fn build_behavior(
         response_headers: b.response_headers.clone().map(Arc::new),
         hooks: b.hooks.clone(),
         rewrite: b.rewrite.clone().map(Arc::new),
+        origin_id: Some(Box::from(origin_id.as_str())),
+        alternates: std::collections::HashMap::new(),
     })
+}
+
+/// The behavior with each of the distribution's other origins (what a
+/// viewer request hook's [`UseOrigin`](crate::UseOrigin) picks): the same
+/// configuration, built against that origin (its TTL defaults, forwarding
+/// mode). An origin the behavior cannot use (the app on a standalone
+/// proxy) is left out.
+fn with_alternates(
+    b: &CacheBehavior,
+    mut behavior: Behavior,
+    targets: &HashMap<&str, Arc<OriginTarget>>,
+    ctx: &BuildContext,
+) -> Behavior {
+    for id in targets.keys() {
+        if b.origin.as_deref() == Some(*id) {
+            continue;
+        }
+        if let Ok(alt) = build_behavior(&b.clone().origin(*id), targets, ctx) {
+            behavior.alternates.insert(Box::from(*id), Arc::new(alt));
+        }
+    }
+    behavior
 }
 
 /// `index.html` → `/index.html`; the object must be a plain path.

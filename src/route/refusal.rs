@@ -31,6 +31,8 @@ pub(crate) enum Refusal {
     Unsigned(Rejection),
     /// A hook panicked (the viewer request or cache key hook).
     HookFailed,
+    /// A hook chose an origin the distribution does not have.
+    UnknownOrigin,
 }
 
 impl Refusal {
@@ -48,6 +50,11 @@ impl Refusal {
             ),
             Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
             Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
+            Refusal::UnknownOrigin => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error: an edge hook chose an unknown origin\n",
+                "unknown-origin",
+            ),
             Refusal::HookFailed => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error: an edge hook failed\n", "hook-failed")
             }

@@ -161,7 +161,16 @@ impl Routes {
                 Err(_) => return Resolution::Refuse(Refusal::BadHost),
             };
             let (behavior, root_object) = match self.route(host.as_deref(), parts.uri.path()) {
-                Route::Behavior { behavior, root_object } => (behavior, root_object),
+                Route::Behavior { behavior, root_object } => match parts.extensions.get::<crate::hooks::UseOrigin>() {
+                    // A hook chose another origin of the distribution.
+                    Some(chosen) if behavior.origin_id.as_deref() != Some(chosen.0.as_str()) => {
+                        match behavior.alternates.get(chosen.0.as_str()) {
+                            Some(alt) => (alt, root_object),
+                            None => return Resolution::Refuse(Refusal::UnknownOrigin),
+                        }
+                    }
+                    _ => (behavior, root_object),
+                },
                 Route::Bypass => return Resolution::Bypass,
                 Route::Disabled => return Resolution::Disabled,
             };
