@@ -17,6 +17,10 @@ use http::{HeaderMap, Response, Uri, request, response};
 
 type ViewerRequestFn = dyn Fn(&mut request::Parts) -> Option<Response<Bytes>> + Send + Sync;
 type OriginRequestFn = dyn Fn(&Uri, &mut HeaderMap) + Send + Sync;
+type OriginRequestAsyncFn = dyn Fn(Uri, HeaderMap) -> BoxFuture<HeaderMap> + Send + Sync;
+
+/// A boxed future of an async hook.
+pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 type OriginResponseFn = dyn Fn(&mut response::Parts) + Send + Sync;
 type ViewerResponseFn = dyn Fn(&request::Parts, &mut response::Parts) + Send + Sync;
 type CacheKeyFn = dyn Fn(&request::Parts) -> Option<String> + Send + Sync;
@@ -62,6 +66,7 @@ type CacheKeyFn = dyn Fn(&request::Parts) -> Option<String> + Send + Sync;
 pub struct Hooks {
     pub(crate) viewer_request: Option<Arc<ViewerRequestFn>>,
     pub(crate) origin_request: Option<Arc<OriginRequestFn>>,
+    pub(crate) origin_request_async: Option<Arc<OriginRequestAsyncFn>>,
     pub(crate) origin_response: Option<Arc<OriginResponseFn>>,
     pub(crate) viewer_response: Option<Arc<ViewerResponseFn>>,
     pub(crate) cache_key: Option<Arc<CacheKeyFn>>,
@@ -72,6 +77,7 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("viewer_request", &self.viewer_request.is_some())
             .field("origin_request", &self.origin_request.is_some())
+            .field("origin_request_async", &self.origin_request_async.is_some())
             .field("origin_response", &self.origin_response.is_some())
             .field("viewer_response", &self.viewer_response.is_some())
             .field("cache_key", &self.cache_key.is_some())
@@ -91,6 +97,7 @@ impl PartialEq for Hooks {
     fn eq(&self, other: &Self) -> bool {
         same(&self.viewer_request, &other.viewer_request)
             && same(&self.origin_request, &other.origin_request)
+            && same(&self.origin_request_async, &other.origin_request_async)
             && same(&self.origin_response, &other.origin_response)
             && same(&self.viewer_response, &other.viewer_response)
             && same(&self.cache_key, &other.cache_key)
@@ -119,6 +126,19 @@ impl Hooks {
     /// (sign, authenticate). The target is the key's and cannot change.
     pub fn origin_request(mut self, f: impl Fn(&Uri, &mut HeaderMap) + Send + Sync + 'static) -> Self {
         self.origin_request = Some(Arc::new(f));
+        self
+    }
+
+    /// The origin request hook's async variant, for IO that must happen
+    /// before the fetch (fetch a token, ask a signing service): it gets the
+    /// target and the headers and returns the headers to send. Runs after
+    /// the sync one, where the fetch already waits on IO; never on a hit.
+    pub fn origin_request_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Uri, HeaderMap) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = HeaderMap> + Send + 'static,
+    {
+        self.origin_request_async = Some(Arc::new(move |uri, headers| Box::pin(f(uri, headers))));
         self
     }
 
@@ -179,6 +199,12 @@ impl UseOrigin {
 /// A hook panicked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HookPanicked;
+
+/// Runs an async hook's future, catching a panic.
+pub(crate) async fn guarded_async<T>(fut: BoxFuture<T>) -> Result<T, HookPanicked> {
+    use futures_util::FutureExt;
+    AssertUnwindSafe(fut).catch_unwind().await.map_err(|_| HookPanicked)
+}
 
 /// Runs a hook, catching a panic.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, HookPanicked> {

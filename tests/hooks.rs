@@ -296,3 +296,26 @@ async fn a_viewer_request_hook_picks_another_origin_keyed_apart() {
     assert_eq!(r.status(), 500);
     assert!(cache_status(&r).contains("detail=unknown-origin"));
 }
+
+#[tokio::test]
+async fn the_async_origin_request_hook_waits_on_io_before_the_fetch() {
+    let origin = Origin::start().await;
+    origin.route("/t", Reply::ok("signed").header("cache-control", "max-age=600"));
+    origin.route("/boom", Reply::ok("never"));
+    let hooks = Hooks::new().origin_request_async(|uri, mut headers| async move {
+        // A token service, say.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(uri.path() != "/boom", "token service exploded");
+        headers.insert("authorization", HeaderValue::from_static("Bearer fresh-token"));
+        headers
+    });
+    let addr = start_proxy(layer(&origin, hooks)).await;
+    assert_eq!(get(&format!("http://{addr}/t"), &[]).await.text().await.unwrap(), "signed");
+    assert_eq!(origin.last_headers("/t").unwrap()["authorization"], "Bearer fresh-token");
+    // A hit never runs it.
+    let r = get(&format!("http://{addr}/t"), &[]).await;
+    assert!(cache_status(&r).contains("hit"));
+    let r = get(&format!("http://{addr}/boom"), &[]).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(origin.hits("/boom"), 0);
+}

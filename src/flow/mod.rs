@@ -727,7 +727,7 @@ where
     let (tx, rx) = oneshot::channel();
     let fill = Arc::clone(task.writer.fill());
     let mut origin_req = origin_parts(&task.edge, &parts, task.prior.as_ref());
-    if let Err(e) = origin_request_hook(&task.edge, &task.behavior, &mut origin_req) {
+    if let Err(e) = origin_request_hook(&task.edge, &task.behavior, &mut origin_req).await {
         // The fill fails: its followers fetch on their own.
         drop(task);
         drop(reader);

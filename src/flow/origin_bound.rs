@@ -109,14 +109,32 @@ const HOOK_MAY_NOT_SET: [header::HeaderName; 7] = [
     header::EXPECT,
 ];
 
-/// Runs the behavior's origin request hook on an origin request.
-pub(super) fn origin_request_hook(edge: &Edge, behavior: &Behavior, parts: &mut Parts) -> Result<(), OriginError> {
-    let Some(hook) = &behavior.hooks.origin_request else { return Ok(()) };
+/// Runs the behavior's origin request hooks (sync, then async) on an
+/// origin request; `Host` and the framing fields are restored after them.
+pub(super) async fn origin_request_hook(
+    edge: &Edge,
+    behavior: &Behavior,
+    parts: &mut Parts,
+) -> Result<(), OriginError> {
+    let hooks = &behavior.hooks;
+    if hooks.origin_request.is_none() && hooks.origin_request_async.is_none() {
+        return Ok(());
+    }
     let host = parts.headers.get(header::HOST).cloned();
     let kept: Vec<_> = HOOK_MAY_NOT_SET.iter().map(|n| parts.headers.get(n).cloned()).collect();
-    if crate::hooks::guarded(|| hook(&parts.uri, &mut parts.headers)).is_err() {
+    let failed = || {
         edge.observe.metrics.hook_failed();
-        return Err(OriginError::hook("the origin request hook panicked"));
+        OriginError::hook("the origin request hook panicked")
+    };
+    if let Some(hook) = &hooks.origin_request
+        && crate::hooks::guarded(|| hook(&parts.uri, &mut parts.headers)).is_err()
+    {
+        return Err(failed());
+    }
+    if let Some(hook) = &hooks.origin_request_async {
+        let headers = std::mem::take(&mut parts.headers);
+        let fut = crate::hooks::guarded(|| hook(parts.uri.clone(), headers)).map_err(|_| failed())?;
+        parts.headers = crate::hooks::guarded_async(fut).await.map_err(|_| failed())?;
     }
     parts.headers.remove(header::HOST);
     if let Some(host) = host {
@@ -147,7 +165,7 @@ where
     ResB: HttpBody,
 {
     prepare_forwarding(edge, &mut parts);
-    if let Err(e) = origin_request_hook(edge, behavior, &mut parts) {
+    if let Err(e) = origin_request_hook(edge, behavior, &mut parts).await {
         return Ok(respond::origin_error(e, status));
     }
     let started = std::time::Instant::now();
@@ -246,15 +264,16 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
         return;
     };
     let mut origin_req = origin_parts(edge, parts, Some(&prior));
-    if origin_request_hook(edge, behavior, &mut origin_req).is_err() {
-        // The fill is dropped: nothing stored, the stale entry stays.
-        return;
-    }
     let primary = Arc::from(key::primary_of(&fill_key));
     let req_headers = parts.headers.clone();
     let task = FillTask::new(edge, behavior, primary, req_headers, req_cc, Some(prior), writer, registration);
     let fill = Arc::clone(task.writer.fill());
-    let handle = tokio::spawn(task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>));
+    let handle = tokio::spawn(async move {
+        // A hook that fails drops the fill: nothing stored, the stale entry stays.
+        if origin_request_hook(&task.edge, &task.behavior, &mut origin_req).await.is_ok() {
+            task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>).await;
+        }
+    });
     fill.set_abort(handle.abort_handle());
 }
 

@@ -245,7 +245,7 @@ pub(super) async fn serve(
         return None;
     }
     let mut origin = origin_parts(edge, parts, None);
-    if let Err(e) = super::origin_bound::origin_request_hook(edge, behavior, &mut origin) {
+    if let Err(e) = super::origin_bound::origin_request_hook(edge, behavior, &mut origin).await {
         return Some(respond::origin_error(e, CacheStatus::forward(Fwd::UriMiss)));
     }
     let slicer = Arc::new(Slicer {
