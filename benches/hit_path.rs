@@ -107,6 +107,31 @@ fn hit_path(c: &mut Criterion) {
         group.bench_function(format!("layer_hook_policy/{name}"), |b| {
             b.iter_custom(|iters| drive(&rt, &programmed, &path, iters))
         });
+        // Each alone, to see which costs what.
+        let hook_only = CdnLayer::builder()
+            .hooks(Hooks::new().viewer_response(|_req, resp| {
+                resp.headers.insert("x-edge", HeaderValue::from_static("1"));
+            }))
+            .build()
+            .expect("a valid layer")
+            .layer(origin(body.clone()));
+        let policy_only = CdnLayer::builder()
+            .response_headers_policy(ResponseHeadersPolicy::managed("SecurityHeadersPolicy").expect("managed"))
+            .build()
+            .expect("a valid layer")
+            .layer(origin(body.clone()));
+        for svc in [&hook_only, &policy_only] {
+            for _ in 0..2 {
+                let resp = rt.block_on(svc.clone().oneshot(get(&path))).expect("infallible");
+                rt.block_on(resp.into_body().collect()).expect("body");
+            }
+        }
+        group.bench_function(format!("layer_hook/{name}"), |b| {
+            b.iter_custom(|iters| drive(&rt, &hook_only, &path, iters))
+        });
+        group.bench_function(format!("layer_policy/{name}"), |b| {
+            b.iter_custom(|iters| drive(&rt, &policy_only, &path, iters))
+        });
     }
     group.finish();
 }

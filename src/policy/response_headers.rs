@@ -425,7 +425,6 @@ impl ResponseHeadersPolicy {
     /// `Origin` is `origin`. `timing` is the `Server-Timing` value, when
     /// the policy asks for one.
     pub fn apply(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap, timing: Option<HeaderValue>) {
-        headers.reserve(8 + self.custom.len());
         for name in &self.remove {
             headers.remove(name);
         }
@@ -456,8 +455,16 @@ impl ResponseHeadersPolicy {
 }
 
 fn put(headers: &mut HeaderMap, name: HeaderName, v: &Set) {
-    if v.override_origin || !headers.contains_key(&name) {
-        headers.insert(name, v.value.clone());
+    // One lookup: the entry is replaced (override) or filled if vacant.
+    match headers.entry(name) {
+        http::header::Entry::Occupied(mut o) => {
+            if v.override_origin {
+                o.insert(v.value.clone());
+            }
+        }
+        http::header::Entry::Vacant(e) => {
+            e.insert(v.value.clone());
+        }
     }
 }
 
