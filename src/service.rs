@@ -25,7 +25,7 @@ use crate::status::CacheStatus;
 /// What the response side of a request needs from its request: the
 /// behavior (when it has a response headers policy) and the `Origin`.
 struct Viewed {
-    routed: Option<Arc<crate::route::Behavior>>,
+    routed: crate::flow::Routed,
     origin: Option<http::HeaderValue>,
     /// The viewer's request head, when a viewer response hook may need it.
     request: Option<http::request::Parts>,
@@ -45,12 +45,24 @@ fn finish(
     if let Some(status) = status {
         status.render(&edge.names, code, &mut head.headers);
     }
-    if let Some(policy) = viewed.routed.as_ref().and_then(|b| b.response_headers.as_deref()) {
+    for name in &viewed.routed.vary {
+        let named = head.headers.get_all(http::header::VARY).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|f| f.trim().eq_ignore_ascii_case(name.as_str()) || f.trim() == "*"))
+        });
+        if !named {
+            head.headers.append(
+                http::header::VARY,
+                http::HeaderValue::from_str(name.as_str()).unwrap_or(http::HeaderValue::from_static("cookie")),
+            );
+        }
+    }
+    if let Some(policy) = viewed.routed.behavior.as_ref().and_then(|b| b.response_headers.as_deref()) {
         let timing = policy.server_timing.then(|| server_timing(edge, &begun, status));
         policy.apply(viewed.origin.as_ref(), &mut head.headers, timing);
     }
     if let (Some(hook), Some(req)) =
-        (viewed.routed.as_ref().and_then(|b| b.hooks.viewer_response.as_ref()), viewed.request.as_ref())
+        (viewed.routed.behavior.as_ref().and_then(|b| b.hooks.viewer_response.as_ref()), viewed.request.as_ref())
         && crate::hooks::guarded(|| hook(req, &mut head)).is_err()
     {
         edge.observe.metrics.hook_failed();
@@ -151,7 +163,11 @@ where
             head.headers = req.headers().clone();
             head
         });
-        let mut viewed = Viewed { routed: None, origin: req.headers().get(http::header::ORIGIN).cloned(), request };
+        let mut viewed = Viewed {
+            routed: crate::flow::Routed::default(),
+            origin: req.headers().get(http::header::ORIGIN).cloned(),
+            request,
+        };
         let pending = match span.in_scope(|| crate::flow::start(&edge, req, &mut viewed.routed)) {
             Start::Done(resp) => match viewer {
                 Some(viewer) if error_page_candidate(&resp) => {

@@ -110,9 +110,15 @@ rewrite = {{ spa = "/index.html", drop_query = ["utm_source"], sort_query = true
     assert_eq!(a.total_hits() + b.total_hits(), 3, "redirects never reach an origin");
 
     // A/B: the cookie's visitors get origin b's variant, keyed apart.
+    // Both answers say they vary on the cookie, for caches downstream.
+    let vary_cookie = |r: &reqwest::Response| {
+        r.headers().get_all("vary").iter().any(|v| v.to_str().unwrap().to_ascii_lowercase().contains("cookie"))
+    };
     let r = get(&format!("{url}/users/7"), &[("host", "site.test"), ("cookie", "variant=b")]).await;
+    assert!(vary_cookie(&r));
     assert_eq!(r.text().await.unwrap(), "variant b shell");
     let r = get(&format!("{url}/users/7"), &site).await;
+    assert!(vary_cookie(&r));
     assert_eq!(r.text().await.unwrap(), "the app shell");
 
     // Query normalisation: tracking parameters dropped, order sorted.

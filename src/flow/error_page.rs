@@ -52,7 +52,7 @@ pub(crate) async fn substitute(edge: &Arc<Edge>, viewer: Viewer, resp: Response<
     let status = resp.status();
     let Some(page_req) = page_request(edge, &viewer, status) else { return resp };
     let (code, page_req) = page_req;
-    let page = match super::start(edge, page_req, &mut None) {
+    let page = match super::start(edge, page_req, &mut super::Routed::default()) {
         Start::Done(page) => page,
         Start::Continue(pending) => match Box::pin(super::run(Arc::clone(edge), NoApp, pending)).await {
             Ok(page) => page,

@@ -59,6 +59,16 @@ const FOLLOW_SLACK: Duration = Duration::from_secs(5);
 /// tries to coalesce again this many times, then fetches on its own.
 const MAX_FOLLOW_ATTEMPTS: u32 = 3;
 
+/// What the response side needs from the request side (see [`start`]).
+#[derive(Debug, Default)]
+pub(crate) struct Routed {
+    /// The behavior, when it has a response headers policy or a viewer
+    /// response hook.
+    pub(crate) behavior: Option<Arc<Behavior>>,
+    /// Request fields rewrites chose by (added to `Vary`).
+    pub(crate) vary: Vec<http::HeaderName>,
+}
+
 /// What the synchronous first half of a request decided.
 pub(crate) enum Start<ReqB> {
     /// Answered without any IO: a fresh hit, a refusal, a bad request.
@@ -117,13 +127,10 @@ enum Found {
 /// The first half of a request, with no IO and no await: route, key,
 /// lookup, reuse decision. A fresh hit is answered here, so the hit path
 /// builds no future at all.
-/// `routed` is set to the behavior when it has a response headers policy
-/// (the service applies it to the response, whichever way it was made).
-pub(crate) fn start<ReqB: http_body::Body>(
-    edge: &Arc<Edge>,
-    req: Request<ReqB>,
-    routed: &mut Option<Arc<Behavior>>,
-) -> Start<ReqB> {
+/// `routed` gets the behavior when it has a response headers policy or a
+/// viewer response hook, and the request fields an A/B rewrite route read
+/// (the service applies them to the response, whichever way it was made).
+pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>, routed: &mut Routed) -> Start<ReqB> {
     let now = edge.now();
     #[cfg(feature = "l2")]
     if let Some(fleet) = &edge.fleet {
@@ -227,7 +234,7 @@ pub(crate) fn start<ReqB: http_body::Body>(
     let (behavior, primary) = match edge.routes.load().resolve(&mut parts, &viewer) {
         Resolution::Cache { behavior, key } => {
             if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
-                *routed = Some(Arc::clone(&behavior));
+                routed.behavior = Some(Arc::clone(&behavior));
             }
             (behavior, key)
         }
@@ -311,15 +318,18 @@ fn viewer_side(
     edge: &Edge,
     behavior: &Arc<Behavior>,
     parts: &mut Parts,
-    routed: &mut Option<Arc<Behavior>>,
+    routed: &mut Routed,
 ) -> Option<Response<CdnBody>> {
     use crate::policy::rewrite::Outcome;
-    let answering = |routed: &mut Option<Arc<Behavior>>| {
+    let answering = |routed: &mut Routed| {
         if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
-            *routed = Some(Arc::clone(behavior));
+            routed.behavior = Some(Arc::clone(behavior));
         }
     };
     if let Some(rewrite) = &behavior.rewrite {
+        // The answer depends on the fields its A/B routes read: downstream
+        // caches must key on them too.
+        routed.vary.extend(rewrite.vary_fields());
         let host = crate::policy::host::request_host(parts).ok().flatten().map(|h| h.into_owned());
         match rewrite.apply(host.as_deref(), parts.uri.path(), parts.uri.query(), &parts.headers) {
             Outcome::Same => {}

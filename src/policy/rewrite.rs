@@ -139,6 +139,14 @@ impl Rewrite {
         self
     }
 
+    /// The request fields the A/B routes read (for `Vary`).
+    pub(crate) fn vary_fields(&self) -> impl Iterator<Item = http::HeaderName> + '_ {
+        self.routes.iter().filter_map(|(m, _)| match m {
+            Match::Header(name, _) => http::HeaderName::from_bytes(name.as_bytes()).ok(),
+            Match::Cookie(..) => Some(http::header::COOKIE),
+        })
+    }
+
     /// Applies the rules to a request.
     pub fn apply(&self, host: Option<&str>, path: &str, query: Option<&str>, headers: &HeaderMap) -> Outcome {
         let host = host.map(super::host::strip_port);
