@@ -72,6 +72,7 @@ impl CacheHandle {
             s.disk_entries = d.entries;
             s.disk_bytes = d.bytes;
             s.disk_hits = d.hits;
+            s.disk_served = d.served;
             s.disk_misses = d.misses;
             s.disk_writes = d.writes;
             s.disk_writes_abandoned = d.writes_abandoned;

@@ -116,6 +116,7 @@ async fn a_new_layer_on_the_same_directory_serves_old_entries_as_hits() {
     assert_eq!(origin.hits("/a"), 1);
     assert_eq!(origin.hits("/v"), 1);
     assert!(layer.cache().stats().disk_hits >= 2);
+    assert!(layer.cache().stats().disk_served >= 2, "responses served from disk are counted");
 }
 
 #[tokio::test]

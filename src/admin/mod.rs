@@ -172,6 +172,7 @@ async fn stats(State(admin): State<AdminState>) -> Response {
     let s = cache.stats();
     let requests: serde_json::Map<String, Value> =
         s.requests.iter().map(|(r, n)| (r.as_str().to_owned(), Value::from(*n))).collect();
+    #[cfg_attr(not(feature = "disk"), allow(unused_mut))]
     let mut body = json!({
         "requests": requests,
         "hit_ratio": s.hit_ratio,
@@ -197,6 +198,7 @@ async fn stats(State(admin): State<AdminState>) -> Response {
                 "bytes": s.disk_bytes,
                 "index_loaded": loaded,
                 "hits": s.disk_hits,
+                "served": s.disk_served,
                 "misses": s.disk_misses,
                 "writes": s.disk_writes,
                 "writes_abandoned": s.disk_writes_abandoned,

@@ -587,7 +587,7 @@ where
                 let shareable = private == Credentials::None || published.head.meta.shared;
                 if shareable && other_variant(&published, &parts.headers).is_none() {
                     edge.observe.metrics.coalesced();
-                    return Ok(serve_published(published, None, &parts, fwd, true, now));
+                    return Ok(serve_published(&edge, published, None, &parts, fwd, true, now));
                 }
                 let reason = match private {
                     _ if shareable => NotStored::Vary,
@@ -615,7 +615,7 @@ where
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Vary);
                             return forward(&edge, &behavior, inner, parts, body, false, status).await;
                         }
-                        return Ok(serve_published(published, Some(reader), &parts, fwd, true, now));
+                        return Ok(serve_published(&edge, published, Some(reader), &parts, fwd, true, now));
                     }
                     Ok(HeadState::Released(reason)) => {
                         // Not shareable: this request gets its own answer.
@@ -669,6 +669,7 @@ fn serve_entry(entry: Arc<Entry>, parts: &Parts, status: CacheStatus, now: Syste
 
 /// A response read from a fill, for its leader or a follower.
 fn serve_published(
+    edge: &Edge,
     published: Published,
     reader: Option<FillReader>,
     parts: &Parts,
@@ -676,12 +677,22 @@ fn serve_published(
     collapsed: bool,
     now: SystemTime,
 ) -> Response<CdnBody> {
+    #[cfg(feature = "disk")]
+    let edge_disk = edge.cache.disk();
+    #[cfg(not(feature = "disk"))]
+    let _ = edge;
     let head = &published.head;
     let mut status = match published.served {
         Served::Origin => CacheStatus::forward(fwd).with_fwd_status(head.status).with_stored(true),
         Served::Revalidated => CacheStatus::forward(fwd).with_fwd_status(StatusCode::NOT_MODIFIED).with_stored(true),
         Served::L2 => CacheStatus::hit(head.meta.remaining(now)).with_detail("l2"),
-        Served::Disk => CacheStatus::hit(head.meta.remaining(now)).with_detail("disk"),
+        Served::Disk => {
+            #[cfg(feature = "disk")]
+            if let Some(disk) = edge_disk {
+                disk.served();
+            }
+            CacheStatus::hit(head.meta.remaining(now)).with_detail("disk")
+        }
         Served::Streamed(reason) => CacheStatus::forward(fwd).with_fwd_status(head.status).with_not_stored(reason),
         Served::StaleOnError(code) => {
             let s = CacheStatus::stale_hit(head.meta.staleness(now), "stale-if-error").with_fwd(fwd);
@@ -748,7 +759,9 @@ where
 
     let status = CacheStatus::forward(fwd);
     match rx.await {
-        Ok(LeaderOutcome::Shared(published)) => Ok(serve_published(published, Some(reader), &parts, fwd, false, now)),
+        Ok(LeaderOutcome::Shared(published)) => {
+            Ok(serve_published(&edge, published, Some(reader), &parts, fwd, false, now))
+        }
         Ok(LeaderOutcome::Own(resp, reason)) => {
             drop(reader);
             let status = status.with_fwd_status(resp.status()).with_not_stored(reason);

@@ -219,6 +219,8 @@ pub struct Stats {
     pub disk_bytes: u64,
     /// Disk lookups that found a whole, matching entry.
     pub disk_hits: u64,
+    /// Responses served from the disk tier (a lookup's, and those that joined it).
+    pub disk_served: u64,
     /// Disk lookups that found none (absent, purged, corrupt, unreadable).
     pub disk_misses: u64,
     /// Entries written to disk.
@@ -429,7 +431,7 @@ impl Metrics {
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
         }
-        let gauges: [(&str, &str, &str, f64); 14] = [
+        let gauges: [(&str, &str, &str, f64); 15] = [
             ("tower_cdn_cache_entries", "gauge", "Stored entries", stats.entries as f64),
             ("tower_cdn_cache_bytes", "gauge", "Bytes held by stored entries", stats.cached_bytes as f64),
             ("tower_cdn_cache_evictions", "counter", "Entries evicted for capacity", stats.evictions as f64),
@@ -443,6 +445,7 @@ impl Metrics {
             ("tower_cdn_disk_entries", "gauge", "Files in the disk tier", stats.disk_entries as f64),
             ("tower_cdn_disk_bytes", "gauge", "Bytes the disk tier's files take", stats.disk_bytes as f64),
             ("tower_cdn_disk_hits", "counter", "Disk lookups that found an entry", stats.disk_hits as f64),
+            ("tower_cdn_disk_served", "counter", "Responses served from the disk tier", stats.disk_served as f64),
             ("tower_cdn_disk_misses", "counter", "Disk lookups that found none", stats.disk_misses as f64),
             ("tower_cdn_disk_writes", "counter", "Entries written to disk", stats.disk_writes as f64),
             ("tower_cdn_disk_writes_abandoned", "counter", "Disk writes given up", stats.disk_writes_abandoned as f64),

@@ -151,6 +151,7 @@ impl DiskConfig {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) hits: AtomicU64,
+    pub(crate) served: AtomicU64,
     pub(crate) misses: AtomicU64,
     pub(crate) writes: AtomicU64,
     pub(crate) writes_abandoned: AtomicU64,
@@ -165,6 +166,7 @@ pub(crate) struct DiskStats {
     pub(crate) entries: u64,
     pub(crate) bytes: u64,
     pub(crate) hits: u64,
+    pub(crate) served: u64,
     pub(crate) misses: u64,
     pub(crate) writes: u64,
     pub(crate) writes_abandoned: u64,
@@ -510,6 +512,12 @@ impl Disk {
         prune_recent(&self.shared);
     }
 
+    /// Counts a response served from the disk tier (its own lookup's, or
+    /// one that joined it).
+    pub(crate) fn served(&self) {
+        self.shared.stats.served.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Blocks until every job queued so far has run (or `timeout`).
     pub(crate) fn flush(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -538,6 +546,7 @@ impl Disk {
             entries,
             bytes,
             hits: get(&c.hits),
+            served: get(&c.served),
             misses: get(&c.misses),
             writes: get(&c.writes),
             writes_abandoned: get(&c.writes_abandoned),
@@ -604,7 +613,8 @@ fn scan(shared: &Shared, logged: &[Record], started: u64) {
     }
     shared.loaded.store(true, Ordering::Release);
     prune_recent(shared);
-    tracing::info!(entries = found, elapsed_ms = t0.elapsed().as_millis() as u64, dir = %shared.cfg.dir.display(), "disk tier: index loaded");
+    let entries = shared.index().len();
+    tracing::info!(entries, scanned = found, elapsed_ms = t0.elapsed().as_millis() as u64, dir = %shared.cfg.dir.display(), "disk tier: index loaded");
 }
 
 fn scan_one(shared: &Shared, logged: &[Record], hash: u128, path: &Path) -> bool {
