@@ -33,6 +33,15 @@ fn tmp_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("v1/tmp")).map_or(0, |d| d.count())
 }
 
+/// Whether a write in progress has at least `bytes` in its temporary file.
+fn tmp_file_reached(dir: &Path, bytes: u64) -> bool {
+    std::fs::read_dir(dir.join("v1/tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|f| f.metadata().is_ok_and(|m| m.len() >= bytes))
+}
+
 /// The entry file whose body starts with `prefix`.
 fn file_starting_with(dir: &Path, prefix: &[u8]) -> PathBuf {
     entry_files(dir)
@@ -347,17 +356,7 @@ async fn kill_9_in_the_middle_of_a_fill_leaves_no_torn_entry() {
         while let Some(Ok(_)) = stream.next().await {}
     });
     // Part of the body is in the temporary file when the process dies.
-    assert!(
-        eventually(|| {
-            std::fs::read_dir(dir.path().join("v1/tmp"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|f| f.metadata().is_ok_and(|m| m.len() > 1 << 20))
-        })
-        .await,
-        "the fill never reached the disk"
-    );
+    assert!(eventually(|| tmp_file_reached(dir.path(), (1 << 20) + 1)).await, "the fill never reached the disk");
     proxy.kill9();
     let _ = reader.await;
     assert!(entry_files(dir.path()).is_empty(), "a partial body was committed: {:?}", entry_files(dir.path()));
@@ -493,14 +492,7 @@ async fn a_request_that_arrives_after_a_large_fill_started_follows_it_from_the_f
     };
     let first = tokio::spawn(read_all(format!("{}/movie", proxy.url), None));
     // The fill is 12 MiB in, far past what memory keeps of its start.
-    assert!(
-        eventually(|| std::fs::read_dir(dir.path().join("v1/tmp"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|f| f.metadata().is_ok_and(|m| m.len() >= 12 << 20)))
-        .await
-    );
+    assert!(eventually(|| tmp_file_reached(dir.path(), 12 << 20)).await);
     let late = tokio::spawn(read_all(format!("{}/movie", proxy.url), None));
     let late_range = tokio::spawn(read_all(format!("{}/movie", proxy.url), Some("bytes=1000-1999")));
     tokio::time::sleep(Duration::from_millis(200)).await;

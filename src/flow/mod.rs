@@ -574,10 +574,7 @@ where
                 // visitor's (the app sees the credentials), and waiting for
                 // it to find out would tie her to a stranger's latency.
                 reader.detach();
-                let reason = match private {
-                    Credentials::Authorization => NotStored::Authorization,
-                    Credentials::Cookie | Credentials::None => NotStored::Cookie,
-                };
+                let reason = private_reason(private);
                 let status = CacheStatus::forward(fwd).with_not_stored(reason);
                 return forward(&edge, &behavior, inner, parts, body, false, status).await;
             }
@@ -589,11 +586,7 @@ where
                     edge.observe.metrics.coalesced();
                     return Ok(serve_published(&edge, published, None, &parts, fwd, true, now));
                 }
-                let reason = match private {
-                    _ if shareable => NotStored::Vary,
-                    Credentials::Authorization => NotStored::Authorization,
-                    Credentials::Cookie | Credentials::None => NotStored::Cookie,
-                };
+                let reason = if shareable { NotStored::Vary } else { private_reason(private) };
                 let status = CacheStatus::forward(fwd).with_not_stored(reason);
                 return forward(&edge, &behavior, inner, parts, body, false, status).await;
             }
@@ -658,6 +651,15 @@ async fn head_from_disk(
     let rep = Representation { status: hit.head.status, headers, body: CdnBody::empty(), len: Some(len), entry: None };
     let status = CacheStatus::hit(remaining).with_detail("disk");
     Some(respond::represent(rep, Asked { method: &parts.method, headers: &parts.headers }, status))
+}
+
+/// Why a request with credentials outside the key is not given another
+/// viewer's answer.
+fn private_reason(private: Credentials) -> NotStored {
+    match private {
+        Credentials::Authorization => NotStored::Authorization,
+        Credentials::Cookie | Credentials::None => NotStored::Cookie,
+    }
 }
 
 /// A response from a stored entry (hit or stale hit).
