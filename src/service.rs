@@ -26,6 +26,8 @@ use crate::status::CacheStatus;
 /// behavior (when it has a response headers policy) and the `Origin`.
 struct Viewed {
     routed: crate::flow::Routed,
+    /// The request carried the admin token in `X-Cache-Debug`.
+    debug: bool,
     origin: Option<http::HeaderValue>,
     /// The viewer's request head, when a viewer response hook may need it.
     request: Option<http::request::Parts>,
@@ -43,7 +45,8 @@ fn finish(
     let (mut head, mut body) = std::mem::take(resp).into_parts();
     let status = head.extensions.get::<CacheStatus>();
     if let Some(status) = status {
-        status.render(&edge.names, code, &mut head.headers);
+        let key = viewed.routed.object.as_deref().filter(|_| viewed.debug);
+        status.render_with_key(&edge.names, code, &mut head.headers, key);
     }
     for name in &viewed.routed.vary {
         let named = head.headers.get_all(http::header::VARY).iter().any(|v| {
@@ -79,6 +82,14 @@ fn finish(
     let route = crate::observe::RouteOf { stats: viewed.routed.stats.clone(), object: viewed.routed.object.clone() };
     edge.observe.finish_head(begun, resp, route);
     crate::observe::span::record_head(span, resp, edge.names.name());
+}
+
+/// The request header that asks for the cache key in `Cache-Status`.
+const DEBUG_HEADER: http::HeaderName = http::HeaderName::from_static("x-cache-debug");
+
+/// Equal secrets, compared in time that does not depend on where they differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// CloudFront's `Server-Timing` metrics that the edge knows: the cache
@@ -152,6 +163,12 @@ where
             req.extensions_mut().insert(nominated);
         }
         let to_head = req.method() == http::Method::HEAD;
+        // `X-Cache-Debug: ADMIN-TOKEN`: the key in `Cache-Status`. Taken
+        // off the request (never forwarded) once an admin token exists.
+        let debug = match &*edge.debug_token.load() {
+            Some(token) => req.headers_mut().remove(DEBUG_HEADER).is_some_and(|v| same_secret(v.as_bytes(), token)),
+            None => false,
+        };
         let begun = edge.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
         let viewer = ErrorPageViewer::capture(&edge, &req);
@@ -166,6 +183,7 @@ where
         });
         let mut viewed = Viewed {
             routed: crate::flow::Routed::default(),
+            debug,
             origin: req.headers().get(http::header::ORIGIN).cloned(),
             request,
         };

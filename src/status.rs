@@ -308,8 +308,33 @@ impl CacheStatus {
     /// RFC 9211 §2) and `X-Cache` (replacing an upstream one), with this
     /// cache's name. The only place these headers are written.
     pub(crate) fn render(&self, names: &Names, status: StatusCode, headers: &mut HeaderMap) {
+        self.render_with_key(names, status, headers, None);
+    }
+
+    /// [`render`](Self::render), with the `key` parameter (RFC 9211 §2.7)
+    /// when `key` is given: the cache key as an sf-string, its bytes
+    /// outside printable ASCII (the key's separators) and `%`, `"`, `\`
+    /// percent-encoded.
+    pub(crate) fn render_with_key(
+        &self,
+        names: &Names,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+        key: Option<&str>,
+    ) {
         // The String's buffer becomes the value's: one allocation, no copy.
-        let value = self.value_named(&names.name);
+        let mut value = self.value_named(&names.name);
+        if let Some(key) = key {
+            value.push_str("; key=\"");
+            for b in key.bytes() {
+                if (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b'"' | b'\\') {
+                    value.push(char::from(b));
+                } else {
+                    value.push_str(&format!("%{b:02X}"));
+                }
+            }
+            value.push('"');
+        }
         if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
             headers.append(CACHE_STATUS, v);
         }

@@ -250,3 +250,42 @@ async fn explain_and_keys_show_the_disk_tier() {
     assert_eq!(tiers, [("/big", "disk"), ("/small", "memory+disk")]);
     assert_eq!(page.keys[0].size >> 20, 3);
 }
+
+#[tokio::test]
+async fn the_admin_token_in_x_cache_debug_shows_the_cache_key_and_never_reaches_the_origin() {
+    let origin = Origin::start().await;
+    origin.route("/dbg", Reply::ok("d").header("cache-control", "max-age=600"));
+    // Every viewer header is forwarded: only the debug handling can keep the token back.
+    let layer = CdnLayer::builder()
+        .distribution(
+            Distribution::new("d").domain("debug.test").origin("web", CdnOrigin::http(origin.url())).default_behavior(
+                CacheBehavior::default_for("web")
+                    .origin_request_policy(OriginRequestPolicy::new().headers(Select::All)),
+            ),
+        )
+        .build()
+        .unwrap();
+    let edge = start_proxy(layer.clone()).await;
+    let ask = |token: Option<&'static str>| async move {
+        let mut req = client().get(format!("http://{edge}/dbg?v=1")).header("host", "Debug.Test");
+        if let Some(t) = token {
+            req = req.header("x-cache-debug", t);
+        }
+        let r = req.send().await.unwrap();
+        support::cache_status(&r)
+    };
+    // Before any admin token exists, the header is the app's: passed on.
+    ask(Some("anything")).await;
+    assert_eq!(origin.last_headers("/dbg?v=1").unwrap()["x-cache-debug"], "anything");
+    layer.cache().invalidate_all().wait().await;
+
+    let _admin = start_admin(&layer).await;
+    let status = ask(Some(TOKEN)).await;
+    assert!(status.contains("key=\"debug.test%1F/dbg?v=1"), "{status}");
+    assert!(!origin.last_headers("/dbg?v=1").unwrap().contains_key("x-cache-debug"), "the token leaked to the origin");
+    let hit = ask(Some(TOKEN)).await;
+    assert!(hit.contains("hit") && hit.contains("key="), "{hit}");
+    assert!(!ask(Some("wrong-token")).await.contains("key="));
+    assert!(!ask(None).await.contains("key="));
+    assert_eq!(origin.hits("/dbg?v=1"), 2, "the debug header is not in the key");
+}

@@ -95,7 +95,12 @@ pub fn router(layer: &CdnLayer, token: Option<&str>) -> Router {
 /// [`router`], with `POST /reload` doing `reload`.
 pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: Option<Reloader>) -> Router {
     let state = Arc::new(Admin { layer: layer.clone(), registry: Registry::default(), reload });
-    let token = auth::Token::new(token.filter(|t| !t.is_empty()));
+    let token = token.filter(|t| !t.is_empty());
+    // The same token lets a request see its cache key (`X-Cache-Debug`).
+    if let Some(t) = token {
+        layer.edge().debug_token.store(Some(Arc::new(t.as_bytes().into())));
+    }
+    let token = auth::Token::new(token);
     Router::new()
         .route("/invalidations", post(invalidations::create))
         .route("/invalidations/{id}", get(invalidations::status))

@@ -44,6 +44,9 @@ pub(crate) struct Edge {
     pub(crate) names: Names,
     /// URIs whose origin did not serve slices lately, until when.
     unsliced: Mutex<std::collections::HashMap<Arc<str>, std::time::Instant>>,
+    /// The admin token: a request that carries it in `X-Cache-Debug` gets
+    /// its cache key in `Cache-Status` (RFC 9211 §2.7).
+    pub(crate) debug_token: arc_swap::ArcSwapOption<Box<[u8]>>,
 }
 
 impl Edge {
@@ -93,6 +96,7 @@ impl Edge {
             fleet,
             names,
             unsliced: Mutex::default(),
+            debug_token: arc_swap::ArcSwapOption::empty(),
         }
     }
 
