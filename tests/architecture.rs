@@ -16,6 +16,8 @@ const LEVELS: &[(&str, u8)] = &[
     ("service.rs", 4),
     ("future.rs", 4),
     ("handle.rs", 4),
+    ("explain.rs", 4),
+    ("report.rs", 4),
     ("reload.rs", 4),
     ("admin", 4),
     ("config", 4),
