@@ -25,6 +25,7 @@
 //! | `POST /distributions/{id}/disable`, `.../enable` | `200` with `{"Distribution": {"Id", "Enabled"}}`, or `404` |
 //! | `PURGE /PATH` (optionally `X-Purge-Host: HOST`; a trailing `*` purges a prefix) | the same as `POST /invalidations` with that path (Varnish's `curl -X PURGE`) |
 //! | `GET /healthz` | `200` `{"status": "ok"}`, without a token (for load balancers) |
+//! | `GET /` (and `/dashboard.css`, `/dashboard.js`) | the dashboard: an HTML page whose script reads the endpoints above with the token it asks for; served without a token (it holds no data), with a strict `Content-Security-Policy` and `X-Frame-Options: DENY` |
 //! | `POST /reload` (dev proxy with `--config`) | re-reads the file as SIGHUP does: `200` with `{"Reload": {"Status": "Completed", "Summary"}}`, or `400` `InvalidConfiguration` naming the key (the running configuration stays); `404` `NoConfigFile` without a file |
 //!
 //! Invalidation paths start with `/`; `*` may only end a path (a prefix);
@@ -52,6 +53,7 @@
 //! `curl --json '{...}' URL`, keep working.
 
 mod auth;
+mod dashboard;
 mod invalidations;
 
 use std::sync::Arc;
@@ -90,7 +92,7 @@ pub fn router(layer: &CdnLayer, token: Option<&str>) -> Router {
 /// [`router`], with `POST /reload` doing `reload`.
 pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: Option<Reloader>) -> Router {
     let state = Arc::new(Admin { layer: layer.clone(), registry: Registry::default(), reload });
-    let token = auth::Token::new(token.filter(|t| !t.is_empty()));
+    let token = Arc::new(auth::Token::new(token.filter(|t| !t.is_empty())));
     Router::new()
         .route("/invalidations", post(invalidations::create))
         .route("/invalidations/{id}", get(invalidations::status))
@@ -102,7 +104,10 @@ pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: 
         .route("/reload", post(reload_config))
         .fallback(fallback)
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::check))
+        .layer(axum::middleware::from_fn_with_state(token.clone(), auth::check))
+        // The dashboard's page and assets: no data, so no token (the page
+        // asks for it), but the loopback and Host rules without one.
+        .merge(dashboard::routes(token))
         // For load balancers and supervisors: no token, nothing revealed.
         .route("/healthz", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
 }

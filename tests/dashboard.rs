@@ -1,0 +1,276 @@
+//! The admin dashboard (`GET /` of the admin API) in a real browser:
+//! headless Chromium through chromedriver (`source .ci/browser.sh`), in
+//! front of a real origin, the layer and the admin router on loopback.
+//! Set `DASHBOARD_SCREENSHOT=docs/dashboard.png` to save what it shows.
+
+#[path = "dashboard/browser.rs"]
+mod browser;
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use browser::Browser;
+use fantoccini::Locator;
+use support::{Origin, Reply, cache_status, client, start_proxy};
+use tower::ServiceExt as _;
+use tower_cdn::{CacheBehavior, CachePolicy, CdnLayer, ClientAddr, Distribution, Origin as CdnOrigin};
+
+const TOKEN: &str = "dashboard-token-7";
+
+/// Serves the admin router on 127.0.0.1:0 (the dev proxy's accept loop).
+async fn start_admin(layer: &CdnLayer, token: Option<&str>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = tower_cdn::admin::router(layer, token);
+    tokio::spawn(tower_cdn::cli::serve::serve(
+        listener,
+        router,
+        tower_cdn::cli::serve::ServeOptions::default(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// One distribution, `site`, for `site.test`, caching the origin's answers.
+async fn site() -> (Origin, CdnLayer, SocketAddr) {
+    let origin = Origin::start().await;
+    for p in ["/a", "/b", "/c.css"] {
+        origin.route(
+            p,
+            Reply::ok(format!("body of {p}, long enough to count a few bytes"))
+                .header("cache-control", "max-age=600")
+                .header("surrogate-key", "docs"),
+        );
+    }
+    let layer = CdnLayer::builder()
+        .distribution(
+            Distribution::new("site")
+                .domain("site.test")
+                .origin("web", CdnOrigin::http(origin.url()))
+                .default_behavior(
+                    CacheBehavior::default_for("web")
+                        .cache_policy(CachePolicy::new().default_ttl(Duration::from_secs(600))),
+                ),
+        )
+        .standalone(true)
+        .build()
+        .unwrap();
+    let edge = start_proxy(layer.clone()).await;
+    (origin, layer, edge)
+}
+
+/// A GET through the proxy: status and `Cache-Status`.
+async fn get(edge: SocketAddr, path: &str) -> (u16, String) {
+    let r = client().get(format!("http://{edge}{path}")).header("host", "site.test").send().await.unwrap();
+    (r.status().as_u16(), cache_status(&r))
+}
+
+fn percent(text: &str) -> Option<f64> {
+    text.strip_suffix('%')?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_traffic_explains_purges_and_switches_with_a_token() {
+    let (origin, layer, edge) = site().await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("http://127.0.0.1:{}/", admin.port())).await.unwrap();
+
+    // The API answers 401 without the token: the page asks for it.
+    let form = b.client.wait().for_element(Locator::Id("token-form")).await.unwrap();
+    browser::poll_until(Duration::from_secs(30), || async { form.is_displayed().await.ok()?.then_some(()) })
+        .await
+        .expect("the token form is shown after a 401");
+    b.fill("token-input", TOKEN).await;
+    b.click("#token-submit").await;
+    b.wait_text("status", "a refresh with the token", |t| t.starts_with("updated")).await;
+    assert!(!form.is_displayed().await.unwrap(), "the token form is hidden once the token works");
+    let stored: Option<String> = serde_json::from_value(
+        b.client.execute("return sessionStorage.getItem('tower-cdn-admin-token')", vec![]).await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored.as_deref(), Some(TOKEN), "the token is kept for the tab");
+    // The stylesheet was applied under the CSP (no inline style anywhere).
+    let display =
+        b.client.execute("return getComputedStyle(document.querySelector('main')).display", vec![]).await.unwrap();
+    assert_eq!(display, "grid");
+    assert_eq!(b.text("hit-ratio").await, "—", "no lookups yet");
+
+    // Traffic: one miss, then three hits.
+    assert!(get(edge, "/a").await.1.contains("fwd=uri-miss"));
+    for _ in 0..3 {
+        assert!(get(edge, "/a").await.1.contains("hit"));
+    }
+    get(edge, "/b").await;
+    get(edge, "/c.css").await;
+    // 3 hits of 6 lookups.
+    let shown = b.wait_text("hit-ratio", "the hit ratio after traffic", |t| t == "50.0%").await;
+    assert_eq!(percent(&shown), Some(50.0));
+    b.wait_text("requests-total", "the request count", |t| t == "6").await;
+    assert!(b.text("hit-ratio-detail").await.contains("3 hits, 3 misses"));
+
+    // The distribution is listed, enabled.
+    let switch = "#distributions tr[data-id='site'] button.switch";
+    browser::poll_until(Duration::from_secs(30), || async {
+        let e = b.client.find(Locator::Css(switch)).await.ok()?;
+        (e.attr("aria-checked").await.ok()?? == "true").then_some(())
+    })
+    .await
+    .expect("distribution `site` is shown enabled");
+
+    // Explain a URL.
+    b.fill("explain-url", "http://site.test/a").await;
+    b.click("#explain-submit").await;
+    let explained =
+        b.wait_text("explain-result", "the explanation of /a", |t| !t.is_empty() && !t.contains("asking")).await;
+    let explain_endpoint = client()
+        .get(format!("http://{admin}/cache?url=http%3A%2F%2Fsite.test%2Fa"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    if explain_endpoint.status() == 404 {
+        // The server has no `GET /cache` (not yet on this branch): the page says so.
+        assert!(explained.contains("cannot explain"), "{explained}");
+    } else {
+        let x: serde_json::Value = serde_json::from_slice(&explain_endpoint.bytes().await.unwrap()).unwrap();
+        let key = x["key"].as_str().expect("a key");
+        assert!(explained.contains(key), "the key {key:?} is shown: {explained}");
+        assert!(explained.contains("Stored\nyes"), "{explained}");
+        assert!(explained.contains("site"), "the distribution is shown: {explained}");
+        assert!(explained.contains("fresh for"), "the freshness is shown: {explained}");
+        assert!(explained.contains("Age\n"), "the age is shown: {explained}");
+        assert!(explained.contains("memory"), "the tier is shown: {explained}");
+    }
+    if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT") {
+        // Two more polls, so the charts have points.
+        let polls = b.text("status").await;
+        b.wait_text("status", "another refresh", |t| t != polls).await;
+        let polls = b.text("status").await;
+        b.wait_text("status", "another refresh", |t| t != polls).await;
+        std::fs::write(&path, b.client.screenshot().await.unwrap()).unwrap();
+    }
+
+    // Purge /a through the form: the next request is a miss, fetched again.
+    b.fill("purge-items", "/a").await;
+    b.click("#purge-submit").await;
+    let status = b.wait_text("purge-status", "the purge to complete", |t| t.contains("Completed")).await;
+    assert!(status.contains("1 entries removed"), "{status}");
+    assert_eq!(origin.hits("/a"), 1);
+    assert!(get(edge, "/a").await.1.contains("fwd=uri-miss"));
+    assert_eq!(origin.hits("/a"), 2);
+    assert!(get(edge, "/b").await.1.contains("hit"), "only /a was purged");
+
+    // Switch the distribution off: the proxy refuses it; on again: served.
+    b.click(switch).await;
+    browser::poll_until(Duration::from_secs(30), || async {
+        let e = b.client.find(Locator::Css(switch)).await.ok()?;
+        (e.attr("aria-checked").await.ok()?? == "false").then_some(())
+    })
+    .await
+    .expect("the switch shows `site` disabled");
+    assert_eq!(layer.is_enabled("site"), Some(false));
+    assert_eq!(get(edge, "/b").await.0, 403);
+    b.click(switch).await;
+    browser::poll_until(Duration::from_secs(30), || async {
+        let e = b.client.find(Locator::Css(switch)).await.ok()?;
+        (e.attr("aria-checked").await.ok()?? == "true").then_some(())
+    })
+    .await
+    .expect("the switch shows `site` enabled again");
+    let (status, cache) = get(edge, "/b").await;
+    assert_eq!(status, 200);
+    assert!(cache.contains("hit"), "{cache}");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_without_a_token_works_for_a_loopback_browser() {
+    let (_origin, layer, edge) = site().await;
+    let admin = start_admin(&layer, None).await;
+    get(edge, "/a").await;
+    get(edge, "/a").await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("http://localhost:{}/", admin.port())).await.unwrap();
+    b.wait_text("status", "a refresh without a token", |t| t.contains("no token: loopback access")).await;
+    assert_eq!(b.wait_text("hit-ratio", "the hit ratio", |t| t.ends_with('%')).await, "50.0%");
+    let form = b.client.find(Locator::Id("token-form")).await.unwrap();
+    assert!(!form.is_displayed().await.unwrap(), "no token is asked for");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn dashboard_is_served_without_a_token_with_strict_headers() {
+    let (_origin, layer, _edge) = site().await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/dashboard.css", "text/css; charset=utf-8"),
+        ("/dashboard.js", "text/javascript; charset=utf-8"),
+    ] {
+        let r = client().get(format!("http://{admin}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path} needs no token: it holds no data");
+        let h = r.headers();
+        assert_eq!(h["content-type"], content_type, "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+    }
+    // The data still needs the token.
+    assert_eq!(client().get(format!("http://{admin}/stats")).send().await.unwrap().status(), 401);
+    // No inline script or style for the CSP to refuse.
+    let html = client().get(format!("http://{admin}/")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains("<style") && !html.contains(" style="), "{html}");
+    for attr in ["src=\"", "href=\""] {
+        for value in html.split(attr).skip(1).filter_map(|rest| rest.split('"').next()) {
+            assert!(!value.contains("//") || value.starts_with("data:"), "nothing is loaded from elsewhere: {value}");
+        }
+    }
+
+    // Another site may link to the page, not embed it or its script.
+    let from_elsewhere = |path: &str, mode: &str, dest: &str| {
+        client()
+            .get(format!("http://{admin}{path}"))
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", mode.to_owned())
+            .header("sec-fetch-dest", dest.to_owned())
+            .send()
+    };
+    assert_eq!(from_elsewhere("/", "navigate", "document").await.unwrap().status(), 200);
+    assert_eq!(from_elsewhere("/", "navigate", "iframe").await.unwrap().status(), 403);
+    assert_eq!(from_elsewhere("/dashboard.js", "no-cors", "script").await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn without_a_token_the_dashboard_keeps_the_loopback_and_host_rules() {
+    let (_origin, layer, _edge) = site().await;
+    let router = tower_cdn::admin::router(&layer, None);
+    let status = |client: &str, host: &str| {
+        let router = router.clone();
+        let mut req = http::Request::get("/").header("host", host).body(axum::body::Body::empty()).unwrap();
+        req.extensions_mut().insert(ClientAddr(client.parse().unwrap()));
+        async move { router.oneshot(req).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("127.0.0.1:5000", "localhost:9901").await, 200);
+    assert_eq!(status("[::1]:5000", "127.0.0.1:9901").await, 200);
+    assert_eq!(status("10.1.2.3:5000", "localhost:9901").await, 403, "not a loopback client");
+    assert_eq!(status("127.0.0.1:5000", "rebound.attacker.example").await, 421, "DNS rebinding");
+    // Through a real loopback connection.
+    let admin = start_admin(&layer, None).await;
+    assert_eq!(client().get(format!("http://{admin}/")).send().await.unwrap().status(), 200);
+}
