@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cache::local::Invalidation;
-use crate::cache::purge::{InvalidationStatus, Scope};
+use crate::cache::purge::{InvalidationStatus, Mode, Scope};
 use crate::edge::Edge;
 
 /// A handle on the cache behind a [`CdnLayer`](crate::CdnLayer), from
@@ -150,17 +150,65 @@ impl CacheHandle {
         self.start(Scope::Tags(tags.into_iter().map(|t| t.as_ref().to_owned()).collect()))
     }
 
+    /// Soft-invalidates everything: see [`soft_invalidate`](Self::soft_invalidate).
+    pub fn soft_invalidate_all(&self) -> Invalidation {
+        self.start_with(Scope::All, Mode::Stale)
+    }
+
+    /// Like [`invalidate`](Self::invalidate), but marks the entries stale
+    /// instead of removing them (Varnish's soft purge): the next request
+    /// for each is answered with the stale copy while one background
+    /// refresh (conditional, coalesced per key) fetches the new version,
+    /// so a purge of many entries never sends the origin more than the
+    /// traffic asks for, one fetch per key at a time. Responses that may
+    /// not be served stale (`must-revalidate`, `no-cache`) are revalidated
+    /// first; copies in the disk tier and the shared (Redis) tier are
+    /// removed. Reaches the fleet like any invalidation.
+    pub fn soft_invalidate<I, P>(&self, paths: I) -> Invalidation
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<str>,
+    {
+        let paths = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        self.start_with(Scope::Paths { host: None, paths }, Mode::Stale)
+    }
+
+    /// [`soft_invalidate`](Self::soft_invalidate) on one host only.
+    pub fn soft_invalidate_host<I, P>(&self, host: &str, paths: I) -> Invalidation
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<str>,
+    {
+        let paths = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        let host = Some(host.trim_end_matches('.').to_ascii_lowercase());
+        self.start_with(Scope::Paths { host, paths }, Mode::Stale)
+    }
+
+    /// [`soft_invalidate`](Self::soft_invalidate) of the entries carrying
+    /// one of `tags` (Varnish's `xkey.softpurge`).
+    pub fn soft_invalidate_tags<I, T>(&self, tags: I) -> Invalidation
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.start_with(Scope::Tags(tags.into_iter().map(|t| t.as_ref().to_owned()).collect()), Mode::Stale)
+    }
+
     /// The status of an invalidation started on this cache.
     pub fn invalidation_status(&self, id: u64) -> Option<InvalidationStatus> {
         self.edge.cache.invalidation_status(id)
     }
 
     pub(crate) fn start(&self, scope: Scope) -> Invalidation {
+        self.start_with(scope, Mode::Remove)
+    }
+
+    pub(crate) fn start_with(&self, scope: Scope, mode: Mode) -> Invalidation {
         self.edge.observe.metrics.invalidation();
         #[cfg(feature = "l2")]
         if let Some(fleet) = &self.edge.fleet {
-            fleet.publish(scope.clone());
+            fleet.publish(scope.clone(), mode);
         }
-        self.edge.cache.invalidate(scope)
+        self.edge.cache.invalidate(scope, mode)
     }
 }

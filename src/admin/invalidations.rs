@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{AdminState, error, json_response};
 use crate::InvalidationStatus;
 use crate::cache::key::key_path;
-use crate::cache::purge::{KeyFilter, Scope, path_matches};
+use crate::cache::purge::{KeyFilter, Mode, Scope, path_matches};
 use crate::observe::record::civil_from_days;
 
 /// Most paths (or tags) in one request (CloudFront's limit).
@@ -38,6 +38,8 @@ struct BatchRequest {
     cloudfront_paths: Option<CloudFrontPaths>,
     #[serde(rename = "CallerReference")]
     caller_reference: Option<String>,
+    /// `"remove"` (the default) or `"stale"` (a soft purge).
+    mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +62,7 @@ enum What {
 #[derive(Debug, Clone)]
 struct Batch {
     what: What,
+    mode: Mode,
     host: Option<String>,
     distribution: Option<String>,
     caller_reference: Option<String>,
@@ -109,6 +112,11 @@ fn parse(body: &[u8]) -> Result<Batch, Invalid> {
         }
         (None, None) => None,
     };
+    let mode = match req.mode.as_deref() {
+        None | Some("remove") => Mode::Remove,
+        Some("stale") => Mode::Stale,
+        Some(other) => return Err(invalid(&format!("mode {other:?}: use \"remove\" or \"stale\" (a soft purge)"))),
+    };
     let what = match (paths, req.tags) {
         (Some(_), Some(_)) => return Err(invalid("give \"paths\" or \"tags\", not both")),
         (Some(paths), None) => What::Paths(check_paths(paths)?),
@@ -119,7 +127,7 @@ fn parse(body: &[u8]) -> Result<Batch, Invalid> {
         (None, None) => return Err(invalid("give \"paths\" (e.g. [\"/images/*\", \"/index.html\"]) or \"tags\"")),
     };
     let host = req.host.map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-    Ok(Batch { what, host, distribution: None, caller_reference: req.caller_reference })
+    Ok(Batch { what, mode, host, distribution: None, caller_reference: req.caller_reference })
 }
 
 fn invalid(message: &str) -> Invalid {
@@ -171,10 +179,13 @@ pub(super) async fn create(State(admin): State<AdminState>, body: Bytes) -> Resp
         Err(Invalid(code, message)) => return error(StatusCode::BAD_REQUEST, code, &message),
     };
     let cache = admin.layer.cache();
-    let inv = match (&batch.what, &batch.host) {
-        (What::Paths(paths), None) => cache.invalidate(paths),
-        (What::Paths(paths), Some(host)) => cache.invalidate_host(host, paths),
-        (What::Tags(tags), _) => cache.invalidate_tags(tags),
+    let inv = match (&batch.what, &batch.host, batch.mode) {
+        (What::Paths(paths), None, Mode::Stale) => cache.soft_invalidate(paths),
+        (What::Paths(paths), Some(host), Mode::Stale) => cache.soft_invalidate_host(host, paths),
+        (What::Tags(tags), _, Mode::Stale) => cache.soft_invalidate_tags(tags),
+        (What::Paths(paths), None, _) => cache.invalidate(paths),
+        (What::Paths(paths), Some(host), _) => cache.invalidate_host(host, paths),
+        (What::Tags(tags), _, _) => cache.invalidate_tags(tags),
     };
     created(&admin, inv.id(), batch)
 }
@@ -189,12 +200,19 @@ pub(super) async fn purge(State(admin): State<AdminState>, req: axum::extract::R
         Ok(p) => p,
         Err(Invalid(code, message)) => return error(StatusCode::BAD_REQUEST, code, &message),
     };
-    let cache = admin.layer.cache();
-    let inv = match &host {
-        None => cache.invalidate(&paths),
-        Some(h) => cache.invalidate_host(h, &paths),
+    let mode = match req.headers().get("x-purge-mode").map(HeaderValue::as_bytes) {
+        None | Some(b"remove") => Mode::Remove,
+        Some(b"stale" | b"soft") => Mode::Stale,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "InvalidArgument", "X-Purge-Mode: remove or stale"),
     };
-    let batch = Batch { what: What::Paths(paths), host, distribution: None, caller_reference: None };
+    let cache = admin.layer.cache();
+    let inv = match (&host, mode) {
+        (None, Mode::Stale) => cache.soft_invalidate(&paths),
+        (Some(h), Mode::Stale) => cache.soft_invalidate_host(h, &paths),
+        (None, _) => cache.invalidate(&paths),
+        (Some(h), _) => cache.invalidate_host(h, &paths),
+    };
+    let batch = Batch { what: What::Paths(paths), mode, host, distribution: None, caller_reference: None };
     created(&admin, inv.id(), batch)
 }
 
@@ -221,7 +239,7 @@ pub(super) async fn create_for_distribution(
             && host.as_deref().is_none_or(|h| crate::cache::key::key_host(key) == h)
             && paths.iter().any(|p| path_matches(p, key_path(key)))
     });
-    let inv = admin.layer.cache().start(Scope::Keys(filter));
+    let inv = admin.layer.cache().start_with(Scope::Keys(filter), batch.mode);
     batch.distribution = Some(id);
     created(&admin, inv.id(), batch)
 }
@@ -252,7 +270,8 @@ fn render(id: u64, status: Option<InvalidationStatus>, record: Option<&Record>) 
     match status {
         Some(InvalidationStatus::Completed { removed }) => {
             inv["Status"] = "Completed".into();
-            inv["EntriesRemoved"] = removed.into();
+            let soft = record.is_some_and(|r| r.batch.mode == Mode::Stale);
+            inv[if soft { "EntriesMarkedStale" } else { "EntriesRemoved" }] = removed.into();
         }
         _ => inv["Status"] = "InProgress".into(),
     }
@@ -268,6 +287,9 @@ fn render(id: u64, status: Option<InvalidationStatus>, record: Option<&Record>) 
         }
         if let Some(h) = &r.batch.host {
             batch["Host"] = h.as_str().into();
+        }
+        if r.batch.mode == Mode::Stale {
+            batch["Mode"] = "stale".into();
         }
         if let Some(d) = &r.batch.distribution {
             inv["DistributionId"] = d.as_str().into();

@@ -72,6 +72,8 @@ pub struct Entry {
     weight: u64,
     seq: u64,
     tags: Box<[Box<str>]>,
+    /// Soft-purged: served stale while one refresh runs.
+    soft_purged: bool,
 }
 
 impl Entry {
@@ -89,7 +91,25 @@ impl Entry {
             head.headers.iter().map(|(k, v)| (k.as_str().len() + v.len() + HEADER_OVERHEAD_BYTES) as u64).sum();
         let tag_bytes: u64 = tags.iter().map(|t| t.len() as u64 + 16).sum();
         let weight = ENTRY_OVERHEAD_BYTES + header_bytes + body_len + tag_bytes;
-        Entry { head, body, weight, seq, tags }
+        Entry { head, body, weight, seq, tags, soft_purged: false }
+    }
+
+    /// The same response, soft-purged (a soft invalidation covered it):
+    /// stale from now on, whatever its freshness said. Shares the body.
+    pub fn softened(&self) -> Self {
+        Entry {
+            head: self.head.clone(),
+            body: self.body.clone(),
+            weight: self.weight,
+            seq: self.seq,
+            tags: self.tags.clone(),
+            soft_purged: true,
+        }
+    }
+
+    /// Whether a soft invalidation covered it (see [`softened`](Self::softened)).
+    pub fn is_soft_purged(&self) -> bool {
+        self.soft_purged
     }
 
     /// When it was stored, in invalidation order.

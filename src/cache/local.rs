@@ -12,7 +12,7 @@ use super::entry::{Entry, Head};
 use super::fill::{FillWriter, Published};
 use super::key::{self, CacheKey};
 use super::lock::{Fills, Join, Registration};
-use super::purge::{InvalidationStatus, Purges, Scope};
+use super::purge::{InvalidationStatus, Mode, Purges, Scope};
 use super::store::{Cached, Store, StoreOptions};
 use super::variants;
 use crate::policy::vary::{self, Vary};
@@ -26,6 +26,8 @@ pub(crate) enum Lookup {
         store_key: CacheKey,
         /// The key a refresh of it coalesces on.
         fill_key: CacheKey,
+        /// A soft invalidation covered it: stale, whatever its freshness.
+        soft_purged: bool,
     },
     /// Responses for the URI vary, and none matches this request.
     VaryMiss { fill_key: CacheKey },
@@ -120,16 +122,21 @@ impl LocalCache {
     /// any (through the URI's `Vary` marker, RFC 9111 §4.1).
     pub(crate) fn lookup(&self, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
         let get = |key: &str| self.store.get(key).filter(|v| !self.purges.hides(key, v));
+        let soft = |key: &str, entry: &Arc<Entry>| {
+            entry.is_soft_purged() || self.purges.softens(key, &Cached::Entry(Arc::clone(entry)))
+        };
         match get(primary) {
             None => Lookup::Miss,
             Some(Cached::Entry(entry)) => {
-                Lookup::Found { entry, store_key: Arc::clone(primary), fill_key: Arc::clone(primary) }
+                let soft_purged = soft(primary, &entry);
+                Lookup::Found { entry, store_key: Arc::clone(primary), fill_key: Arc::clone(primary), soft_purged }
             }
             Some(Cached::Variants(v)) => {
                 let at = variants::locate(primary, &v.fields, v.generation, headers);
                 match get(&at.store_key) {
                     Some(Cached::Entry(entry)) => {
-                        Lookup::Found { entry, store_key: at.store_key, fill_key: at.fill_key }
+                        let soft_purged = soft(&at.store_key, &entry);
+                        Lookup::Found { entry, store_key: at.store_key, fill_key: at.fill_key, soft_purged }
                     }
                     _ => Lookup::VaryMiss { fill_key: at.fill_key },
                 }
@@ -209,12 +216,15 @@ impl LocalCache {
 
     /// Applies an invalidation to this cache: in effect at once (lookups
     /// and fills in flight), entries removed in the background.
-    pub(crate) fn invalidate(self: &Arc<Self>, scope: Scope) -> Invalidation {
+    /// A soft invalidation ([`Mode::Stale`]) marks what memory holds stale
+    /// and removes the disk tier's copies (which could otherwise come back
+    /// fresh after the marked copy left memory).
+    pub(crate) fn invalidate(self: &Arc<Self>, scope: Scope, mode: Mode) -> Invalidation {
         #[cfg(feature = "disk")]
         if let Some(disk) = &self.disk {
             disk.invalidate(&scope);
         }
-        let (id, sweep) = self.purges.start(scope);
+        let (id, sweep) = self.purges.start(scope, mode);
         // Fills in flight fetched before the invalidation: never stored.
         // Tags are unknown until a response is stored, so a tag purge
         // covers every fill in flight.

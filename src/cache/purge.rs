@@ -7,6 +7,12 @@
 //! (short read locks, yielding to other tasks), and the rule retires when
 //! the sweep is done. Entries stored after the rule (higher sequence
 //! number) are untouched, so a refill racing with a purge is kept.
+//!
+//! A *soft* invalidation ([`Mode::Stale`], Varnish's `softpurge`) hides
+//! nothing: a lookup of an entry it covers gets the entry marked stale, and
+//! its sweep replaces each covered entry with a stale-marked copy (sharing
+//! the body), so the next request is served stale while one background
+//! refresh, coalesced per key, fetches the new version.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -101,6 +107,21 @@ pub fn path_matches(pattern: &str, key_path: &str) -> bool {
     }
 }
 
+/// What an invalidation does to the entries it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Removes them: the next request for each is a miss.
+    #[default]
+    Remove,
+    /// Marks them stale (a soft purge): the next request for each is served
+    /// the stale copy while one background refresh runs; responses that
+    /// may not be served stale (`must-revalidate`, `no-cache`) are
+    /// revalidated first. Copies in the disk tier and the shared tier are
+    /// removed.
+    Stale,
+}
+
 /// The state of one invalidation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -118,6 +139,7 @@ struct Rule {
     id: u64,
     seq: u64,
     scope: Scope,
+    mode: Mode,
 }
 
 /// Active rules and the history of invalidations.
@@ -150,16 +172,26 @@ impl Purges {
         if self.active.load(Ordering::Acquire) == 0 {
             return false;
         }
+        self.covered(key, value, Mode::Remove)
+    }
+
+    /// `true` if an active soft rule marks this (older) value stale. Free
+    /// when no invalidation is in progress.
+    pub(crate) fn softens(&self, key: &str, value: &Cached) -> bool {
+        self.active.load(Ordering::Acquire) != 0 && self.covered(key, value, Mode::Stale)
+    }
+
+    fn covered(&self, key: &str, value: &Cached, mode: Mode) -> bool {
         let seq = value_seq(value);
         let rules = self.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        rules.iter().any(|r| seq < r.seq && r.scope.matches(key, value))
+        rules.iter().any(|r| r.mode == mode && seq < r.seq && r.scope.matches(key, value))
     }
 
     /// Starts an invalidation; returns its id and the sweep to run.
-    pub(crate) fn start(self: &Arc<Self>, scope: Scope) -> (u64, Sweep) {
+    pub(crate) fn start(self: &Arc<Self>, scope: Scope, mode: Mode) -> (u64, Sweep) {
         let seq = self.next_seq();
         let id = seq;
-        let rule = Arc::new(Rule { id, seq, scope });
+        let rule = Arc::new(Rule { id, seq, scope, mode });
         self.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::clone(&rule));
         self.active.fetch_add(1, Ordering::AcqRel);
         let mut history = self.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -230,14 +262,29 @@ impl Sweep {
     /// The same, without a runtime (blocking the caller).
     pub(crate) fn run_blocking(self, store: &Store) -> u64 {
         let seq = self.rule.seq;
+        if self.rule.mode == Mode::Stale {
+            let mut doomed: Vec<_> = store
+                .iter()
+                .filter(|(k, v)| value_seq(v) < seq && self.rule.scope.matches(k, v))
+                .map(|(k, _)| k)
+                .collect();
+            let softened = self.remove(store, &mut doomed);
+            self.purges.retire(&self.rule, softened);
+            return softened;
+        }
         let removed = store.remove_matching(|k, v| value_seq(v) < seq && self.rule.scope.matches(k, v));
         self.purges.retire(&self.rule, removed);
         removed
     }
 
+    /// Removes (or, for a soft rule, marks stale) the entries found, unless
+    /// a newer one replaced them meanwhile.
     fn remove(&self, store: &Store, doomed: &mut Vec<super::key::CacheKey>) -> u64 {
         let seq = self.rule.seq;
-        doomed.drain(..).filter(|k| store.remove_if(k, |v| value_seq(v) < seq)).count() as u64
+        match self.rule.mode {
+            Mode::Remove => doomed.drain(..).filter(|k| store.remove_if(k, |v| value_seq(v) < seq)).count() as u64,
+            Mode::Stale => doomed.drain(..).filter(|k| store.soften(k, seq)).count() as u64,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use super::entry::{Entry, Variants};
@@ -135,6 +135,23 @@ impl Store {
     /// Removes a value if `pred` holds for it; returns whether it did.
     pub fn remove_if(&self, key: &str, pred: impl FnOnce(&Cached) -> bool) -> bool {
         self.cache.remove_if(key, pred).is_some()
+    }
+
+    /// Replaces the entry at `key` by its soft-purged copy if it is older
+    /// than `seq` (stored before a soft invalidation) and not marked yet;
+    /// returns whether it did. Atomic: a newer entry stored meanwhile is
+    /// left alone.
+    pub fn soften(&self, key: &CacheKey, seq: u64) -> bool {
+        let result = self.cache.entry(key, Some(std::time::Duration::ZERO), |_, value| {
+            let Cached::Entry(entry) = value else { return EntryAction::Retain(false) };
+            if entry.seq() >= seq || entry.is_soft_purged() {
+                return EntryAction::Retain(false);
+            }
+            *value = Cached::Entry(Arc::new(entry.softened()));
+            EntryAction::Retain(true)
+        });
+        // A vacant key's placeholder guard is dropped unused here.
+        matches!(result, EntryResult::Retained(true))
     }
 
     /// Every (key, value), one short read lock per item.

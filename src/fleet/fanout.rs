@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::client::Failure;
 use super::state::{Catchup, Rule};
 use super::{Fleet, random_u64};
-use crate::cache::purge::Scope;
+use crate::cache::purge::{Mode, Scope};
 
 const PUBLISH: &str = r"
 local g = redis.call('INCR', KEYS[1])
@@ -120,7 +120,7 @@ async fn announced(fleet: &Arc<Fleet>, payload: &[u8]) {
     match verdict {
         Some(true) if !mine => {
             if let Some(cache) = fleet.cache.upgrade() {
-                cache.invalidate(rule.scope);
+                cache.invalidate(rule.scope, rule.mode);
             }
         }
         Some(_) => {}
@@ -151,22 +151,22 @@ async fn resync(fleet: &Arc<Fleet>) -> bool {
     match catchup {
         Catchup::UpToDate => {}
         Catchup::Apply(scopes) => {
-            for scope in scopes {
-                cache.invalidate(scope);
+            for (scope, mode) in scopes {
+                cache.invalidate(scope, mode);
             }
         }
         Catchup::DropAll => {
             tracing::warn!("missed fleet invalidations that are no longer known; dropping this edge's L1 cache");
-            cache.invalidate(Scope::All);
+            cache.invalidate(Scope::All, Mode::Remove);
         }
     }
     true
 }
 
 /// Publishes queued invalidations, in order, retrying while Redis is down.
-pub(super) async fn publisher(weak: Weak<Fleet>, mut rx: tokio::sync::mpsc::Receiver<Scope>) {
-    while let Some(scope) = rx.recv().await {
-        let text = scope_json(&scope).to_string();
+pub(super) async fn publisher(weak: Weak<Fleet>, mut rx: tokio::sync::mpsc::Receiver<(Scope, Mode)>) {
+    while let Some((scope, mode)) = rx.recv().await {
+        let text = scope_json(&scope, mode).to_string();
         loop {
             let Some(fleet) = fleet_of(&weak) else { return };
             if fleet.is_up() && publish_once(&fleet, &text).await.is_ok() {
@@ -230,13 +230,27 @@ async fn delete_indexed(fleet: &Fleet, scope: &Scope) {
     }
 }
 
-fn scope_json(scope: &Scope) -> Value {
-    match scope {
+fn scope_json(scope: &Scope, mode: Mode) -> Value {
+    let mut v = match scope {
         Scope::All => json!({ "all": true }),
         Scope::Paths { host, paths } => json!({ "host": host, "paths": paths }),
         Scope::Tags(tags) => json!({ "tags": tags }),
         // Never published (see `Fleet::publish`); kept total for safety.
         Scope::Keys(_) => json!({ "tags": [] }),
+    };
+    // Absent means a removal: what edges of earlier versions publish.
+    if mode == Mode::Stale
+        && let Some(obj) = v.as_object_mut()
+    {
+        obj.insert("mode".to_owned(), json!("stale"));
+    }
+    v
+}
+
+fn mode_from_json(v: &Value) -> Mode {
+    match v.get("mode").and_then(Value::as_str) {
+        Some("stale") => Mode::Stale,
+        _ => Mode::Remove,
     }
 }
 
@@ -259,8 +273,9 @@ fn parse_item(item: &[u8]) -> Option<(Rule, String)> {
     let mut parts = text.splitn(3, '\n');
     let generation = parts.next()?.parse().ok()?;
     let edge = parts.next()?.to_owned();
-    let scope = scope_from_json(&serde_json::from_str(parts.next()?).ok()?)?;
-    Some((Rule { generation, scope }, edge))
+    let json: Value = serde_json::from_str(parts.next()?).ok()?;
+    let scope = scope_from_json(&json)?;
+    Some((Rule { generation, scope, mode: mode_from_json(&json) }, edge))
 }
 
 #[cfg(test)]
@@ -275,9 +290,11 @@ mod tests {
             Scope::Paths { host: None, paths: vec!["/x".into()] },
             Scope::Tags(vec!["t1".into(), "product-9".into()]),
         ] {
-            let item = format!("7\nedge-1\n{}", scope_json(&scope));
-            let (rule, edge) = parse_item(item.as_bytes()).unwrap();
-            assert_eq!((rule.generation, edge.as_str(), rule.scope), (7, "edge-1", scope));
+            for mode in [Mode::Remove, Mode::Stale] {
+                let item = format!("7\nedge-1\n{}", scope_json(&scope, mode));
+                let (rule, edge) = parse_item(item.as_bytes()).unwrap();
+                assert_eq!((rule.generation, edge.as_str(), &rule.scope, rule.mode), (7, "edge-1", &scope, mode));
+            }
         }
         assert!(parse_item(b"x\ny\n{}").is_none());
         assert!(parse_item(b"3\nedge").is_none());

@@ -38,7 +38,7 @@ pub(crate) use lock::{LockGuard, Locked, Waited};
 pub(crate) use store::Found;
 
 use crate::cache::local::LocalCache;
-use crate::cache::purge::Scope;
+use crate::cache::purge::{Mode, Scope};
 pub(crate) use crate::clock::random_u64;
 use crate::observe::metrics::SharedMetrics;
 use client::Redis;
@@ -55,8 +55,8 @@ pub(crate) struct Fleet {
     edge_id: Arc<str>,
     generations: Mutex<Generations>,
     started: AtomicBool,
-    publish_tx: mpsc::Sender<Scope>,
-    publish_rx: Mutex<Option<mpsc::Receiver<Scope>>>,
+    publish_tx: mpsc::Sender<(Scope, Mode)>,
+    publish_rx: Mutex<Option<mpsc::Receiver<(Scope, Mode)>>>,
     metrics: SharedMetrics,
     /// The edge's own cache, for invalidations from the other edges.
     cache: Weak<LocalCache>,
@@ -129,13 +129,13 @@ impl Fleet {
 
     /// Queues an invalidation for the other edges (published as soon as
     /// Redis is reachable).
-    pub(crate) fn publish(&self, scope: Scope) {
+    pub(crate) fn publish(&self, scope: Scope, mode: Mode) {
         // A key predicate (a reload dropping a changed distribution's
         // entries) is local: every edge reloads its own configuration.
         if matches!(scope, Scope::Keys(_)) {
             return;
         }
-        if self.publish_tx.try_send(scope).is_err() {
+        if self.publish_tx.try_send((scope, mode)).is_err() {
             tracing::warn!("fleet invalidation queue full; an invalidation reaches this edge only");
         }
     }

@@ -10,13 +10,16 @@
 
 use std::collections::VecDeque;
 
-use crate::cache::purge::Scope;
+use crate::cache::purge::{Mode, Scope};
 
 /// One fleet invalidation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rule {
     pub(crate) generation: u64,
     pub(crate) scope: Scope,
+    /// Soft (mark stale in L1) or not; the shared tier's copies are
+    /// removed either way.
+    pub(crate) mode: Mode,
 }
 
 /// What a resync found out.
@@ -25,7 +28,7 @@ pub(crate) enum Catchup {
     /// Nothing was missed.
     UpToDate,
     /// These rules were missed: apply them to L1.
-    Apply(Vec<Scope>),
+    Apply(Vec<(Scope, Mode)>),
     /// History is lost (too many missed, or Redis lost its data): drop L1.
     DropAll,
 }
@@ -106,7 +109,7 @@ impl Generations {
             let complete = missed.len() as u64 == generation - self.seen
                 && missed.first().is_some_and(|r| r.generation == self.seen + 1);
             if complete {
-                let scopes = missed.iter().map(|r| r.scope.clone()).collect();
+                let scopes = missed.iter().map(|r| (r.scope.clone(), r.mode)).collect();
                 for r in missed {
                     self.push(r);
                 }
@@ -145,7 +148,7 @@ mod tests {
     use super::*;
 
     fn rule(generation: u64, path: &str) -> Rule {
-        Rule { generation, scope: Scope::Paths { host: None, paths: vec![path.into()] } }
+        Rule { generation, scope: Scope::Paths { host: None, paths: vec![path.into()] }, mode: Mode::Remove }
     }
 
     fn key(path: &str) -> String {
@@ -172,7 +175,7 @@ mod tests {
         let mut g = Generations::new(3);
         g.resync("e1", 1, vec![rule(1, "/a")], true);
         let got = g.resync("e1", 3, vec![rule(3, "/c"), rule(2, "/b"), rule(1, "/a")], false);
-        assert_eq!(got, Catchup::Apply(vec![rule(2, "/b").scope, rule(3, "/c").scope]));
+        assert_eq!(got, Catchup::Apply(vec![(rule(2, "/b").scope, Mode::Remove), (rule(3, "/c").scope, Mode::Remove)]));
         assert_eq!(g.resync("e1", 3, vec![], false), Catchup::UpToDate);
         // Missed more than the log holds.
         assert_eq!(g.resync("e1", 9, vec![rule(9, "/x"), rule(8, "/y")], false), Catchup::DropAll);

@@ -114,7 +114,7 @@ struct Cacheable {
 enum Found {
     /// A stored response to refresh in the background while serving it,
     /// or to revalidate.
-    Stored { entry: Arc<Entry>, store_key: CacheKey, fill_key: CacheKey, reuse: Reuse },
+    Stored { entry: Arc<Entry>, store_key: CacheKey, fill_key: CacheKey, reuse: Reuse, soft_purged: bool },
     /// Responses for the URI vary, and none matches.
     VaryMiss { fill_key: CacheKey },
     /// Something is stored, but not as shareable with a request that
@@ -294,7 +294,11 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>,
     // 3./4. Look up, and decide how a stored response may be used.
     let found = match edge.cache.lookup(&primary, &parts.headers) {
         Lookup::Found { entry, .. } if private != Credentials::None && !entry.head().meta.shared => Found::NotShared,
-        Lookup::Found { entry, store_key, fill_key } => match reuse::decide(&entry.head().meta, &req_cc, pragma, now) {
+        Lookup::Found { entry, store_key, fill_key, soft_purged } => match if soft_purged {
+            reuse::decide_soft_purged(&entry.head().meta, &req_cc, pragma, now)
+        } else {
+            reuse::decide(&entry.head().meta, &req_cc, pragma, now)
+        } {
             Reuse::Fresh { remaining } => {
                 return Start::Done(serve_entry(entry, &parts, CacheStatus::hit(remaining), now));
             }
@@ -302,7 +306,7 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>,
                 let status = CacheStatus::stale_hit(staleness, "max-stale");
                 return Start::Done(serve_entry(entry, &parts, status, now));
             }
-            reuse => Found::Stored { entry, store_key, fill_key, reuse },
+            reuse => Found::Stored { entry, store_key, fill_key, reuse, soft_purged },
         },
         Lookup::VaryMiss { fill_key } => Found::VaryMiss { fill_key },
         Lookup::Miss => Found::Miss,
@@ -477,10 +481,11 @@ where
 {
     let Cacheable { behavior, primary, req_cc, pragma, private, found } = c;
     let fetch = match found {
-        Found::Stored { entry, store_key, fill_key, reuse: Reuse::StaleWhileRevalidate { staleness } } => {
+        Found::Stored { entry, store_key, fill_key, reuse: Reuse::StaleWhileRevalidate { staleness }, soft_purged } => {
             let prior = Prior { entry: Arc::clone(&entry), store_key };
             refresh_in_background(&edge, &behavior, inner, &parts, body, fill_key, prior, req_cc);
-            let status = CacheStatus::stale_hit(staleness, "stale-while-revalidate");
+            let why = if soft_purged { "soft-purged" } else { "stale-while-revalidate" };
+            let status = CacheStatus::stale_hit(staleness, why);
             return Ok(serve_entry(entry, &parts, status, now));
         }
         Found::Stored { entry, store_key, fill_key, .. } => {

@@ -123,7 +123,8 @@ impl Slicer {
         let key = self.key(index);
         for _ in 0..ATTEMPTS {
             let now = self.edge.now();
-            if let Lookup::Found { entry, .. } = self.edge.cache.lookup(&key, &self.headers)
+            // A soft-purged slice is refetched (a slice is never served stale).
+            if let Lookup::Found { entry, soft_purged: false, .. } = self.edge.cache.lookup(&key, &self.headers)
                 && matches!(reuse::decide(&entry.head().meta, &self.req_cc, false, now), Reuse::Fresh { .. })
             {
                 let head = Arc::new(Head::clone(entry.head()));

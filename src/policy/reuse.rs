@@ -45,6 +45,31 @@ pub enum Reuse {
     Validate,
 }
 
+/// How a soft-purged entry may be used (see `cache::purge::Mode::Stale`):
+/// as a stale one, served while one background refresh runs, unless the
+/// response or the request forbids stale answers (then validated first).
+pub fn decide_soft_purged(
+    meta: &StoredMeta,
+    req_cc: &CacheControl,
+    req_pragma_no_cache: bool,
+    now: SystemTime,
+) -> Reuse {
+    if req_cc.no_cache.is_present()
+        || req_pragma_no_cache
+        || meta.no_cache
+        || meta.must_revalidate
+        || req_cc.min_fresh.is_some()
+    {
+        return Reuse::Validate;
+    }
+    if let Some(max_age) = req_cc.max_age
+        && meta.clock.current_age(now) > Duration::from_secs(u64::from(max_age))
+    {
+        return Reuse::Validate;
+    }
+    Reuse::StaleWhileRevalidate { staleness: meta.staleness(now) }
+}
+
 /// `Pragma: no-cache` counts as request `no-cache` only when there is no
 /// `Cache-Control` (RFC 9111 §5.4).
 pub fn pragma_no_cache(headers: &HeaderMap) -> bool {

@@ -1,0 +1,244 @@
+//! Soft purges (`"mode": "stale"`, Varnish's softpurge): covered entries
+//! are served stale while one background refresh per key runs, so a purge
+//! of many entries under load costs the origin one fetch per key asked for.
+
+mod support;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Origin, Reply, cache_status, client, eventually, start_proxy};
+use tower_cdn::{CdnLayer, Origin as CdnOrigin};
+
+const TOKEN: &str = "soft-token";
+
+async fn start_admin(layer: &CdnLayer) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = tower_cdn::admin::router(layer, Some(TOKEN));
+    tokio::spawn(tower_cdn::cli::serve::serve(
+        listener,
+        router,
+        tower_cdn::cli::serve::ServeOptions::default(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+async fn admin_post(admin: SocketAddr, body: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("http://{admin}/invalidations"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null))
+}
+
+async fn completed(admin: SocketAddr, id: &str) -> Value {
+    for _ in 0..500 {
+        let r = client().get(format!("http://{admin}/invalidations/{id}")).bearer_auth(TOKEN).send().await.unwrap();
+        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        if v["Invalidation"]["Status"] == "Completed" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("invalidation {id} never completed");
+}
+
+async fn get(edge: SocketAddr, path: &str) -> (String, String) {
+    let r = client().get(format!("http://{edge}{path}")).header("host", "site.test").send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let status = cache_status(&r);
+    (status, r.text().await.unwrap())
+}
+
+fn layer(origin: &Origin) -> CdnLayer {
+    CdnLayer::builder().origin(CdnOrigin::http(origin.url())).build().unwrap()
+}
+
+#[tokio::test]
+async fn a_soft_purged_entry_is_served_stale_once_while_one_refresh_fetches_the_new_version() {
+    let origin = Origin::start().await;
+    let reply = |body: &str, etag: &str| {
+        Reply::ok(body.to_owned()).header("cache-control", "max-age=3600").header("etag", etag)
+    };
+    origin.route("/page", reply("version 1", "\"v1\""));
+    let layer = layer(&origin);
+    let edge = start_proxy(layer.clone()).await;
+    let admin = start_admin(&layer).await;
+    get(edge, "/page").await;
+    assert!(get(edge, "/page").await.0.contains("hit"));
+
+    origin.route("/page", reply("version 2", "\"v2\""));
+    let (code, body) = admin_post(admin, r#"{"paths": ["/page"], "mode": "stale"}"#).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["Invalidation"]["InvalidationBatch"]["Mode"], "stale");
+    // The next request gets the stale copy at once, marked as such...
+    let (status, text) = get(edge, "/page").await;
+    assert_eq!(text, "version 1");
+    assert!(status.contains("hit") && status.contains("detail=soft-purged"), "{status}");
+    // ...while one conditional refresh brings the new version.
+    assert!(eventually(|| origin.hits("/page") == 2).await);
+    let sent = origin.last_headers("/page").unwrap();
+    assert_eq!(sent["if-none-match"], "\"v1\"", "the refresh revalidates");
+    let mut fresh = String::new();
+    for _ in 0..200 {
+        let (status, text) = get(edge, "/page").await;
+        if text == "version 2" {
+            fresh = status;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(fresh.contains("hit") && !fresh.contains("soft-purged"), "{fresh:?}");
+    assert_eq!(origin.hits("/page"), 2);
+
+    let id = body["Invalidation"]["Id"].as_str().unwrap().to_owned();
+    let done = completed(admin, &id).await;
+    assert!(done["Invalidation"]["EntriesMarkedStale"].is_u64(), "{done}");
+}
+
+#[tokio::test]
+async fn a_soft_purge_that_the_origin_confirms_keeps_the_body_and_freshens_it() {
+    let origin = Origin::start().await;
+    origin.route("/same", Reply::ok("unchanged").header("cache-control", "max-age=3600").header("etag", "\"e\""));
+    let layer = layer(&origin);
+    let edge = start_proxy(layer.clone()).await;
+    get(edge, "/same").await;
+    layer.cache().soft_invalidate(["/same"]).wait().await;
+    // The sweep marked the stored entry itself (the rule has retired).
+    let (status, _) = get(edge, "/same").await;
+    assert!(status.contains("soft-purged"), "{status}");
+    assert!(eventually(|| origin.hits("/same") == 2).await);
+    for _ in 0..200 {
+        if !get(edge, "/same").await.0.contains("soft-purged") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, text) = get(edge, "/same").await;
+    assert_eq!(text, "unchanged");
+    assert!(status.contains("hit") && !status.contains("soft-purged"), "{status}");
+    assert_eq!(origin.hits("/same"), 2, "a 304 freshened the copy; no further fetch");
+}
+
+#[tokio::test]
+async fn a_response_that_must_be_revalidated_is_not_served_stale_after_a_soft_purge() {
+    let origin = Origin::start().await;
+    origin.route(
+        "/strict",
+        Reply::ok("strict 1").header("cache-control", "max-age=3600, must-revalidate").header("etag", "\"s1\""),
+    );
+    let layer = layer(&origin);
+    let edge = start_proxy(layer.clone()).await;
+    get(edge, "/strict").await;
+    origin.route(
+        "/strict",
+        Reply::ok("strict 2").header("cache-control", "max-age=3600, must-revalidate").header("etag", "\"s2\""),
+    );
+    layer.cache().soft_invalidate(["/strict"]);
+    let (status, text) = get(edge, "/strict").await;
+    assert_eq!(text, "strict 2", "{status}");
+    assert!(status.contains("fwd=stale"), "{status}");
+    assert_eq!(origin.hits("/strict"), 2);
+}
+
+#[tokio::test]
+async fn a_soft_tag_purge_of_many_entries_under_load_costs_one_fetch_per_key() {
+    const KEYS: usize = 300;
+    let origin = Origin::start().await;
+    for i in 0..KEYS {
+        origin.route(
+            &format!("/p/{i}"),
+            Reply::ok(format!("old {i}"))
+                .header("cache-control", "max-age=3600")
+                .header("etag", &format!("\"{i}\""))
+                .header("surrogate-key", "catalog"),
+        );
+    }
+    let layer = layer(&origin);
+    let edge = start_proxy(layer.clone()).await;
+    let admin = start_admin(&layer).await;
+    for i in 0..KEYS {
+        get(edge, &format!("/p/{i}")).await;
+    }
+    assert_eq!(origin.total_hits(), KEYS);
+    // The origin is slow now: refreshes overlap many requests.
+    for i in 0..KEYS {
+        origin.route(
+            &format!("/p/{i}"),
+            Reply::ok(format!("new {i}"))
+                .header("cache-control", "max-age=3600")
+                .header("etag", &format!("\"n{i}\""))
+                .header("surrogate-key", "catalog")
+                .head_delay(Duration::from_millis(100)),
+        );
+    }
+    let (code, body) = admin_post(admin, r#"{"tags": ["catalog"], "mode": "stale"}"#).await;
+    assert_eq!(code, 201, "{body}");
+
+    // 32 clients, each asking for every key in its own order, 4 times.
+    let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let mut tasks = Vec::new();
+    for c in 0..32usize {
+        let seen = Arc::clone(&seen);
+        tasks.push(tokio::spawn(async move {
+            let http = client();
+            for round in 0..4 {
+                for k in 0..KEYS {
+                    let i = (k * 7 + c * 13 + round) % KEYS;
+                    let r = http.get(format!("http://{edge}/p/{i}")).header("host", "site.test").send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    let status = cache_status(&r);
+                    let text = r.text().await.unwrap();
+                    assert!(text == format!("old {i}") || text == format!("new {i}"), "{text}");
+                    // Every answer came from the cache: nobody waited for the origin.
+                    assert!(status.contains("hit"), "{status}");
+                    seen.lock().unwrap().insert(i);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().len(), KEYS);
+    assert!(eventually(|| origin.total_hits() == 2 * KEYS).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..KEYS {
+        assert_eq!(origin.hits(&format!("/p/{i}")), 2, "/p/{i}: one fill, one refresh");
+    }
+    assert_eq!(get(edge, "/p/7").await.1, "new 7");
+}
+
+#[tokio::test]
+async fn the_admin_api_rejects_an_unknown_purge_mode_and_purge_takes_a_mode_header() {
+    let origin = Origin::start().await;
+    origin.route("/a", Reply::ok("a").header("cache-control", "max-age=3600"));
+    let layer = layer(&origin);
+    let edge = start_proxy(layer.clone()).await;
+    let admin = start_admin(&layer).await;
+    get(edge, "/a").await;
+    let (code, body) = admin_post(admin, r#"{"paths": ["/a"], "mode": "gentle"}"#).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["Error"]["Message"].as_str().unwrap().contains("stale"), "{body}");
+    let r = client()
+        .request(reqwest::Method::from_bytes(b"PURGE").unwrap(), format!("http://{admin}/a"))
+        .bearer_auth(TOKEN)
+        .header("x-purge-mode", "stale")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (status, text) = get(edge, "/a").await;
+    assert_eq!(text, "a");
+    assert!(status.contains("soft-purged"), "{status}");
+}
