@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use browser::Browser;
 use fantoccini::Locator;
-use support::{Origin, Reply, cache_status, client, start_proxy};
+use support::{Origin, Reply, cache_status, client, eventually, start_proxy};
 use tower::ServiceExt as _;
 use tower_cdn::{CacheBehavior, CachePolicy, CdnLayer, ClientAddr, Distribution, Origin as CdnOrigin};
 
@@ -156,11 +156,25 @@ async fn dashboard_shows_traffic_explains_purges_and_switches_with_a_token() {
     b.fill("purge-items", "/a").await;
     b.click("#purge-submit").await;
     let status = b.wait_text("purge-status", "the purge to complete", |t| t.contains("Completed")).await;
-    assert!(status.contains("1 entries removed"), "{status}");
+    assert!(status.contains("1 entry removed"), "{status}");
     assert_eq!(origin.hits("/a"), 1);
     assert!(get(edge, "/a").await.1.contains("fwd=uri-miss"));
     assert_eq!(origin.hits("/a"), 2);
     assert!(get(edge, "/b").await.1.contains("hit"), "only /a was purged");
+
+    // A soft purge of a tag: /b and /c.css are served stale while they are
+    // refreshed in the background.
+    b.click("#purge-kind-tags").await;
+    b.client.find(Locator::Id("purge-mode")).await.unwrap().select_by_value("stale").await.unwrap();
+    b.fill("purge-items", "docs").await;
+    b.click("#purge-submit").await;
+    let status = b
+        .wait_text("purge-status", "the soft purge to complete", |t| t.contains("of 1 tag") && t.contains("Completed"))
+        .await;
+    assert!(status.contains("marked stale"), "{status}");
+    let (_, cache) = get(edge, "/b").await;
+    assert!(cache.contains("soft-purged"), "{cache}");
+    assert!(eventually(|| origin.hits("/b") == 2).await, "one background refresh of /b");
 
     // Switch the distribution off: the proxy refuses it; on again: served.
     b.click(switch).await;

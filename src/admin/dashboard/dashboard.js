@@ -479,13 +479,16 @@
         inv = ((await api("GET", "/invalidations/" + encodeURIComponent(id))) || {}).Invalidation || inv;
       }
       status.className = inv.Status === "Completed" ? "ok" : "muted";
-      const removed = typeof inv.EntriesRemoved === "number" ? ", " + num(inv.EntriesRemoved) + " entries" + (mode === "stale" ? " affected" : " removed") : "";
+      const entries = (n) => ", " + num(n) + (n === 1 ? " entry " : " entries ");
+      let removed = "";
+      if (typeof inv.EntriesRemoved === "number") removed = entries(inv.EntriesRemoved) + "removed";
+      if (typeof inv.EntriesMarkedStale === "number") removed = entries(inv.EntriesMarkedStale) + "marked stale";
       text(status, "Invalidation " + id + " of " + what + ": " + (inv.Status || "InProgress") + removed + ".");
       poll();
     } catch (e) {
       status.className = "error";
       let message = describe(e);
-      if (mode === "stale" && e.status === 400 && e.code === "MalformedInput") message += " (this server may not know soft purges yet)";
+      if (mode === "stale" && e.status === 400 && e.code === "MalformedInput") message += " (this server does not know soft purges)";
       text(status, "Purge failed: " + message);
     } finally {
       button.disabled = false;
