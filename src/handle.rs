@@ -30,6 +30,10 @@ impl CacheHandle {
         CacheHandle { edge }
     }
 
+    pub(crate) fn edge(&self) -> &Arc<Edge> {
+        &self.edge
+    }
+
     /// Number of stored entries.
     pub fn len(&self) -> usize {
         self.edge.cache.len()

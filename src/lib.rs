@@ -158,6 +158,7 @@ mod clock;
 mod conn;
 mod edge;
 mod error;
+mod explain;
 #[cfg(feature = "l2")]
 mod fleet;
 mod flow;
@@ -194,6 +195,7 @@ pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
 pub use conn::{ClientAddr, LocalAddr};
 pub use error::{ConfigError, OriginError};
+pub use explain::{Explanation, KeyPage, KeyQuery, ListedKey, NotStoredNote, StoredVariant};
 #[cfg(feature = "l2")]
 pub use fleet::config::{DEFAULT_L2_CHUNK_BYTES, DEFAULT_L2_MAX_ENTRY_BYTES, L2Config};
 pub use future::ResponseFuture;

@@ -19,6 +19,8 @@
 //! | `POST /invalidations` with `{"paths": ["/images/*", "/index.html"]}` (optionally `"host"`), `{"tags": [...]}`, or CloudFront's `{"Paths": {"Quantity": 1, "Items": [...]}, "CallerReference": "..."}` | `201 Created`, `Location: /invalidations/ID`, `{"Invalidation": {"Id", "Status", "CreateTime", "InvalidationBatch"}}` |
 //! | `POST /distributions/{id}/invalidations` with paths | the same, for that distribution's hosts only |
 //! | `GET /invalidations/{id}` | `200` with `Status` `InProgress` or `Completed` (and `EntriesRemoved`), or `404` |
+//! | `GET /cache?url=http://HOST/PATH` (optionally `&header=Name:%20value`, repeated) | what the cache does with a GET of that URL, [`CacheHandle::explain`](crate::CacheHandle::explain): distribution, behavior, key, each stored variant (age, freshness, size, tags, tier), and why the last answer was not stored |
+//! | `GET /cache/keys?host=&prefix=&tag=&limit=&cursor=` | one page of stored keys in key order, [`CacheHandle::keys`](crate::CacheHandle::keys): `{"keys": [...], "next_cursor"}` |
 //! | `GET /stats` | the counters of [`CacheHandle::stats`](crate::CacheHandle::stats) as JSON |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /distributions` | `{"Distributions": [{"Id", "Enabled"}]}` |
@@ -99,6 +101,8 @@ pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: 
         .route("/distributions", get(distributions))
         .route("/distributions/{id}/invalidations", post(invalidations::create_for_distribution))
         .route("/distributions/{id}/{action}", post(switch))
+        .route("/cache", get(explain))
+        .route("/cache/keys", get(keys))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload_config))
@@ -214,6 +218,73 @@ async fn stats(State(admin): State<AdminState>) -> Response {
         );
     }
     json_response(StatusCode::OK, &body)
+}
+
+/// `GET /cache?url=...`: [`CacheHandle::explain`](crate::CacheHandle::explain).
+async fn explain(State(admin): State<AdminState>, req: axum::extract::Request) -> Response {
+    let mut url = None;
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in form_pairs(req.uri().query()) {
+        match name.as_str() {
+            "url" => url = Some(value),
+            "header" => {
+                let Some((n, v)) = value.split_once(':') else {
+                    return error(StatusCode::BAD_REQUEST, "InvalidArgument", "header=Name: value");
+                };
+                let (Ok(n), Ok(v)) =
+                    (http::HeaderName::from_bytes(n.trim().as_bytes()), HeaderValue::from_str(v.trim()))
+                else {
+                    return error(StatusCode::BAD_REQUEST, "InvalidArgument", &format!("{value:?} is not a header"));
+                };
+                headers.append(n, v);
+            }
+            _ => {}
+        }
+    }
+    let Some(url) = url else {
+        return error(StatusCode::BAD_REQUEST, "InvalidArgument", "give ?url=http://host/path");
+    };
+    match admin.layer.cache().explain(&url, headers).await {
+        Ok(e) => json_response(StatusCode::OK, &serde_json::to_value(e).unwrap_or(Value::Null)),
+        Err(why) => error(StatusCode::BAD_REQUEST, "InvalidArgument", &why),
+    }
+}
+
+/// `GET /cache/keys`: [`CacheHandle::keys`](crate::CacheHandle::keys).
+async fn keys(State(admin): State<AdminState>, req: axum::extract::Request) -> Response {
+    let mut q = crate::KeyQuery::new();
+    for (name, value) in form_pairs(req.uri().query()) {
+        match name.as_str() {
+            "host" => q.host = Some(value),
+            "prefix" => q.prefix = Some(value),
+            "tag" => q.tag = Some(value),
+            "cursor" => q.cursor = Some(value),
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => q.limit = n,
+                _ => return error(StatusCode::BAD_REQUEST, "InvalidArgument", "limit is 1..=1000"),
+            },
+            _ => {}
+        }
+    }
+    let page = admin.layer.cache().keys(q).await;
+    json_response(StatusCode::OK, &serde_json::to_value(page).unwrap_or(Value::Null))
+}
+
+/// `application/x-www-form-urlencoded` pairs of a query string.
+fn form_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
 }
 
 async fn metrics(State(admin): State<AdminState>) -> Response {

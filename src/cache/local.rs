@@ -16,6 +16,7 @@ use super::purge::{InvalidationStatus, Mode, Purges, Scope};
 use super::store::{Cached, Store, StoreOptions};
 use super::variants;
 use crate::policy::vary::{self, Vary};
+use crate::status::NotStored;
 
 /// What the store has for a request.
 pub(crate) enum Lookup {
@@ -71,10 +72,22 @@ impl Invalidation {
     }
 }
 
+/// A stored response, as the admin API shows it.
+pub(crate) struct Shown {
+    pub(crate) key: CacheKey,
+    pub(crate) entry: Arc<Entry>,
+    pub(crate) soft_purged: bool,
+}
+
+/// Responses that were not stored, remembered per URI (bounded).
+const NOT_STORED_MEMO: usize = 16 * 1024;
+
 /// This edge's cache.
 #[derive(Debug)]
 pub(crate) struct LocalCache {
     store: Store,
+    /// Why the last response for a URI was not stored, and when.
+    not_stored: quick_cache::sync::Cache<CacheKey, (NotStored, std::time::SystemTime)>,
     fills: Fills,
     purges: Arc<Purges>,
     /// Generations of `Vary` markers.
@@ -89,6 +102,7 @@ impl LocalCache {
     pub(crate) fn new(opts: StoreOptions, #[cfg(feature = "disk")] disk: Option<Arc<super::disk::Disk>>) -> Self {
         LocalCache {
             store: Store::new(opts),
+            not_stored: quick_cache::sync::Cache::new(NOT_STORED_MEMO),
             fills: Fills::default(),
             purges: Arc::new(Purges::default()),
             generation: AtomicU64::new(1),
@@ -248,6 +262,67 @@ impl LocalCache {
     /// The status of an invalidation started here.
     pub(crate) fn invalidation_status(&self, id: u64) -> Option<InvalidationStatus> {
         self.purges.status(id)
+    }
+
+    /// Remembers why the origin's last answer for a URI was not stored.
+    pub(crate) fn remember_not_stored(&self, primary: &str, reason: NotStored, at: std::time::SystemTime) {
+        self.not_stored.insert(Arc::from(key::primary_of(primary)), (reason, at));
+    }
+
+    /// Why the last answer for a URI was not stored, if remembered.
+    pub(crate) fn not_stored(&self, primary: &str) -> Option<(NotStored, std::time::SystemTime)> {
+        self.not_stored.get(primary)
+    }
+
+    /// Every response stored for a URI: itself, its variants and slices.
+    /// Walks the whole store (short read locks): for the admin API only.
+    pub(crate) fn stored_for_uri(&self, primary: &str) -> Vec<Shown> {
+        let mut out: Vec<Shown> = self
+            .store
+            .iter()
+            .filter(|(k, _)| key::is_same_uri(k, primary))
+            .filter_map(|(k, v)| self.shown(k, v))
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Up to `limit` stored responses whose key is after `after`, in key
+    /// order, that `filter` selects. Walks the whole store (short read
+    /// locks, never a write lock): for the admin API only, off the runtime.
+    pub(crate) fn page(&self, after: Option<&str>, limit: usize, filter: impl Fn(&str, &Entry) -> bool) -> Vec<Shown> {
+        use std::collections::BinaryHeap;
+        let mut heap: BinaryHeap<CacheKey> = BinaryHeap::with_capacity(limit + 1);
+        let mut found = std::collections::HashMap::with_capacity(limit + 1);
+        for (k, v) in self.store.iter() {
+            if after.is_some_and(|a| *k <= *a) || heap.len() == limit && heap.peek().is_some_and(|top| k >= *top) {
+                continue;
+            }
+            let Cached::Entry(entry) = &v else { continue };
+            if !filter(&k, entry) || self.purges.hides(&k, &v) {
+                continue;
+            }
+            heap.push(Arc::clone(&k));
+            found.insert(k, v);
+            if heap.len() > limit
+                && let Some(dropped) = heap.pop()
+            {
+                found.remove(&dropped);
+            }
+        }
+        let mut out: Vec<Shown> = found.into_iter().filter_map(|(k, v)| self.shown(k, v)).collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    fn shown(&self, key: CacheKey, value: Cached) -> Option<Shown> {
+        if self.purges.hides(&key, &value) {
+            return None;
+        }
+        let soft_purged = self.purges.softens(&key, &value);
+        let Cached::Entry(entry) = value else { return None };
+        let soft_purged = soft_purged || entry.is_soft_purged();
+        Some(Shown { key, entry, soft_purged })
     }
 
     /// Number of stored entries (markers included).

@@ -367,6 +367,7 @@ impl FillTask {
         let storable = match decision {
             Ok(s) => s,
             Err(reason) => {
+                self.edge.cache.remember_not_stored(&self.primary, reason, response_time);
                 // What was stored is outdated by this answer.
                 if let Some(prior) = &self.prior {
                     self.edge.cache.remove(&prior.store_key);
@@ -395,7 +396,12 @@ impl FillTask {
             Vary::Fields(fields) => Some(Arc::from(vary::secondary_key(fields, &self.req_headers))),
             _ => None,
         };
-        let served = if too_large && !on_disk { Served::Streamed(NotStored::TooLarge) } else { Served::Origin };
+        let served = if too_large && !on_disk {
+            self.edge.cache.remember_not_stored(&self.primary, NotStored::TooLarge, response_time);
+            Served::Streamed(NotStored::TooLarge)
+        } else {
+            Served::Origin
+        };
         if too_large {
             self.writer.stream_only();
             // Not in memory: what memory holds for it is outdated.

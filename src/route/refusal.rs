@@ -66,6 +66,11 @@ impl Refusal {
         }
     }
 
+    /// The `Cache-Status` detail token of the refusal.
+    pub(crate) fn reason(self) -> &'static str {
+        self.parts().2
+    }
+
     /// The response: a short fixed body and `Cache-Status` with the reason.
     pub(crate) fn respond(self) -> Response<CdnBody> {
         let (code, body, detail) = self.parts();

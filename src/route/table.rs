@@ -63,6 +63,19 @@ pub(crate) enum Resolution {
     Refuse(Refusal),
 }
 
+/// Where a request would go and what it would be keyed on, for the admin
+/// API's explain ([`Routes::explain`]).
+pub(crate) struct Explained {
+    /// The distribution that answers for the host, if any.
+    pub(crate) distribution: Option<String>,
+    /// Whether that distribution is enabled.
+    pub(crate) enabled: bool,
+    /// The behavior the path matches.
+    pub(crate) behavior: Option<Arc<Behavior>>,
+    /// The cache key, or why the request has none.
+    pub(crate) key: Option<Result<CacheKey, Refusal>>,
+}
+
 /// The routing table of a layer.
 #[derive(Debug)]
 pub(crate) struct Routes {
@@ -235,6 +248,38 @@ impl Routes {
         };
         apply_forward_headers(&behavior.key, &behavior.forward, ctx, &parts.method, &mut parts.headers);
         Resolution::Cache { behavior, key }
+    }
+
+    /// The distribution, behavior and cache key of a request, as `resolve`
+    /// would find them but without checking its method or signature (a
+    /// signed behavior is keyed as a valid signed request would be) and
+    /// with a disabled distribution's behavior still named.
+    pub(crate) fn explain(&self, parts: &mut Parts) -> Explained {
+        let mut out = Explained { distribution: None, enabled: false, behavior: None, key: None };
+        let host = match request_host(parts) {
+            Ok(host) => host.map(|h| h.into_owned()),
+            Err(_) => {
+                out.key = Some(Err(Refusal::BadHost));
+                return out;
+            }
+        };
+        let Some(dist) = self.for_host(host.as_deref()) else { return out };
+        out.distribution = Some(dist.id.clone());
+        out.enabled = dist.enabled.load(Ordering::Relaxed);
+        let root_object = dist.root_object.as_deref().filter(|_| parts.uri.path() == "/");
+        let Some(behavior) = match_behavior(&dist.behaviors, root_object.unwrap_or(parts.uri.path())) else {
+            return out;
+        };
+        if behavior.trusted_keys.is_some() {
+            gate::strip(parts);
+        }
+        let path = root_object.unwrap_or(parts.uri.path());
+        let key = behavior.extension_value(parts).and_then(|ext| {
+            behavior.cache_key(host.as_deref().unwrap_or(""), path, parts.uri.query(), &parts.headers, ext.as_deref())
+        });
+        out.behavior = Some(Arc::clone(behavior));
+        out.key = Some(key);
+        out
     }
 
     /// Enables or disables a distribution; `false` if there is none by that id.

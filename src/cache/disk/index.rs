@@ -122,6 +122,32 @@ impl Index {
         hashes
     }
 
+    /// Up to `limit` items whose key is after `after`, in key order, that
+    /// `pred` selects (the admin API's listing).
+    pub(crate) fn page(&self, after: Option<&str>, limit: usize, pred: impl Fn(&Item) -> bool) -> Vec<Item> {
+        let mut heap: std::collections::BinaryHeap<&str> = std::collections::BinaryHeap::with_capacity(limit + 1);
+        let mut kept: HashMap<&str, &Item> = HashMap::with_capacity(limit + 1);
+        for item in self.items.values() {
+            let key = &*item.key;
+            if after.is_some_and(|a| key <= a) || heap.len() == limit && heap.peek().is_some_and(|top| key >= *top) {
+                continue;
+            }
+            if !pred(item) {
+                continue;
+            }
+            heap.push(key);
+            kept.insert(key, item);
+            if heap.len() > limit
+                && let Some(dropped) = heap.pop()
+            {
+                kept.remove(dropped);
+            }
+        }
+        let mut out: Vec<Item> = kept.into_values().cloned().collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }

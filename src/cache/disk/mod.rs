@@ -22,6 +22,7 @@ mod purgelog;
 mod read;
 mod write;
 
+pub(crate) use index::Item as DiskItem;
 pub(crate) use read::{FileBody, FileSource};
 pub(crate) use write::DiskWrite;
 
@@ -475,6 +476,18 @@ impl Disk {
             Vary::Fields(fields) => variants::shared_key(primary, fields, headers).0,
             _ => primary.to_owned(),
         }
+    }
+
+    /// Up to `limit` indexed files whose key is after `after`, in key
+    /// order, that `pred` selects, purged ones left out (the admin API).
+    pub(crate) fn page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        pred: impl Fn(&str, &[Box<str>]) -> bool,
+    ) -> Vec<Item> {
+        let items = self.shared.index().page(after, limit, |i| pred(&i.key, &i.tags));
+        items.into_iter().filter(|i| !self.shared.purged_since(i.written, &i.key, &i.tags)).collect()
     }
 
     /// Whether a file may hold what `primary` names (until the start-up
