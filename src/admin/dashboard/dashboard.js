@@ -373,47 +373,92 @@
     return b === true ? "yes" : b === false ? "no" : "—";
   }
 
+  /** How a key's separators are shown (Latin-1 marks, in every font). */
+  const KEY_SEPARATORS = {
+    "\u001f": ["\u00b7", "part separator (U+001F)"],
+    "\u001e": ["\u00a6", "part separator (U+001E)"],
+    "\u001d": ["\u00bb", "variant separator (U+001D)"],
+  };
+
+  /** A cache key as a <code>, its separators as marked-up marks. */
+  function keyElement(k) {
+    const code = el("code");
+    if (typeof k !== "string") {
+      text(code, k);
+      return code;
+    }
+    let part = "";
+    const flush = () => {
+      if (part) code.appendChild(document.createTextNode(part));
+      part = "";
+    };
+    for (const c of k) {
+      const sep = KEY_SEPARATORS[c];
+      if (sep) {
+        flush();
+        const mark = el("span", "sep", sep[0]);
+        mark.title = sep[1];
+        code.appendChild(mark);
+      } else {
+        part += c < " " || c === "\u007f" ? "\ufffd" : c;
+      }
+    }
+    flush();
+    return code;
+  }
+
+  /** `Vary` values: `[[name, value|null], ...]` or `{name: value}`. */
+  function varyText(vary) {
+    const pairs = Array.isArray(vary) ? vary : Object.entries(vary || {});
+    return pairs.map(([k, val]) => k + ": " + (val === null || val === undefined ? "(absent)" : val));
+  }
+
   function renderExplain(x) {
     const out = $("explain-result");
     out.replaceChildren();
     if (x.why) out.appendChild(el("p", "why", x.why));
+    const dist = x.distribution === null || x.distribution === undefined
+      ? x.distribution
+      : x.distribution + (x.enabled === false ? " (disabled)" : "");
     out.appendChild(
       dl([
         ["URL", x.url],
         ["Routed", yesNo(x.routed)],
-        ["Distribution", x.distribution],
+        ["Distribution", dist],
         ["Behavior", x.behavior],
-        ["Origin", x.origin],
-        ["Key", x.key],
+        ["Origin", x.origin === null && x.routed ? "default" : x.origin],
+        ["Key", keyElement(x.key)],
         ["Stored", yesNo(x.stored)],
         ["Fill in flight", yesNo(x.fill_in_flight)],
       ]),
     );
     if (x.not_stored) {
       const ago = typeof x.not_stored.ago === "number" ? " (" + seconds(x.not_stored.ago) + " ago)" : "";
-      out.appendChild(el("p", "error", "Last response not stored: " + (x.not_stored.reason || "unknown reason") + ago));
+      out.appendChild(el("p", "error", "Last answer not stored: " + (x.not_stored.reason || "unknown reason") + ago));
     }
     const variants = Array.isArray(x.variants) ? x.variants : [];
     out.appendChild(el("h3", "", variants.length === 1 ? "1 stored variant" : variants.length + " stored variants"));
     variants.forEach((v) => {
-      const vary = Object.entries(v.vary || {}).map(([k, val]) => k + ": " + val);
+      const vary = varyText(v.vary);
       const extra = [];
-      if (typeof v.stale_while_revalidate === "number") extra.push("stale-while-revalidate " + seconds(v.stale_while_revalidate));
-      if (typeof v.stale_if_error === "number") extra.push("stale-if-error " + seconds(v.stale_if_error));
-      out.appendChild(
-        dl([
-          ["Variant key", v.key],
-          ["Vary", vary.length ? vary.join("; ") : "—"],
-          ["Status", v.status],
-          ["Age", seconds(v.age)],
-          ["Freshness", freshness(v)],
-          ["Stale serving", extra.length ? extra.join(", ") : "—"],
-          ["Size", bytes(v.size)],
-          ["Tiers", tiers(v.tiers)],
-          ["Tags", (v.tags || []).join(", ")],
-          ["Soft-purged", yesNo(v.soft_purged)],
-        ]),
-      );
+      if (v.stale_while_revalidate) extra.push("stale-while-revalidate " + seconds(v.stale_while_revalidate));
+      if (v.stale_if_error) extra.push("stale-if-error " + seconds(v.stale_if_error));
+      const validators = [v.etag ? "ETag " + v.etag : "", v.last_modified ? "Last-Modified " + v.last_modified : ""].filter(Boolean);
+      const rows = [
+        ["Variant key", keyElement(v.key)],
+        ["Vary", vary.length ? vary.join("; ") : "—"],
+        ["Status", v.status],
+        ["Age", seconds(v.age)],
+        ["Freshness", freshness(v)],
+        ["Stale serving", extra.length ? extra.join(", ") : "—"],
+        ["Size", bytes(v.size)],
+        ["Tiers", tiers(v.tiers)],
+        ["Tags", (v.tags || []).join(", ")],
+        ["Soft-purged", yesNo(v.soft_purged)],
+      ];
+      if (v.slice) rows.splice(1, 0, ["Slice", v.slice]);
+      if (validators.length) rows.push(["Validators", validators.join(", ")]);
+      out.appendChild(dl(rows));
     });
   }
 
@@ -421,12 +466,16 @@
     let url = $("explain-url").value.trim();
     if (!url) return;
     if (!url.includes("://")) url = "http://" + url.replace(/^\/+/, "");
+    let query = "/cache?url=" + encodeURIComponent(url);
+    for (const line of $("explain-headers").value.split("\n")) {
+      if (line.trim()) query += "&header=" + encodeURIComponent(line.trim());
+    }
     const out = $("explain-result");
     const button = $("explain-submit");
     button.disabled = true;
     out.replaceChildren(el("p", "muted", "asking…"));
     try {
-      const x = await optional("/cache?url=" + encodeURIComponent(url));
+      const x = await optional(query);
       if (!x) {
         out.replaceChildren(el("p", "error", "This server cannot explain URLs (no GET /cache)."));
       } else {
