@@ -198,6 +198,15 @@ async fn dashboard_shows_traffic_explains_purges_and_switches_with_a_token() {
     assert_eq!(variant["Tiers"], "memory");
     assert_eq!(variant["Tags"], "docs");
     assert!(b.text("explain-result").await.contains("the next request is a hit"), "the one-line answer");
+    // List what is stored under a prefix.
+    b.fill("keys-prefix", "/").await;
+    b.click("#keys-submit").await;
+    b.wait_text("keys-note", "the stored keys", |t| t.starts_with("3 shown")).await;
+    let listed = b.text("keys").await;
+    for p in ["/a", "/b", "/c.css"] {
+        assert!(listed.contains(p), "{p} is listed: {listed}");
+    }
+
     if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT") {
         screenshot(&b, edge, &path).await;
     }

@@ -156,7 +156,14 @@
 
   $("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    token = $("token-input").value.trim();
+    const given = $("token-input").value.trim();
+    if (!/^[\x21-\x7e]+$/.test(given)) {
+      const e = $("token-error");
+      e.hidden = false;
+      e.textContent = "A bearer token is printable ASCII without spaces.";
+      return;
+    }
+    token = given;
     $("token-input").value = "";
     sessionStorage.setItem(TOKEN_KEY, token);
     waitingForToken = false;
@@ -260,14 +267,7 @@
       const tr = document.createElement("tr");
       tr.appendChild(el("td", "mono", o.host));
       const path = el("td", "mono");
-      const b = el("button", "link", o.path);
-      b.type = "button";
-      b.title = "explain this URL";
-      b.addEventListener("click", () => {
-        $("explain-url").value = "http://" + (o.host || "") + (o.path || "/");
-        explain();
-      });
-      path.appendChild(b);
+      path.appendChild(explainLink(o.host, o.path));
       tr.appendChild(path);
       tr.appendChild(el("td", "num", num(o.requests)));
       tr.appendChild(el("td", "num", bytes(o.bytes)));
@@ -492,6 +492,74 @@
     ev.preventDefault();
     explain();
   });
+
+  // ---------------------------------------------------------------- keys
+
+  const KEYS_PAGE = 50;
+  let keysCursor = null;
+
+  /** A button that fills the explain box with this URL and explains it. */
+  function explainLink(host, path) {
+    const b = el("button", "link", path);
+    b.type = "button";
+    b.title = "explain this URL";
+    b.addEventListener("click", () => {
+      $("explain-url").value = "http://" + (host || "") + (path || "/");
+      explain();
+      $("explain-section").scrollIntoView({ block: "nearest" });
+    });
+    return b;
+  }
+
+  /** One page of stored keys matching the filters; `more`: the next page. */
+  async function listKeys(more) {
+    const q = new URLSearchParams();
+    for (const [id, name] of [["keys-host", "host"], ["keys-prefix", "prefix"], ["keys-tag", "tag"]]) {
+      const v = $(id).value.trim();
+      if (v) q.set(name, v);
+    }
+    q.set("limit", String(KEYS_PAGE));
+    if (more && keysCursor) q.set("cursor", keysCursor);
+    const body = $("keys").tBodies[0];
+    const note = $("keys-note");
+    note.className = "muted small";
+    try {
+      const page = await optional("/cache/keys?" + q.toString());
+      if (!page) {
+        text(note, "This server cannot list stored keys (no GET /cache/keys).");
+        return;
+      }
+      const rows = (page.keys || []).map((k) => {
+        const tr = document.createElement("tr");
+        tr.appendChild(el("td", "mono", k.host));
+        const path = el("td", "mono");
+        path.appendChild(explainLink(k.host, k.path));
+        tr.appendChild(path);
+        tr.appendChild(el("td", "num", bytes(k.size)));
+        tr.appendChild(el("td", "num", seconds(k.age)));
+        const fresh = el("td");
+        fresh.appendChild(freshness(k));
+        tr.appendChild(fresh);
+        tr.appendChild(el("td", "", k.tier));
+        tr.appendChild(el("td", "", (k.tags || []).join(", ")));
+        return tr;
+      });
+      if (more) body.append(...rows);
+      else body.replaceChildren(...rows);
+      keysCursor = page.next_cursor || null;
+      $("keys-more").hidden = !keysCursor;
+      text(note, body.rows.length === 0 ? "Nothing stored matches." : body.rows.length + " shown" + (keysCursor ? ", more on the next page" : ""));
+    } catch (e) {
+      note.className = "error small";
+      text(note, describe(e));
+    }
+  }
+
+  $("keys-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    listKeys(false);
+  });
+  $("keys-more").addEventListener("click", () => listKeys(true));
 
   // --------------------------------------------------------------- purge
 
