@@ -270,6 +270,17 @@ async fn dashboard_without_a_token_works_for_a_loopback_browser() {
     assert_eq!(b.wait_text("hit-ratio", "the hit ratio", |t| t.ends_with('%')).await, "50.0%");
     let form = b.client.find(Locator::Id("token-form")).await.unwrap();
     assert!(!form.is_displayed().await.unwrap(), "no token is asked for");
+    // A narrow window (a phone's width): nothing sticks out sideways.
+    b.fill("explain-url", "http://site.test/a").await;
+    b.click("#explain-submit").await;
+    b.wait_text("explain-result", "the explanation of /a", |t| t.contains("stored variant")).await;
+    b.client.set_window_size(400, 900).await.unwrap();
+    let fits = "return window.innerWidth < 500 && document.documentElement.scrollWidth <= window.innerWidth";
+    let narrow = browser::poll_until(Duration::from_secs(10), || async {
+        (b.client.execute(fits, vec![]).await.ok()? == true).then_some(())
+    })
+    .await;
+    assert!(narrow.is_some(), "the page fits a 400 px window");
     b.close().await;
 }
 

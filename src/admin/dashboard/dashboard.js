@@ -122,6 +122,11 @@
     return n < 10 ? n.toFixed(1) : num(Math.round(n));
   }
 
+  /** "1 hit", "3 hits". */
+  function count(n, one, many) {
+    return num(n) + " " + (n === 1 ? one : many || one + "s");
+  }
+
   function sum(obj) {
     let total = 0;
     for (const v of Object.values(obj || {})) if (typeof v === "number") total += v;
@@ -176,7 +181,7 @@
   function showStats(stats) {
     const l = lookups(stats.requests);
     text($("hit-ratio"), l.total === 0 ? "—" : percent(stats.hit_ratio));
-    text($("hit-ratio-detail"), l.total === 0 ? "no lookups yet" : num(l.hits) + " hits, " + num(l.misses) + " misses");
+    text($("hit-ratio-detail"), l.total === 0 ? "no lookups yet" : count(l.hits, "hit") + ", " + count(l.misses, "miss", "misses"));
     const total = sum(stats.requests);
     text($("requests-total"), num(total));
     const others = Object.entries(stats.requests || {})
@@ -186,7 +191,7 @@
     const served = (stats.bytes_from_cache || 0) + (stats.bytes_from_origin || 0);
     text($("bytes-served"), bytes(served));
     text($("bytes-detail"), bytes(stats.bytes_from_cache) + " from cache, " + bytes(stats.bytes_from_origin) + " from origin");
-    text($("stored"), num(stats.entries) + " objects");
+    text($("stored"), typeof stats.entries === "number" ? count(stats.entries, "object") : "—");
     text(
       $("stored-detail"),
       bytes(stats.cached_bytes) + " of " + bytes(stats.capacity_bytes) + (stats.fills_in_flight ? ", " + num(stats.fills_in_flight) + " fills in flight" : ""),
@@ -229,8 +234,8 @@
     }
     draw($("chart-requests"), reqs);
     draw($("chart-bytes"), byts);
-    text($("chart-requests-max"), reqs.length ? "(peak " + rate(Math.max(...reqs)) + ")" : "");
-    text($("chart-bytes-max"), byts.length ? "(peak " + bytes(Math.max(...byts)) + "/s)" : "");
+    $("chart-requests-max").textContent = reqs.length ? "(peak " + rate(Math.max(...reqs)) + ")" : "";
+    $("chart-bytes-max").textContent = byts.length ? "(peak " + bytes(Math.max(...byts)) + "/s)" : "";
   }
 
   /** A line over a filled area, scaled to the largest value. */
@@ -275,8 +280,8 @@
       return tr;
     });
     body.replaceChildren(...rows);
-    text($("popular-window"), report.window_seconds ? "over the last " + seconds(report.window_seconds) : "");
-    text($("popular-note"), rows.length ? "" : "No requests yet.");
+    $("popular-window").textContent = report.window_seconds ? "over the last " + seconds(report.window_seconds) : "";
+    $("popular-note").textContent = rows.length ? "" : "No requests yet.";
   }
   $("popular-by").addEventListener("change", () => showPopular().catch(report));
 
@@ -298,7 +303,7 @@
       const sw = cells[3].firstChild;
       if (!sw.disabled) showSwitch(sw, !!d.Enabled);
     });
-    text($("distributions-note"), perDist ? "" : "Per-distribution counters are not available on this server.");
+    $("distributions-note").textContent = perDist ? "" : "Per-distribution counters are not available on this server.";
   }
 
   function distributionRow(id) {
