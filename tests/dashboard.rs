@@ -290,8 +290,9 @@ async fn dashboard_is_served_without_a_token_with_strict_headers() {
     let admin = start_admin(&layer, Some(TOKEN)).await;
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
-        ("/dashboard.css", "text/css; charset=utf-8"),
-        ("/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/dashboard/dashboard.css", "text/css; charset=utf-8"),
+        ("/dashboard/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/dashboard/api.js", "text/javascript; charset=utf-8"),
     ] {
         let r = client().get(format!("http://{admin}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path} needs no token: it holds no data");
@@ -315,6 +316,7 @@ async fn dashboard_is_served_without_a_token_with_strict_headers() {
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["cache-control"], "no-store", "{path}");
     }
+    assert_eq!(client().get(format!("http://{admin}/dashboard/nope.js")).send().await.unwrap().status(), 404);
     // The data still needs the token.
     assert_eq!(client().get(format!("http://{admin}/stats")).send().await.unwrap().status(), 401);
     // No inline script or style for the CSP to refuse.
@@ -337,7 +339,7 @@ async fn dashboard_is_served_without_a_token_with_strict_headers() {
     };
     assert_eq!(from_elsewhere("/", "navigate", "document").await.unwrap().status(), 200);
     assert_eq!(from_elsewhere("/", "navigate", "iframe").await.unwrap().status(), 403);
-    assert_eq!(from_elsewhere("/dashboard.js", "no-cors", "script").await.unwrap().status(), 403);
+    assert_eq!(from_elsewhere("/dashboard/dashboard.js", "cors", "script").await.unwrap().status(), 403);
 }
 
 #[tokio::test]

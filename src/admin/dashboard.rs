@@ -13,27 +13,48 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderName, HeaderValue, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::auth::{self, Token};
+use super::error;
 
 const INDEX_HTML: &str = include_str!("dashboard/index.html");
-const DASHBOARD_CSS: &str = include_str!("dashboard/dashboard.css");
-const DASHBOARD_JS: &str = include_str!("dashboard/dashboard.js");
+
+/// `/dashboard/NAME`: the stylesheet and the script's modules (one
+/// concern each: the API and token, safe text and charts, the panels, the
+/// explain box, stored keys, the purge form).
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("dashboard.css", include_str!("dashboard/dashboard.css"), "text/css; charset=utf-8"),
+    ("dashboard.js", include_str!("dashboard/dashboard.js"), JS),
+    ("api.js", include_str!("dashboard/api.js"), JS),
+    ("view.js", include_str!("dashboard/view.js"), JS),
+    ("explain.js", include_str!("dashboard/explain.js"), JS),
+    ("keys.js", include_str!("dashboard/keys.js"), JS),
+    ("purge.js", include_str!("dashboard/purge.js"), JS),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// What the page may load and where it may be shown.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// `GET /`, `/dashboard.css`, `/dashboard.js`.
+/// `GET /` and `GET /dashboard/NAME`.
 pub(super) fn routes(token: Arc<Token>) -> Router {
     Router::new()
         .route("/", get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }))
-        .route("/dashboard.css", get(|| async { asset(DASHBOARD_CSS, "text/css; charset=utf-8") }))
-        .route("/dashboard.js", get(|| async { asset(DASHBOARD_JS, "text/javascript; charset=utf-8") }))
+        .route("/dashboard/{name}", get(file))
         .layer(axum::middleware::from_fn_with_state(token, auth::page))
+}
+
+async fn file(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, body, content_type)) => asset(body, content_type),
+        None => error(StatusCode::NOT_FOUND, "NotFound", "no such dashboard file"),
+    }
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -27,7 +27,7 @@
 //! | `POST /distributions/{id}/disable`, `.../enable` | `200` with `{"Distribution": {"Id", "Enabled"}}`, or `404` |
 //! | `PURGE /PATH` (optionally `X-Purge-Host: HOST`; a trailing `*` purges a prefix) | the same as `POST /invalidations` with that path (Varnish's `curl -X PURGE`) |
 //! | `GET /healthz` | `200` `{"status": "ok"}`, without a token (for load balancers) |
-//! | `GET /` (and `/dashboard.css`, `/dashboard.js`) | the dashboard: an HTML page whose script reads the endpoints above with the token it asks for; served without a token (it holds no data), with a strict `Content-Security-Policy` and `X-Frame-Options: DENY` |
+//! | `GET /` (and its files, `/dashboard/NAME`) | the dashboard: an HTML page whose script reads the endpoints above with the token it asks for; served without a token (it holds no data), with a strict `Content-Security-Policy` and `X-Frame-Options: DENY` |
 //! | `POST /reload` (dev proxy with `--config`) | re-reads the file as SIGHUP does: `200` with `{"Reload": {"Status": "Completed", "Summary"}}`, or `400` `InvalidConfiguration` naming the key (the running configuration stays); `404` `NoConfigFile` without a file |
 //!
 //! Invalidation paths start with `/`; `*` may only end a path (a prefix);
