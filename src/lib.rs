@@ -180,6 +180,7 @@ pub mod policy;
 #[allow(dead_code, unused_imports)]
 pub(crate) mod policy;
 mod reload;
+mod report;
 mod respond;
 mod route;
 mod service;
@@ -218,6 +219,7 @@ pub use policy::response_headers::{
 };
 pub use policy::rewrite::{Match as RewriteMatch, Redirect as RewriteRedirect, Rewrite};
 pub use reload::Reloaded;
+pub use report::{PopularBy, PopularObject, REPORT_WINDOW_SECS, Referrer, RouteCounters, TimelinePoint};
 pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,
     OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind,

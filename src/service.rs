@@ -76,7 +76,8 @@ fn finish(
         body = body.range(0, 0);
     }
     *resp = Response::from_parts(head, body);
-    edge.observe.finish_head(begun, resp);
+    let route = crate::observe::RouteOf { stats: viewed.routed.stats.clone(), object: viewed.routed.object.clone() };
+    edge.observe.finish_head(begun, resp, route);
     crate::observe::span::record_head(span, resp, edge.names.name());
 }
 

@@ -21,6 +21,9 @@
 //! | `GET /invalidations/{id}` | `200` with `Status` `InProgress` or `Completed` (and `EntriesRemoved`), or `404` |
 //! | `GET /cache?url=http://HOST/PATH` (optionally `&header=Name:%20value`, repeated) | what the cache does with a GET of that URL, [`CacheHandle::explain`](crate::CacheHandle::explain): distribution, behavior, key, each stored variant (age, freshness, size, tags, tier), and why the last answer was not stored |
 //! | `GET /cache/keys?host=&prefix=&tag=&limit=&cursor=` | one page of stored keys in key order, [`CacheHandle::keys`](crate::CacheHandle::keys): `{"keys": [...], "next_cursor"}` |
+//! | `GET /reports/popular?by=requests\|bytes&limit=N` | the most requested objects of the last 5 to 10 minutes with their hit ratio: `{"window_seconds", "objects": [{"host", "path", "requests", "bytes", "hit_ratio", "error"}]}` |
+//! | `GET /reports/referrers?limit=N` | the referring hosts with the most requests: `{"referrers": [{"referrer", "requests", "error"}]}` |
+//! | `GET /reports/timeline` | per minute of the last hour: `{"interval_seconds": 60, "points": [{"start", "requests": {"Hit": n, ...}, "statuses": {"2xx": n, ...}, "bytes", "bytes_from_cache"}]}` |
 //! | `GET /stats` | the counters of [`CacheHandle::stats`](crate::CacheHandle::stats) as JSON |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /distributions` | `{"Distributions": [{"Id", "Enabled"}]}` |
@@ -103,6 +106,9 @@ pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: 
         .route("/distributions/{id}/{action}", post(switch))
         .route("/cache", get(explain))
         .route("/cache/keys", get(keys))
+        .route("/reports/popular", get(popular))
+        .route("/reports/referrers", get(referrers))
+        .route("/reports/timeline", get(timeline))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload_config))
@@ -197,6 +203,8 @@ async fn stats(State(admin): State<AdminState>) -> Response {
         "fills_in_flight": cache.fills_in_flight(),
         "invalidations": s.invalidations,
         "log_records_dropped": s.log_records_dropped,
+        "distributions": by_distribution(&cache.routes()),
+        "routes": cache.routes().iter().map(route_json).collect::<Vec<_>>(),
     });
     #[cfg(feature = "disk")]
     if let (Some(loaded), Some(obj)) = (cache.disk_loaded(), body.as_object_mut()) {
@@ -270,6 +278,64 @@ async fn keys(State(admin): State<AdminState>, req: axum::extract::Request) -> R
     json_response(StatusCode::OK, &serde_json::to_value(page).unwrap_or(Value::Null))
 }
 
+/// `limit=N` (1..=1000, default 50) of a report request.
+fn report_limit(query: Option<&str>) -> Option<usize> {
+    match form_pairs(query).into_iter().find(|(k, _)| k == "limit") {
+        None => Some(50),
+        Some((_, v)) => v.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)),
+    }
+}
+
+async fn popular(State(admin): State<AdminState>, req: axum::extract::Request) -> Response {
+    let Some(limit) = report_limit(req.uri().query()) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidArgument", "limit is 1..=1000");
+    };
+    let by = match form_pairs(req.uri().query()).into_iter().find(|(k, _)| k == "by").map(|(_, v)| v) {
+        None => crate::PopularBy::Requests,
+        Some(v) if v == "requests" => crate::PopularBy::Requests,
+        Some(v) if v == "bytes" => crate::PopularBy::Bytes,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "InvalidArgument", "by=requests or by=bytes"),
+    };
+    let objects = admin.layer.cache().popular_objects(by, limit);
+    json_response(
+        StatusCode::OK,
+        &json!({"window_seconds": crate::REPORT_WINDOW_SECS, "objects": serde_json::to_value(objects).unwrap_or(Value::Null)}),
+    )
+}
+
+async fn referrers(State(admin): State<AdminState>, req: axum::extract::Request) -> Response {
+    let Some(limit) = report_limit(req.uri().query()) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidArgument", "limit is 1..=1000");
+    };
+    let list = admin.layer.cache().top_referrers(limit);
+    json_response(
+        StatusCode::OK,
+        &json!({"window_seconds": crate::REPORT_WINDOW_SECS, "referrers": serde_json::to_value(list).unwrap_or(Value::Null)}),
+    )
+}
+
+async fn timeline(State(admin): State<AdminState>) -> Response {
+    let pairs = |v: &[(&str, u64)]| {
+        v.iter().map(|(k, n)| ((*k).to_owned(), Value::from(*n))).collect::<serde_json::Map<_, _>>()
+    };
+    let points: Vec<Value> = admin
+        .layer
+        .cache()
+        .timeline()
+        .iter()
+        .map(|p| {
+            json!({
+                "start": p.start,
+                "requests": pairs(&p.requests),
+                "statuses": pairs(&p.statuses),
+                "bytes": p.bytes,
+                "bytes_from_cache": p.bytes_from_cache,
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({"interval_seconds": 60, "points": points}))
+}
+
 /// `application/x-www-form-urlencoded` pairs of a query string.
 fn form_pairs(query: Option<&str>) -> Vec<(String, String)> {
     let decode = |s: &str| {
@@ -285,6 +351,52 @@ fn form_pairs(query: Option<&str>) -> Vec<(String, String)> {
             None => (decode(p), String::new()),
         })
         .collect()
+}
+
+fn requests_json(requests: &[(crate::ResultType, u64)]) -> serde_json::Map<String, Value> {
+    requests.iter().map(|(r, n)| (r.as_str().to_owned(), Value::from(*n))).collect()
+}
+
+fn route_json(r: &crate::RouteCounters) -> Value {
+    json!({
+        "distribution": r.distribution,
+        "behavior": r.behavior,
+        "origin": r.origin,
+        "requests": requests_json(&r.requests),
+        "tiers": r.tiers.iter().map(|(t, n)| ((*t).to_owned(), Value::from(*n))).collect::<serde_json::Map<_, _>>(),
+        "hit_ratio": r.hit_ratio,
+        "bytes_from_cache": r.bytes_from_cache,
+        "bytes_from_origin": r.bytes_from_origin,
+        "origin_fetches": r.origin_fetches,
+        "origin_errors": r.origin_errors,
+        "origin_mean_seconds": r.origin_mean_seconds,
+        "fills_in_flight": r.fills_in_flight,
+    })
+}
+
+/// The routes' counters summed per distribution.
+fn by_distribution(routes: &[crate::RouteCounters]) -> Value {
+    let mut out = serde_json::Map::new();
+    for r in routes {
+        let slot = out.entry(r.distribution.clone()).or_insert_with(|| {
+            json!({"requests": {}, "bytes_from_cache": 0, "bytes_from_origin": 0, "origin_fetches": 0, "fills_in_flight": 0})
+        });
+        let add = |v: &mut Value, n: u64| *v = Value::from(v.as_u64().unwrap_or(0) + n);
+        for (result, n) in &r.requests {
+            add(&mut slot["requests"][result.as_str()], *n);
+        }
+        add(&mut slot["bytes_from_cache"], r.bytes_from_cache);
+        add(&mut slot["bytes_from_origin"], r.bytes_from_origin);
+        add(&mut slot["origin_fetches"], r.origin_fetches);
+        slot["fills_in_flight"] = Value::from(slot["fills_in_flight"].as_i64().unwrap_or(0) + r.fills_in_flight);
+    }
+    for slot in out.values_mut() {
+        let n = |k: &str| slot["requests"][k].as_u64().unwrap_or(0);
+        let hits = n("Hit") + n("RefreshHit");
+        let lookups = hits + n("Miss");
+        slot["hit_ratio"] = Value::from(if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 });
+    }
+    Value::Object(out)
 }
 
 async fn metrics(State(admin): State<AdminState>) -> Response {

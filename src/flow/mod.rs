@@ -67,6 +67,10 @@ pub(crate) struct Routed {
     pub(crate) behavior: Option<Arc<Behavior>>,
     /// Request fields rewrites chose by (added to `Vary`).
     pub(crate) vary: Vec<http::HeaderName>,
+    /// The counters of the route the request took.
+    pub(crate) stats: Option<Arc<crate::observe::routes::RouteStats>>,
+    /// The object asked for (its primary key), for the reports.
+    pub(crate) object: Option<CacheKey>,
 }
 
 /// What the synchronous first half of a request decided.
@@ -236,6 +240,8 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>,
             if behavior.response_headers.is_some() || behavior.hooks.viewer_response.is_some() {
                 routed.behavior = Some(Arc::clone(&behavior));
             }
+            routed.stats = Some(Arc::clone(behavior.route_stats(&edge.observe.metrics)));
+            routed.object = Some(Arc::clone(&key));
             (behavior, key)
         }
         Resolution::Bypass => return pending(parts, body, Step::Bypass),

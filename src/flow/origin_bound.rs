@@ -170,7 +170,7 @@ where
     }
     let started = std::time::Instant::now();
     let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
-    record_fetch(edge, started, &fetched);
+    record_fetch(edge, behavior, started, &fetched);
     // The origin response hook sees every origin response, stored or not.
     let fetched = match (fetched, &behavior.hooks.origin_response) {
         (Fetched::Response(resp), Some(hook)) => {
@@ -217,7 +217,7 @@ where
     let status = CacheStatus::forward(Fwd::Request).with_detail("upgrade");
     let started = std::time::Instant::now();
     let fetched = behavior.origin.upgrade(inner, parts, body).await;
-    record_fetch(edge, started, &fetched);
+    record_fetch(edge, behavior, started, &fetched);
     answer(fetched, status)
 }
 
@@ -278,7 +278,7 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
 }
 
 /// Counts an origin fetch and its failure kind.
-pub(crate) fn record_fetch<E>(edge: &Edge, started: std::time::Instant, fetched: &Fetched<E>) {
+pub(crate) fn record_fetch<E>(edge: &Edge, behavior: &Behavior, started: std::time::Instant, fetched: &Fetched<E>) {
     use crate::observe::metrics::OriginFailure;
     let failure = match fetched {
         // The origin was not contacted, or the failure was the viewer's.
@@ -289,7 +289,9 @@ pub(crate) fn record_fetch<E>(edge: &Edge, started: std::time::Instant, fetched:
         Fetched::Failed(e) if e.is_connect() => Some(OriginFailure::Connect),
         Fetched::Failed(_) => Some(OriginFailure::Protocol),
     };
-    edge.observe.metrics.origin_fetch(started.elapsed(), failure);
+    let latency = started.elapsed();
+    edge.observe.metrics.origin_fetch(latency, failure);
+    behavior.route_stats(&edge.observe.metrics).origin_fetch(latency, failure.is_some());
 }
 
 /// Passes a request to the wrapped service untouched: no distribution

@@ -76,9 +76,27 @@ pub(crate) struct FillTask {
     /// origin, which must answer exactly it in a 206.
     pub(crate) slice: Option<ByteRange>,
     pub(crate) writer: FillWriter,
+    /// Counts the fill in its route's `fills_in_flight` until dropped.
+    pub(crate) _gauge: FillGauge,
     /// Dropped last (after the entry is stored) or when the task is
     /// aborted: either way the key leaves the table of fills.
     pub(crate) registration: Registration,
+}
+
+/// One fill in flight of a route, for its gauge.
+pub(crate) struct FillGauge(Arc<crate::observe::routes::RouteStats>);
+
+impl FillGauge {
+    fn new(stats: &Arc<crate::observe::routes::RouteStats>) -> Self {
+        stats.fill(1);
+        FillGauge(Arc::clone(stats))
+    }
+}
+
+impl Drop for FillGauge {
+    fn drop(&mut self) {
+        self.0.fill(-1);
+    }
 }
 
 pub(super) type Tx<E> = Option<oneshot::Sender<LeaderOutcome<E>>>;
@@ -115,6 +133,7 @@ impl FillTask {
             began: SystemTime::now(),
             slice: None,
             writer,
+            _gauge: FillGauge::new(behavior.route_stats(&edge.observe.metrics)),
             registration,
         }
     }
@@ -187,7 +206,7 @@ impl FillTask {
         tx: Tx<E>,
         tier: Tier,
     ) {
-        super::record_fetch(&self.edge, started, &fetched);
+        super::record_fetch(&self.edge, &self.behavior, started, &fetched);
         let response_time = self.edge.now();
         match fetched {
             Fetched::Response(resp) => self.on_response(resp, request_time, response_time, tx, tier).await,

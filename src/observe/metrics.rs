@@ -253,6 +253,10 @@ pub(crate) struct Metrics {
     l2_errors: Counter,
     l2_up: Gauge,
     fleet_waits: Counter,
+    /// Counters per (distribution, behavior, origin).
+    pub(crate) routes: super::routes::Routes,
+    /// Popular objects, referrers and the timeline.
+    pub(crate) reports: super::reports::Reports,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -329,6 +333,8 @@ impl Metrics {
             l2_errors,
             l2_up,
             fleet_waits,
+            routes: super::routes::Routes::default(),
+            reports: super::reports::Reports::default(),
         }
     }
 
@@ -457,6 +463,7 @@ impl Metrics {
             let sample = if kind == "counter" { format!("{name}_total") } else { name.to_owned() };
             out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} {kind}\n{sample} {value}\n"));
         }
+        super::routes::render(&mut out, &self.routes.snapshots());
         out.push_str("# EOF\n");
         out
     }

@@ -8,6 +8,8 @@
 
 pub(crate) mod metrics;
 pub(crate) mod record;
+pub(crate) mod reports;
+pub(crate) mod routes;
 pub(crate) mod sink;
 pub(crate) mod span;
 
@@ -81,6 +83,15 @@ pub(crate) struct Begun {
     request_id: HeaderValue,
     started: Instant,
     record: Option<Box<AccessRecord>>,
+    /// The `Referer`, for the top referrers report.
+    referer: Option<HeaderValue>,
+}
+
+/// The route a request took, for the per-route counters and the reports.
+#[derive(Default)]
+pub(crate) struct RouteOf {
+    pub(crate) stats: Option<Arc<routes::RouteStats>>,
+    pub(crate) object: Option<Arc<str>>,
 }
 
 impl Begun {
@@ -124,7 +135,8 @@ impl Observe {
         let request_id =
             HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"));
         req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
-        Begun { request_id, started: Instant::now(), record }
+        let referer = req.headers().get(header::REFERER).cloned();
+        Begun { request_id, started: Instant::now(), record, referer }
     }
 
     fn start_record<B>(&self, req: &http::Request<B>, id: String) -> AccessRecord {
@@ -169,13 +181,22 @@ impl Observe {
 
     /// The response head is ready: sets `X-Request-Id`, counts it, and
     /// attaches the body observer that completes the record.
-    pub(crate) fn finish_head(&self, begun: Begun, resp: &mut Response<CdnBody>) {
+    pub(crate) fn finish_head(&self, begun: Begun, resp: &mut Response<CdnBody>, route: RouteOf) {
         let status = resp.status();
         let cache_status = resp.extensions().get::<CacheStatus>();
         let (result, detail) = classify(status, cache_status, resp.extensions().get::<OriginError>());
         let from_cache = cache_status.is_some_and(|s| s.is_hit() || s.fwd_status() == Some(304) || s.is_collapsed());
+        let tier = match cache_status {
+            Some(s) if s.is_hit() && s.detail() == Some("disk") => routes::Tier::Disk,
+            Some(s) if s.is_hit() && s.detail() == Some("l2") => routes::Tier::L2,
+            Some(s) if s.is_hit() => routes::Tier::Memory,
+            _ => routes::Tier::Origin,
+        };
         resp.headers_mut().insert(X_REQUEST_ID, begun.request_id);
         self.metrics.response(result, status.as_u16());
+        if let Some(stats) = &route.stats {
+            stats.response(result, tier);
+        }
         let record = begun.record.map(|mut r| {
             r.sc_status = status.as_u16();
             r.x_edge_result_type = result;
@@ -192,6 +213,10 @@ impl Observe {
             bytes: 0,
             first_byte: None,
             record,
+            route,
+            referer: begun.referer,
+            result,
+            status: status.as_u16(),
         };
         resp.body_mut().observe(Box::new(observer));
     }
@@ -262,6 +287,10 @@ pub(crate) struct BodyObserver {
     bytes: u64,
     first_byte: Option<Duration>,
     record: Option<Box<AccessRecord>>,
+    route: RouteOf,
+    referer: Option<HeaderValue>,
+    result: ResultType,
+    status: u16,
 }
 
 impl crate::body::BodyWatch for BodyObserver {
@@ -274,6 +303,19 @@ impl crate::body::BodyWatch for BodyObserver {
 
     fn finish(mut self: Box<Self>, complete: bool) {
         self.metrics.body_bytes(self.from_cache, self.bytes);
+        if let Some(stats) = &self.route.stats {
+            stats.body_bytes(self.from_cache, self.bytes);
+        }
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.metrics.reports.record(&reports::Sample {
+            now,
+            object: self.route.object.as_deref().map(crate::cache::key::primary_of),
+            referrer: self.referer.as_ref().and_then(|r| reports::referrer_host(r.as_bytes())),
+            result: self.result,
+            status: self.status,
+            bytes: self.bytes,
+            from_cache: self.from_cache,
+        });
         if let Some(mut r) = self.record.take() {
             r.sc_bytes = self.bytes;
             r.time_taken = self.started.elapsed();

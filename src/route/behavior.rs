@@ -219,6 +219,10 @@ pub(crate) struct Behavior {
     /// The same behavior with each other origin of the distribution, for
     /// requests a hook sends there ([`UseOrigin`](crate::UseOrigin)).
     pub(crate) alternates: std::collections::HashMap<Box<str>, Arc<Behavior>>,
+    /// The id of its distribution (for its counters).
+    pub(crate) distribution: Box<str>,
+    /// Its counters, found on first use.
+    pub(crate) stats: crate::observe::routes::RouteSlot,
 }
 
 /// A typed request extension the key holds: set by the app's own
@@ -281,6 +285,17 @@ impl Behavior {
         h.finish()
     }
 
+    /// Its counters (per distribution, behavior and origin).
+    pub(crate) fn route_stats(
+        &self,
+        metrics: &crate::observe::metrics::Metrics,
+    ) -> &Arc<crate::observe::routes::RouteStats> {
+        self.stats.get(&metrics.routes, || {
+            let origin = self.origin_id.as_deref().unwrap_or("default");
+            (self.distribution.to_string(), self.pattern.as_str().to_owned(), origin.to_owned())
+        })
+    }
+
     /// A catch-all behavior with the default policies and every method
     /// allowed: what the simple builder (`.origin(..)` alone) configures.
     pub(crate) fn catch_all(origin: Arc<OriginTarget>, ttl: TtlPolicy) -> Self {
@@ -301,6 +316,8 @@ impl Behavior {
             rewrite: None,
             origin_id: None,
             alternates: std::collections::HashMap::new(),
+            distribution: Box::from("default"),
+            stats: crate::observe::routes::RouteSlot::default(),
         }
     }
 

@@ -140,7 +140,7 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
     let mut behaviors = Vec::with_capacity(d.behaviors.len() + 1);
     for (j, b) in d.behaviors.iter().enumerate() {
         let behavior = build_behavior(b, &targets, ctx).map_err(|e| e.within(&format!("behaviors[{j}]")))?;
-        behaviors.push(Arc::new(with_alternates(b, behavior, &targets, ctx)));
+        behaviors.push(Arc::new(with_alternates(b, behavior, &targets, ctx, &d.id)));
     }
     let Some(default) = &d.default_behavior else {
         return Err(ConfigError::new(
@@ -155,7 +155,7 @@ fn build_distribution(d: &Distribution, ctx: &BuildContext) -> Result<Distributi
         ));
     }
     let built = build_behavior(default, &targets, ctx).map_err(|e| e.within("default_behavior"))?;
-    behaviors.push(Arc::new(with_alternates(default, built, &targets, ctx)));
+    behaviors.push(Arc::new(with_alternates(default, built, &targets, ctx, &d.id)));
     let error_pages = error_pages(d, &behaviors)?;
     Ok(DistributionState {
         id: d.id.clone(),
@@ -272,6 +272,8 @@ fn build_behavior(
         rewrite: b.rewrite.clone().map(Arc::new),
         origin_id: Some(Box::from(origin_id.as_str())),
         alternates: std::collections::HashMap::new(),
+        distribution: Box::from(""),
+        stats: crate::observe::routes::RouteSlot::default(),
     })
 }
 
@@ -285,12 +287,15 @@ fn with_alternates(
     mut behavior: Behavior,
     targets: &HashMap<&str, Arc<OriginTarget>>,
     ctx: &BuildContext,
+    distribution: &str,
 ) -> Behavior {
+    behavior.distribution = Box::from(distribution);
     for id in targets.keys() {
         if b.origin.as_deref() == Some(*id) {
             continue;
         }
-        if let Ok(alt) = build_behavior(&b.clone().origin(*id), targets, ctx) {
+        if let Ok(mut alt) = build_behavior(&b.clone().origin(*id), targets, ctx) {
+            alt.distribution = Box::from(distribution);
             behavior.alternates.insert(Box::from(*id), Arc::new(alt));
         }
     }
