@@ -63,7 +63,10 @@ async fn site() -> (Origin, CdnLayer, SocketAddr) {
 /// A GET through the proxy: status and `Cache-Status`.
 async fn get(edge: SocketAddr, path: &str) -> (u16, String) {
     let r = client().get(format!("http://{edge}{path}")).header("host", "site.test").send().await.unwrap();
-    (r.status().as_u16(), cache_status(&r))
+    let answer = (r.status().as_u16(), cache_status(&r));
+    // Read to the end: bytes are counted as they are sent.
+    r.bytes().await.unwrap();
+    answer
 }
 
 /// Saves the page as a PNG after a few refreshes with some more traffic
@@ -89,6 +92,14 @@ async fn screenshot(b: &Browser, edge: SocketAddr, path: &str) {
     })
     .await;
     std::fs::write(path, b.client.screenshot().await.unwrap()).unwrap();
+}
+
+/// The text of each cell of a table's body, row by row.
+async fn table_rows(b: &Browser, id: &str) -> Vec<Vec<String>> {
+    let script = format!(
+        "return Array.from(document.querySelectorAll('#{id} tbody tr'), (tr) => Array.from(tr.cells, (c) => c.textContent))"
+    );
+    serde_json::from_value(b.client.execute(&script, vec![]).await.unwrap()).unwrap()
 }
 
 /// A key as the page prints it: its separators as Latin-1 marks.
@@ -161,6 +172,24 @@ async fn dashboard_shows_traffic_explains_purges_and_switches_with_a_token() {
     assert_eq!(percent(&shown), Some(50.0));
     b.wait_text("requests-total", "the request count", |t| t == "6").await;
     assert!(b.text("hit-ratio-detail").await.contains("3 hits, 3 misses"));
+    // The popular objects (GET /reports/popular): /a first, 3 hits of 4.
+    let top = browser::poll_until(Duration::from_secs(30), || async {
+        let rows = table_rows(&b, "popular").await;
+        rows.first().filter(|r| r[1] == "/a" && r[2] == "4").cloned()
+    })
+    .await;
+    let rows = table_rows(&b, "popular").await;
+    let top = top.unwrap_or_else(|| panic!("/a tops the popular objects: {rows:?}"));
+    assert_eq!((top[0].as_str(), top[4].as_str()), ("site.test", "75.0%"), "{top:?}");
+    // The distribution's own counters (`/stats` "distributions").
+    let site_row = browser::poll_until(Duration::from_secs(30), || async {
+        let rows = table_rows(&b, "distributions").await;
+        rows.into_iter().find(|r| r[0] == "site" && r[1] == "6")
+    })
+    .await;
+    let rows = table_rows(&b, "distributions").await;
+    let site_row = site_row.unwrap_or_else(|| panic!("site's counters: {rows:?}"));
+    assert_eq!(site_row[2], "50.0%", "{site_row:?}");
 
     // The distribution is listed, enabled.
     let switch = "#distributions tr[data-id='site'] button.switch";

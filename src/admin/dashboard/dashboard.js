@@ -89,25 +89,42 @@ function showStats(stats) {
   }
 }
 
-/** Requests/s and bytes/s: the server's timeline if it keeps one, else this page's samples. */
+/**
+ * Requests/s and bytes/s: the server's per-interval timeline once its
+ * traffic spans two intervals (minutes without traffic count as zero; the current one
+ * is divided by the part of it that has passed), else the rates between
+ * this page's polls.
+ */
 async function showCharts() {
   const timeline = await optional("/reports/timeline");
+  const points = timeline && Array.isArray(timeline.points) ? timeline.points.filter((p) => typeof p.start === "number") : [];
+  // From the first interval with traffic (not a flat hour before it).
+  while (points.length && sum(points[0].requests) === 0) points.shift();
+  const step = timeline && timeline.interval_seconds > 0 ? timeline.interval_seconds : 0;
   let reqs = [];
   let byts = [];
-  if (timeline && Array.isArray(timeline.points) && timeline.interval_seconds > 0) {
-    const dt = timeline.interval_seconds;
-    for (const p of timeline.points.slice(-HISTORY_POINTS)) {
-      reqs.push(sum(p.requests) / dt);
-      byts.push((p.bytes || 0) / dt);
+  if (step && points.length && points[points.length - 1].start - points[0].start >= step) {
+    const now = Date.now() / 1000;
+    const last = points[points.length - 1].start;
+    const first = Math.max(points[0].start, last - (HISTORY_POINTS - 1) * step);
+    const at = new Map(points.map((p) => [p.start, p]));
+    for (let start = first; start <= last; start += step) {
+      const p = at.get(start);
+      const dt = Math.max(Math.min(step, now - start), 1);
+      reqs.push(p ? sum(p.requests) / dt : 0);
+      byts.push(p ? (p.bytes || 0) / dt : 0);
     }
-    text($("chart-source"), "Server timeline, one point per " + seconds(dt) + ".");
+    text($("chart-source"), "The server's timeline, one point per " + seconds(step) + ".");
   } else {
     for (let i = 1; i < samples.length; i++) {
       const dt = Math.max(samples[i].t - samples[i - 1].t, 0.001);
       reqs.push(Math.max(sum(samples[i].requests) - sum(samples[i - 1].requests), 0) / dt);
       byts.push(Math.max(samples[i].bytes - samples[i - 1].bytes, 0) / dt);
     }
-    text($("chart-source"), "Since this page was opened (the server keeps no timeline), one point per poll.");
+    text(
+      $("chart-source"),
+      "Since this page was opened, one point per refresh" + (step ? " (the server's timeline has one point per " + seconds(step) + ")." : "."),
+    );
   }
   draw($("chart-requests"), reqs);
   draw($("chart-bytes"), byts);
