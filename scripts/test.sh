@@ -8,6 +8,8 @@
 # .ci/pyvenv for the signed-URL interop tests.
 # Redis for the fleet tests: Debian's redis-server (installed with apt-get
 # when missing) on 127.0.0.1:16379 (REDIS_PORT to change), stopped on exit.
+# Headless Chromium for the dashboard test: Debian's chromium and
+# chromium-driver (installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,11 @@ source .ci/redis.sh
 # Exports CLOUDFRONT_SIGNER_PYTHON for tests/signed_botocore.rs.
 # shellcheck source=../.ci/signer.sh
 source .ci/signer.sh
+
+# Exports CHROME_BIN and CHROMEDRIVER for the dashboard's browser test
+# (tests/dashboard.rs); installs Debian's chromium and chromium-driver.
+# shellcheck source=../.ci/browser.sh
+source .ci/browser.sh
 
 cargo test --all-targets --all-features --locked
 cargo test --doc --all-features --locked

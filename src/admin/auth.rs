@@ -40,19 +40,8 @@ pub(super) async fn check(State(token): State<Arc<Token>>, req: Request, next: N
             }
         }
         None => {
-            if !client_ip(&req).is_some_and(is_loopback) {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "AccessDenied",
-                    "without a token the admin API serves loopback clients only",
-                );
-            }
-            if !host_is_ours(&req) {
-                return error(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "MisdirectedRequest",
-                    "without a token the admin API answers only for localhost and its own address",
-                );
+            if let Err(resp) = loopback_only(&req) {
+                return resp;
             }
         }
     }
@@ -60,6 +49,57 @@ pub(super) async fn check(State(token): State<Arc<Token>>, req: Request, next: N
         return resp;
     }
     next.run(req).await
+}
+
+/// For the dashboard's page and assets, which hold no data: no token
+/// needed (a browser's navigation cannot send one; the page's script sends
+/// it with every API call), but without a token the loopback and `Host`
+/// rules hold as for the API, so a DNS-rebinding page cannot load it
+/// either. Cross-site rules hold for the assets; the page itself may be
+/// reached by a top-level navigation from another site (a link in a
+/// runbook): it does nothing from its address and cannot be framed.
+pub(super) async fn page(State(token): State<Arc<Token>>, req: Request, next: Next) -> Response {
+    if token.0.is_none()
+        && let Err(resp) = loopback_only(&req)
+    {
+        return resp;
+    }
+    if !is_top_level_navigation(&req)
+        && let Err(resp) = same_site(&req)
+    {
+        return resp;
+    }
+    next.run(req).await
+}
+
+/// Without a token: a loopback client naming this listener or `localhost`.
+#[allow(clippy::result_large_err)]
+fn loopback_only(req: &Request) -> Result<(), Response> {
+    if !client_ip(req).is_some_and(is_loopback) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "without a token the admin API serves loopback clients only",
+        ));
+    }
+    if !host_is_ours(req) {
+        return Err(error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "MisdirectedRequest",
+            "without a token the admin API answers only for localhost and its own address",
+        ));
+    }
+    Ok(())
+}
+
+/// A `GET` that a browser sends to show a document in a tab (Fetch
+/// Metadata: `Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`), not
+/// a frame, a script or a `fetch`.
+fn is_top_level_navigation(req: &Request) -> bool {
+    let h = req.headers();
+    req.method() == http::Method::GET
+        && h.get("sec-fetch-mode").is_some_and(|v| v.as_bytes() == b"navigate")
+        && h.get("sec-fetch-dest").is_some_and(|v| v.as_bytes() == b"document")
 }
 
 /// Refuses requests a browser sends on another site's behalf, and content

@@ -30,6 +30,7 @@
 //! | `POST /distributions/{id}/disable`, `.../enable` | `200` with `{"Distribution": {"Id", "Enabled"}}`, or `404` |
 //! | `PURGE /PATH` (optionally `X-Purge-Host: HOST`; a trailing `*` purges a prefix) | the same as `POST /invalidations` with that path (Varnish's `curl -X PURGE`) |
 //! | `GET /healthz` | `200` `{"status": "ok"}`, without a token (for load balancers) |
+//! | `GET /` (and its files, `/dashboard/NAME`) | the dashboard: an HTML page whose script reads the endpoints above with the token it asks for; served without a token (it holds no data), with a strict `Content-Security-Policy` and `X-Frame-Options: DENY` |
 //! | `POST /reload` (dev proxy with `--config`) | re-reads the file as SIGHUP does: `200` with `{"Reload": {"Status": "Completed", "Summary"}}`, or `400` `InvalidConfiguration` naming the key (the running configuration stays); `404` `NoConfigFile` without a file |
 //!
 //! Invalidation paths start with `/`; `*` may only end a path (a prefix);
@@ -57,6 +58,7 @@
 //! `curl --json '{...}' URL`, keep working.
 
 mod auth;
+mod dashboard;
 mod invalidations;
 
 use std::sync::Arc;
@@ -100,7 +102,7 @@ pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: 
     if let Some(t) = token {
         layer.edge().debug_token.store(Some(Arc::new(t.as_bytes().into())));
     }
-    let token = auth::Token::new(token);
+    let token = Arc::new(auth::Token::new(token));
     Router::new()
         .route("/invalidations", post(invalidations::create))
         .route("/invalidations/{id}", get(invalidations::status))
@@ -117,7 +119,10 @@ pub(crate) fn router_with_reload(layer: &CdnLayer, token: Option<&str>, reload: 
         .route("/reload", post(reload_config))
         .fallback(fallback)
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::check))
+        .layer(axum::middleware::from_fn_with_state(token.clone(), auth::check))
+        // The dashboard's page and assets: no data, so no token (the page
+        // asks for it), but the loopback and Host rules without one.
+        .merge(dashboard::routes(token))
         // For load balancers and supervisors: no token, nothing revealed.
         .route("/healthz", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
 }
