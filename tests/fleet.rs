@@ -541,3 +541,43 @@ async fn an_unsafe_request_on_one_edge_removes_the_entry_from_l2() {
     let (_, cs, body) = get(*b_addr, "/u").await;
     assert!(cs.contains("fwd=uri-miss") && body == "u#3", "{cs} {body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_purge_on_one_edge_makes_every_edge_serve_stale_while_it_refreshes() {
+    let origin = Origin::start().await;
+    origin.route("/s", Reply::ok("s").header("cache-control", "max-age=300").header("etag", "\"s\"").stamped());
+    let url = l2::shared_url();
+    let f = fleet(&origin, &url, "softpurge", 3).await;
+    let (a, b, c) = (&f.edges[0], &f.edges[1], &f.edges[2]);
+    get(a.1, "/s").await;
+    wait_writes(&a.0, 1).await;
+    for e in [b, c] {
+        let (_, cs, _) = get(e.1, "/s").await;
+        assert!(is_l2_hit(&cs), "{cs}");
+    }
+    assert_eq!(origin.hits("/s"), 1);
+
+    b.0.cache().soft_invalidate(["/s"]);
+
+    // Every edge: hits all along (never a miss), the stale copy marked
+    // soft-purged once the purge reached it, then fresh again (the origin
+    // confirmed the ETag: 304).
+    for e in [a, b, c] {
+        let (mut marked, mut renewed) = (false, false);
+        for _ in 0..300 {
+            let (status, cs, body) = get(e.1, "/s").await;
+            assert_eq!(status, 200);
+            assert_eq!(body, "s#1", "the 304 kept the stored body");
+            assert!(cs.contains("hit"), "a soft purge made a client wait for the origin: {cs}");
+            if cs.contains("soft-purged") {
+                marked = true;
+            } else if marked {
+                renewed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(marked && renewed, "edge {}: marked {marked}, renewed {renewed}", e.1);
+    }
+    assert!(origin.hits("/s") <= 4, "one refresh per edge at most: {}", origin.hits("/s"));
+}
