@@ -41,6 +41,10 @@ pub struct Explanation {
     pub stored: bool,
     /// Each stored response for the URI: itself, its variants and slices.
     pub variants: Vec<StoredVariant>,
+    /// Whether the shared tier (Redis) holds the response a request with
+    /// the given headers would get; `None` without a shared tier, or when
+    /// Redis did not answer.
+    pub l2: Option<bool>,
     /// Whether an origin fetch for the key is in flight now.
     pub fill_in_flight: bool,
     /// Why the origin's last answer for the URI was not stored, if this
@@ -163,9 +167,21 @@ impl CacheHandle {
     pub async fn explain(&self, url: &str, headers: HeaderMap) -> Result<Explanation, String> {
         let this = self.clone();
         let url = url.to_owned();
-        tokio::task::spawn_blocking(move || this.explain_blocking(&url, headers))
+        #[cfg(feature = "l2")]
+        let asked = headers.clone();
+        #[cfg_attr(not(feature = "l2"), allow(unused_mut))]
+        let mut out = tokio::task::spawn_blocking(move || this.explain_blocking(&url, headers))
             .await
-            .map_err(|_| "the explanation failed".to_owned())?
+            .map_err(|_| "the explanation failed".to_owned())??;
+        #[cfg(feature = "l2")]
+        if let (Some(fleet), Some(primary)) = (&self.edge().fleet, &out.key) {
+            out.l2 = fleet.holds(primary, &asked).await;
+            if out.l2 == Some(true) && !out.stored {
+                out.stored = true;
+                out.why = "in the shared tier (Redis) only: the next request here is an L2 hit".to_owned();
+            }
+        }
+        Ok(out)
     }
 
     fn explain_blocking(&self, url: &str, headers: HeaderMap) -> Result<Explanation, String> {
@@ -193,6 +209,7 @@ impl CacheHandle {
             key: None,
             stored: false,
             variants: Vec::new(),
+            l2: None,
             fill_in_flight: false,
             not_stored: None,
             why: String::new(),

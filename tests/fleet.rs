@@ -581,3 +581,20 @@ async fn a_soft_purge_on_one_edge_makes_every_edge_serve_stale_while_it_refreshe
     }
     assert!(origin.hits("/s") <= 4, "one refresh per edge at most: {}", origin.hits("/s"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_says_when_only_the_shared_tier_holds_a_url() {
+    let origin = Origin::start().await;
+    origin.route("/x", Reply::ok("x").header("cache-control", "max-age=300"));
+    let url = l2::shared_url();
+    let f = fleet(&origin, &url, "explainl2", 2).await;
+    let (a, b) = (&f.edges[0], &f.edges[1]);
+    get(a.1, "/x").await;
+    wait_writes(&a.0, 1).await;
+    let e = b.0.cache().explain(&format!("http://{SITE}/x"), http::HeaderMap::new()).await.unwrap();
+    assert_eq!(e.l2, Some(true), "{e:?}");
+    assert!(e.stored && e.variants.is_empty() && e.why.contains("shared tier"), "{e:?}");
+    let none = b.0.cache().explain(&format!("http://{SITE}/nothing"), http::HeaderMap::new()).await.unwrap();
+    assert_eq!(none.l2, Some(false));
+    assert_eq!(b.0.cache().stats().l2_hits + b.0.cache().stats().l2_misses, 0, "explain is not counted as a lookup");
+}

@@ -242,3 +242,90 @@ async fn the_admin_api_rejects_an_unknown_purge_mode_and_purge_takes_a_mode_head
     assert_eq!(text, "a");
     assert!(status.contains("soft-purged"), "{status}");
 }
+
+/// 100,000 entries under one tag, soft-purged while 64 clients keep asking
+/// for random ones as fast as they can: the origin sees at most one
+/// refresh per key asked for, never more than the layer's bound on
+/// background refreshes at once (32), and no client waits for it.
+/// (`benches/listing.rs` does the same over 1,000,000 entries.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_purge_of_many_entries_sends_bounded_refreshes_only_as_keys_are_asked_for() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::ServiceExt as _;
+
+    const ENTRIES: usize = 100_000;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    // Slow (2 ms an answer) once the cache is filled.
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = {
+        let (calls, in_flight, peak, slow) =
+            (Arc::clone(&calls), Arc::clone(&in_flight), Arc::clone(&peak), Arc::clone(&slow));
+        tower::service_fn(move |req: http::Request<http_body_util::Empty<bytes::Bytes>>| {
+            let (calls, in_flight, peak) = (Arc::clone(&calls), Arc::clone(&in_flight), Arc::clone(&peak));
+            let slow = slow.load(Ordering::SeqCst);
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                if slow {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let resp = http::Response::builder()
+                    .header("cache-control", "max-age=3600")
+                    .header("etag", "\"v\"")
+                    .header("surrogate-key", "everything")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(req.uri().path().to_owned())))
+                    .unwrap();
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        })
+    };
+    let layer = CdnLayer::builder().capacity_bytes(1 << 30).build().unwrap();
+    let svc = tower::Layer::layer(&layer, app);
+    let get = |i: usize| {
+        http::Request::get(format!("/item/{i}"))
+            .header("host", "bulk.test")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    for i in 0..ENTRIES {
+        let resp = svc.clone().oneshot(get(i)).await.unwrap();
+        http_body_util::BodyExt::collect(resp.into_body()).await.unwrap();
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), ENTRIES);
+    assert!(layer.cache().len() >= ENTRIES);
+    calls.store(0, Ordering::SeqCst);
+    peak.store(0, Ordering::SeqCst);
+    slow.store(true, Ordering::SeqCst);
+
+    layer.cache().soft_invalidate_tags(["everything"]);
+    let asked = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let mut clients = Vec::new();
+    for c in 0..64usize {
+        let (svc, asked) = (svc.clone(), Arc::clone(&asked));
+        clients.push(tokio::spawn(async move {
+            let mut x = c as u64 * 7919 + 1;
+            for _ in 0..60 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let i = (x >> 33) as usize % ENTRIES;
+                let resp = svc.clone().oneshot(get(i)).await.unwrap();
+                let status = resp.headers()["cache-status"].to_str().unwrap().to_owned();
+                assert!(status.contains("hit"), "a client waited for the origin: {status}");
+                http_body_util::BodyExt::collect(resp.into_body()).await.unwrap();
+                asked.lock().unwrap().insert(i);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let distinct = asked.lock().unwrap().len();
+    // Background refreshes finish shortly after their requests.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refreshes = calls.load(Ordering::SeqCst);
+    assert!(refreshes > 0 && refreshes <= distinct, "{refreshes} refreshes for {distinct} keys asked for");
+    assert!(peak.load(Ordering::SeqCst) <= 32, "refreshes at once: {}", peak.load(Ordering::SeqCst));
+}

@@ -47,6 +47,21 @@ pub(crate) struct Edge {
     /// The admin token: a request that carries it in `X-Cache-Debug` gets
     /// its cache key in `Cache-Status` (RFC 9211 §2.7).
     pub(crate) debug_token: arc_swap::ArcSwapOption<Box<[u8]>>,
+    /// Background refreshes (stale-while-revalidate, soft purges) running
+    /// at once are bounded: past the bound a stale answer is served
+    /// without starting another, and a later request refreshes it.
+    pub(crate) refresh_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Most background refreshes in flight at once per layer.
+pub(crate) const MAX_BACKGROUND_REFRESHES: usize = 32;
+
+impl Edge {
+    /// A slot for one background refresh, if fewer than
+    /// [`MAX_BACKGROUND_REFRESHES`] are running.
+    pub(crate) fn refresh_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.refresh_slots).try_acquire_owned().ok()
+    }
 }
 
 impl Edge {
@@ -97,6 +112,7 @@ impl Edge {
             names,
             unsliced: Mutex::default(),
             debug_token: arc_swap::ArcSwapOption::empty(),
+            refresh_slots: Arc::new(tokio::sync::Semaphore::new(MAX_BACKGROUND_REFRESHES)),
         }
     }
 

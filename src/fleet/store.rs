@@ -54,6 +54,24 @@ impl Fleet {
     }
 
     /// [`lookup`](Self::lookup) without counting (for polling).
+    /// Whether the shared tier holds a usable value for a request to
+    /// `primary` with `req_headers` (its head only is read; not counted as
+    /// a lookup); `None` when Redis does not answer or the value is damaged.
+    pub(crate) async fn holds(&self, primary: &str, req_headers: &HeaderMap) -> Option<bool> {
+        let (key, meta) = match self.get_meta(primary).await.ok()? {
+            None => return Some(false),
+            Some(Meta::Variants(fields)) => {
+                let (key, _) = variants::shared_key(primary, &fields, req_headers);
+                (key.clone(), self.get_meta(&key).await.ok()?)
+            }
+            Some(m) => (primary.to_owned(), Some(m)),
+        };
+        match meta {
+            Some(Meta::Entry { entry, .. }) => Some(!self.generations().is_purged(entry.stamp, &key, &entry.tags)),
+            _ => Some(false),
+        }
+    }
+
     pub(super) async fn lookup_inner(&self, primary: &str, req_headers: &HeaderMap) -> Result<Option<Found>, L2Result> {
         let Some(meta) = self.get_meta(primary).await? else { return Ok(None) };
         let (key, meta, vary_key) = match meta {

@@ -260,6 +260,11 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     ReqB: HttpBody,
     ResB: HttpBody,
 {
+    // The origin's load stays bounded whatever the traffic: past the
+    // bound, the stale answer goes out and a later request refreshes.
+    let Some(slot) = edge.refresh_slot() else {
+        return;
+    };
     let Some((writer, registration)) = edge.cache.lead_pinned(&fill_key) else {
         return;
     };
@@ -270,6 +275,7 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     let fill = Arc::clone(task.writer.fill());
     let handle = tokio::spawn(async move {
         // A hook that fails drops the fill: nothing stored, the stale entry stays.
+        let _slot = slot;
         if origin_request_hook(&task.edge, &task.behavior, &mut origin_req).await.is_ok() {
             task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>).await;
         }
