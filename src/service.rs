@@ -76,7 +76,7 @@ fn finish(
         body = body.range(0, 0);
     }
     *resp = Response::from_parts(head, body);
-    edge.observe.finish_head(begun, resp);
+    edge.observe.finish_head(begun, resp, edge.names.name());
     crate::observe::span::record_head(span, resp, edge.names.name());
 }
 

@@ -29,6 +29,7 @@ use tokio::task::AbortHandle;
 
 use super::entry::Head;
 use super::key::CacheKey;
+use crate::observe::telemetry::FetchLink;
 use crate::status::NotStored;
 
 /// While not storable, the pump pauses once this many bytes wait for the
@@ -139,6 +140,8 @@ pub struct Fill {
     /// that arrive after its start left memory follow it from the file.
     #[cfg(feature = "disk")]
     spill: std::sync::OnceLock<FileSource>,
+    /// The span of the origin fetch, when traced: followers link to it.
+    fetch_link: std::sync::OnceLock<FetchLink>,
 }
 
 /// What a reader learns about the response head.
@@ -200,7 +203,15 @@ impl Fill {
             invalidated: AtomicBool::new(false),
             #[cfg(feature = "disk")]
             spill: std::sync::OnceLock::new(),
+            fetch_link: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Notes the span of this fill's origin fetch (the first one wins).
+    pub(crate) fn set_fetch_link(&self, link: Option<FetchLink>) {
+        if let Some(link) = link {
+            let _ = self.fetch_link.set(link);
+        }
     }
 
     /// Lets late requests follow this fill from its disk write.
@@ -524,6 +535,11 @@ impl FillReader {
                 None => Poll::Ready(HeadState::Failed),
             },
         }
+    }
+
+    /// The span of the fill's origin fetch, when traced.
+    pub(crate) fn fetch_link(&self) -> Option<FetchLink> {
+        self.fill.fetch_link.get().cloned()
     }
 
     /// Waits for the head.
