@@ -443,6 +443,12 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// The tracing set so far (the dev proxy's flag amends the file's).
+    #[cfg(feature = "otel")]
+    pub(crate) fn telemetry_config(&self) -> Option<&crate::TelemetryConfig> {
+        self.telemetry.as_ref()
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
