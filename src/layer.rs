@@ -563,8 +563,9 @@ impl CdnLayerBuilder {
                 cache_name: Arc::from(self.cache_name.as_str()),
                 edge_id: self.edge_id,
                 viewer_scheme,
+                // Checked above; `--check-config` starts no exporter.
                 #[cfg(feature = "otel")]
-                telemetry: self.telemetry,
+                telemetry: if self.check_only { None } else { self.telemetry },
             },
             access_logs: self.access_logs,
         })

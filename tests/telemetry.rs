@@ -209,12 +209,18 @@ async fn a_miss_and_a_hit_are_server_spans_and_the_fetch_is_a_client_span_the_or
     let fetch = clients(&spans, "/a");
     assert_eq!(fetch.len(), 1, "one fetch, none for the hit: {spans:#?}");
     let f = fetch[0];
-    assert_eq!((f.name.as_str(), f.trace_id.as_str(), f.parent.as_str()), ("GET", m.trace_id.as_str(), m.span_id.as_str()));
+    assert_eq!(
+        (f.name.as_str(), f.trace_id.as_str(), f.parent.as_str()),
+        ("GET", m.trace_id.as_str(), m.span_id.as_str())
+    );
     assert_eq!(f.attr("server.address"), "127.0.0.1");
     assert_eq!(f.attr("server.port"), origin.addr.port().to_string());
     assert_eq!(f.attr("http.response.status_code"), "200");
     assert_eq!(f.attr("url.query"), "x=1&Signature=REDACTED");
-    assert_eq!(origin_traceparent(&origin, "/a?x=1&Signature=secret"), (m.trace_id.clone(), f.span_id.clone(), "01".into()));
+    assert_eq!(
+        origin_traceparent(&origin, "/a?x=1&Signature=secret"),
+        (m.trace_id.clone(), f.span_id.clone(), "01".into())
+    );
 }
 
 #[tokio::test]
@@ -228,7 +234,8 @@ async fn an_incoming_traceparent_is_the_parent_and_a_malformed_one_is_ignored() 
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let theirs = format!("00-{trace}-00f067aa0ba902b7-01");
 
-    let r = c.get(format!("http://{edge}/p")).header("traceparent", &theirs).header("tracestate", "vendor=v1").send().await;
+    let r =
+        c.get(format!("http://{edge}/p")).header("traceparent", &theirs).header("tracestate", "vendor=v1").send().await;
     let id = r.as_ref().unwrap().headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(r.unwrap().text().await.unwrap(), "p");
     let spans = collector.until(&layer, |s| !clients(s, "/p").is_empty() && !servers(s, "/p").is_empty()).await;
@@ -401,6 +408,39 @@ async fn requests_are_served_while_the_collector_is_down() {
     assert_eq!(r.text().await.unwrap(), "up");
 }
 
+#[tokio::test]
+async fn a_collector_that_never_answers_holds_no_request() {
+    let origin = Origin::start().await;
+    origin.route("/held", Reply::ok("h").header("cache-control", "no-store"));
+    // Accepts connections and never answers: an export waits for its timeout.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = hole.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    let layer = CdnLayer::builder()
+        .origin(CdnOrigin::http(origin.url()))
+        .telemetry(TelemetryConfig::otlp(format!("http://{hole_addr}")))
+        .build()
+        .unwrap();
+    let edge = start_proxy(layer.clone()).await;
+    let c = client();
+    // A bound that only stops a hang (an exporter on the request path
+    // would hold each of these for its 10 s timeout); not a measurement.
+    let served = tokio::time::timeout(Duration::from_secs(60), async {
+        for _ in 0..20 {
+            let r = c.get(format!("http://{edge}/held")).send().await.unwrap();
+            assert_eq!(r.text().await.unwrap(), "h");
+        }
+    });
+    served.await.expect("requests were held by the exporter");
+    assert_eq!(origin.hits("/held"), 20);
+    tokio::task::spawn_blocking(move || layer.shutdown_telemetry(Duration::from_millis(100))).await.unwrap();
+}
+
 /// An app that answers with the `traceparent` it was sent (`-` for none).
 fn echo_traceparent() -> axum::Router {
     axum::Router::new().route(
@@ -455,4 +495,82 @@ async fn with_telemetry_the_app_as_origin_gets_the_edges_traceparent() {
     let fetch = clients(&spans, "/echo")[0];
     assert_eq!(fetch.attr("tower_cdn.origin.kind"), "app");
     assert_eq!(seen, format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", fetch.span_id));
+}
+
+/// The dev proxy binary.
+#[cfg(feature = "cli")]
+mod binary {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_dev_proxy_exports_spans_and_flushes_them_at_shutdown() {
+        let origin = Origin::start().await;
+        origin.route("/b", Reply::ok("b").header("cache-control", "max-age=60"));
+        let collector = Collector::start().await;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
+            .args(["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--otlp-endpoint", &collector.endpoint()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+        let r = client().get(format!("{url}/b")).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "b");
+        // The batch is exported every 5 s; SIGTERM right away: what
+        // arrives was flushed by the shutdown.
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+        let exited = async {
+            for _ in 0..1000 {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Some(status);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = child.kill();
+            None
+        };
+        assert!(exited.await.expect("the proxy exits after SIGTERM").success());
+        let spans = collector.spans();
+        let server = servers(&spans, "/b");
+        assert_eq!(server.len(), 1, "{spans:#?}");
+        assert_eq!(server[0].service, "tower-cdn");
+        assert_eq!(clients(&spans, "/b")[0].parent, server[0].span_id);
+    }
+
+    #[test]
+    fn bad_telemetry_settings_are_refused_before_serving() {
+        let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
+            .args(["--origin", "http://127.0.0.1:1", "--otlp-endpoint", "127.0.0.1:4318"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid setting --otlp-endpoint: \"127.0.0.1:4318\" must start with http://"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let check = |toml: &str| {
+            let path = dir.path().join("cdn.toml");
+            std::fs::write(&path, toml).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&path).output().unwrap()
+        };
+        let origin = "[[distributions]]\nid = \"d\"\n[distributions.origins.o]\nkind = \"http\"\nurl = \"http://127.0.0.1:1\"\n[distributions.default_behavior]\norigin = \"o\"\n";
+        let out =
+            check(&format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 1.5\n{origin}"));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cdn.toml: telemetry.sample_ratio: 1.5 is not between 0 and 1"), "{err}");
+        let out = check(&format!("[telemetry]\notlp_endpoint = \"ftp://collector\"\n{origin}"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("telemetry.otlp_endpoint"));
+        let out = check(&format!(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nservice_name = \"edge\"\nsample_ratio = 0.25\n{origin}"
+        ));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = check(&format!("[telemetry]\nendpoint = \"http://127.0.0.1:4318\"\n{origin}"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("telemetry.endpoint"), "unknown keys are errors");
+    }
 }

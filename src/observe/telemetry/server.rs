@@ -71,12 +71,7 @@ pub(super) fn address_attributes(authority: &str, attrs: &mut Vec<KeyValue>) {
 
 impl ServerSpan {
     /// Starts the span of a request whose id is `request_id`.
-    pub(crate) fn start<B>(
-        tracing: &Tracing,
-        req: &Request<B>,
-        request_id: &str,
-        client: Option<SocketAddr>,
-    ) -> Self {
+    pub(crate) fn start<B>(tracing: &Tracing, req: &Request<B>, request_id: &str, client: Option<SocketAddr>) -> Self {
         let h = req.headers();
         let parent = propagate::extract(h);
         let method = method_name(req.method());
