@@ -29,7 +29,6 @@ use tokio::task::AbortHandle;
 
 use super::entry::Head;
 use super::key::CacheKey;
-use crate::observe::telemetry::FetchLink;
 use crate::status::NotStored;
 
 /// While not storable, the pump pauses once this many bytes wait for the
@@ -129,6 +128,16 @@ impl State {
         !matches!(self.phase, Phase::Failed | Phase::Released(_))
             && (self.shared || (self.streams && self.base == 0 && self.phase != Phase::Complete))
     }
+}
+
+/// The span of a fill's origin fetch, when the fetch was traced (W3C ids):
+/// the requests that follow the fill link to it. Plain data here; the
+/// tracing code makes and reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FetchLink {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) flags: u8,
 }
 
 /// An in-flight fill. See the module docs.
@@ -539,7 +548,7 @@ impl FillReader {
 
     /// The span of the fill's origin fetch, when traced.
     pub(crate) fn fetch_link(&self) -> Option<FetchLink> {
-        self.fill.fetch_link.get().cloned()
+        self.fill.fetch_link.get().copied()
     }
 
     /// Waits for the head.

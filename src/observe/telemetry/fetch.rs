@@ -3,11 +3,14 @@
 //! requests a coalesced fetch served, and a background refresh's span.
 
 use http::request::Parts;
-use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{
+    Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState, Tracer as _,
+};
 use opentelemetry::{Context, KeyValue};
 
 use super::server::{address_attributes, method_name, query_attribute};
 use super::{RequestTrace, propagate};
+use crate::cache::fill::FetchLink;
 use crate::origin::{Fetched, OriginTarget};
 
 /// The client span of one origin fetch; ended by [`FetchSpan::end`] or
@@ -15,10 +18,6 @@ use crate::origin::{Fetched, OriginTarget};
 pub(crate) struct FetchSpan {
     cx: Option<Context>,
 }
-
-/// What a request that shared a fetch links to: the fetch's span.
-#[derive(Debug, Clone)]
-pub(crate) struct FetchLink(SpanContext);
 
 /// Starts the client span of a fetch of `parts` from `origin`, as a child
 /// of the request's span, and puts its context in `parts`' `traceparent`
@@ -50,7 +49,14 @@ pub(crate) fn start_fetch(parts: &mut Parts, origin: &OriginTarget) -> FetchSpan
 impl FetchSpan {
     /// What requests served by this fetch link to.
     pub(crate) fn link(&self) -> Option<FetchLink> {
-        self.cx.as_ref().map(|cx| FetchLink(propagate::span_context(cx)))
+        self.cx.as_ref().map(|cx| {
+            let sc = propagate::span_context(cx);
+            FetchLink {
+                trace_id: sc.trace_id().to_bytes(),
+                span_id: sc.span_id().to_bytes(),
+                flags: sc.trace_flags().to_u8(),
+            }
+        })
     }
 
     /// The origin answered (the head) or failed. HTTP semantic
@@ -102,7 +108,14 @@ pub(crate) fn coalesced(parts: &Parts, link: Option<FetchLink>) {
     let Some(trace) = parts.extensions.get::<RequestTrace>() else { return };
     let span = trace.cx.span();
     span.set_attribute(KeyValue::new("tower_cdn.coalesced", true));
-    if let Some(FetchLink(fetch)) = link {
+    if let Some(l) = link {
+        let fetch = SpanContext::new(
+            TraceId::from_bytes(l.trace_id),
+            SpanId::from_bytes(l.span_id),
+            TraceFlags::new(l.flags),
+            false,
+            TraceState::default(),
+        );
         span.add_link(fetch, vec![KeyValue::new("tower_cdn.link", "coalesced_fetch")]);
     }
 }

@@ -26,9 +26,9 @@ pub use config::{DEFAULT_SERVICE_NAME, TelemetryConfig};
 #[cfg(feature = "otel")]
 pub(crate) use export::Tracing;
 #[cfg(feature = "otel")]
-pub(crate) use fetch::{FetchLink, coalesced, start_fetch, start_refresh};
+pub(crate) use fetch::{coalesced, start_fetch, start_refresh};
 #[cfg(not(feature = "otel"))]
-pub(crate) use noop::{FetchLink, coalesced, start_fetch, start_refresh};
+pub(crate) use noop::{coalesced, start_fetch, start_refresh};
 #[cfg(feature = "otel")]
 pub(crate) use server::ServerSpan;
 

@@ -2,14 +2,11 @@
 
 use http::request::Parts;
 
+use crate::cache::fill::FetchLink;
 use crate::origin::{Fetched, OriginTarget};
 
 /// No fetch span.
 pub(crate) struct FetchSpan;
-
-/// No span to link to.
-#[derive(Debug, Clone)]
-pub(crate) struct FetchLink;
 
 /// No refresh span.
 pub(crate) struct RefreshSpan;
