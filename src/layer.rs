@@ -128,6 +128,8 @@ pub struct CdnLayerBuilder {
     cache_name: String,
     edge_id: Option<String>,
     viewer_scheme: String,
+    #[cfg(feature = "otel")]
+    telemetry: Option<crate::TelemetryConfig>,
 }
 
 impl Default for CdnLayerBuilder {
@@ -160,6 +162,8 @@ impl Default for CdnLayerBuilder {
             cache_name: CACHE_NAME.into(),
             edge_id: None,
             viewer_scheme: "http".into(),
+            #[cfg(feature = "otel")]
+            telemetry: None,
         }
     }
 }
@@ -429,6 +433,22 @@ impl CdnLayerBuilder {
         self
     }
 
+    /// OpenTelemetry tracing: request and origin-fetch spans exported over
+    /// OTLP/HTTP, W3C `traceparent` to origins, trace ids in JSON access
+    /// logs (see [`TelemetryConfig`](crate::TelemetryConfig)). Default:
+    /// off. Feature `otel`.
+    #[cfg(feature = "otel")]
+    pub fn telemetry(mut self, telemetry: crate::TelemetryConfig) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// The tracing set so far (the dev proxy's flag amends the file's).
+    #[cfg(feature = "otel")]
+    pub(crate) fn telemetry_config(&self) -> Option<&crate::TelemetryConfig> {
+        self.telemetry.as_ref()
+    }
+
     /// Validates the settings.
     pub fn build_config(mut self) -> Result<CdnConfig, ConfigError> {
         if !self.max_entry_set {
@@ -461,6 +481,10 @@ impl CdnLayerBuilder {
         #[cfg(feature = "disk")]
         if let Some(disk) = &c.disk {
             disk.validate(c.check_only)?;
+        }
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = &c.telemetry {
+            telemetry.validate()?;
         }
         if !is_token(&c.cache_name) {
             return Err(ConfigError::new(
@@ -539,6 +563,9 @@ impl CdnLayerBuilder {
                 cache_name: Arc::from(self.cache_name.as_str()),
                 edge_id: self.edge_id,
                 viewer_scheme,
+                // Checked above; `--check-config` starts no exporter.
+                #[cfg(feature = "otel")]
+                telemetry: if self.check_only { None } else { self.telemetry },
             },
             access_logs: self.access_logs,
         })
@@ -614,6 +641,27 @@ impl CdnLayer {
     /// What this layer's clones share.
     pub(crate) fn edge(&self) -> &Arc<Edge> {
         &self.edge
+    }
+
+    /// Exports the spans ended so far (feature `otel`; nothing without
+    /// tracing). Blocks until they are sent or the export times out (10 s):
+    /// call it from a blocking context (`tokio::task::spawn_blocking`).
+    #[cfg(feature = "otel")]
+    pub fn flush_telemetry(&self) {
+        if let Some(tracing) = self.edge.observe.tracing() {
+            tracing.flush();
+        }
+    }
+
+    /// Exports the spans still queued and stops exporting (feature `otel`):
+    /// at shutdown, once requests are done. Blocks for at most `timeout`;
+    /// call it from a blocking context. Without it, the queue is exported
+    /// when the last clone of the layer is dropped.
+    #[cfg(feature = "otel")]
+    pub fn shutdown_telemetry(&self, timeout: Duration) {
+        if let Some(tracing) = self.edge.observe.tracing() {
+            tracing.shutdown(timeout);
+        }
     }
 
     /// A handle to inspect and invalidate the shared cache.

@@ -145,7 +145,8 @@
         feature = "compression",
         feature = "metrics",
         feature = "admin",
-        feature = "toml"
+        feature = "toml",
+        feature = "otel"
     )),
     allow(dead_code)
 )]
@@ -210,6 +211,8 @@ pub use observe::X_REQUEST_ID;
 pub use observe::metrics::Stats;
 pub use observe::record::{AccessRecord, ResultType};
 pub use observe::sink::{AccessLog, LogFormat};
+#[cfg(feature = "otel")]
+pub use observe::telemetry::{DEFAULT_SERVICE_NAME, TelemetryConfig};
 pub use origin::{Origin, OriginGroup};
 #[cfg(feature = "s3")]
 pub use origin::{S3Credentials, S3Origin};

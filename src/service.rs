@@ -80,7 +80,7 @@ fn finish(
     }
     *resp = Response::from_parts(head, body);
     let route = crate::observe::RouteOf { stats: viewed.routed.stats.clone(), object: viewed.routed.object.clone() };
-    edge.observe.finish_head(begun, resp, route);
+    edge.observe.finish_head(begun, resp, edge.names.name(), route);
     crate::observe::span::record_head(span, resp, edge.names.name());
 }
 

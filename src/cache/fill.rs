@@ -130,6 +130,16 @@ impl State {
     }
 }
 
+/// The span of a fill's origin fetch, when the fetch was traced (W3C ids):
+/// the requests that follow the fill link to it. Plain data here; the
+/// tracing code makes and reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FetchLink {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) flags: u8,
+}
+
 /// An in-flight fill. See the module docs.
 pub struct Fill {
     key: CacheKey,
@@ -139,6 +149,8 @@ pub struct Fill {
     /// that arrive after its start left memory follow it from the file.
     #[cfg(feature = "disk")]
     spill: std::sync::OnceLock<FileSource>,
+    /// The span of the origin fetch, when traced: followers link to it.
+    fetch_link: std::sync::OnceLock<FetchLink>,
 }
 
 /// What a reader learns about the response head.
@@ -200,7 +212,15 @@ impl Fill {
             invalidated: AtomicBool::new(false),
             #[cfg(feature = "disk")]
             spill: std::sync::OnceLock::new(),
+            fetch_link: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Notes the span of this fill's origin fetch (the first one wins).
+    pub(crate) fn set_fetch_link(&self, link: Option<FetchLink>) {
+        if let Some(link) = link {
+            let _ = self.fetch_link.set(link);
+        }
     }
 
     /// Lets late requests follow this fill from its disk write.
@@ -524,6 +544,11 @@ impl FillReader {
                 None => Poll::Ready(HeadState::Failed),
             },
         }
+    }
+
+    /// The span of the fill's origin fetch, when traced.
+    pub(crate) fn fetch_link(&self) -> Option<FetchLink> {
+        self.fill.fetch_link.get().copied()
     }
 
     /// Waits for the head.

@@ -138,6 +138,13 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub cache_name: Option<String>,
 
+    /// Export request and origin-fetch spans (OpenTelemetry) to this OTLP/HTTP
+    /// collector, e.g. http://127.0.0.1:4318 (posted to /v1/traces), and send
+    /// W3C traceparent to origins [default: the config file's `[telemetry]`,
+    /// else off].
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
     /// Compress text-like responses with brotli/gzip for clients that accept them.
     #[arg(long)]
     pub compress: bool,

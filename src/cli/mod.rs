@@ -73,6 +73,9 @@ pub async fn run(args: Args) -> ExitCode {
     // Entries still being written to the disk tier are committed first.
     #[cfg(feature = "disk")]
     served.layer.cache().flush_disk(std::time::Duration::from_secs(10)).await;
+    // Spans still queued are exported (the exporter blocks its caller).
+    let layer = served.layer.clone();
+    let _ = tokio::task::spawn_blocking(move || layer.shutdown_telemetry(std::time::Duration::from_secs(5))).await;
     ops::finish(admin, served.access_log).await;
     ExitCode::SUCCESS
 }
@@ -215,6 +218,14 @@ fn with_flags(b: CdnLayerBuilder, args: &Args) -> CdnLayerBuilder {
     if let Some(name) = &args.cache_name {
         b = b.cache_name(name);
     }
+    if let Some(url) = &args.otlp_endpoint {
+        // The file's service name and ratio stay.
+        let telemetry = match b.telemetry_config() {
+            Some(file) => crate::TelemetryConfig { endpoint: url.clone(), ..file.clone() },
+            None => crate::TelemetryConfig::otlp(url),
+        };
+        b = b.telemetry(telemetry);
+    }
     if let Some(dir) = &args.cache_dir {
         let mut disk = crate::DiskConfig::new(dir);
         if let Some(file) = b.disk_config() {
@@ -253,6 +264,7 @@ fn set_by_flag(args: &Args, setting: &str) -> bool {
         "disk.dir" => args.cache_dir.is_some(),
         "disk.capacity" => args.disk_capacity.is_some(),
         "disk.max_object_size" => args.disk_max_object_size.is_some(),
+        "telemetry.otlp_endpoint" => args.otlp_endpoint.is_some(),
         _ => false,
     }
 }

@@ -53,6 +53,7 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
     let mut b = globals.apply(crate::CdnLayer::builder());
     b = super::l2::apply(b, file.cache_name, file.edge_id, file.l2, base)?;
     b = super::l2::apply_disk(b, file.disk, base)?;
+    b = super::telemetry::apply(b, file.telemetry)?;
     let key_groups = load_groups(&file.key_groups, base)?;
     let named = Named {
         cache: &file.cache_policies,

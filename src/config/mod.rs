@@ -33,6 +33,7 @@ mod ops;
 mod response_headers;
 mod schema;
 pub(crate) mod settings;
+mod telemetry;
 pub mod units;
 
 pub(crate) use globals::Globals;

@@ -45,6 +45,16 @@ pub(crate) struct FileSchema {
     pub(crate) edge_id: Option<String>,
     pub(crate) l2: Option<L2Schema>,
     pub(crate) disk: Option<DiskSchema>,
+    pub(crate) telemetry: Option<TelemetrySchema>,
+}
+
+/// `[telemetry]`: OpenTelemetry tracing (feature `otel`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TelemetrySchema {
+    pub(crate) otlp_endpoint: String,
+    pub(crate) service_name: Option<String>,
+    pub(crate) sample_ratio: Option<f64>,
 }
 
 /// `[disk]`: the local disk tier.

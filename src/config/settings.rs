@@ -41,6 +41,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
     s("disk.dir", "disk.dir", Some("--cache-dir")),
     s("disk.capacity", "disk.capacity", Some("--disk-capacity")),
     s("disk.max_object_size", "disk.max_object_size", Some("--disk-max-object-size")),
+    s("telemetry.otlp_endpoint", "telemetry.otlp_endpoint", Some("--otlp-endpoint")),
 ];
 
 /// The setting a builder error names, if it is in the table.

@@ -67,6 +67,17 @@ impl Edge {
 impl Edge {
     pub(crate) fn new(routes: Arc<Routes>, settings: EdgeSettings, access_logs: Vec<AccessLog>) -> Self {
         let observe = Observe::new(access_logs, &settings.edge_location);
+        #[cfg(feature = "otel")]
+        let observe = observe.with_tracing(settings.telemetry.as_ref().and_then(|cfg| {
+            match crate::observe::telemetry::Tracing::start(cfg) {
+                Ok(tracing) => Some(tracing),
+                // The builder checked the settings; a failure here is logged.
+                Err(e) => {
+                    tracing::error!(error = %e, "OpenTelemetry disabled: cannot set up the OTLP exporter");
+                    None
+                }
+            }
+        }));
         let edge_id: Arc<str> = match &settings.edge_id {
             Some(id) => Arc::from(id.as_str()),
             None => Arc::from(format!("{:016x}", crate::clock::random_u64())),

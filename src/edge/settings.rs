@@ -39,6 +39,9 @@ pub(crate) struct EdgeSettings {
     pub(crate) edge_id: Option<String>,
     /// `http` or `https`: the scheme of signed URLs.
     pub(crate) viewer_scheme: &'static str,
+    /// OpenTelemetry tracing.
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Option<crate::TelemetryConfig>,
 }
 
 impl EdgeSettings {
@@ -61,6 +64,8 @@ impl EdgeSettings {
             cache_name,
             edge_id,
             viewer_scheme,
+            #[cfg(feature = "otel")]
+            telemetry,
         } = next;
         let mut out = Vec::new();
         let mut differs = |same: bool, name: &'static str| {
@@ -82,6 +87,8 @@ impl EdgeSettings {
         differs(*cache_name == self.cache_name, "cache_name");
         differs(*edge_id == self.edge_id, "edge_id");
         differs(*viewer_scheme == self.viewer_scheme, "viewer_scheme");
+        #[cfg(feature = "otel")]
+        differs(*telemetry == self.telemetry, "telemetry");
         out
     }
 }

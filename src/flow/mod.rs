@@ -595,6 +595,7 @@ where
                 let shareable = private == Credentials::None || published.head.meta.shared;
                 if shareable && other_variant(&published, &parts.headers).is_none() {
                     edge.observe.metrics.coalesced();
+                    crate::observe::telemetry::coalesced(&parts, None);
                     return Ok(serve_published(&edge, published, None, &parts, fwd, true, now));
                 }
                 let reason = if shareable { NotStored::Vary } else { private_reason(private) };
@@ -619,6 +620,8 @@ where
                             let status = CacheStatus::forward(fwd).with_not_stored(NotStored::Vary);
                             return forward(&edge, &behavior, inner, parts, body, false, status).await;
                         }
+                        // One fetch served this request too: its span links to it.
+                        crate::observe::telemetry::coalesced(&parts, reader.fetch_link());
                         return Ok(serve_published(&edge, published, Some(reader), &parts, fwd, true, now));
                     }
                     Ok(HeadState::Released(reason)) => {

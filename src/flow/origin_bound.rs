@@ -18,6 +18,7 @@ use crate::cache::key::{self, CacheKey};
 use crate::conn::ClientAddr;
 use crate::edge::Edge;
 use crate::error::OriginError;
+use crate::observe::telemetry;
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
@@ -169,7 +170,9 @@ where
         return Ok(respond::origin_error(e, status));
     }
     let started = std::time::Instant::now();
+    let span = telemetry::start_fetch(&mut parts, &behavior.origin);
     let fetched = behavior.origin.fetch(inner, parts, body, forward_body).await;
+    span.end(&fetched);
     record_fetch(edge, behavior, started, &fetched);
     // The origin response hook sees every origin response, stored or not.
     let fetched = match (fetched, &behavior.hooks.origin_response) {
@@ -216,7 +219,9 @@ where
     prepare_forwarding(edge, &mut parts);
     let status = CacheStatus::forward(Fwd::Request).with_detail("upgrade");
     let started = std::time::Instant::now();
+    let span = telemetry::start_fetch(&mut parts, &behavior.origin);
     let fetched = behavior.origin.upgrade(inner, parts, body).await;
+    span.end(&fetched);
     record_fetch(edge, behavior, started, &fetched);
     answer(fetched, status)
 }
@@ -226,7 +231,7 @@ where
 pub(super) async fn forward_parts<S, ReqB, ResB>(
     behavior: &Behavior,
     _inner: S,
-    parts: Parts,
+    mut parts: Parts,
     body: http_body_util::Empty<Bytes>,
     status: CacheStatus,
 ) -> Result<Response<CdnBody>, S::Error>
@@ -234,13 +239,13 @@ where
     S: App<ReqB, ResB>,
     ResB: HttpBody,
 {
-    match behavior.origin.fetch_remote(parts, body, false).await {
-        Ok(resp) => {
-            let status = status.with_fwd_status(resp.status());
-            Ok(respond::passthrough(resp, status))
-        }
-        Err(err) => Ok(respond::origin_error(err, status)),
-    }
+    let span = telemetry::start_fetch(&mut parts, &behavior.origin);
+    let fetched = match behavior.origin.fetch_remote(parts, body, false).await {
+        Ok(resp) => Fetched::Response(resp),
+        Err(err) => Fetched::Failed(err),
+    };
+    span.end(&fetched);
+    answer(fetched, status)
 }
 
 /// Refreshes a stale entry without making anyone wait (RFC 5861 §3), once:
@@ -269,6 +274,8 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
         return;
     };
     let mut origin_req = origin_parts(edge, parts, Some(&prior));
+    // Its own span (and trace), linked from this request's.
+    let refresh = telemetry::start_refresh(&mut origin_req);
     let primary = Arc::from(key::primary_of(&fill_key));
     let req_headers = parts.headers.clone();
     let task = FillTask::new(edge, behavior, primary, req_headers, req_cc, Some(prior), writer, registration);
@@ -279,6 +286,7 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
         if origin_request_hook(&task.edge, &task.behavior, &mut origin_req).await.is_ok() {
             task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>).await;
         }
+        drop(refresh);
     });
     fill.set_abort(handle.abort_handle());
 }

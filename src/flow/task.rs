@@ -22,6 +22,7 @@ use crate::cache::lock::Registration;
 use crate::edge::Edge;
 use crate::error::{EdgeBuilt, OriginError};
 use crate::hint::CacheHint;
+use crate::observe::telemetry;
 use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
@@ -149,7 +150,11 @@ impl FillTask {
         let Some((task, tier, tx)) = self.tiers(&mut parts, tx).await else { return };
         let request_time = task.edge.now();
         let started = std::time::Instant::now();
+        // Requests that follow this fill link to its fetch's span.
+        let span = telemetry::start_fetch(&mut parts, &task.behavior.origin);
+        task.writer.fill().set_fetch_link(span.link());
         let fetched = task.behavior.origin.fetch(inner, parts, body, false).await;
+        span.end(&fetched);
         task.settle(fetched, started, request_time, tx, tier).await;
     }
 
@@ -190,10 +195,13 @@ impl FillTask {
         let request_time = task.edge.now();
         let started = std::time::Instant::now();
         let empty = http_body_util::Empty::<bytes::Bytes>::new();
+        let span = telemetry::start_fetch(&mut parts, &task.behavior.origin);
+        task.writer.fill().set_fetch_link(span.link());
         let fetched = match task.behavior.origin.fetch_remote(parts, empty, false).await {
             Ok(resp) => Fetched::Response(resp),
             Err(e) => Fetched::Failed(e),
         };
+        span.end(&fetched);
         task.settle(fetched, started, request_time, tx, tier).await;
     }
 

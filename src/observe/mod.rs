@@ -12,6 +12,7 @@ pub(crate) mod reports;
 pub(crate) mod routes;
 pub(crate) mod sink;
 pub(crate) mod span;
+pub(crate) mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +71,9 @@ pub(crate) struct Observe {
     logs: Arc<[AccessLog]>,
     edge_location: Arc<str>,
     ids: RequestIds,
+    /// OpenTelemetry, when configured.
+    #[cfg(feature = "otel")]
+    tracing: Option<telemetry::Tracing>,
 }
 
 impl std::fmt::Debug for Observe {
@@ -85,6 +89,8 @@ pub(crate) struct Begun {
     record: Option<Box<AccessRecord>>,
     /// The `Referer`, for the top referrers report.
     referer: Option<HeaderValue>,
+    #[cfg(feature = "otel")]
+    trace: Option<telemetry::ServerSpan>,
 }
 
 /// The route a request took, for the per-route counters and the reports.
@@ -118,7 +124,22 @@ impl Observe {
             logs: Arc::from(logs),
             edge_location: Arc::from(edge_location),
             ids: RequestIds::new(),
+            #[cfg(feature = "otel")]
+            tracing: None,
         }
+    }
+
+    /// Traces requests with `tracing`.
+    #[cfg(feature = "otel")]
+    pub(crate) fn with_tracing(mut self, tracing: Option<telemetry::Tracing>) -> Self {
+        self.tracing = tracing;
+        self
+    }
+
+    /// OpenTelemetry, when configured.
+    #[cfg(feature = "otel")]
+    pub(crate) fn tracing(&self) -> Option<&telemetry::Tracing> {
+        self.tracing.as_ref()
     }
 
     /// The access logs.
@@ -130,13 +151,34 @@ impl Observe {
     /// origin) and, when logging, notes the request fields.
     pub(crate) fn begin<B>(&self, req: &mut http::Request<B>) -> Begun {
         let id = self.ids.next();
-        let record = (!self.logs.is_empty()).then(|| Box::new(self.start_record(req, id.clone())));
+        #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
+        let mut record = (!self.logs.is_empty()).then(|| Box::new(self.start_record(req, id.clone())));
+        // The one branch the hit path pays when tracing is off.
+        #[cfg(feature = "otel")]
+        let trace = self.tracing.as_ref().map(|tracing| {
+            let client = req.extensions().get::<ClientAddr>().map(|c| c.0).or_else(|| connect_info(req));
+            let span = telemetry::ServerSpan::start(tracing, req, &id, client);
+            req.extensions_mut().insert(span.request_trace(tracing));
+            if let Some(r) = record.as_mut() {
+                let (trace_id, span_id) = span.ids();
+                r.trace_id = Some(trace_id);
+                r.span_id = Some(span_id);
+            }
+            span
+        });
         // The String's buffer becomes the value's: no copy.
         let request_id =
             HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"));
         req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
         let referer = req.headers().get(header::REFERER).cloned();
-        Begun { request_id, started: Instant::now(), record, referer }
+        Begun {
+            request_id,
+            started: Instant::now(),
+            record,
+            referer,
+            #[cfg(feature = "otel")]
+            trace,
+        }
     }
 
     fn start_record<B>(&self, req: &http::Request<B>, id: String) -> AccessRecord {
@@ -176,12 +218,15 @@ impl Observe {
             sc_content_len: None,
             sc_range_start: None,
             sc_range_end: None,
+            trace_id: None,
+            span_id: None,
         }
     }
 
     /// The response head is ready: sets `X-Request-Id`, counts it, and
     /// attaches the body observer that completes the record.
-    pub(crate) fn finish_head(&self, begun: Begun, resp: &mut Response<CdnBody>, route: RouteOf) {
+    /// `name` is this cache's name in `Cache-Status`.
+    pub(crate) fn finish_head(&self, begun: Begun, resp: &mut Response<CdnBody>, name: &str, route: RouteOf) {
         let status = resp.status();
         let cache_status = resp.extensions().get::<CacheStatus>();
         let (result, detail) = classify(status, cache_status, resp.extensions().get::<OriginError>());
@@ -192,6 +237,12 @@ impl Observe {
             Some(s) if s.is_hit() => routes::Tier::Memory,
             _ => routes::Tier::Origin,
         };
+        #[cfg(feature = "otel")]
+        if let Some(span) = &begun.trace {
+            span.record_head(status, cache_status, name, result);
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = name;
         resp.headers_mut().insert(X_REQUEST_ID, begun.request_id);
         self.metrics.response(result, status.as_u16());
         if let Some(stats) = &route.stats {
@@ -217,6 +268,8 @@ impl Observe {
             referer: begun.referer,
             result,
             status: status.as_u16(),
+            #[cfg(feature = "otel")]
+            trace: begun.trace,
         };
         resp.body_mut().observe(Box::new(observer));
     }
@@ -291,6 +344,8 @@ pub(crate) struct BodyObserver {
     referer: Option<HeaderValue>,
     result: ResultType,
     status: u16,
+    #[cfg(feature = "otel")]
+    trace: Option<telemetry::ServerSpan>,
 }
 
 impl crate::body::BodyWatch for BodyObserver {
@@ -316,6 +371,10 @@ impl crate::body::BodyWatch for BodyObserver {
             bytes: self.bytes,
             from_cache: self.from_cache,
         });
+        #[cfg(feature = "otel")]
+        if let Some(span) = self.trace.take() {
+            span.finish(self.bytes, complete);
+        }
         if let Some(mut r) = self.record.take() {
             r.sc_bytes = self.bytes;
             r.time_taken = self.started.elapsed();

@@ -121,6 +121,11 @@ pub struct AccessRecord {
     pub sc_range_start: Option<u64>,
     /// Last byte of a 206 range.
     pub sc_range_end: Option<u64>,
+    /// The W3C trace id of the request's server span (32 hex digits), when
+    /// tracing is on (feature `otel`); in JSON lines only, as `trace_id`.
+    pub trace_id: Option<String>,
+    /// The request's server span id (16 hex digits), with `trace_id`.
+    pub span_id: Option<String>,
 }
 
 /// The `#Fields:` header of the W3C format.
@@ -229,7 +234,7 @@ impl AccessRecord {
     /// field names.
     pub fn to_json(&self) -> String {
         let (date, time) = self.date_time();
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "date": date,
             "time": time,
             "x-edge-location": self.edge_location,
@@ -260,6 +265,12 @@ impl AccessRecord {
             "sc-range-start": self.sc_range_start,
             "sc-range-end": self.sc_range_end,
         });
+        if let (Some(trace_id), Some(span_id), serde_json::Value::Object(map)) =
+            (&self.trace_id, &self.span_id, &mut value)
+        {
+            map.insert("trace_id".into(), trace_id.as_str().into());
+            map.insert("span_id".into(), span_id.as_str().into());
+        }
         value.to_string()
     }
 }
@@ -312,6 +323,8 @@ mod tests {
             sc_content_len: Some(1234),
             sc_range_start: None,
             sc_range_end: None,
+            trace_id: None,
+            span_id: None,
         }
     }
 
@@ -339,6 +352,14 @@ mod tests {
         assert_eq!(v["x-edge-result-type"], "Hit");
         assert_eq!(v["sc-bytes"], 1234);
         assert_eq!(v["cs-uri-stem"], "/a b/c");
+        assert!(v.get("trace_id").is_none(), "no trace fields without tracing");
+        let mut traced = sample();
+        traced.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        traced.span_id = Some("00f067aa0ba902b7".into());
+        let v: serde_json::Value = serde_json::from_str(&traced.to_json()).unwrap();
+        assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(v["span_id"], "00f067aa0ba902b7");
+        assert_eq!(traced.to_w3c().split('\t').count(), 33, "the W3C line keeps its 33 fields");
     }
 
     #[test]

@@ -135,6 +135,11 @@ impl CustomOrigin {
         format!("{}{}{}", self.base, self.origin_path, path_and_query)
     }
 
+    /// `host[:port]` of the origin.
+    pub(crate) fn authority(&self) -> &str {
+        self.base.split_once("://").map_or(self.base.as_str(), |(_, authority)| authority)
+    }
+
     /// The concurrency limit, if any.
     pub(crate) fn limiter(&self) -> Option<&Limiter> {
         self.limiter.as_ref()

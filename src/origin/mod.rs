@@ -101,6 +101,29 @@ impl OriginTarget {
         }
     }
 
+    /// The origin's `host[:port]`, as traces name it (`server.address`); a
+    /// group's primary's; `None` for the app.
+    pub(crate) fn authority(&self) -> Option<&str> {
+        match self {
+            OriginTarget::Http(h) => Some(h.authority()),
+            #[cfg(feature = "s3")]
+            OriginTarget::S3(s) => s.endpoint().authority().map(http::uri::Authority::as_str),
+            OriginTarget::Group(g) => g.primary().authority(),
+            OriginTarget::Inner => None,
+        }
+    }
+
+    /// What kind of origin this is, for traces.
+    pub(crate) fn kind_name(&self) -> &'static str {
+        match self {
+            OriginTarget::Http(_) => "http",
+            #[cfg(feature = "s3")]
+            OriginTarget::S3(_) => "s3",
+            OriginTarget::Group(_) => "group",
+            OriginTarget::Inner => "app",
+        }
+    }
+
     /// HTTP and S3 origins: the ones an origin group can hold.
     pub(crate) fn is_remote(&self) -> bool {
         match self {

@@ -137,7 +137,6 @@ impl S3Target {
     }
 
     /// The endpoint URI.
-    #[cfg(test)]
     pub fn endpoint(&self) -> &Uri {
         &self.endpoint
     }

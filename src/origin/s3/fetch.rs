@@ -112,6 +112,11 @@ impl S3Fetcher {
         self.response_timeout
     }
 
+    /// The S3 endpoint (for traces).
+    pub(crate) fn endpoint(&self) -> &http::Uri {
+        self.target.endpoint()
+    }
+
     /// The operator's log of this origin's failures.
     pub(crate) fn failures(&self) -> &FailureLog {
         &self.failures
