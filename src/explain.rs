@@ -20,7 +20,7 @@ use crate::cache::local::Shown;
 pub struct Explanation {
     /// The URL asked about.
     pub url: String,
-    /// Its host (lower case, as keyed).
+    /// Its host and port, lower case.
     pub host: String,
     /// Its path and query.
     pub path: String,
@@ -187,7 +187,8 @@ impl CacheHandle {
     fn explain_blocking(&self, url: &str, headers: HeaderMap) -> Result<Explanation, String> {
         let uri: http::Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         let authority = uri.authority().ok_or_else(|| format!("{url:?} has no host: give http://host/path"))?;
-        let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
+        // As the key holds it: lower case, with the port when one is given.
+        let host = authority.as_str().rsplit('@').next().unwrap_or("").to_ascii_lowercase();
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let mut req = http::Request::get(&path).body(()).map_err(|e| e.to_string())?;
         *req.headers_mut() = headers;
