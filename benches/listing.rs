@@ -114,7 +114,7 @@ fn main() {
                     q.limit = 1000;
                     q.cursor = cursor.take();
                     let t = Instant::now();
-                    let page = cache.keys(q).await;
+                    let page = cache.keys(q).await.unwrap();
                     let took = t.elapsed();
                     spent += took;
                     worst = worst.max(took);

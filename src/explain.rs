@@ -2,6 +2,7 @@
 //! miss?") and [`CacheHandle::keys`] (pages of what is stored), which the
 //! admin API serves as `GET /cache?url=` and `GET /cache/keys`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap};
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use crate::CacheHandle;
 use crate::cache::entry::Entry;
-use crate::cache::key;
+use crate::cache::key::{self, CacheKey};
 use crate::cache::local::Shown;
 
 /// What the cache knows about one URL: where it routes, what it is keyed
@@ -250,7 +251,7 @@ impl CacheHandle {
     #[cfg(feature = "disk")]
     fn disk_keys(&self, primary: &str) -> Vec<Box<str>> {
         let Some(disk) = self.edge().cache.disk() else { return Vec::new() };
-        disk.page(None, MAX_PAGE, |k, _| key::is_same_uri(k, primary)).into_iter().map(|i| i.key).collect()
+        disk.keys_where(None, |k, _| key::is_same_uri(k, primary))
     }
 
     #[cfg(not(feature = "disk"))]
@@ -259,42 +260,113 @@ impl CacheHandle {
     }
 
     /// One page of what is stored, in key order, filtered by host, path
-    /// prefix or tag. Each call walks the store (short read locks, never
-    /// a write lock) off the async runtime, so hits are not stalled.
-    pub async fn keys(&self, query: KeyQuery) -> KeyPage {
+    /// prefix or tag. The first page walks the store once (short read
+    /// locks, never a write lock, off the async runtime) and keeps the
+    /// sorted keys of the listing for a minute, so each later page costs
+    /// its own length, not another walk; a cursor older than that goes on
+    /// after its last key with a fresh walk. `Err` for a cursor this edge
+    /// did not give.
+    pub async fn keys(&self, query: KeyQuery) -> Result<KeyPage, String> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.keys_blocking(&query))
             .await
-            .unwrap_or(KeyPage { keys: Vec::new(), next_cursor: None })
+            .map_err(|_| "the listing failed".to_owned())?
     }
 
-    fn keys_blocking(&self, q: &KeyQuery) -> KeyPage {
+    fn keys_blocking(&self, q: &KeyQuery) -> Result<KeyPage, String> {
         let limit = if q.limit == 0 { DEFAULT_PAGE } else { q.limit.min(MAX_PAGE) };
-        let after = q.cursor.as_deref().and_then(decode_cursor);
+        let cursor = match q.cursor.as_deref() {
+            Some(c) => Some(Cursor::decode(c).ok_or_else(|| format!("cursor {c:?} is not one this edge gave"))?),
+            None => None,
+        };
+        let edge = self.edge();
+        let kept = cursor.as_ref().and_then(|c| edge.cache.listing(c.listing).map(|keys| (c.listing, keys, c.pos)));
+        let (listing, keys, mut pos) = match kept {
+            Some(found) => found,
+            None => {
+                let after = cursor.as_ref().map(|c| c.last.as_str());
+                let keys: Arc<[CacheKey]> = self.sorted_keys(q, after).into();
+                (edge.cache.keep_listing(Arc::clone(&keys)), keys, 0)
+            }
+        };
+        let now = edge.now();
+        let mut rows = Vec::with_capacity(limit.min(keys.len()));
+        while pos < keys.len() && rows.len() < limit {
+            if let Some(row) = self.row(&keys[pos], now) {
+                rows.push(row);
+            }
+            pos += 1;
+        }
+        let next_cursor = (pos < keys.len())
+            .then(|| rows.last().map(|r: &ListedKey| Cursor { listing, pos, last: r.key.clone() }.encode()))
+            .flatten();
+        Ok(KeyPage { keys: rows, next_cursor })
+    }
+
+    /// Every stored key (memory and disk) after `after` that the query
+    /// selects, sorted, once each.
+    fn sorted_keys(&self, q: &KeyQuery, after: Option<&str>) -> Vec<CacheKey> {
         let host = q.host.as_deref().map(|h| h.trim_end_matches('.').to_ascii_lowercase());
         let wanted = |k: &str, tags: &[Box<str>]| {
             host.as_deref().is_none_or(|h| key::key_host(k) == h)
                 && q.prefix.as_deref().is_none_or(|p| key::key_path(k).starts_with(p))
                 && q.tag.as_deref().is_none_or(|t| tags.iter().any(|x| **x == *t))
         };
-        let edge = self.edge();
-        let now = edge.now();
-        let memory = edge.cache.page(after.as_deref(), limit + 1, |k, e| wanted(k, e.tags()));
-        let mut rows: Vec<ListedKey> = memory.iter().map(|s| listed(s, now)).collect();
+        let cache = &self.edge().cache;
+        #[cfg_attr(not(feature = "disk"), allow(unused_mut))]
+        let mut keys = cache.matching_keys(after, |k, e| wanted(k, e.tags()));
         #[cfg(feature = "disk")]
-        if let Some(disk) = edge.cache.disk() {
-            for item in disk.page(after.as_deref(), limit + 1, |k, tags| wanted(k, tags)) {
-                match rows.iter_mut().find(|r| *r.key == *item.key) {
-                    Some(row) => row.tier = "memory+disk",
-                    None => rows.push(listed_file(&item, now)),
-                }
-            }
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(disk) = cache.disk() {
+            keys.extend(disk.keys_where(after, |k, tags| wanted(k, tags)).into_iter().map(CacheKey::from));
         }
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(&r.key))).flatten();
-        KeyPage { keys: rows, next_cursor }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// A listed key as it is now (`None` when it left meanwhile).
+    fn row(&self, key: &CacheKey, now: SystemTime) -> Option<ListedKey> {
+        let cache = &self.edge().cache;
+        let memory = cache.shown_at(key).map(|s| listed(&s, now));
+        #[cfg(feature = "disk")]
+        if let Some(disk) = cache.disk() {
+            return match (memory, disk.item(key)) {
+                (Some(mut row), Some(_)) => {
+                    row.tier = "memory+disk";
+                    Some(row)
+                }
+                (Some(row), None) => Some(row),
+                (None, Some(item)) => Some(listed_file(&item, now)),
+                (None, None) => None,
+            };
+        }
+        memory
+    }
+}
+
+/// Where a listing goes on: its kept keys and the position in them, and
+/// the last key shown (to go on from when the listing is no longer kept).
+struct Cursor {
+    listing: u64,
+    pos: usize,
+    last: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        use base64::Engine as _;
+        let text = format!("{}:{}:{}", self.listing, self.pos, self.last);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn decode(cursor: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut parts = text.splitn(3, ':');
+        let listing = parts.next()?.parse().ok()?;
+        let pos = parts.next()?.parse().ok()?;
+        Some(Cursor { listing, pos, last: parts.next()?.to_owned() })
     }
 }
 
@@ -425,15 +497,4 @@ fn sentence(e: &Explanation, on_disk: bool, behavior: Option<&crate::route::Beha
         why.push_str("; the behavior rewrites requests or runs a hook, which may change the key of a real request");
     }
     why
-}
-
-fn encode_cursor(key: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-fn decode_cursor(cursor: &str) -> Option<String> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    String::from_utf8(bytes).ok()
 }

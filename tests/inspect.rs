@@ -178,7 +178,7 @@ async fn keys_are_listed_in_pages_by_host_prefix_and_tag() {
         let mut q = KeyQuery::new();
         q.limit = 64;
         q.cursor = cursor.clone();
-        let page = cache.keys(q).await;
+        let page = cache.keys(q).await.unwrap();
         assert!(page.keys.len() <= 64);
         seen.extend(page.keys.iter().map(|k| (k.host.clone(), k.path.clone())));
         pages += 1;
@@ -196,16 +196,16 @@ async fn keys_are_listed_in_pages_by_host_prefix_and_tag() {
 
     let mut q = KeyQuery::new();
     q.host = Some("B.test".into());
-    assert_eq!(cache.keys(q).await.keys.len(), 50);
+    assert_eq!(cache.keys(q).await.unwrap().keys.len(), 50);
     let mut q = KeyQuery::new();
     q.prefix = Some("/k/1".into());
-    let page = cache.keys(q).await;
+    let page = cache.keys(q).await.unwrap();
     assert_eq!(page.keys.len(), 100);
     assert!(page.keys.iter().all(|k| k.path.starts_with("/k/1") && k.tier == "memory" && k.size > 0));
     let mut q = KeyQuery::new();
     q.tag = Some("five".into());
     q.limit = 1000;
-    assert_eq!(cache.keys(q).await.keys.len(), 50);
+    assert_eq!(cache.keys(q).await.unwrap().keys.len(), 50);
 
     let admin = start_admin(&layer).await;
     let (code, v) = admin_get(admin, "/cache/keys?host=b.test&limit=20").await;
@@ -215,11 +215,21 @@ async fn keys_are_listed_in_pages_by_host_prefix_and_tag() {
     let (_, v2) = admin_get(admin, &format!("/cache/keys?host=b.test&limit=20&cursor={next}")).await;
     assert!(v2["keys"][0]["path"].as_str().unwrap() > v["keys"][19]["path"].as_str().unwrap(), "{v2}");
     assert_eq!(admin_get(admin, "/cache/keys?limit=0").await.0, 400);
+    assert_eq!(admin_get(admin, "/cache/keys?cursor=not-a-cursor").await.0, 400);
+    // Keys removed after the listing began are left out of its next pages.
+    let (_, first) = admin_get(admin, "/cache/keys?host=a.test&limit=10").await;
+    cache.invalidate_host("a.test", ["/k/01*"]).wait().await;
+    let next = first["next_cursor"].as_str().unwrap();
+    let (_, second) = admin_get(admin, &format!("/cache/keys?host=a.test&limit=10&cursor={next}")).await;
+    let paths: Vec<&str> = second["keys"].as_array().unwrap().iter().map(|k| k["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 10, "{second}");
+    assert!(paths.iter().all(|p| !p.starts_with("/k/01")), "{paths:?}");
+    assert!(paths[0] > first["keys"][9]["path"].as_str().unwrap());
     // Purged keys are not listed.
     cache.invalidate(["/k/2*"]);
     let mut q = KeyQuery::new();
     q.host = Some("b.test".into());
-    assert_eq!(cache.keys(q).await.keys.len(), 0);
+    assert_eq!(cache.keys(q).await.unwrap().keys.len(), 0);
 }
 
 #[cfg(feature = "disk")]
@@ -245,7 +255,7 @@ async fn explain_and_keys_show_the_disk_tier() {
     assert!(big.stored && big.variants.is_empty() && big.why.contains("disk"), "{big:?}");
     let small = cache.explain("http://d.test/small", HeaderMap::new()).await.unwrap();
     assert_eq!(small.variants[0].tiers, ["memory", "disk"], "{small:?}");
-    let page = cache.keys(KeyQuery::new()).await;
+    let page = cache.keys(KeyQuery::new()).await.unwrap();
     let tiers: Vec<(&str, &str)> = page.keys.iter().map(|k| (k.path.as_str(), k.tier)).collect();
     assert_eq!(tiers, [("/big", "disk"), ("/small", "memory+disk")]);
     assert_eq!(page.keys[0].size >> 20, 3);

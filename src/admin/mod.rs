@@ -279,8 +279,10 @@ async fn keys(State(admin): State<AdminState>, req: axum::extract::Request) -> R
             _ => {}
         }
     }
-    let page = admin.layer.cache().keys(q).await;
-    json_response(StatusCode::OK, &serde_json::to_value(page).unwrap_or(Value::Null))
+    match admin.layer.cache().keys(q).await {
+        Ok(page) => json_response(StatusCode::OK, &serde_json::to_value(page).unwrap_or(Value::Null)),
+        Err(why) => error(StatusCode::BAD_REQUEST, "InvalidArgument", &why),
+    }
 }
 
 /// `limit=N` (1..=1000, default 50) of a report request.

@@ -79,6 +79,11 @@ pub(crate) struct Shown {
     pub(crate) soft_purged: bool,
 }
 
+/// Listings (the key pages of the admin API) kept for their next pages.
+const LISTINGS: usize = 4;
+/// How long a listing's keys are kept.
+const LISTING_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Responses that were not stored, remembered per URI (bounded).
 const NOT_STORED_MEMO: usize = 16 * 1024;
 
@@ -88,6 +93,9 @@ pub(crate) struct LocalCache {
     store: Store,
     /// Why the last response for a URI was not stored, and when.
     not_stored: quick_cache::sync::Cache<CacheKey, (NotStored, std::time::SystemTime)>,
+    /// Sorted keys of recent listings: a page is a slice, not a walk.
+    listings: std::sync::Mutex<std::collections::VecDeque<(u64, std::time::Instant, Arc<[CacheKey]>)>>,
+    next_listing: AtomicU64,
     fills: Fills,
     purges: Arc<Purges>,
     /// Generations of `Vary` markers.
@@ -103,6 +111,8 @@ impl LocalCache {
         LocalCache {
             store: Store::new(opts),
             not_stored: quick_cache::sync::Cache::new(NOT_STORED_MEMO),
+            listings: std::sync::Mutex::default(),
+            next_listing: AtomicU64::new(1),
             fills: Fills::default(),
             purges: Arc::new(Purges::default()),
             generation: AtomicU64::new(1),
@@ -287,32 +297,45 @@ impl LocalCache {
         out
     }
 
-    /// Up to `limit` stored responses whose key is after `after`, in key
-    /// order, that `filter` selects. Walks the whole store (short read
-    /// locks, never a write lock): for the admin API only, off the runtime.
-    pub(crate) fn page(&self, after: Option<&str>, limit: usize, filter: impl Fn(&str, &Entry) -> bool) -> Vec<Shown> {
-        use std::collections::BinaryHeap;
-        let mut heap: BinaryHeap<CacheKey> = BinaryHeap::with_capacity(limit + 1);
-        let mut found = std::collections::HashMap::with_capacity(limit + 1);
+    /// The keys of the stored responses after `after` that `filter`
+    /// selects, unsorted. Walks the whole store (short read locks, never
+    /// a write lock): for the admin API only, off the runtime.
+    pub(crate) fn matching_keys(&self, after: Option<&str>, filter: impl Fn(&str, &Entry) -> bool) -> Vec<CacheKey> {
+        let mut out = Vec::new();
         for (k, v) in self.store.iter() {
-            if after.is_some_and(|a| *k <= *a) || heap.len() == limit && heap.peek().is_some_and(|top| k >= *top) {
+            if after.is_some_and(|a| *k <= *a) {
                 continue;
             }
             let Cached::Entry(entry) = &v else { continue };
-            if !filter(&k, entry) || self.purges.hides(&k, &v) {
-                continue;
-            }
-            heap.push(Arc::clone(&k));
-            found.insert(k, v);
-            if heap.len() > limit
-                && let Some(dropped) = heap.pop()
-            {
-                found.remove(&dropped);
+            if filter(&k, entry) && !self.purges.hides(&k, &v) {
+                out.push(k);
             }
         }
-        let mut out: Vec<Shown> = found.into_iter().filter_map(|(k, v)| self.shown(k, v)).collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+
+    /// The stored response at a store key, as shown.
+    pub(crate) fn shown_at(&self, key: &CacheKey) -> Option<Shown> {
+        let value = self.store.get(key)?;
+        self.shown(Arc::clone(key), value)
+    }
+
+    /// Keeps a listing's sorted keys for its next pages; returns its id.
+    pub(crate) fn keep_listing(&self, keys: Arc<[CacheKey]>) -> u64 {
+        let id = self.next_listing.fetch_add(1, Ordering::Relaxed);
+        let mut kept = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.retain(|(_, made, _)| made.elapsed() < LISTING_KEPT);
+        while kept.len() >= LISTINGS {
+            kept.pop_front();
+        }
+        kept.push_back((id, std::time::Instant::now(), keys));
+        id
+    }
+
+    /// A listing's keys, while it is kept.
+    pub(crate) fn listing(&self, id: u64) -> Option<Arc<[CacheKey]>> {
+        let kept = self.listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter().find(|(i, made, _)| *i == id && made.elapsed() < LISTING_KEPT).map(|(_, _, k)| Arc::clone(k))
     }
 
     fn shown(&self, key: CacheKey, value: Cached) -> Option<Shown> {

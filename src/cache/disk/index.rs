@@ -122,30 +122,14 @@ impl Index {
         hashes
     }
 
-    /// Up to `limit` items whose key is after `after`, in key order, that
-    /// `pred` selects (the admin API's listing).
-    pub(crate) fn page(&self, after: Option<&str>, limit: usize, pred: impl Fn(&Item) -> bool) -> Vec<Item> {
-        let mut heap: std::collections::BinaryHeap<&str> = std::collections::BinaryHeap::with_capacity(limit + 1);
-        let mut kept: HashMap<&str, &Item> = HashMap::with_capacity(limit + 1);
-        for item in self.items.values() {
-            let key = &*item.key;
-            if after.is_some_and(|a| key <= a) || heap.len() == limit && heap.peek().is_some_and(|top| key >= *top) {
-                continue;
-            }
-            if !pred(item) {
-                continue;
-            }
-            heap.push(key);
-            kept.insert(key, item);
-            if heap.len() > limit
-                && let Some(dropped) = heap.pop()
-            {
-                kept.remove(dropped);
-            }
-        }
-        let mut out: Vec<Item> = kept.into_values().cloned().collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        out
+    /// The keys of the items after `after` that `pred` selects, unsorted.
+    pub(crate) fn keys_where(&self, after: Option<&str>, pred: impl Fn(&Item) -> bool) -> Vec<Box<str>> {
+        self.items.values().filter(|i| after.is_none_or(|a| &*i.key > a) && pred(i)).map(|i| i.key.clone()).collect()
+    }
+
+    /// The item of a key, if indexed.
+    pub(crate) fn item(&self, hash: u128, key: &str) -> Option<Item> {
+        self.items.get(&hash).filter(|i| &*i.key == key).cloned()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -478,16 +478,15 @@ impl Disk {
         }
     }
 
-    /// Up to `limit` indexed files whose key is after `after`, in key
-    /// order, that `pred` selects, purged ones left out (the admin API).
-    pub(crate) fn page(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-        pred: impl Fn(&str, &[Box<str>]) -> bool,
-    ) -> Vec<Item> {
-        let items = self.shared.index().page(after, limit, |i| pred(&i.key, &i.tags));
-        items.into_iter().filter(|i| !self.shared.purged_since(i.written, &i.key, &i.tags)).collect()
+    /// The keys of the indexed files after `after` that `pred` selects.
+    pub(crate) fn keys_where(&self, after: Option<&str>, pred: impl Fn(&str, &[Box<str>]) -> bool) -> Vec<Box<str>> {
+        self.shared.index().keys_where(after, |i| pred(&i.key, &i.tags))
+    }
+
+    /// What the index knows of the file for `key` (not purged since).
+    pub(crate) fn item(&self, key: &str) -> Option<Item> {
+        let item = self.shared.index().item(format::key_hash(key), key)?;
+        (!self.shared.purged_since(item.written, &item.key, &item.tags)).then_some(item)
     }
 
     /// Whether a file may hold what `primary` names (until the start-up
