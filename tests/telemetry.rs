@@ -196,6 +196,8 @@ async fn a_miss_and_a_hit_are_server_spans_and_the_fetch_is_a_client_span_the_or
         assert_eq!(s.attr("http.response.body.size"), "5");
         assert_eq!(s.status, StatusCode::Unset);
         assert_eq!(s.parent, "", "no traceparent came in: a root span");
+        assert_eq!(s.attr("tower_cdn.distribution"), "default");
+        assert_eq!(s.attr("tower_cdn.behavior"), "*");
     }
     assert_eq!(m.attr("tower_cdn.result_type"), "Miss");
     assert_eq!(m.attr("tower_cdn.cache_status"), "fwd=uri-miss; fwd-status=200; stored");

@@ -16,7 +16,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /invalidations` with `{"paths": ["/images/*", "/index.html"]}` (optionally `"host"`), `{"tags": [...]}`, or CloudFront's `{"Paths": {"Quantity": 1, "Items": [...]}, "CallerReference": "..."}` | `201 Created`, `Location: /invalidations/ID`, `{"Invalidation": {"Id", "Status", "CreateTime", "InvalidationBatch"}}` |
+//! | `POST /invalidations` with `{"paths": ["/images/*", "/index.html"]}` (optionally `"host"`, and `"mode": "stale"` for a soft purge), `{"tags": [...]}`, or CloudFront's `{"Paths": {"Quantity": 1, "Items": [...]}, "CallerReference": "..."}` | `201 Created`, `Location: /invalidations/ID`, `{"Invalidation": {"Id", "Status", "CreateTime", "InvalidationBatch"}}` |
 //! | `POST /distributions/{id}/invalidations` with paths | the same, for that distribution's hosts only |
 //! | `GET /invalidations/{id}` | `200` with `Status` `InProgress` or `Completed` (and `EntriesRemoved`), or `404` |
 //! | `GET /cache?url=http://HOST/PATH` (optionally `&header=Name:%20value`, repeated) | what the cache does with a GET of that URL, [`CacheHandle::explain`](crate::CacheHandle::explain): distribution, behavior, key, each stored variant (age, freshness, size, tags, tier), and why the last answer was not stored |

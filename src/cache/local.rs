@@ -79,6 +79,9 @@ pub(crate) struct Shown {
     pub(crate) soft_purged: bool,
 }
 
+/// A listing kept for its next pages: its id, when it was made, its keys.
+type Listing = (u64, std::time::Instant, Arc<[CacheKey]>);
+
 /// Listings (the key pages of the admin API) kept for their next pages.
 const LISTINGS: usize = 4;
 /// How long a listing's keys are kept.
@@ -94,7 +97,7 @@ pub(crate) struct LocalCache {
     /// Why the last response for a URI was not stored, and when.
     not_stored: quick_cache::sync::Cache<CacheKey, (NotStored, std::time::SystemTime)>,
     /// Sorted keys of recent listings: a page is a slice, not a walk.
-    listings: std::sync::Mutex<std::collections::VecDeque<(u64, std::time::Instant, Arc<[CacheKey]>)>>,
+    listings: std::sync::Mutex<std::collections::VecDeque<Listing>>,
     next_listing: AtomicU64,
     fills: Fills,
     purges: Arc<Purges>,

@@ -239,7 +239,7 @@ impl Observe {
         };
         #[cfg(feature = "otel")]
         if let Some(span) = &begun.trace {
-            span.record_head(status, cache_status, name, result);
+            span.record_head(status, cache_status, name, result, route.stats.as_deref());
         }
         #[cfg(not(feature = "otel"))]
         let _ = name;

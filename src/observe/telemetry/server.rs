@@ -119,10 +119,22 @@ impl ServerSpan {
 
     /// The response head: its status, the cache's verdict (`Cache-Status`
     /// as this cache, `name`, renders it) and CloudFront's result type.
-    pub(crate) fn record_head(&self, status: StatusCode, cache: Option<&CacheStatus>, name: &str, result: ResultType) {
+    pub(crate) fn record_head(
+        &self,
+        status: StatusCode,
+        cache: Option<&CacheStatus>,
+        name: &str,
+        result: ResultType,
+        route: Option<&crate::observe::routes::RouteStats>,
+    ) {
         let span = self.cx.span();
         if !span.is_recording() {
             return;
+        }
+        if let Some(route) = route {
+            span.set_attribute(KeyValue::new("tower_cdn.distribution", route.distribution.to_string()));
+            span.set_attribute(KeyValue::new("tower_cdn.behavior", route.behavior.to_string()));
+            span.set_attribute(KeyValue::new("tower_cdn.origin", route.origin.to_string()));
         }
         span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
         span.set_attribute(KeyValue::new("tower_cdn.result_type", result.as_str()));
