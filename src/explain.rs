@@ -187,16 +187,23 @@ impl CacheHandle {
 
     fn explain_blocking(&self, url: &str, headers: HeaderMap) -> Result<Explanation, String> {
         let uri: http::Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(format!("{url:?}: give an http:// or https:// URL"));
+        }
         let authority = uri.authority().ok_or_else(|| format!("{url:?} has no host: give http://host/path"))?;
-        // As the key holds it: lower case, with the port when one is given.
-        let host = authority.as_str().rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+        // As the key holds it: lower case, with the port when one is given
+        // (user information is not part of a request's `Host`).
+        let authority = authority.as_str().rsplit('@').next().unwrap_or("");
+        let host = authority.to_ascii_lowercase();
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let mut req = http::Request::get(&path).body(()).map_err(|e| e.to_string())?;
         *req.headers_mut() = headers;
-        let host_value = http::HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let host_value = http::HeaderValue::from_str(authority).map_err(|e| e.to_string())?;
         req.headers_mut().insert(header::HOST, host_value);
         let (mut parts, ()) = req.into_parts();
         let edge = self.edge();
+        // The same canonical target a request gets (400 before any lookup).
+        let refused = crate::flow::normalize_target(&mut parts).err();
         let explained = edge.routes.load().explain(&mut parts);
         let now = edge.now();
         let mut out = Explanation {
@@ -216,6 +223,10 @@ impl CacheHandle {
             not_stored: None,
             why: String::new(),
         };
+        if let Some(why) = refused {
+            out.why = format!("refused before any lookup ({}): a request for it gets 400", why.as_str());
+            return Ok(out);
+        }
         let primary = match (&explained.distribution, explained.key) {
             (None, _) => {
                 out.why = "no distribution answers for this host: requests pass to the app untouched".into();

@@ -18,13 +18,14 @@ pub struct PopularObject {
     pub host: String,
     /// Its path and query.
     pub path: String,
-    /// Requests in the window (may overestimate by up to `error`).
+    /// Requests it surely had in the window (counted since the sketch
+    /// began tracking it; ranked by this).
     pub requests: u64,
-    /// Body bytes sent for it.
+    /// Body bytes sent for those requests.
     pub bytes: u64,
     /// Share of those requests answered from the cache.
     pub hit_ratio: f64,
-    /// The sketch's bound on the overestimate of `requests` (0: exact).
+    /// How many more requests it may have had before it was tracked (0: exact).
     pub error: u64,
 }
 
@@ -34,9 +35,9 @@ pub struct PopularObject {
 pub struct Referrer {
     /// The host of the `Referer` header.
     pub referrer: String,
-    /// Requests in the window (may overestimate by up to `error`).
+    /// Requests it surely sent in the window.
     pub requests: u64,
-    /// The sketch's bound on the overestimate.
+    /// How many more it may have sent before it was tracked (0: exact).
     pub error: u64,
 }
 
@@ -107,8 +108,9 @@ impl CacheHandle {
     }
 
     /// The most requested objects of the last 5 to 10 minutes (a bounded
-    /// Space-Saving sketch: the heaviest are exact, a newcomer's count may
-    /// be overestimated by `error`), with their hit ratio.
+    /// Space-Saving sketch: the heaviest are exact; each count is one the
+    /// object surely had, and `error` how many more it may have had), with
+    /// their hit ratio.
     pub fn popular_objects(&self, by: PopularBy, limit: usize) -> Vec<PopularObject> {
         let reports = &self.edge().observe.metrics.reports;
         reports

@@ -47,6 +47,10 @@ fn finish(
     if let Some(status) = status {
         let key = viewed.routed.object.as_deref().filter(|_| viewed.debug);
         status.render_with_key(&edge.names, code, &mut head.headers, key);
+        if key.is_some() {
+            // Made for the operator who asked: no cache downstream keeps it.
+            head.headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("private, no-store"));
+        }
     }
     for name in &viewed.routed.vary {
         let named = head.headers.get_all(http::header::VARY).iter().any(|v| {
@@ -86,11 +90,6 @@ fn finish(
 
 /// The request header that asks for the cache key in `Cache-Status`.
 const DEBUG_HEADER: http::HeaderName = http::HeaderName::from_static("x-cache-debug");
-
-/// Equal secrets, compared in time that does not depend on where they differ.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
 
 /// CloudFront's `Server-Timing` metrics that the edge knows: the cache
 /// result, the location, the request id and the time to the response head.
@@ -165,10 +164,8 @@ where
         let to_head = req.method() == http::Method::HEAD;
         // `X-Cache-Debug: ADMIN-TOKEN`: the key in `Cache-Status`. Taken
         // off the request (never forwarded) once an admin token exists.
-        let debug = match &*edge.debug_token.load() {
-            Some(token) => req.headers_mut().remove(DEBUG_HEADER).is_some_and(|v| same_secret(v.as_bytes(), token)),
-            None => false,
-        };
+        let debug = edge.debug_token.load().is_some()
+            && req.headers_mut().remove(DEBUG_HEADER).is_some_and(|v| edge.debug_allowed(v.as_bytes()));
         let begun = edge.observe.begin(&mut req);
         let span = crate::observe::span::request_span(&req);
         let viewer = ErrorPageViewer::capture(&edge, &req);

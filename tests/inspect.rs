@@ -121,6 +121,15 @@ async fn explain_names_the_route_the_key_and_each_stored_variant() {
     assert_eq!(off.distribution.as_deref(), Some("off"));
     assert!(!off.enabled && !off.routed && off.why.contains("disabled"), "{off:?}");
     assert!(cache.explain("not a url", HeaderMap::new()).await.is_err());
+    assert!(cache.explain("ftp://www.site.test/page", HeaderMap::new()).await.is_err());
+    // What a request would be refused for, explain says so.
+    for hostile in ["/a%5Cb", "/a/../../etc", "/a%00b", "/api/..%2F..%2Fx"] {
+        let e = cache.explain(&format!("http://www.site.test{hostile}"), HeaderMap::new()).await.unwrap();
+        assert!(!e.routed && e.why.contains("refused"), "{hostile}: {e:?}");
+    }
+    // User information is not part of the host.
+    let e = cache.explain("http://user:pw@www.site.test/page?x=1", HeaderMap::new()).await.unwrap();
+    assert_eq!((e.host.as_str(), e.distribution.as_deref(), e.stored), ("www.site.test", Some("site"), true));
 }
 
 #[tokio::test]
@@ -298,4 +307,13 @@ async fn the_admin_token_in_x_cache_debug_shows_the_cache_key_and_never_reaches_
     assert!(!ask(Some("wrong-token")).await.contains("key="));
     assert!(!ask(None).await.contains("key="));
     assert_eq!(origin.hits("/dbg?v=1"), 2, "the debug header is not in the key");
+    let r = client().get(format!("http://{edge}/dbg?v=1")).header("host", "debug.test").header("x-cache-debug", TOKEN);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "private, no-store", "no cache downstream keeps a debug answer");
+    // Guessing is throttled: after ten wrong tokens in a minute even the
+    // right one is ignored.
+    for _ in 0..10 {
+        assert!(!ask(Some("guess")).await.contains("key="));
+    }
+    assert!(!ask(Some(TOKEN)).await.contains("key="), "the right token still worked after ten wrong guesses");
 }

@@ -329,3 +329,25 @@ async fn a_soft_purge_of_many_entries_sends_bounded_refreshes_only_as_keys_are_a
     assert!(refreshes > 0 && refreshes <= distinct, "{refreshes} refreshes for {distinct} keys asked for");
     assert!(peak.load(Ordering::SeqCst) <= 32, "refreshes at once: {}", peak.load(Ordering::SeqCst));
 }
+
+#[tokio::test]
+async fn a_failing_origin_is_not_asked_again_by_every_request_for_a_soft_purged_entry() {
+    let origin = Origin::start().await;
+    origin.route("/down", Reply::ok("kept").header("cache-control", "max-age=3600"));
+    let layer = layer(&origin);
+    let edge = start_proxy(layer.clone()).await;
+    get(edge, "/down").await;
+    origin.route("/down", Reply::ok("broken").status(500));
+    layer.cache().soft_invalidate(["/down"]).wait().await;
+    // The first request starts a refresh, which fails; the next ones within
+    // the backoff get the stale copy without asking the origin again.
+    assert_eq!(get(edge, "/down").await.1, "kept");
+    assert!(eventually(|| origin.hits("/down") == 2).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..10 {
+        let (status, text) = get(edge, "/down").await;
+        assert_eq!(text, "kept", "{status}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(origin.hits("/down"), 2, "a failing origin was asked again within the backoff");
+}

@@ -249,7 +249,8 @@ async fn an_incoming_traceparent_is_the_parent_and_a_malformed_one_is_ignored() 
     // The origin gets the edge's span as parent, not the client's header.
     assert_eq!(origin_traceparent(&origin, "/p"), (trace.to_owned(), f.span_id.clone(), "01".to_owned()));
     let state = origin.last_headers("/p").unwrap();
-    assert_eq!(state.get("tracestate").map(|v| v.to_str().unwrap()), Some("vendor=v1"), "tracestate travels on");
+    // A viewer's tracestate is free-form and the answer may be shared: not forwarded.
+    assert!(!state.contains_key("tracestate"), "a viewer's tracestate reached the origin");
 
     for bad in ["00-zz-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "garbage"] {
         let r = c.get(format!("http://{edge}/p")).header("traceparent", bad).send().await.unwrap();

@@ -152,7 +152,11 @@ async fn reload_config(State(admin): State<AdminState>) -> Response {
 /// A JSON response.
 fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut resp = (status, value.to_string()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Operators' data: never kept by a cache on the way, never sniffed.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
 }
 

@@ -89,13 +89,15 @@ const LISTING_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Responses that were not stored, remembered per URI (bounded).
 const NOT_STORED_MEMO: usize = 16 * 1024;
+/// Bytes of keys the memo holds at most (long URLs count for what they take).
+const NOT_STORED_MEMO_BYTES: u64 = 2 << 20;
 
 /// This edge's cache.
 #[derive(Debug)]
 pub(crate) struct LocalCache {
     store: Store,
     /// Why the last response for a URI was not stored, and when.
-    not_stored: quick_cache::sync::Cache<CacheKey, (NotStored, std::time::SystemTime)>,
+    not_stored: super::store::Memo<(NotStored, std::time::SystemTime)>,
     /// Sorted keys of recent listings: a page is a slice, not a walk.
     listings: std::sync::Mutex<std::collections::VecDeque<Listing>>,
     next_listing: AtomicU64,
@@ -113,7 +115,7 @@ impl LocalCache {
     pub(crate) fn new(opts: StoreOptions, #[cfg(feature = "disk")] disk: Option<Arc<super::disk::Disk>>) -> Self {
         LocalCache {
             store: Store::new(opts),
-            not_stored: quick_cache::sync::Cache::new(NOT_STORED_MEMO),
+            not_stored: super::store::Memo::new(NOT_STORED_MEMO, NOT_STORED_MEMO_BYTES),
             listings: std::sync::Mutex::default(),
             next_listing: AtomicU64::new(1),
             fills: Fills::default(),
@@ -198,6 +200,11 @@ impl LocalCache {
             _ => self.store.insert(Arc::clone(primary), entry),
         }
         Some(arc)
+    }
+
+    /// Whether `entry` is still what is stored at `store_key`.
+    pub(crate) fn still_holds(&self, store_key: &str, entry: &Arc<Entry>) -> bool {
+        matches!(self.store.get(store_key), Some(Cached::Entry(e)) if Arc::ptr_eq(&e, entry))
     }
 
     /// Forgets one stored response (outdated by the origin's answer).

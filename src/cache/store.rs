@@ -48,6 +48,46 @@ impl Weighter<CacheKey, Cached> for EntryWeighter {
     }
 }
 
+/// A small bounded map beside the store (what the edge remembers about
+/// keys it did not store), weighed by its keys' length so long URLs count
+/// for what they take.
+pub struct Memo<V: Clone> {
+    map: Cache<CacheKey, V, KeyWeight>,
+}
+
+/// Weighs a memo's item by its key's length.
+#[derive(Clone)]
+pub struct KeyWeight;
+
+impl<V> Weighter<CacheKey, V> for KeyWeight {
+    fn weight(&self, key: &CacheKey, _: &V) -> u64 {
+        key.len() as u64 + 64
+    }
+}
+
+impl<V: Clone> std::fmt::Debug for Memo<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo").field("len", &self.map.len()).finish()
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    /// About `items` entries, at most `bytes` of keys.
+    pub fn new(items: usize, bytes: u64) -> Self {
+        Memo { map: Cache::with_weighter(items, bytes, KeyWeight) }
+    }
+
+    /// Remembers `value` for `key`.
+    pub fn insert(&self, key: CacheKey, value: V) {
+        self.map.insert(key, value);
+    }
+
+    /// What is remembered for `key`.
+    pub fn get(&self, key: &str) -> Option<V> {
+        self.map.get(key)
+    }
+}
+
 /// Sizing of the store.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {

@@ -47,16 +47,55 @@ pub(crate) struct Edge {
     /// The admin token: a request that carries it in `X-Cache-Debug` gets
     /// its cache key in `Cache-Status` (RFC 9211 §2.7).
     pub(crate) debug_token: arc_swap::ArcSwapOption<Box<[u8]>>,
+    /// Wrong `X-Cache-Debug` tokens in the current minute (and when it
+    /// began): past [`DEBUG_GUESSES`], none is accepted until it ends.
+    debug_failures: Mutex<(std::time::Instant, u32)>,
+    /// Keys whose last background refresh failed, until when none is tried.
+    refresh_failed: Mutex<std::collections::HashMap<Arc<str>, std::time::Instant>>,
     /// Background refreshes (stale-while-revalidate, soft purges) running
     /// at once are bounded: past the bound a stale answer is served
     /// without starting another, and a later request refreshes it.
     pub(crate) refresh_slots: Arc<tokio::sync::Semaphore>,
 }
 
+/// Wrong `X-Cache-Debug` tokens a minute before the header is ignored for
+/// the rest of it: the public listener is no place to guess the admin
+/// token at speed.
+pub(crate) const DEBUG_GUESSES: u32 = 10;
+
+/// How long a key whose background refresh failed is not refreshed again
+/// in the background (its stale answer still goes out where allowed).
+pub(crate) const REFRESH_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Most background refreshes in flight at once per layer.
 pub(crate) const MAX_BACKGROUND_REFRESHES: usize = 32;
 
 impl Edge {
+    /// Whether `given` (an `X-Cache-Debug` value) is the admin token,
+    /// compared in constant time; wrong ones are counted, and past
+    /// [`DEBUG_GUESSES`] in a minute no value is accepted until it ends.
+    pub(crate) fn debug_allowed(&self, given: &[u8]) -> bool {
+        let Some(token) = &*self.debug_token.load() else { return false };
+        let same =
+            given.len() == token.len() && given.iter().zip(token.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let mut failures = self.debug_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.0.elapsed() >= std::time::Duration::from_secs(60) {
+            *failures = (std::time::Instant::now(), 0);
+        }
+        if failures.1 >= DEBUG_GUESSES {
+            return false;
+        }
+        if !same {
+            failures.1 += 1;
+            if failures.1 == DEBUG_GUESSES {
+                tracing::warn!(
+                    "{DEBUG_GUESSES} wrong X-Cache-Debug tokens in a minute: the header is ignored until it ends"
+                );
+            }
+        }
+        same
+    }
+
     /// A slot for one background refresh, if fewer than
     /// [`MAX_BACKGROUND_REFRESHES`] are running.
     pub(crate) fn refresh_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
@@ -123,8 +162,27 @@ impl Edge {
             names,
             unsliced: Mutex::default(),
             debug_token: arc_swap::ArcSwapOption::empty(),
+            debug_failures: Mutex::new((std::time::Instant::now(), 0)),
+            refresh_failed: Mutex::default(),
             refresh_slots: Arc::new(tokio::sync::Semaphore::new(MAX_BACKGROUND_REFRESHES)),
         }
+    }
+
+    /// Whether a background refresh of `key` is held back (its last one
+    /// failed a moment ago: the stale answer goes out without another).
+    pub(crate) fn refresh_held(&self, key: &str) -> bool {
+        let map = self.refresh_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key).is_some_and(|until| std::time::Instant::now() < *until)
+    }
+
+    /// Holds background refreshes of `key` back for [`REFRESH_BACKOFF`]
+    /// (bounded memo: full, it starts over).
+    pub(crate) fn hold_refresh(&self, key: &str) {
+        let mut map = self.refresh_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= 10_000 {
+            map.clear();
+        }
+        map.insert(Arc::from(key), std::time::Instant::now() + REFRESH_BACKOFF);
     }
 
     /// Whether range requests for `primary` skip slicing for now.

@@ -44,11 +44,11 @@ use crate::status::{CacheStatus, Fwd, NotStored};
 pub(crate) use error_page::{
     Viewer as ErrorPageViewer, is_candidate as error_page_candidate, substitute as error_page,
 };
-pub(crate) use origin_bound::record_fetch;
 use origin_bound::{
-    bypass, forward, forward_parts, invalidate_uri, normalize_target, origin_parts, origin_request_hook,
-    prepare_forwarding, refresh_in_background, tunnel,
+    bypass, forward, forward_parts, invalidate_uri, origin_parts, origin_request_hook, prepare_forwarding,
+    refresh_in_background, tunnel,
 };
+pub(crate) use origin_bound::{normalize_target, record_fetch};
 use task::{FillTask, LeaderOutcome, Prior};
 
 /// Extra time a follower waits for the leader's head beyond the origin's

@@ -45,7 +45,7 @@ pub(super) const CLIENT_ONLY: [header::HeaderName; 6] = [
 /// [`target`]), so the key and every origin request name the same
 /// resource. An absolute-form target's authority becomes the `Host`
 /// (RFC 9112 §3.2.2).
-pub(super) fn normalize_target(parts: &mut Parts) -> Result<(), target::BadTarget> {
+pub(crate) fn normalize_target(parts: &mut Parts) -> Result<(), target::BadTarget> {
     let path = parts.uri.path();
     if !path.is_empty() && !path.starts_with('/') {
         return Err(target::BadTarget::NotOriginForm);
@@ -267,9 +267,13 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
 {
     // The origin's load stays bounded whatever the traffic: past the
     // bound, the stale answer goes out and a later request refreshes.
+    if edge.refresh_held(&fill_key) {
+        return;
+    }
     let Some(slot) = edge.refresh_slot() else {
         return;
     };
+    let (before, store_key) = (Arc::clone(&prior.entry), Arc::clone(&prior.store_key));
     let Some((writer, registration)) = edge.cache.lead_pinned(&fill_key) else {
         return;
     };
@@ -283,8 +287,15 @@ pub(super) fn refresh_in_background<S, ReqB, ResB>(
     let handle = tokio::spawn(async move {
         // A hook that fails drops the fill: nothing stored, the stale entry stays.
         let _slot = slot;
+        let edge = Arc::clone(&task.edge);
         if origin_request_hook(&task.edge, &task.behavior, &mut origin_req).await.is_ok() {
             task.run(inner, origin_req, body, None::<oneshot::Sender<LeaderOutcome<S::Error>>>).await;
+        }
+        // Nothing replaced the stale entry: the refresh failed (the origin
+        // is down or erring). Later requests get the stale answer without
+        // sending it another request for a few seconds.
+        if edge.cache.still_holds(&store_key, &before) {
+            edge.hold_refresh(&fill_key);
         }
         drop(refresh);
     });

@@ -3,9 +3,11 @@
 //! by result, status class and bytes over time.
 //!
 //! Popular objects and referrers use a Space-Saving sketch (Metwally et
-//! al.): a bounded table per shard that keeps the heaviest keys exactly
-//! and overestimates a newcomer by at most the smallest count it replaced
-//! (reported as `error`). Each sketch covers a sliding window made of the
+//! al.): a bounded table per shard that keeps the heaviest keys exactly;
+//! a newcomer takes the place (and the count) of the smallest one. Reports
+//! give the count a key surely had (what it got since it entered the
+//! table) and rank by it, with `error` the most it may have had besides,
+//! so a flood of one-off keys cannot push junk to the top. Each sketch covers a sliding window made of the
 //! current and the previous period of [`PERIOD_SECS`], so a report covers
 //! the last 5 to 10 minutes. The timeline keeps one bucket per minute for
 //! the last hour. Updates are a hash, an uncontended lock of one shard
@@ -82,16 +84,19 @@ impl Reports {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub(crate) struct Heavy {
     pub(crate) key: String,
+    /// Requests it surely had (since it entered the table).
     pub(crate) requests: u64,
+    /// Body bytes of those requests.
     pub(crate) bytes: u64,
+    /// Of those requests, hits.
     pub(crate) hits: u64,
-    /// How much `requests` may overestimate (0: exact).
+    /// How many more requests it may have had before it entered (0: exact).
     pub(crate) error: u64,
 }
 
 impl Heavy {
     pub(crate) fn hit_ratio(&self) -> f64 {
-        if self.requests == 0 { 0.0 } else { self.hits as f64 / self.requests as f64 }
+        if self.requests == 0 { 0.0 } else { (self.hits as f64 / self.requests as f64).min(1.0) }
     }
 }
 
@@ -182,7 +187,13 @@ impl Sketch {
         }
         let mut out: Vec<Heavy> = merged
             .into_iter()
-            .map(|(k, c)| Heavy { key: k.into(), requests: c.requests, bytes: c.bytes, hits: c.hits, error: c.error })
+            .map(|(k, c)| Heavy {
+                key: k.into(),
+                requests: c.requests.saturating_sub(c.error),
+                bytes: c.bytes,
+                hits: c.hits,
+                error: c.error,
+            })
             .collect();
         out.sort_by(|a, b| {
             let (x, y) = if by_bytes { (b.bytes, a.bytes) } else { (b.requests, a.requests) };
@@ -321,7 +332,11 @@ mod tests {
         let top = r.popular(1000, false, 2);
         assert_eq!(top[0].key, "hot");
         assert_eq!(top[1].key, "warm");
-        assert!(top[0].requests >= 500 && top[0].requests - top[0].error <= 500, "{top:?}");
+        assert!(top[0].requests <= 501 && top[0].requests + top[0].error >= 500, "{top:?}");
+        // A key seen once after the flood is not ranked by what it replaced.
+        r.record(&sample(1000, "once-more", ResultType::Miss));
+        let ranked = r.popular(1000, false, 3);
+        assert!(ranked.iter().all(|h| h.key != "once-more"), "{ranked:?}");
         assert!(top[0].hit_ratio() > 0.0);
     }
 

@@ -270,6 +270,22 @@ impl Routes {
         let Some(behavior) = match_behavior(&dist.behaviors, root_object.unwrap_or(parts.uri.path())) else {
             return out;
         };
+        // As `resolve`: a path a lenient origin would read as another
+        // behavior's is refused.
+        match lenient_reading(parts.uri.path()) {
+            Ok(Cow::Borrowed(_)) => {}
+            Ok(Cow::Owned(read)) => match self.route(host.as_deref(), &read) {
+                Route::Behavior { behavior: other, .. } if Arc::ptr_eq(other, behavior) => {}
+                _ => {
+                    out.key = Some(Err(Refusal::AmbiguousPath));
+                    return out;
+                }
+            },
+            Err(_) => {
+                out.key = Some(Err(Refusal::AmbiguousPath));
+                return out;
+            }
+        }
         if behavior.trusted_keys.is_some() {
             gate::strip(parts);
         }

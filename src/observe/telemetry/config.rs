@@ -55,7 +55,9 @@ impl TelemetryConfig {
 
     /// The URL spans are posted to: the endpoint's path + `/v1/traces`.
     pub(crate) fn traces_url(&self) -> String {
-        format!("{}/v1/traces", self.endpoint.trim_end_matches('/'))
+        // An endpoint given with the signal path already is taken as it is.
+        let base = self.endpoint.trim_end_matches('/');
+        if base.ends_with("/v1/traces") { base.to_owned() } else { format!("{base}/v1/traces") }
     }
 
     /// The first invalid setting, named as the TOML file names it.
@@ -109,5 +111,6 @@ mod tests {
     fn traces_go_to_v1_traces_under_the_endpoint() {
         assert_eq!(TelemetryConfig::otlp("http://h:4318").traces_url(), "http://h:4318/v1/traces");
         assert_eq!(TelemetryConfig::otlp("http://h:4318/otel/").traces_url(), "http://h:4318/otel/v1/traces");
+        assert_eq!(TelemetryConfig::otlp("http://h:4318/v1/traces").traces_url(), "http://h:4318/v1/traces");
     }
 }

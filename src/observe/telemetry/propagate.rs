@@ -43,11 +43,15 @@ pub(super) fn extract(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract_with_context(&Context::new(), &Extract(headers))
 }
 
-/// Replaces whatever trace context `headers` carry with `cx`'s span.
+/// Replaces whatever trace context `headers` carry with `cx`'s span: a
+/// `traceparent` only. A viewer's `tracestate` (free-form vendor data) is
+/// never forwarded: the origin's answer may be stored and shared, so what
+/// reaches it stays within the key's headers and a neutral set.
 pub(super) fn inject(cx: &Context, headers: &mut HeaderMap) {
     headers.remove(TRACEPARENT);
     headers.remove(TRACESTATE);
     TraceContextPropagator::new().inject_context(cx, &mut Inject(headers));
+    headers.remove(TRACESTATE);
 }
 
 /// `(trace id, span id)` in lower-case hex, as `traceparent` writes them.
