@@ -12,25 +12,11 @@ use std::time::Duration;
 
 use browser::Browser;
 use fantoccini::Locator;
-use support::{Origin, Reply, cache_status, client, eventually, start_proxy};
+use support::{Origin, Reply, cache_status, client, eventually, start_admin, start_proxy};
 use tower::ServiceExt as _;
 use tower_cdn::{CacheBehavior, CachePolicy, CdnLayer, ClientAddr, Distribution, Origin as CdnOrigin};
 
 const TOKEN: &str = "dashboard-token-7";
-
-/// Serves the admin router on 127.0.0.1:0 (the dev proxy's accept loop).
-async fn start_admin(layer: &CdnLayer, token: Option<&str>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = tower_cdn::admin::router(layer, token);
-    tokio::spawn(tower_cdn::cli::serve::serve(
-        listener,
-        router,
-        tower_cdn::cli::serve::ServeOptions::default(),
-        std::future::pending(),
-    ));
-    addr
-}
 
 /// One distribution, `site`, for `site.test`, caching the origin's answers.
 async fn site() -> (Origin, CdnLayer, SocketAddr) {

@@ -8,22 +8,10 @@ use std::net::SocketAddr;
 
 use http::HeaderMap;
 use serde_json::Value;
-use support::{Origin, Reply, client, start_proxy};
+use support::{Origin, Reply, client, start_admin, start_proxy};
 use tower_cdn::{CacheBehavior, CdnLayer, Distribution, KeyQuery, Origin as CdnOrigin, OriginRequestPolicy, Select};
 
 const TOKEN: &str = "inspect-token";
-
-async fn start_admin(layer: &CdnLayer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tower_cdn::cli::serve::serve(
-        listener,
-        tower_cdn::admin::router(layer, Some(TOKEN)),
-        tower_cdn::cli::serve::ServeOptions::default(),
-        std::future::pending(),
-    ));
-    addr
-}
 
 async fn admin_get(admin: SocketAddr, path_and_query: &str) -> (u16, Value) {
     let r = client().get(format!("http://{admin}{path_and_query}")).bearer_auth(TOKEN).send().await.unwrap();
@@ -139,7 +127,7 @@ async fn explain_remembers_why_the_last_answer_was_not_stored() {
     origin.route("/cookie", Reply::ok("c").header("cache-control", "max-age=60").header("set-cookie", "a=1"));
     let layer = CdnLayer::builder().origin(CdnOrigin::http(origin.url())).build().unwrap();
     let edge = start_proxy(layer.clone()).await;
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     // Nothing requested yet: nothing remembered.
     let (code, before) = admin_get(admin, "/cache?url=http%3A%2F%2Fsite.test%2Fprivate").await;
     assert_eq!(code, 200, "{before}");
@@ -216,7 +204,7 @@ async fn keys_are_listed_in_pages_by_host_prefix_and_tag() {
     q.limit = 1000;
     assert_eq!(cache.keys(q).await.unwrap().keys.len(), 50);
 
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     let (code, v) = admin_get(admin, "/cache/keys?host=b.test&limit=20").await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["keys"].as_array().unwrap().len(), 20);
@@ -298,7 +286,7 @@ async fn the_admin_token_in_x_cache_debug_shows_the_cache_key_and_never_reaches_
     assert_eq!(origin.last_headers("/dbg?v=1").unwrap()["x-cache-debug"], "anything");
     layer.cache().invalidate_all().wait().await;
 
-    let _admin = start_admin(&layer).await;
+    let _admin = start_admin(&layer, Some(TOKEN)).await;
     let status = ask(Some(TOKEN)).await;
     assert!(status.contains("key=\"debug.test%1F/dbg?v=1"), "{status}");
     assert!(!origin.last_headers("/dbg?v=1").unwrap().contains_key("x-cache-debug"), "the token leaked to the origin");

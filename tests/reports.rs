@@ -8,23 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
-use support::{Origin, Reply, client, eventually, start_proxy};
+use support::{Origin, Reply, client, eventually, start_admin, start_proxy};
 use tokio::sync::Notify;
 use tower_cdn::{CacheBehavior, CdnLayer, Distribution, Origin as CdnOrigin, PopularBy};
 
 const TOKEN: &str = "reports-token";
-
-async fn start_admin(layer: &CdnLayer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tower_cdn::cli::serve::serve(
-        listener,
-        tower_cdn::admin::router(layer, Some(TOKEN)),
-        tower_cdn::cli::serve::ServeOptions::default(),
-        std::future::pending(),
-    ));
-    addr
-}
 
 async fn admin_get(admin: SocketAddr, path: &str) -> Value {
     let r = client().get(format!("http://{admin}{path}")).bearer_auth(TOKEN).send().await.unwrap();
@@ -72,7 +60,7 @@ async fn counters_are_kept_per_distribution_behavior_and_origin() {
     origin.route("/img", Reply::ok(vec![b'i'; 1000]).header("cache-control", "max-age=600"));
     let layer = layer(&origin);
     let edge = start_proxy(layer.clone()).await;
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     for _ in 0..4 {
         get(edge, "www.site.test", "/api/a", None).await;
     }
@@ -139,7 +127,7 @@ async fn popular_objects_referrers_and_the_timeline() {
     origin.route("/err", Reply::ok("no").status(503));
     let layer = layer(&origin);
     let edge = start_proxy(layer.clone()).await;
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     for _ in 0..10 {
         get(edge, "www.site.test", "/hot", Some("https://news.example/story?id=1")).await;
     }

@@ -10,23 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Origin, Reply, cache_status, client, eventually, start_proxy};
+use support::{Origin, Reply, cache_status, client, eventually, start_admin, start_proxy};
 use tower_cdn::{CdnLayer, Origin as CdnOrigin};
 
 const TOKEN: &str = "soft-token";
-
-async fn start_admin(layer: &CdnLayer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = tower_cdn::admin::router(layer, Some(TOKEN));
-    tokio::spawn(tower_cdn::cli::serve::serve(
-        listener,
-        router,
-        tower_cdn::cli::serve::ServeOptions::default(),
-        std::future::pending(),
-    ));
-    addr
-}
 
 async fn admin_post(admin: SocketAddr, body: &str) -> (u16, Value) {
     let r = client()
@@ -73,7 +60,7 @@ async fn a_soft_purged_entry_is_served_stale_once_while_one_refresh_fetches_the_
     origin.route("/page", reply("version 1", "\"v1\""));
     let layer = layer(&origin);
     let edge = start_proxy(layer.clone()).await;
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     get(edge, "/page").await;
     assert!(get(edge, "/page").await.0.contains("hit"));
 
@@ -166,7 +153,7 @@ async fn a_soft_tag_purge_of_many_entries_under_load_costs_one_fetch_per_key() {
     }
     let layer = layer(&origin);
     let edge = start_proxy(layer.clone()).await;
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     for i in 0..KEYS {
         get(edge, &format!("/p/{i}")).await;
     }
@@ -225,7 +212,7 @@ async fn the_admin_api_rejects_an_unknown_purge_mode_and_purge_takes_a_mode_head
     origin.route("/a", Reply::ok("a").header("cache-control", "max-age=3600"));
     let layer = layer(&origin);
     let edge = start_proxy(layer.clone()).await;
-    let admin = start_admin(&layer).await;
+    let admin = start_admin(&layer, Some(TOKEN)).await;
     get(edge, "/a").await;
     let (code, body) = admin_post(admin, r#"{"paths": ["/a"], "mode": "gentle"}"#).await;
     assert_eq!(code, 400, "{body}");

@@ -320,6 +320,21 @@ fn body_stream(body: Bytes, reply: Reply) -> impl futures_util::Stream<Item = Re
     })
 }
 
+/// Serves `layer`'s admin router (with `token`, or loopback-only without)
+/// on 127.0.0.1:0 with the dev proxy's accept loop.
+#[allow(dead_code)]
+pub async fn start_admin(layer: &CdnLayer, token: Option<&str>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tower_cdn::cli::serve::serve(
+        listener,
+        tower_cdn::admin::router(layer, token),
+        tower_cdn::cli::serve::ServeOptions::default(),
+        std::future::pending(),
+    ));
+    addr
+}
+
 /// Runs the dev proxy's server loop with `layer` in front of "no app"
 /// (the standalone proxy), on 127.0.0.1:0.
 pub async fn start_proxy(layer: CdnLayer) -> SocketAddr {
