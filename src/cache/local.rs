@@ -151,8 +151,10 @@ impl LocalCache {
     /// any (through the URI's `Vary` marker, RFC 9111 §4.1).
     pub(crate) fn lookup(&self, primary: &CacheKey, headers: &HeaderMap) -> Lookup {
         let get = |key: &str| self.store.get(key).filter(|v| !self.purges.hides(key, v));
+        // Free unless an invalidation is in progress (a hit clones nothing).
         let soft = |key: &str, entry: &Arc<Entry>| {
-            entry.is_soft_purged() || self.purges.softens(key, &Cached::Entry(Arc::clone(entry)))
+            entry.is_soft_purged()
+                || (self.purges.in_progress() && self.purges.softens(key, &Cached::Entry(Arc::clone(entry))))
         };
         match get(primary) {
             None => Lookup::Miss,

@@ -175,6 +175,11 @@ impl Purges {
         self.covered(key, value, Mode::Remove)
     }
 
+    /// Whether any invalidation is in progress.
+    pub(crate) fn in_progress(&self) -> bool {
+        self.active.load(Ordering::Acquire) != 0
+    }
+
     /// `true` if an active soft rule marks this (older) value stale. Free
     /// when no invalidation is in progress.
     pub(crate) fn softens(&self, key: &str, value: &Cached) -> bool {

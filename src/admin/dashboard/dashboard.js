@@ -4,7 +4,7 @@
 // API only ever goes into the page as text (see view.js).
 
 import { ApiError, api, describe, hasToken, onUnauthorized, optional, setToken } from "./api.js";
-import { explainLink } from "./explain.js";
+import { objectRow } from "./explain.js";
 import "./keys.js";
 import "./purge.js";
 import { $, bytes, count, draw, el, lookups, num, percent, rate, seconds, sum, text } from "./view.js";
@@ -144,11 +144,7 @@ async function showPopular() {
     return;
   }
   const rows = (report.objects || []).map((o) => {
-    const tr = document.createElement("tr");
-    tr.appendChild(el("td", "mono", o.host));
-    const path = el("td", "mono");
-    path.appendChild(explainLink(o.host, o.path));
-    tr.appendChild(path);
+    const tr = objectRow(o.host, o.path);
     tr.appendChild(el("td", "num", num(o.requests)));
     tr.appendChild(el("td", "num", bytes(o.bytes)));
     tr.appendChild(el("td", "num", percent(o.hit_ratio)));

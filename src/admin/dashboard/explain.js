@@ -85,7 +85,7 @@ $("explain-form").addEventListener("submit", (ev) => {
 });
 
 /** A button that fills the explain box with this URL and explains it. */
-export function explainLink(host, path) {
+function explainLink(host, path) {
   const b = el("button", "link", path);
   b.type = "button";
   b.title = "explain this URL";
@@ -95,4 +95,14 @@ export function explainLink(host, path) {
     $("explain-section").scrollIntoView({ block: "nearest" });
   });
   return b;
+}
+
+/** A table row that starts with an object's host and its path (which explains it). */
+export function objectRow(host, path) {
+  const tr = document.createElement("tr");
+  tr.appendChild(el("td", "mono", host));
+  const cell = el("td", "mono");
+  cell.appendChild(explainLink(host, path));
+  tr.appendChild(cell);
+  return tr;
 }

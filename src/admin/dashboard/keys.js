@@ -1,7 +1,7 @@
 // Stored objects: pages of GET /cache/keys by host, path prefix or tag.
 
 import { describe, optional } from "./api.js";
-import { explainLink } from "./explain.js";
+import { objectRow } from "./explain.js";
 import { $, bytes, el, freshness, seconds, text } from "./view.js";
 
 const KEYS_PAGE = 50;
@@ -26,11 +26,7 @@ async function listKeys(more) {
       return;
     }
     const rows = (page.keys || []).map((k) => {
-      const tr = document.createElement("tr");
-      tr.appendChild(el("td", "mono", k.host));
-      const path = el("td", "mono");
-      path.appendChild(explainLink(k.host, k.path));
-      tr.appendChild(path);
+      const tr = objectRow(k.host, k.path);
       tr.appendChild(el("td", "num", bytes(k.size)));
       tr.appendChild(el("td", "num", seconds(k.age)));
       const fresh = el("td");
