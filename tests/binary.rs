@@ -2,40 +2,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use support::proxy::Proxy;
 use support::{Origin, Reply, cache_status, client, x_cache};
-
-struct Proxy {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Proxy {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tower-cdn");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    Proxy { url: url.to_owned(), child }
-}
 
 #[tokio::test]
 async fn demo_origin_shows_miss_then_hit() {
-    let proxy = start(&["--listen", "127.0.0.1:0"]);
+    let proxy = Proxy::start(["--listen", "127.0.0.1:0"]);
     let c = client();
     let a = c.get(format!("{}/hello", proxy.url)).send().await.unwrap();
     assert_eq!(a.status(), 200);
@@ -52,7 +26,8 @@ async fn demo_origin_shows_miss_then_hit() {
 async fn proxies_and_caches_a_given_origin() {
     let origin = Origin::start().await;
     origin.route("/x", Reply::ok("from origin").header("cache-control", "max-age=30"));
-    let proxy = start(&["--listen", ":0", "--origin", &origin.url(), "--capacity", "16MiB", "--default-ttl", "1h"]);
+    let proxy =
+        Proxy::start(["--listen", ":0", "--origin", &origin.url(), "--capacity", "16MiB", "--default-ttl", "1h"]);
     let c = client();
     for _ in 0..3 {
         let r = c.get(format!("{}/x", proxy.url)).send().await.unwrap();
@@ -89,9 +64,9 @@ async fn error_caching_and_the_viewer_scheme_have_flags() {
     let origin = Origin::start().await;
     origin.route("/missing", Reply::ok("no such page").status(404));
     // Default: CloudFront caches the 404 for 10 s.
-    let cached = start(&["--listen", ":0", "--origin", &origin.url()]);
+    let cached = Proxy::start(["--listen", ":0", "--origin", &origin.url()]);
     // 0s: only as long as the origin says (it says nothing).
-    let uncached = start(&["--listen", ":0", "--origin", &origin.url(), "--error-caching-min-ttl", "0s"]);
+    let uncached = Proxy::start(["--listen", ":0", "--origin", &origin.url(), "--error-caching-min-ttl", "0s"]);
     let c = client();
     for proxy in [&cached, &uncached] {
         for _ in 0..2 {
@@ -104,7 +79,7 @@ async fn error_caching_and_the_viewer_scheme_have_flags() {
     }
     assert_eq!(origin.hits("/missing"), 1 + 2);
 
-    let https = start(&["--listen", ":0", "--origin", &origin.url(), "--viewer-scheme", "https"]);
+    let https = Proxy::start(["--listen", ":0", "--origin", &origin.url(), "--viewer-scheme", "https"]);
     assert_eq!(c.get(format!("{}/missing", https.url)).send().await.unwrap().status(), 404);
     let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).args(["--viewer-scheme", "ftp"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -121,9 +96,9 @@ async fn stale_windows_have_flags_and_file_settings() {
     let dir = tempfile::Builder::new().prefix("tower-cdn-stale-").tempdir().unwrap();
     let file = dir.path().join("cdn.toml");
     std::fs::write(&file, format!("stale_if_error = \"1h\"\n[[distributions]]\nid = \"d\"\n[distributions.origins.o]\nkind = \"http\"\nurl = \"{}\"\n[distributions.default_behavior]\norigin = \"o\"\n", origin.url())).unwrap();
-    let by_flag = start(&["--listen", ":0", "--origin", &origin.url(), "--stale-if-error", "1h"]);
-    let by_file = start(&["--listen", ":0", "--config", file.to_str().unwrap()]);
-    let default = start(&["--listen", ":0", "--origin", &origin.url()]);
+    let by_flag = Proxy::start(["--listen", ":0", "--origin", &origin.url(), "--stale-if-error", "1h"]);
+    let by_file = Proxy::start(["--listen", ":0", "--config", file.to_str().unwrap()]);
+    let default = Proxy::start(["--listen", ":0", "--origin", &origin.url()]);
     let c = client();
     for (i, proxy) in [&by_flag, &by_file, &default].into_iter().enumerate() {
         let path = format!("/s{i}");
@@ -146,8 +121,8 @@ async fn stale_windows_have_flags_and_file_settings() {
     let doomed = Origin::start().await;
     let reply = Reply::ok("v1").header("cache-control", "max-age=0").header("etag", "\"v1\"");
     doomed.route("/gone", reply.header("connection", "close"));
-    let default = start(&["--listen", ":0", "--origin", &doomed.url()]);
-    let off = start(&["--listen", ":0", "--origin", &doomed.url(), "--stale-if-unreachable", "0s"]);
+    let default = Proxy::start(["--listen", ":0", "--origin", &doomed.url()]);
+    let off = Proxy::start(["--listen", ":0", "--origin", &doomed.url(), "--stale-if-unreachable", "0s"]);
     for proxy in [&default, &off] {
         assert_eq!(c.get(format!("{}/gone", proxy.url)).send().await.unwrap().text().await.unwrap(), "v1");
     }

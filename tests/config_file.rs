@@ -3,10 +3,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use support::proxy::Proxy;
 use support::{Origin, Reply, client};
 use tower_cdn::config::from_toml_str;
 
@@ -194,23 +194,15 @@ async fn the_proxy_serves_a_config_file_and_flags_override_its_globals() {
         .replace("[[distributions]]", "listen = \"127.0.0.1:1\"\ncapacity = \"1MiB\"\n[[distributions]]");
     let file = temp_file("serve.toml", &text);
     // The file's listen address and capacity would fail; the flags win.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-        .args(["--listen", "127.0.0.1:0", "--capacity", "64MiB", "--config"])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    let args = ["--listen", "127.0.0.1:0", "--capacity", "64MiB", "--config"];
+    let proxy = Proxy::start(args.iter().map(std::ffi::OsStr::new).chain([file.as_os_str()]));
+    let url = &proxy.url;
     let c = client();
     let ok = c.get(format!("{url}/x")).header("host", "site.test").send().await.unwrap();
     let ok = (ok.status().as_u16(), ok.text().await.unwrap());
     let unknown = c.get(format!("{url}/x")).header("host", "other.test").send().await.unwrap();
     let unknown = (unknown.status().as_u16(), unknown.text().await.unwrap());
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(proxy);
     assert_eq!(ok, (200, "from web".to_owned()));
     assert_eq!(unknown, (404, "404 Not Found: no distribution is configured for this host\n".to_owned()));
 }

@@ -9,19 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use support::{Origin, Reply, cache_status, client, start_proxy};
+use support::{Origin, Reply, cache_status, client, get_with as get, start_proxy};
 use tower_cdn::{CacheHint, CdnLayer, Hooks, Origin as OriginCfg};
 
 fn layer(origin: &Origin, hooks: Hooks) -> CdnLayer {
     CdnLayer::builder().origin(OriginCfg::http(origin.url())).standalone(true).hooks(hooks).build().unwrap()
-}
-
-async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = client().get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
 }
 
 #[tokio::test]

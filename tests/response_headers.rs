@@ -4,11 +4,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::{Origin, Reply, cache_status, client, start_proxy};
+use support::proxy::Proxy;
+use support::{Origin, Reply, cache_status, client, get_with as get, start_proxy};
 use tower_cdn::{
     AllowOrigins, CacheBehavior, CdnLayer, Cors, Distribution, Origin as OriginCfg, ResponseHeadersPolicy,
 };
@@ -20,14 +20,6 @@ fn layer(origin: &Origin, policy: ResponseHeadersPolicy) -> CdnLayer {
         .response_headers_policy(policy)
         .build()
         .unwrap()
-}
-
-async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = client().get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
 }
 
 fn vary_has_origin(r: &reqwest::Response) -> bool {
@@ -202,16 +194,8 @@ response_headers_policy = "site"
         origin.url()
     );
     std::fs::write(&file, &text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let proxy = Proxy::start(["--listen".as_ref(), "127.0.0.1:0".as_ref(), "--config".as_ref(), file.as_os_str()]);
+    let url = &proxy.url;
     let r = get(&format!("{url}/a"), &[("origin", "https://app.example.org")]).await;
     assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
@@ -231,8 +215,6 @@ response_headers_policy = "site"
     let b = get(&format!("{url}/b/x"), &[]).await;
     assert_eq!(b.headers()["x-frame-options"], "SAMEORIGIN");
     assert!(b.headers().get("x-edge").is_none());
-    let _ = child.kill();
-    let _ = child.wait();
 
     std::fs::write(&file, text.replace("\"Managed-SecurityHeadersPolicy\"", "\"Nope\"")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn")).arg("--check-config").arg(&file).output().unwrap();

@@ -4,43 +4,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use support::{Origin, Reply, cache_status, client};
-
-struct Proxy(Child, String);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::proxy::Proxy;
+use support::{Origin, Reply, cache_status, get_with as get};
 
 fn start(config: &str) -> (Proxy, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("edge.toml");
     std::fs::write(&file, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
-    (Proxy(child, url), dir)
-}
-
-async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = client().get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
+    (Proxy::start(["--listen".as_ref(), "127.0.0.1:0".as_ref(), "--config".as_ref(), file.as_os_str()]), dir)
 }
 
 #[tokio::test]
@@ -86,7 +59,7 @@ rewrite = {{ spa = "/index.html", drop_query = ["utm_source"], sort_query = true
         b = b.url()
     );
     let (proxy, _dir) = start(&config);
-    let url = &proxy.1;
+    let url = &proxy.url;
     let site = [("host", "site.test")];
 
     // Single-page app: an app route is the shell; a file is itself.
@@ -187,7 +160,7 @@ rewrite = {{ strip_prefix = "/app" }}
     let (proxy, _dir) = start(&config);
     let site = [("host", "site.test")];
     for path in ["/internal/secret", "/app/internal/secret"] {
-        let r = get(&format!("{}{path}", proxy.1), &site).await;
+        let r = get(&format!("{}{path}", proxy.url), &site).await;
         assert_eq!(r.status(), 302, "{path}");
         assert_eq!(r.headers()["location"], "https://login.example.com/");
     }

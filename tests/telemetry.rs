@@ -503,9 +503,9 @@ async fn with_telemetry_the_app_as_origin_gets_the_edges_traceparent() {
 /// The dev proxy binary.
 #[cfg(feature = "cli")]
 mod binary {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
+    use super::support::proxy::Proxy;
     use super::*;
 
     #[tokio::test]
@@ -513,15 +513,10 @@ mod binary {
         let origin = Origin::start().await;
         origin.route("/b", Reply::ok("b").header("cache-control", "max-age=60"));
         let collector = Collector::start().await;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
-            .args(["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--otlp-endpoint", &collector.endpoint()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+        let (origin_url, endpoint) = (origin.url(), collector.endpoint());
+        let mut proxy =
+            Proxy::start(["--listen", "127.0.0.1:0", "--origin", &origin_url, "--otlp-endpoint", &endpoint]);
+        let (url, child) = (proxy.url.clone(), &mut proxy.child);
         let r = client().get(format!("{url}/b")).send().await.unwrap();
         assert_eq!(r.text().await.unwrap(), "b");
         // The batch is exported every 5 s; SIGTERM right away: what

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod l2;
+pub mod proxy;
 pub mod raw;
 pub mod s3;
 pub mod wire;
@@ -361,6 +362,16 @@ pub fn start_proxy_on(listener: tokio::net::TcpListener, layer: CdnLayer) -> Soc
         std::future::pending(),
     ));
     addr
+}
+
+/// A GET of `url` with these request headers.
+#[allow(dead_code)]
+pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
 }
 
 /// A reqwest client for the tests (no proxy, no redirects, no pooling
