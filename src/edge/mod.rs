@@ -43,7 +43,7 @@ pub(crate) struct Edge {
     /// This cache's name in `Cache-Status` and `X-Cache`.
     pub(crate) names: Names,
     /// URIs whose origin did not serve slices lately, until when.
-    unsliced: Mutex<std::collections::HashMap<Arc<str>, std::time::Instant>>,
+    unsliced: Until,
     /// The admin token: a request that carries it in `X-Cache-Debug` gets
     /// its cache key in `Cache-Status` (RFC 9211 §2.7).
     pub(crate) debug_token: arc_swap::ArcSwapOption<Box<[u8]>>,
@@ -51,11 +51,31 @@ pub(crate) struct Edge {
     /// began): past [`DEBUG_GUESSES`], none is accepted until it ends.
     debug_failures: Mutex<(std::time::Instant, u32)>,
     /// Keys whose last background refresh failed, until when none is tried.
-    refresh_failed: Mutex<std::collections::HashMap<Arc<str>, std::time::Instant>>,
+    refresh_failed: Until,
     /// Background refreshes (stale-while-revalidate, soft purges) running
     /// at once are bounded: past the bound a stale answer is served
     /// without starting another, and a later request refreshes it.
     pub(crate) refresh_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Keys held back until some time (a memo of at most 10,000; full, it
+/// starts over).
+#[derive(Debug, Default)]
+struct Until(Mutex<std::collections::HashMap<Arc<str>, std::time::Instant>>);
+
+impl Until {
+    fn holds(&self, key: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key).is_some_and(|until| std::time::Instant::now() < *until)
+    }
+
+    fn hold(&self, key: &str, for_: std::time::Duration) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= 10_000 {
+            map.clear();
+        }
+        map.insert(Arc::from(key), std::time::Instant::now() + for_);
+    }
 }
 
 /// Wrong `X-Cache-Debug` tokens a minute before the header is ignored for
@@ -160,10 +180,10 @@ impl Edge {
             #[cfg(feature = "l2")]
             fleet,
             names,
-            unsliced: Mutex::default(),
+            unsliced: Until::default(),
             debug_token: arc_swap::ArcSwapOption::empty(),
             debug_failures: Mutex::new((std::time::Instant::now(), 0)),
-            refresh_failed: Mutex::default(),
+            refresh_failed: Until::default(),
             refresh_slots: Arc::new(tokio::sync::Semaphore::new(MAX_BACKGROUND_REFRESHES)),
         }
     }
@@ -171,34 +191,22 @@ impl Edge {
     /// Whether a background refresh of `key` is held back (its last one
     /// failed a moment ago: the stale answer goes out without another).
     pub(crate) fn refresh_held(&self, key: &str) -> bool {
-        let map = self.refresh_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(key).is_some_and(|until| std::time::Instant::now() < *until)
+        self.refresh_failed.holds(key)
     }
 
-    /// Holds background refreshes of `key` back for [`REFRESH_BACKOFF`]
-    /// (bounded memo: full, it starts over).
+    /// Holds background refreshes of `key` back for [`REFRESH_BACKOFF`].
     pub(crate) fn hold_refresh(&self, key: &str) {
-        let mut map = self.refresh_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= 10_000 {
-            map.clear();
-        }
-        map.insert(Arc::from(key), std::time::Instant::now() + REFRESH_BACKOFF);
+        self.refresh_failed.hold(key, REFRESH_BACKOFF);
     }
 
     /// Whether range requests for `primary` skip slicing for now.
     pub(crate) fn slicing_refused(&self, primary: &str) -> bool {
-        let map = self.unsliced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(primary).is_some_and(|until| std::time::Instant::now() < *until)
+        self.unsliced.holds(primary)
     }
 
-    /// Range requests for `primary` take the usual path for `for_`. The
-    /// memo is bounded: full, it starts over.
+    /// Range requests for `primary` take the usual path for `for_`.
     pub(crate) fn refuse_slicing(&self, primary: &str, for_: std::time::Duration) {
-        let mut map = self.unsliced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= 10_000 {
-            map.clear();
-        }
-        map.insert(Arc::from(primary), std::time::Instant::now() + for_);
+        self.unsliced.hold(primary, for_);
     }
 
     /// The current time; read once per request and passed to the policy.

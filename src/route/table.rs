@@ -163,11 +163,6 @@ impl Routes {
     /// `/`, signing parameters and cookies are removed, and only the query
     /// strings, headers and cookies the behavior's policies forward remain.
     pub(crate) fn resolve(&self, parts: &mut Parts, viewer: &Viewer<'_>) -> Resolution {
-        let key_for = |parts: &Parts, host: Option<&str>, behavior: &Behavior, root_object: Option<&str>| {
-            let path = root_object.unwrap_or(parts.uri.path());
-            let extension = behavior.extension_value(parts)?;
-            behavior.cache_key(host.unwrap_or(""), path, parts.uri.query(), &parts.headers, extension.as_deref())
-        };
         let (behavior, root_object, key) = {
             let host = match request_host(parts) {
                 Ok(host) => host,
@@ -187,14 +182,8 @@ impl Routes {
                 Route::Bypass => return Resolution::Bypass,
                 Route::Disabled => return Resolution::Disabled,
             };
-            // One behavior for every way an origin could read the path.
-            match lenient_reading(parts.uri.path()) {
-                Ok(Cow::Borrowed(_)) => {}
-                Ok(Cow::Owned(read)) => match self.route(host.as_deref(), &read) {
-                    Route::Behavior { behavior: other, .. } if Arc::ptr_eq(other, behavior) => {}
-                    _ => return Resolution::Refuse(Refusal::AmbiguousPath),
-                },
-                Err(_) => return Resolution::Refuse(Refusal::AmbiguousPath),
+            if let Err(refusal) = self.read_alike(host.as_deref(), parts.uri.path(), behavior) {
+                return Resolution::Refuse(refusal);
             }
             if !behavior.allowed.allows(&parts.method) {
                 return Resolution::Refuse(Refusal::MethodNotAllowed);
@@ -272,30 +261,30 @@ impl Routes {
         };
         // As `resolve`: a path a lenient origin would read as another
         // behavior's is refused.
-        match lenient_reading(parts.uri.path()) {
-            Ok(Cow::Borrowed(_)) => {}
-            Ok(Cow::Owned(read)) => match self.route(host.as_deref(), &read) {
-                Route::Behavior { behavior: other, .. } if Arc::ptr_eq(other, behavior) => {}
-                _ => {
-                    out.key = Some(Err(Refusal::AmbiguousPath));
-                    return out;
-                }
-            },
-            Err(_) => {
-                out.key = Some(Err(Refusal::AmbiguousPath));
-                return out;
-            }
+        if let Err(refusal) = self.read_alike(host.as_deref(), parts.uri.path(), behavior) {
+            out.key = Some(Err(refusal));
+            return out;
         }
+        out.behavior = Some(Arc::clone(behavior));
         if behavior.trusted_keys.is_some() {
             gate::strip(parts);
         }
-        let path = root_object.unwrap_or(parts.uri.path());
-        let key = behavior.extension_value(parts).and_then(|ext| {
-            behavior.cache_key(host.as_deref().unwrap_or(""), path, parts.uri.query(), &parts.headers, ext.as_deref())
-        });
-        out.behavior = Some(Arc::clone(behavior));
-        out.key = Some(key);
+        out.key = Some(key_for(parts, host.as_deref(), behavior, root_object));
         out
+    }
+
+    /// One behavior for every way an origin could read the path: a path a
+    /// lenient origin would read above the root, or as another behavior's,
+    /// is refused.
+    fn read_alike(&self, host: Option<&str>, path: &str, behavior: &Arc<Behavior>) -> Result<(), Refusal> {
+        match lenient_reading(path) {
+            Ok(Cow::Borrowed(_)) => Ok(()),
+            Ok(Cow::Owned(read)) => match self.route(host, &read) {
+                Route::Behavior { behavior: other, .. } if Arc::ptr_eq(other, behavior) => Ok(()),
+                _ => Err(Refusal::AmbiguousPath),
+            },
+            Err(_) => Err(Refusal::AmbiguousPath),
+        }
     }
 
     /// Enables or disables a distribution; `false` if there is none by that id.
@@ -307,6 +296,19 @@ impl Routes {
     pub(crate) fn is_enabled(&self, id: &str) -> Option<bool> {
         self.distributions.iter().find(|d| d.id == id).map(|d| d.enabled.load(Ordering::Relaxed))
     }
+}
+
+/// The cache key of a request routed to `behavior` (`root_object`, when
+/// given, stands for the path `/`).
+fn key_for(
+    parts: &Parts,
+    host: Option<&str>,
+    behavior: &Behavior,
+    root_object: Option<&str>,
+) -> Result<CacheKey, Refusal> {
+    let path = root_object.unwrap_or(parts.uri.path());
+    let extension = behavior.extension_value(parts)?;
+    behavior.cache_key(host.unwrap_or(""), path, parts.uri.query(), &parts.headers, extension.as_deref())
 }
 
 /// The first behavior whose pattern matches `path`, else the last one (the
