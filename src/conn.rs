@@ -13,3 +13,17 @@ pub struct ClientAddr(pub std::net::SocketAddr);
 /// it, besides `localhost` and loopback addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LocalAddr(pub std::net::SocketAddr);
+
+/// How the viewer reached the server, put in the request extensions by a
+/// server that knows (the dev proxy does on every request once it
+/// terminates TLS). It decides the scheme signed URLs are checked with and
+/// what a behavior's [`ViewerProtocolPolicy`](crate::ViewerProtocolPolicy)
+/// sees, over the `viewer_scheme` setting and `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ViewerConnection {
+    /// The request came over TLS (HTTPS).
+    pub tls: bool,
+    /// The port this server serves HTTPS on, for the `Location` of a
+    /// redirect to HTTPS (443 is left out of the URL).
+    pub https_port: u16,
+}

@@ -195,7 +195,7 @@ pub use cache::disk::DiskConfig;
 pub use cache::local::Invalidation;
 pub use cache::purge::InvalidationStatus;
 pub use clock::Clock;
-pub use conn::{ClientAddr, LocalAddr};
+pub use conn::{ClientAddr, LocalAddr, ViewerConnection};
 pub use error::{ConfigError, OriginError};
 pub use explain::{Explanation, KeyPage, KeyQuery, ListedKey, NotStoredNote, StoredVariant};
 #[cfg(feature = "l2")]
@@ -225,7 +225,7 @@ pub use reload::Reloaded;
 pub use report::{PopularBy, PopularObject, REPORT_WINDOW_SECS, Referrer, RouteCounters, TimelinePoint};
 pub use route::{
     AllowedMethods, CacheBehavior, CachePolicy, CustomErrorResponse, Distribution, HostPattern, HostPatternError,
-    OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind,
+    OriginRequestPolicy, PathPattern, PatternError, PatternErrorKind, ViewerProtocolPolicy,
 };
 pub use service::Cdn;
 pub use status::{CacheStatus, Fwd, NotStored};

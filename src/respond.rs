@@ -93,8 +93,9 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// A redirect of the edge's rewrites (no body).
-pub(crate) fn redirect(code: StatusCode, location: &str) -> Response<CdnBody> {
+/// A redirect the edge answers itself (no body): a rewrite's, or a viewer
+/// protocol policy's; `detail` goes in `Cache-Status`.
+pub(crate) fn redirect(code: StatusCode, location: &str, detail: &'static str) -> Response<CdnBody> {
     let mut resp = Response::new(CdnBody::empty());
     *resp.status_mut() = code;
     match HeaderValue::from_str(location) {
@@ -104,7 +105,7 @@ pub(crate) fn redirect(code: StatusCode, location: &str) -> Response<CdnBody> {
         Err(_) => *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
     }
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-    resp.extensions_mut().insert(CacheStatus::answered("rewrite-redirect"));
+    resp.extensions_mut().insert(CacheStatus::answered(detail));
     resp
 }
 

@@ -13,7 +13,7 @@ use super::params::strip_signing_cookies;
 use super::{Rejection, TrustedKeys, strip_signing_params};
 #[cfg(feature = "signed-urls")]
 use super::{SignedRequest, verify};
-use crate::conn::ClientAddr;
+use crate::conn::{ClientAddr, ViewerConnection};
 
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
@@ -29,8 +29,13 @@ pub(crate) struct Viewer<'a> {
 }
 
 impl Viewer<'_> {
-    /// The scheme of the URL the viewer requested.
-    fn scheme_for<'p>(&'p self, parts: &'p Parts) -> &'p str {
+    /// The scheme of the URL the viewer requested: what the server that
+    /// accepted the connection says ([`ViewerConnection`]), else a trusted
+    /// `X-Forwarded-Proto`, else the configured scheme.
+    pub(crate) fn scheme_for<'p>(&'p self, parts: &'p Parts) -> &'p str {
+        if let Some(conn) = parts.extensions.get::<ViewerConnection>() {
+            return if conn.tls { "https" } else { "http" };
+        }
         if self.trust_forwarded_proto
             && let Some(proto) = parts.headers.get(X_FORWARDED_PROTO).and_then(|v| v.to_str().ok())
         {

@@ -145,6 +145,32 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 
+    /// Terminate TLS with this certificate chain (PEM, leaf first) as the
+    /// default certificate [default: the config file's `[tls] cert_file`].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Terminate TLS with a certificate made now for localhost and the
+    /// configured names (local development): its SHA-256 fingerprint and a
+    /// PEM file to trust are printed on stderr.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
+
+    /// TLS protocols and ciphers: TLSv1.2_2021 (TLS 1.2 and 1.3, AEAD
+    /// ciphers) or TLSv1.3_2025 [default: the config file's, else TLSv1.2_2021].
+    #[arg(long, value_name = "POLICY")]
+    pub tls_security_policy: Option<String>,
+
+    /// With TLS on: also serve cleartext HTTP here (behaviors' viewer
+    /// protocol policies redirect or refuse it), e.g. :8080
+    /// [default: the config file's `[tls] http_listen`, else none].
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<String>,
+
     /// Compress text-like responses with brotli/gzip for clients that accept them.
     #[arg(long)]
     pub compress: bool,

@@ -5,13 +5,16 @@
 
 pub mod args;
 pub mod demo;
+mod listeners;
 mod ops;
 pub mod serve;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -40,36 +43,44 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(served) => served,
         Err(code) => return code,
     };
-    let addr = args::listen_addr(&served.listen);
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("tower-cdn: cannot listen on {addr}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let local = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("tower-cdn: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let opts = ServeOptions { grace_period: args.grace_period, ..ServeOptions::default() };
-    let shutdown = ops::Shutdown::install();
-    let admin = match ops::start_admin(&args, served.file.as_ref(), &served.layer, opts, shutdown.clone()).await {
-        Ok(admin) => admin,
+    let listeners = match listeners::Listeners::bind(&args, served.file.as_ref(), &served.listen, opts).await {
+        Ok(l) => l,
         Err(code) => return code,
     };
-    ops::spawn_sighup(args.clone(), served.layer.clone(), served.access_log.clone(), served.file.clone());
-    println!("listening on http://{local}");
+    let shutdown = ops::Shutdown::install();
+    let tls = listeners.tls.clone();
+    let admin =
+        match ops::start_admin(&args, served.file.as_ref(), &served.layer, tls.clone(), opts, shutdown.clone()).await {
+            Ok(admin) => admin,
+            Err(code) => return code,
+        };
+    ops::spawn_sighup(args.clone(), served.layer.clone(), served.access_log.clone(), served.file.clone(), tls);
+    for line in listeners.ready_lines() {
+        println!("{line}");
+    }
     let _ = std::io::stdout().flush();
     eprintln!("tower-cdn: {}", served.what);
+    let local = listeners.main_addr;
     if served.demo {
-        eprintln!("tower-cdn: try: curl -si http://{local}/hello  (twice: miss, then hit)");
+        let scheme = if listeners.tls.is_some() { "https" } else { "http" };
+        let insecure = if listeners.tls.is_some() { "k" } else { "" };
+        eprintln!("tower-cdn: try: curl -si{insecure} {scheme}://{local}/hello  (twice: miss, then hit)");
     }
     let service = served.layer.layer(tower::service_fn(no_distribution));
-    serve(listener, service, opts, shutdown.wait()).await;
+    let cleartext = listeners.http.map(|(listener, _, http_opts)| {
+        tokio::spawn(serve(listener, service.clone(), http_opts, shutdown.clone().wait()))
+    });
+    match &listeners.tls {
+        Some(state) => {
+            serve::serve_tls(listeners.main, service, listeners.main_opts, Arc::clone(&state.tls), shutdown.wait())
+                .await;
+        }
+        None => serve(listeners.main, service, listeners.main_opts, shutdown.wait()).await,
+    }
+    if let Some(cleartext) = cleartext {
+        let _ = cleartext.await;
+    }
     // Entries still being written to the disk tier are committed first.
     #[cfg(feature = "disk")]
     served.layer.cache().flush_disk(std::time::Duration::from_secs(10)).await;
@@ -107,13 +118,18 @@ fn check_config(path: &Path) -> ExitCode {
         if let Err(e) = standalone {
             eprintln!("tower-cdn: note: {}: the dev proxy cannot serve this file as it is", file.error(e));
         }
-        Ok(())
+        if let Err(shown) = listeners::check(&file) {
+            eprintln!("{shown}");
+            return Ok(false);
+        }
+        Ok(true)
     });
     match checked {
-        Ok(()) => {
+        Ok(true) => {
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
+        Ok(false) => ExitCode::from(2),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::args::{AccessLogFormat, Args, listen_addr};
+use super::listeners::TlsState;
 use super::serve::{ServeOptions, serve};
 use crate::config::{self, ConfigFile};
 use crate::{AccessLog, CdnLayer, LogFormat};
@@ -93,6 +94,7 @@ pub(super) async fn start_admin(
     args: &Args,
     file: Option<&ConfigFile>,
     layer: &CdnLayer,
+    tls: Option<Arc<TlsState>>,
     opts: ServeOptions,
     shutdown: Shutdown,
 ) -> Result<Option<JoinHandle<()>>, ExitCode> {
@@ -121,7 +123,7 @@ pub(super) async fn start_admin(
     if token.is_none() && !local.ip().is_loopback() {
         tracing::warn!(%local, "the admin listener is not on loopback and has no token: remote clients get 403");
     }
-    let router = crate::admin::router_with_reload(layer, token, reloader(args, layer, file));
+    let router = crate::admin::router_with_reload(layer, token, reloader(args, layer, file, tls));
     Ok(Some(tokio::spawn(serve(listener, router, opts, shutdown.wait()))))
 }
 
@@ -136,7 +138,13 @@ pub(super) async fn finish(admin: Option<JoinHandle<()>>, log: Option<AccessLog>
 }
 
 /// On SIGHUP: reopen the access log file and, with `--config`, reload it.
-pub(super) fn spawn_sighup(args: Args, layer: CdnLayer, log: Option<AccessLog>, started: Option<ConfigFile>) {
+pub(super) fn spawn_sighup(
+    args: Args,
+    layer: CdnLayer,
+    log: Option<AccessLog>,
+    started: Option<ConfigFile>,
+    tls: Option<Arc<TlsState>>,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -153,27 +161,46 @@ pub(super) fn spawn_sighup(args: Args, layer: CdnLayer, log: Option<AccessLog>, 
                 }
                 match (&args.config, &started) {
                     (Some(path), Some(started)) => {
-                        let _ = reload(&args, path, &layer, started);
+                        let _ = reload(&args, path, &layer, started, tls.as_deref());
                     }
-                    _ => tracing::info!("SIGHUP: access log reopened (no --config file to reload)"),
+                    _ => match &tls {
+                        Some(tls) => match tls.reload(&args, None) {
+                            Ok(()) => tracing::info!("SIGHUP: access log reopened, certificates re-read"),
+                            Err(why) => tracing::error!(
+                                "SIGHUP: certificates not re-read, still serving the previous ones: {why}"
+                            ),
+                        },
+                        None => tracing::info!("SIGHUP: access log reopened (no --config file to reload)"),
+                    },
                 }
             }
         });
     }
     #[cfg(not(unix))]
-    let _ = (args, layer, log, started);
+    let _ = (args, layer, log, started, tls);
 }
 
 /// `POST /reload` on the admin API: what SIGHUP does to the config file.
-fn reloader(args: &Args, layer: &CdnLayer, started: Option<&ConfigFile>) -> Option<crate::admin::Reloader> {
+fn reloader(
+    args: &Args,
+    layer: &CdnLayer,
+    started: Option<&ConfigFile>,
+    tls: Option<Arc<TlsState>>,
+) -> Option<crate::admin::Reloader> {
     let (path, started) = (args.config.clone()?, started?.clone());
     let (args, layer) = (args.clone(), layer.clone());
-    Some(Arc::new(move || reload(&args, &path, &layer, &started)))
+    Some(Arc::new(move || reload(&args, &path, &layer, &started, tls.as_deref())))
 }
 
 /// Re-reads the config file and swaps it in: a summary of what changed.
 /// A bad file is logged (and returned) and the running configuration stays.
-fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) -> Result<String, String> {
+fn reload(
+    args: &Args,
+    path: &Path,
+    layer: &CdnLayer,
+    started: &ConfigFile,
+    tls: Option<&TlsState>,
+) -> Result<String, String> {
     let rejected = |why: String| {
         tracing::error!("reload rejected, still serving the previous configuration: {why}");
         Err(why)
@@ -193,6 +220,12 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) -> R
             return rejected(shown);
         }
     };
+    // Certificates first: a bad one rejects the whole reload.
+    if let Some(tls) = tls
+        && let Err(why) = tls.reload(args, Some(&file))
+    {
+        return rejected(why);
+    }
     let done = layer.reload(config);
     tracing::info!(file = %path.display(), "configuration reloaded: {done}");
     for setting in done.not_applied() {
@@ -205,6 +238,9 @@ fn reload(args: &Args, path: &Path, layer: &CdnLayer, started: &ConfigFile) -> R
         ("admin_token", file.admin_token() == started.admin_token()),
         ("access_log", file.access_log_path() == started.access_log_path()),
         ("access_log.format", file.access_log_format() == started.access_log_format()),
+        ("tls.http_listen", file.tls().http_listen == started.tls().http_listen),
+        ("tls.http3", file.tls().http3 == started.tls().http3),
+        ("tls", file.tls().enabled() == started.tls().enabled() || tls.is_some()),
     ] {
         if !same {
             tracing::warn!(file = %path.display(), "{key} changed: it applies after a restart");

@@ -1,5 +1,5 @@
-//! The dev proxy's accept loop: HTTP/1.1 and h2c, `TCP_NODELAY`, request
-//! limits, and graceful shutdown.
+//! The dev proxy's accept loop: HTTP/1.1 and h2c, or h1 and h2 over TLS;
+//! `TCP_NODELAY`, request limits, and graceful shutdown.
 //!
 //! | limit | default | answer |
 //! |---|---|---|
@@ -9,6 +9,8 @@
 //! | HTTP/2 peer that stops answering PINGs | 60 s + 60 s (`h2_keep_alive`) | the connection is closed |
 //! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed (also a new connection that sends nothing) |
 //! | an HTTP/1.1 request without `Host` (RFC 9112 §3.2) | | 400 |
+//! | TLS handshake | 10 s (`header_read_timeout`) | the connection is closed |
+//! | a request over TLS for a host the connection's certificate does not serve | | 421 (RFC 9110 §15.5.20) |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,7 +34,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
-use crate::conn::{ClientAddr, LocalAddr};
+use super::tls::Tls;
+use crate::conn::{ClientAddr, LocalAddr, ViewerConnection};
 use crate::error::BoxError;
 
 /// Limits applied to client connections.
@@ -52,6 +55,9 @@ pub struct ServeOptions {
     /// answered within the same time closes it (dead or stuck peers would
     /// otherwise hold their connection for good). `None`: never.
     pub h2_keep_alive: Option<Duration>,
+    /// How viewers reach this listener, put in every request's extensions
+    /// (the dev proxy sets it once it terminates TLS); `None`: not said.
+    pub viewer: Option<ViewerConnection>,
 }
 
 impl Default for ServeOptions {
@@ -63,6 +69,7 @@ impl Default for ServeOptions {
             max_headers: 100,
             max_uri_bytes: 8 * 1024,
             h2_keep_alive: Some(Duration::from_secs(60)),
+            viewer: None,
         }
     }
 }
@@ -71,6 +78,41 @@ impl Default for ServeOptions {
 /// accepting and gives open connections `grace_period` to finish.
 pub async fn serve<S, B>(listener: TcpListener, service: S, opts: ServeOptions, shutdown: impl Future<Output = ()>)
 where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve_with(listener, service, opts, None, shutdown).await;
+}
+
+/// [`serve`] over TLS: each connection's handshake (within
+/// `header_read_timeout`) picks its certificate by SNI and its protocol by
+/// ALPN. A request whose host the connection's certificate does not serve
+/// gets `421 Misdirected Request` (RFC 9110 §15.5.20), so one distribution's
+/// connection never carries another's requests.
+pub async fn serve_tls<S, B>(
+    listener: TcpListener,
+    service: S,
+    opts: ServeOptions,
+    tls: Arc<Tls>,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve_with(listener, service, opts, Some(tls), shutdown).await;
+}
+
+async fn serve_with<S, B>(
+    listener: TcpListener,
+    service: S,
+    opts: ServeOptions,
+    tls: Option<Arc<Tls>>,
+    shutdown: impl Future<Output = ()>,
+) where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
@@ -103,38 +145,12 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().ok();
-        let max_uri = opts.max_uri_bytes;
+        let conn = Conn { remote, local: stream.local_addr().ok(), opts, tls: None };
         let svc = service.clone();
-        let svc = tower::service_fn(move |mut req: Request<Incoming>| {
-            let svc = svc.clone();
-            async move {
-                if uri_len(req.uri()) > max_uri {
-                    let mut r = Response::new(Either::Right(limit_body(StatusCode::URI_TOO_LONG)));
-                    *r.status_mut() = StatusCode::URI_TOO_LONG;
-                    return Ok(r);
-                }
-                // RFC 9112 §3.2: an HTTP/1.1 request without `Host` (and
-                // without an absolute-form target) gets 400.
-                if req.version() == http::Version::HTTP_11
-                    && req.uri().authority().is_none()
-                    && !req.headers().contains_key(http::header::HOST)
-                {
-                    let mut r = Response::new(Either::Right(limit_body(StatusCode::BAD_REQUEST)));
-                    *r.status_mut() = StatusCode::BAD_REQUEST;
-                    return Ok(r);
-                }
-                req.extensions_mut().insert(ClientAddr(remote));
-                if let Some(local) = local {
-                    req.extensions_mut().insert(LocalAddr(local));
-                }
-                let resp = tower::ServiceExt::oneshot(svc, req).await?;
-                Ok::<_, Infallible>(resp.map(Either::Left))
-            }
-        });
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         let first_byte = opts.header_read_timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
             // hyper's header timeout starts once it knows the protocol, which
             // takes a first byte: a client that never sends one would hold
@@ -144,10 +160,30 @@ where
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
+            if let Some(tls) = tls {
+                // The handshake gets the same time as a request head.
+                let stream = match tokio::time::timeout(first_byte, tls.acceptor().accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let sni = stream.get_ref().1.server_name().map(Arc::<str>::from);
+                let conn = Conn { tls: Some((tls, sni)), ..conn };
+                let svc = TowerToHyperService::new(conn.service(svc));
+                let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                if let Err(e) = watcher.watch(served.into_owned()).await {
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
+                return;
+            }
             let (io, started) = Watched::new(stream);
             let raw = io.raw_clone();
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(svc));
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let served =
+                builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(conn.service(svc)));
+            if let Err(e) = watcher.watch(served.into_owned()).await {
                 if is_header_timeout(&*e) && started.load(Ordering::Relaxed) {
                     request_timeout(raw);
                 }
@@ -158,6 +194,88 @@ where
     drop(listener);
     if tokio::time::timeout(opts.grace_period, graceful.shutdown()).await.is_err() {
         tracing::warn!("grace period over; closing remaining connections");
+    }
+}
+
+/// One accepted connection: what its requests are checked against and
+/// told about.
+struct Conn {
+    remote: std::net::SocketAddr,
+    local: Option<std::net::SocketAddr>,
+    opts: ServeOptions,
+    /// The TLS termination and the name the handshake asked for.
+    tls: Option<(Arc<Tls>, Option<Arc<str>>)>,
+}
+
+impl Conn {
+    /// `svc` behind the connection's checks (request-target length, `Host`,
+    /// a misdirected host) with the connection's facts in the extensions.
+    fn service<S, B>(
+        self,
+        svc: S,
+    ) -> impl Service<
+        Request<Incoming>,
+        Response = Response<Either<B, Full<Bytes>>>,
+        Error = Infallible,
+        Future = impl Future<Output = Result<Response<Either<B, Full<Bytes>>>, Infallible>> + Send,
+    > + Clone
+    + Send
+    + 'static
+    where
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
+        let conn = Arc::new(self);
+        tower::service_fn(move |mut req: Request<Incoming>| {
+            let svc = svc.clone();
+            let conn = Arc::clone(&conn);
+            async move {
+                if let Some(refused) = conn.refuse(&req) {
+                    let mut r = Response::new(Either::Right(limit_body(refused)));
+                    *r.status_mut() = refused;
+                    return Ok(r);
+                }
+                req.extensions_mut().insert(ClientAddr(conn.remote));
+                if let Some(local) = conn.local {
+                    req.extensions_mut().insert(LocalAddr(local));
+                }
+                if let Some(viewer) = conn.opts.viewer {
+                    req.extensions_mut().insert(viewer);
+                }
+                let resp = tower::ServiceExt::oneshot(svc, req).await?;
+                Ok::<_, Infallible>(resp.map(Either::Left))
+            }
+        })
+    }
+
+    /// The status a request is answered with before the service sees it.
+    fn refuse<B>(&self, req: &Request<B>) -> Option<StatusCode> {
+        if uri_len(req.uri()) > self.opts.max_uri_bytes {
+            return Some(StatusCode::URI_TOO_LONG);
+        }
+        // RFC 9112 §3.2: an HTTP/1.1 request without `Host` (and without an
+        // absolute-form target) gets 400.
+        if req.version() == http::Version::HTTP_11
+            && req.uri().authority().is_none()
+            && !req.headers().contains_key(http::header::HOST)
+        {
+            return Some(StatusCode::BAD_REQUEST);
+        }
+        if let Some((tls, sni)) = &self.tls {
+            let host = req
+                .uri()
+                .authority()
+                .map(http::uri::Authority::host)
+                .or_else(|| req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()))
+                .map(crate::policy::host::strip_port);
+            if let Some(host) = host
+                && !tls.serves(sni.as_deref(), host.trim_start_matches('[').trim_end_matches(']'))
+            {
+                return Some(StatusCode::MISDIRECTED_REQUEST);
+            }
+        }
+        None
     }
 }
 

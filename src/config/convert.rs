@@ -13,13 +13,13 @@ use super::keys::{KeyGroups, behavior_keys, load_groups};
 use super::schema::CredentialsTable;
 use super::schema::{
     AllowedMethodsSchema, BehaviorSchema, CachePolicySchema, DistributionSchema, FileSchema, OriginKindSchema,
-    OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable,
+    OriginRequestPolicySchema, OriginSchema, SelectTable, StrOrTable, ViewerProtocolSchema,
 };
 use crate::error::ConfigError;
 use crate::policy::freshness::TtlPolicy;
 use crate::{
     AllowedMethods, CacheBehavior, CachePolicy, CdnLayerBuilder, CustomErrorResponse, Distribution, Origin,
-    OriginGroup, OriginRequestPolicy, Select,
+    OriginGroup, OriginRequestPolicy, Select, ViewerProtocolPolicy,
 };
 #[cfg(feature = "s3")]
 use crate::{S3Credentials, S3Origin};
@@ -31,6 +31,7 @@ pub(crate) struct Converted {
     pub(crate) admin: Option<String>,
     pub(crate) ops: super::ops::OpsSettings,
     pub(crate) builder: CdnLayerBuilder,
+    pub(crate) tls: super::tls::TlsFile,
 }
 
 /// Converts the whole file; `base` is its directory (PEM files are read
@@ -83,11 +84,14 @@ pub(crate) fn convert(file: FileSchema, base: &Path) -> Result<Converted, Config
             .and_then(|p| p.validate())
             .map_err(|e| e.within(&format!("origin_request_policies.{name}")))?;
     }
-    for (i, d) in file.distributions.into_iter().enumerate() {
+    let mut tls = super::tls::convert(file.tls, base)?;
+    for (i, mut d) in file.distributions.into_iter().enumerate() {
+        let cert = d.tls.take();
+        super::tls::distribution(&mut tls, i, &d.id, d.domain.as_deref(), &d.aliases, cert, base);
         let d = distribution(d, &named).map_err(|e| e.within(&format!("distributions[{i}]")))?;
         b = b.distribution(d);
     }
-    Ok(Converted { listen: file.listen, admin: file.admin, ops, builder: b })
+    Ok(Converted { listen: file.listen, admin: file.admin, ops, builder: b, tls })
 }
 
 struct Named<'a> {
@@ -196,6 +200,13 @@ fn behavior(mut out: CacheBehavior, b: BehaviorSchema, named: &Named<'_>) -> Res
     }
     if let Some(name) = &b.response_headers_policy {
         out = out.response_headers_policy(super::response_headers::named(name, named.response_headers)?);
+    }
+    if let Some(p) = b.viewer_protocol_policy {
+        out = out.viewer_protocol_policy(match p {
+            ViewerProtocolSchema::AllowAll => ViewerProtocolPolicy::AllowAll,
+            ViewerProtocolSchema::RedirectToHttps => ViewerProtocolPolicy::RedirectToHttps,
+            ViewerProtocolSchema::HttpsOnly => ViewerProtocolPolicy::HttpsOnly,
+        });
     }
     if let Some(m) = b.allowed_methods {
         out = out.allowed_methods(match m {

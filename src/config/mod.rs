@@ -34,9 +34,11 @@ mod response_headers;
 mod schema;
 pub(crate) mod settings;
 mod telemetry;
+mod tls;
 pub mod units;
 
 pub(crate) use globals::Globals;
+pub use tls::{CertFiles, DistributionCert, TlsFile};
 
 use std::fmt;
 use std::path::Path;
@@ -52,6 +54,7 @@ pub struct ConfigFile {
     admin: Option<String>,
     ops: ops::OpsSettings,
     builder: CdnLayerBuilder,
+    tls: TlsFile,
 }
 
 impl ConfigFile {
@@ -63,6 +66,12 @@ impl ConfigFile {
     /// The `listen` address, if the file sets one.
     pub fn listen(&self) -> Option<&str> {
         self.listen.as_deref()
+    }
+
+    /// The TLS settings the dev proxy serves with (`[tls]` and each
+    /// distribution's `tls`).
+    pub fn tls(&self) -> &TlsFile {
+        &self.tls
     }
 
     /// The `admin` address, if the file sets one.
@@ -183,6 +192,7 @@ pub fn from_toml_str(text: &str, file: &str) -> Result<ConfigFile, ConfigFileErr
         admin: converted.admin,
         ops: converted.ops,
         builder: converted.builder,
+        tls: converted.tls,
     })
 }
 

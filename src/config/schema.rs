@@ -46,6 +46,7 @@ pub(crate) struct FileSchema {
     pub(crate) l2: Option<L2Schema>,
     pub(crate) disk: Option<DiskSchema>,
     pub(crate) telemetry: Option<TelemetrySchema>,
+    pub(crate) tls: Option<super::tls::TlsSchema>,
 }
 
 /// `[telemetry]`: OpenTelemetry tracing (feature `otel`).
@@ -118,6 +119,8 @@ pub(crate) struct DistributionSchema {
     pub(crate) default_behavior: Option<BehaviorSchema>,
     #[serde(default)]
     pub(crate) custom_error_responses: Vec<ErrorResponseSchema>,
+    /// The dev proxy's certificate for this distribution's names.
+    pub(crate) tls: Option<super::tls::CertSchema>,
 }
 
 /// One custom error response (CloudFront's names).
@@ -201,6 +204,16 @@ pub(crate) struct BehaviorSchema {
     pub(crate) response_headers_policy: Option<String>,
     /// Rewrites and redirects.
     pub(crate) rewrite: Option<RewriteSchema>,
+    pub(crate) viewer_protocol_policy: Option<ViewerProtocolSchema>,
+}
+
+/// A behavior's `viewer_protocol_policy` (CloudFront's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ViewerProtocolSchema {
+    AllowAll,
+    RedirectToHttps,
+    HttpsOnly,
 }
 
 /// A behavior's `rewrite = { ... }`.

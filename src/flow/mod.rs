@@ -247,6 +247,9 @@ pub(crate) fn start<ReqB: http_body::Body>(edge: &Arc<Edge>, req: Request<ReqB>,
         Resolution::Bypass => return pending(parts, body, Step::Bypass),
         Resolution::Disabled if edge.settings.standalone => return Start::Done(Refusal::Disabled.respond()),
         Resolution::Disabled => return pending(parts, body, Step::Bypass),
+        Resolution::ToHttps { status, location } => {
+            return Start::Done(respond::redirect(status, &location, "redirect-to-https"));
+        }
         Resolution::Refuse(refusal) => {
             if refusal == Refusal::HookFailed {
                 edge.observe.metrics.hook_failed();
@@ -345,7 +348,7 @@ fn viewer_side(
             Outcome::Same => {}
             Outcome::Redirect(code, to) => {
                 answering(routed);
-                return Some(respond::redirect(code, &to));
+                return Some(respond::redirect(code, &to, "rewrite-redirect"));
             }
             Outcome::Target(pq) => {
                 let mut uri = parts.uri.clone().into_parts();

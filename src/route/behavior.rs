@@ -57,6 +57,24 @@ impl AllowedMethods {
     }
 }
 
+/// Which protocol viewers may use for a behavior (CloudFront's viewer
+/// protocol policy). The protocol is what the server that accepted the
+/// connection says ([`ViewerConnection`](crate::ViewerConnection)), else a
+/// trusted `X-Forwarded-Proto`, else the `viewer_scheme` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ViewerProtocolPolicy {
+    /// HTTP and HTTPS (the default).
+    #[default]
+    AllowAll,
+    /// An HTTP request gets `301 Moved Permanently` to the same URL over
+    /// HTTPS (`307 Temporary Redirect` for methods other than GET and HEAD,
+    /// so a client resends the same method and body), before any lookup.
+    RedirectToHttps,
+    /// An HTTP request gets `403 Forbidden`, before any lookup.
+    HttpsOnly,
+}
+
 /// A cache behavior (CloudFront's): the requests whose path matches a
 /// pattern go to one origin (or origin group) with one cache policy.
 ///
@@ -87,6 +105,7 @@ pub struct CacheBehavior {
     pub(crate) response_headers: Option<ResponseHeadersPolicy>,
     pub(crate) hooks: Hooks,
     pub(crate) rewrite: Option<Rewrite>,
+    pub(crate) viewer_protocol: ViewerProtocolPolicy,
 }
 
 impl CacheBehavior {
@@ -104,7 +123,15 @@ impl CacheBehavior {
             response_headers: None,
             hooks: Hooks::new(),
             rewrite: None,
+            viewer_protocol: ViewerProtocolPolicy::AllowAll,
         }
+    }
+
+    /// Which protocol viewers may use (default: both); see
+    /// [`ViewerProtocolPolicy`].
+    pub fn viewer_protocol_policy(mut self, policy: ViewerProtocolPolicy) -> Self {
+        self.viewer_protocol = policy;
+        self
     }
 
     /// Declarative rewrites and redirects, run before the viewer request
@@ -199,6 +226,8 @@ pub(crate) struct Behavior {
     /// Which viewer headers reach the origin by default.
     pub(crate) forward_mode: ForwardMode,
     pub(crate) allowed: AllowedMethods,
+    /// HTTP, HTTPS, or HTTPS only (a redirect or a 403 for HTTP).
+    pub(crate) viewer_protocol: ViewerProtocolPolicy,
     /// Compress at the edge (see [`CacheBehavior::compress`]).
     pub(crate) compress: bool,
     /// Requests must be signed by one of these keys.
@@ -308,6 +337,7 @@ impl Behavior {
             forward: ForwardPolicy::default(),
             forward_mode,
             allowed: AllowedMethods::All,
+            viewer_protocol: ViewerProtocolPolicy::AllowAll,
             compress: false,
             trusted_keys: None,
             key_extension: None,

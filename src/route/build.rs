@@ -264,6 +264,7 @@ fn build_behavior(
         key,
         forward,
         allowed: b.allowed_methods,
+        viewer_protocol: b.viewer_protocol,
         compress: b.compress,
         trusted_keys,
         key_extension: b.cache_policy.extension,

@@ -28,7 +28,7 @@ mod refusal;
 mod reload;
 mod table;
 
-pub use behavior::{AllowedMethods, CacheBehavior};
+pub use behavior::{AllowedMethods, CacheBehavior, ViewerProtocolPolicy};
 pub use distribution::Distribution;
 pub use error_pages::CustomErrorResponse;
 pub use host::{HostPattern, HostPatternError};

@@ -29,6 +29,8 @@ pub(crate) enum Refusal {
     /// The behavior requires a signed URL or signed cookies, and this
     /// request has none that verify.
     Unsigned(Rejection),
+    /// An HTTP request to an https-only behavior.
+    HttpsRequired,
     /// A hook panicked (the viewer request or cache key hook).
     HookFailed,
     /// A hook chose an origin the distribution does not have.
@@ -50,6 +52,9 @@ impl Refusal {
             ),
             Refusal::NoObject => (StatusCode::NOT_FOUND, "404 Not Found\n", "no-object"),
             Refusal::Disabled => (StatusCode::FORBIDDEN, "403 Forbidden: this distribution is disabled\n", "disabled"),
+            Refusal::HttpsRequired => {
+                (StatusCode::FORBIDDEN, "403 Forbidden: this resource is served over HTTPS only\n", "https-required")
+            }
             Refusal::UnknownOrigin => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error: an edge hook chose an unknown origin\n",

@@ -10,12 +10,13 @@ use http::StatusCode;
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 
-use super::behavior::Behavior;
+use super::behavior::{Behavior, ViewerProtocolPolicy};
 use super::error_pages::ErrorPage;
 use super::host::HostTable;
 pub(crate) use super::refusal::Refusal;
 use crate::auth::gate::{self, Viewer};
 use crate::cache::key::{CacheKey, request_host};
+use crate::conn::ViewerConnection;
 use crate::policy::forward_policy::{Forwarding, apply_forward_headers, forwarded_query};
 use crate::policy::target::lenient_reading;
 
@@ -61,6 +62,9 @@ pub(crate) enum Resolution {
     Disabled,
     /// Answer with an error.
     Refuse(Refusal),
+    /// An HTTP request to a redirect-to-https behavior: answer with a
+    /// redirect to this HTTPS URL.
+    ToHttps { status: StatusCode, location: String },
 }
 
 /// Where a request would go and what it would be keyed on, for the admin
@@ -184,6 +188,14 @@ impl Routes {
             };
             if let Err(refusal) = self.read_alike(host.as_deref(), parts.uri.path(), behavior) {
                 return Resolution::Refuse(refusal);
+            }
+            // Before the method and the signature, as CloudFront: an HTTP
+            // request to an HTTPS behavior learns only where to go.
+            if behavior.viewer_protocol != ViewerProtocolPolicy::AllowAll && viewer.scheme_for(parts) == "http" {
+                return match (behavior.viewer_protocol, host.as_deref()) {
+                    (ViewerProtocolPolicy::RedirectToHttps, Some(host)) => to_https(parts, host),
+                    _ => Resolution::Refuse(Refusal::HttpsRequired),
+                };
             }
             if !behavior.allowed.allows(&parts.method) {
                 return Resolution::Refuse(Refusal::MethodNotAllowed);
@@ -309,6 +321,24 @@ fn key_for(
     let path = root_object.unwrap_or(parts.uri.path());
     let extension = behavior.extension_value(parts)?;
     behavior.cache_key(host.unwrap_or(""), path, parts.uri.query(), &parts.headers, extension.as_deref())
+}
+
+/// The redirect of an HTTP request to the same URL over HTTPS: 301 for GET
+/// and HEAD, 307 for other methods (which must be resent as they were).
+/// `host` is the normalised request host; its port is replaced by the
+/// server's HTTPS port ([`ViewerConnection`], else 443).
+fn to_https(parts: &Parts, host: &str) -> Resolution {
+    let https_port = parts.extensions.get::<ViewerConnection>().map_or(443, |c| c.https_port);
+    let name = strip_port(host);
+    let pq = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    let location =
+        if https_port == 443 { format!("https://{name}{pq}") } else { format!("https://{name}:{https_port}{pq}") };
+    let status = if matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::TEMPORARY_REDIRECT
+    };
+    Resolution::ToHttps { status, location }
 }
 
 /// The first behavior whose pattern matches `path`, else the last one (the
