@@ -176,6 +176,12 @@ mod tests {
         assert_eq!(trusted.scheme_for(&p), "https");
         p.headers.insert("x-forwarded-proto", "gopher".parse().unwrap());
         assert_eq!(trusted.scheme_for(&p), "http");
+        // The server that accepted the connection knows best.
+        p.headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        p.extensions.insert(ViewerConnection { tls: false, https_port: 8443 });
+        assert_eq!(trusted.scheme_for(&p), "http");
+        p.extensions.insert(ViewerConnection { tls: true, https_port: 8443 });
+        assert_eq!(v.scheme_for(&p), "https");
         assert_eq!(url_host("h.test:443", "https"), "h.test");
         assert_eq!(url_host("h.test:443", "http"), "h.test:443");
         assert_eq!(url_host("127.0.0.1:8080", "http"), "127.0.0.1:8080");

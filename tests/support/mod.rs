@@ -6,6 +6,7 @@ pub mod l2;
 pub mod proxy;
 pub mod raw;
 pub mod s3;
+pub mod tls;
 pub mod wire;
 
 use std::collections::HashMap;

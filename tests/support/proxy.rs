@@ -10,6 +10,8 @@ pub struct Proxy {
     pub child: Child,
     /// `http://ADDR` from its first line.
     pub url: String,
+    /// Every listener's URL, in the order of its lines.
+    pub urls: Vec<String>,
 }
 
 impl Proxy {
@@ -19,16 +21,31 @@ impl Proxy {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Proxy::start_with(args, 1, Stdio::null())
+    }
+
+    /// Starts the binary and reads `lines` listening lines; its stderr
+    /// goes to `stderr`.
+    pub fn start_with<I, S>(args: I, lines: usize, stderr: impl Into<Stdio>) -> Proxy
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start tower-cdn");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Proxy { url: url.to_owned(), child }
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut urls = Vec::new();
+        for _ in 0..lines {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+            urls.push(url.to_owned());
+        }
+        Proxy { url: urls[0].clone(), urls, child }
     }
 }
 
