@@ -14,7 +14,10 @@
 #   3. 50 concurrent cold requests for one object: origin fetches and each
 #      client's first byte after the origin's;
 #   4. peak RSS of tower-cdn (--capacity 16MiB) while 4 clients download a
-#      cold 100 MiB object at once.
+#      cold 100 MiB object at once;
+#   5. hits over TLS (TLS=0 skips it): tower-cdn --tls-cert and nginx
+#      `listen ... ssl` with the same ECDSA P-256 certificate (openssl),
+#      wrk over HTTPS (keep-alive), interleaved REPS times.
 # Prints a markdown report at the end (also kept in $WORK/report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,9 @@ TOWER_PORT=$((BASE_PORT + 2))
 SMALL_PORT=$((BASE_PORT + 3))
 NGINX_PORT=$((BASE_PORT + 4))
 VARNISH_PORT=$((BASE_PORT + 5))
+TOWER_TLS_PORT=$((BASE_PORT + 6))
+NGINX_TLS_PORT=$((BASE_PORT + 7))
+TLS=${TLS:-1}
 export PATH="$PATH:/usr/sbin:/sbin"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tower-cdn-load.XXXXXX")
@@ -91,7 +97,7 @@ wait_port() {
     die "nothing listens on $port after 10 s"
 }
 
-# Starts a program that prints `listening on http://ADDR` first; sets STARTED.
+# Starts a program that prints `listening on http(s)://ADDR` first; sets STARTED.
 start_listening() {
     local name=$1 port=$2
     shift 2
@@ -99,7 +105,7 @@ start_listening() {
     local pid=$!
     PIDS+=("$pid")
     for _ in $(seq 200); do
-        grep -q '^listening on http://' "$WORK/$name.out" 2>/dev/null && break
+        grep -q '^listening on https\?://' "$WORK/$name.out" 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || die "$name exited: $(cat "$WORK/$name.err")"
         sleep 0.05
     done
@@ -142,7 +148,31 @@ http {
             add_header X-Cache-Status \$upstream_cache_status;
         }
     }
+$(nginx_tls_server)
 }
+EOF
+}
+
+# The TLS server block (stage 5): the same cache, the bench certificate.
+nginx_tls_server() {
+    [[ $TLS == 1 ]] || return 0
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        ssl_certificate $WORK/tls/cert.pem;
+        ssl_certificate_key $WORK/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_lock on;
+            proxy_buffering on;
+            add_header X-Cache-Status \$upstream_cache_status;
+        }
+    }
 EOF
 }
 
@@ -208,13 +238,13 @@ record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 # A GET that must be a cache hit, judged by the server's own header.
 expect_hit() {
     local name=$1 url=$2 pattern=$3 headers
-    headers=$(curl -sS --max-time 5 -D - -o /dev/null "$url")
+    headers=$(curl -ksS --max-time 5 -D - -o /dev/null "$url")
     grep -qiE "$pattern" <<<"$headers" || die "$name: $url is not a hit: $headers"
 }
 
 # ------------------------------------------------------------------- start
 
-for port in "$ORIGIN_PORT" "$TOWER_PORT" "$SMALL_PORT" "$NGINX_PORT" "$VARNISH_PORT"; do
+for port in "$ORIGIN_PORT" "$TOWER_PORT" "$SMALL_PORT" "$NGINX_PORT" "$VARNISH_PORT" "$TOWER_TLS_PORT" "$NGINX_TLS_PORT"; do
     port_free "$port" || die "port $port is in use (set BASE_PORT)"
 done
 install_missing
@@ -237,6 +267,18 @@ start_listening tower "$TOWER_PORT" env RUST_LOG=warn "$TOWER_BIN" \
 ROOT[tower-cdn]=$STARTED
 PORT[tower-cdn]=$TOWER_PORT
 HIT[tower-cdn]='^x-cache: Hit from tower-cdn'
+
+if [[ $TLS == 1 ]]; then
+    mkdir -p "$WORK/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>"$WORK/tls/openssl.err" ||
+        die "openssl: $(cat "$WORK/tls/openssl.err")"
+    start_listening tower-tls "$TOWER_TLS_PORT" env RUST_LOG=warn "$TOWER_BIN" \
+        --listen "127.0.0.1:$TOWER_TLS_PORT" --origin "$ORIGIN" --capacity 256MiB \
+        --tls-cert "$WORK/tls/cert.pem" --tls-key "$WORK/tls/key.pem"
+    ROOT[tower-cdn-tls]=$STARTED
+fi
 
 write_nginx_conf
 nginx -t -q -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon off;' 2>"$WORK/nginx-t.err" ||
@@ -353,6 +395,41 @@ for rep in $(seq "$REPS"); do
     kill "$small"
     wait "$small" 2>/dev/null || true
 done
+
+# -------------------------------------------------------- hits over TLS
+
+if [[ $TLS == 1 ]]; then
+    declare -A TLS_PORT=([tower-cdn]=$TOWER_TLS_PORT [nginx]=$NGINX_TLS_PORT)
+    declare -A TLS_ROOT=([tower-cdn]=${ROOT[tower-cdn-tls]} [nginx]=${ROOT[nginx]})
+    for who in tower-cdn nginx; do
+        for size in 1k 100k; do
+            url="https://127.0.0.1:${TLS_PORT[$who]}/$size"
+            curl -ksS --max-time 5 -o /dev/null "$url"
+            expect_hit "$who" "$url" "${HIT[$who]}"
+        done
+    done
+    for rep in $(seq "$REPS"); do
+        for size in 1k 100k; do
+            for who in tower-cdn nginx; do
+                out=$WORK/wrk-tls-$who-$size-$rep.txt
+                wait_quiet
+                w0=$(children_ticks) c0=$(cpu_ticks "${TLS_ROOT[$who]}")
+                wrk "-t$THREADS" "-c$CONNS" "-d$DURATION" --latency "https://127.0.0.1:${TLS_PORT[$who]}/$size" >"$out"
+                c1=$(cpu_ticks "${TLS_ROOT[$who]}") w1=$(children_ticks)
+                IFS=$'\t' read -r rps p50 p99 requests errors < <("${CLIENT[@]}" wrk "$out")
+                cpu_s=$(python3 -c "print(($c1 - $c0) / $CLK_TCK)")
+                wrk_s=$(python3 -c "print(($w1 - $w0) / $CLK_TCK)")
+                log "TLS rep $rep $size $who: $rps req/s, p50 $p50 ms, p99 $p99 ms, $requests requests on $cpu_s CPU-s (wrk $wrk_s), $errors errors"
+                record tls "$who" "$size" "$rep" rps "$rps"
+                record tls "$who" "$size" "$rep" p50_ms "$p50"
+                record tls "$who" "$size" "$rep" p99_ms "$p99"
+                record tls "$who" "$size" "$rep" requests "$requests"
+                record tls "$who" "$size" "$rep" errors "$errors"
+                record tls "$who" "$size" "$rep" cpu_s "$cpu_s"
+            done
+        done
+    done
+fi
 
 # ------------------------------------------------------------- report
 

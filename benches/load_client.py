@@ -332,6 +332,45 @@ def cmd_report(path):
         d = med(s["delta_mib"].values())
         checks.append(("100 MiB × 4 clients raises RSS ≤ 32 MiB", d <= 32.0, f"{d:.1f} MiB"))
 
+    tls = data["tls"]
+    if tls:
+        lines.append("")
+        lines.append("### Hits over TLS (same certificate, ECDSA P-256; wrk over HTTPS, keep-alive)")
+        lines.append("")
+        lines.append("| object | server | req/s | p50 ms | p99 ms | req per CPU-s | errors |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
+        for size in ("1k", "100k"):
+            for who in ("tower-cdn", "nginx"):
+                s = tls[who][size]
+                if not s["rps"]:
+                    continue
+                cpu = {r: s["requests"][r] / s["cpu_s"][r] for r in s["requests"] if s["cpu_s"].get(r)}
+                lines.append(
+                    f"| {size} | {who} | {med(s['rps'].values()):,.0f} | {med(s['p50_ms'].values()):.2f} "
+                    f"| {med(s['p99_ms'].values()):.2f} | {med(cpu.values()):,.0f} | {int(sum(s['errors'].values()))} |"
+                )
+        lines.append("")
+        lines.append("| object | tower-cdn ÷ nginx over TLS (median of per-run ratios): req/s | req per CPU-s | p50 | p99 |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for size in ("1k", "100k"):
+            t, n = tls["tower-cdn"][size], tls["nginx"][size]
+            if not t["rps"] or not n["rps"]:
+                continue
+
+            def ratio(metric):
+                return med([t[metric][r] / n[metric][r] for r in t[metric] if n[metric].get(r)])
+
+            cpu_ratio = med(
+                [
+                    (t["requests"][r] / t["cpu_s"][r]) / (n["requests"][r] / n["cpu_s"][r])
+                    for r in t["requests"]
+                    if t["cpu_s"].get(r) and n["cpu_s"].get(r) and n["requests"].get(r)
+                ]
+            )
+            lines.append(
+                f"| {size} | {ratio('rps'):.2f}× | {cpu_ratio:.2f}× | {ratio('p50_ms'):.2f}× | {ratio('p99_ms'):.2f}× |"
+            )
+
     lines.append("")
     lines.append("### Targets")
     lines.append("")
