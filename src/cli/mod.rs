@@ -5,6 +5,8 @@
 
 pub mod args;
 pub mod demo;
+#[cfg(feature = "http3")]
+pub mod h3;
 mod ops;
 pub mod serve;
 

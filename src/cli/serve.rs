@@ -161,7 +161,7 @@ where
     }
 }
 
-fn uri_len(uri: &http::Uri) -> usize {
+pub(crate) fn uri_len(uri: &http::Uri) -> usize {
     uri.scheme_str().map_or(0, str::len)
         + uri.authority().map_or(0, |a| a.as_str().len())
         + uri.path_and_query().map_or(0, |pq| pq.as_str().len())
