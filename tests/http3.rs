@@ -256,3 +256,34 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.body, "late but whole");
 }
+
+#[tokio::test]
+async fn a_get_with_content_gets_403_and_one_without_is_served() {
+    let origin = Origin::start().await;
+    origin.route("/g", Reply::ok("g").header("cache-control", "max-age=60"));
+    let edge = Edge::start(layer_for(origin.url())).await;
+    let h3 = edge.client().await;
+    // HTTP/3 has no END_STREAM on HEADERS: the server reads to the first
+    // DATA frame or the stream's end before the edge decides.
+    let with_content = Request::get(format!("https://{NAME}/g")).body(()).unwrap();
+    let r = h3.request(with_content, Some(Bytes::from_static(b"content"))).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(origin.total_hits(), 0);
+    assert_eq!(h3.get("/g").await.status(), 200);
+    edge.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_post_shorter_than_its_content_length_never_reaches_the_origin_whole() {
+    let origin = RecordingOrigin::start(Arc::new(|_: &Recorded| response(200, &[], b"ok"))).await;
+    let edge = Edge::start(layer_for(origin.url())).await;
+    let h3 = edge.client().await;
+    let req = Request::post(format!("https://{NAME}/lying")).header("content-length", "100").body(()).unwrap();
+    let r = h3.request(req, Some(pattern(50))).await;
+    let status = r.map(|r| r.status()).unwrap_or(0);
+    assert_ne!(status, 200, "a malformed request is not answered as if it were whole");
+    for seen in origin.requests() {
+        assert!(seen.truncated, "the origin saw a request it could take for whole: {seen:?}");
+    }
+    edge.shut_down().await;
+}
