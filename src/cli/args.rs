@@ -171,6 +171,13 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// With TLS on: also serve HTTP/3 (QUIC) on the TLS listener's port over
+    /// UDP, advertised to TCP clients with `Alt-Svc` [default: the config
+    /// file's `[tls] http3`, else off].
+    #[cfg(feature = "http3")]
+    #[arg(long)]
+    pub http3: bool,
+
     /// Compress text-like responses with brotli/gzip for clients that accept them.
     #[arg(long)]
     pub compress: bool,

@@ -97,6 +97,9 @@ pub(super) struct Listeners {
     /// The cleartext listener beside a TLS one.
     pub(super) http: Option<(TcpListener, SocketAddr, ServeOptions)>,
     pub(super) tls: Option<Arc<TlsState>>,
+    /// HTTP/3 on the TLS listener's port.
+    #[cfg(feature = "http3")]
+    pub(super) h3: Option<std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -149,7 +152,37 @@ impl Listeners {
         if tls.is_some() {
             main_opts.viewer = Some(ViewerConnection { tls: true, https_port: main_addr.port() });
         }
-        Ok(Listeners { main, main_addr, main_opts, http, tls })
+        #[cfg(feature = "http3")]
+        let h3 = {
+            let wanted = args.http3 || file.and_then(|f| f.tls().http3).unwrap_or(false);
+            if wanted && tls.is_none() {
+                let setting = if args.http3 { "--http3" } else { "tls.http3" };
+                return Err(bad(ConfigError::new(
+                    setting,
+                    "needs TLS (--tls-cert, --tls-self-signed or [tls] cert_file)",
+                )));
+            }
+            match wanted {
+                true => Some(std::net::UdpSocket::bind(main_addr).map_err(|e| {
+                    eprintln!("tower-cdn: cannot listen on udp {main_addr} (HTTP/3): {e}");
+                    ExitCode::FAILURE
+                })?),
+                false => None,
+            }
+        };
+        #[cfg(not(feature = "http3"))]
+        if file.and_then(|f| f.tls().http3) == Some(true) {
+            return Err(bad(crate::config::needs_feature("tls.http3", "http3")));
+        }
+        Ok(Listeners {
+            main,
+            main_addr,
+            main_opts,
+            http,
+            tls,
+            #[cfg(feature = "http3")]
+            h3,
+        })
     }
 
     /// The ready lines for stdout: the main listener first.

@@ -5,6 +5,8 @@
 
 pub mod args;
 pub mod demo;
+#[cfg(feature = "http3")]
+pub mod h3;
 mod listeners;
 mod ops;
 pub mod serve;
@@ -71,12 +73,40 @@ pub async fn run(args: Args) -> ExitCode {
     let cleartext = listeners.http.map(|(listener, _, http_opts)| {
         tokio::spawn(serve(listener, service.clone(), http_opts, shutdown.clone().wait()))
     });
+    #[cfg(feature = "http3")]
+    let h3 = match (listeners.h3, &listeners.tls) {
+        (Some(socket), Some(state)) => {
+            eprintln!("tower-cdn: HTTP/3 on udp {local}");
+            let h3_opts = h3::H3Options::from(&listeners.main_opts);
+            // The same layer (one cache) over HTTP/3's request body type.
+            let h3_service = served.layer.layer(tower::service_fn(no_distribution));
+            let serving =
+                h3::serve_h3_tls(socket, Arc::clone(&state.tls), h3_service, h3_opts, shutdown.clone().wait());
+            Some((local.port(), tokio::spawn(serving)))
+        }
+        _ => None,
+    };
+    #[cfg(not(feature = "http3"))]
+    let h3: Option<(u16, tokio::task::JoinHandle<std::io::Result<()>>)> = None;
     match &listeners.tls {
         Some(state) => {
-            serve::serve_tls(listeners.main, service, listeners.main_opts, Arc::clone(&state.tls), shutdown.wait())
-                .await;
+            let tls = Arc::clone(&state.tls);
+            match &h3 {
+                #[cfg(feature = "http3")]
+                Some((port, _)) => {
+                    // TCP responses advertise HTTP/3 on the same port.
+                    let service = tower_layer::Layer::layer(&h3::AltSvcLayer::new(*port), service);
+                    serve::serve_tls(listeners.main, service, listeners.main_opts, tls, shutdown.wait()).await;
+                }
+                _ => serve::serve_tls(listeners.main, service, listeners.main_opts, tls, shutdown.wait()).await,
+            }
         }
         None => serve(listeners.main, service, listeners.main_opts, shutdown.wait()).await,
+    }
+    if let Some((_, h3)) = h3
+        && let Ok(Err(e)) = h3.await
+    {
+        eprintln!("tower-cdn: HTTP/3: {e}");
     }
     if let Some(cleartext) = cleartext {
         let _ = cleartext.await;

@@ -262,24 +262,16 @@ impl Conn {
         {
             return Some(StatusCode::BAD_REQUEST);
         }
-        if let Some((tls, sni)) = &self.tls {
-            let host = req
-                .uri()
-                .authority()
-                .map(http::uri::Authority::host)
-                .or_else(|| req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()))
-                .map(crate::policy::host::strip_port);
-            if let Some(host) = host
-                && !tls.serves(sni.as_deref(), host.trim_start_matches('[').trim_end_matches(']'))
-            {
-                return Some(StatusCode::MISDIRECTED_REQUEST);
-            }
+        if let Some((tls, sni)) = &self.tls
+            && !tls.serves_request(sni.as_deref(), req.uri(), req.headers())
+        {
+            return Some(StatusCode::MISDIRECTED_REQUEST);
         }
         None
     }
 }
 
-fn uri_len(uri: &http::Uri) -> usize {
+pub(crate) fn uri_len(uri: &http::Uri) -> usize {
     uri.scheme_str().map_or(0, str::len)
         + uri.authority().map_or(0, |a| a.as_str().len())
         + uri.path_and_query().map_or(0, |pq| pq.as_str().len())

@@ -2,6 +2,8 @@
 //! counts its hits, and the CDN under test, both on 127.0.0.1:0.
 #![allow(dead_code)]
 
+#[cfg(feature = "http3")]
+pub mod h3;
 pub mod l2;
 pub mod proxy;
 pub mod raw;

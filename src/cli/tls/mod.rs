@@ -207,4 +207,19 @@ impl Tls {
     pub fn serves(&self, sni: Option<&str>, host: &str) -> bool {
         self.resolver.same_certificate(sni, host)
     }
+
+    /// [`serves`](Self::serves) for a request head: its host is the
+    /// target's authority (HTTP/2 and HTTP/3 `:authority`), else `Host`; a
+    /// request with neither is left to the other checks.
+    pub(crate) fn serves_request(&self, sni: Option<&str>, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+        let host = uri
+            .authority()
+            .map(http::uri::Authority::host)
+            .or_else(|| headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
+            .map(crate::policy::host::strip_port);
+        match host {
+            Some(host) => self.serves(sni, host.trim_start_matches('[').trim_end_matches(']')),
+            None => true,
+        }
+    }
 }
