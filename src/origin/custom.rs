@@ -420,25 +420,23 @@ impl CustomOrigin {
     }
 }
 
-    /// The origin URL for a canonical path and query: `origin_path` and
-    /// then exactly those bytes. Refused if the URL parser would rewrite
-    /// them (the canonical form is chosen so that it does not).
+/// The origin URL for a canonical path and query: `origin_path` and
+/// then exactly those bytes. Refused if the URL parser would rewrite
+/// them (the canonical form is chosen so that it does not).
 fn url_for(endpoint: &Endpoint, path_and_query: &str) -> Result<reqwest::Url, OriginError> {
-        let wanted = format!("{}{}", endpoint.origin_path, path_and_query);
-        let url = reqwest::Url::parse(&format!("{}{wanted}", endpoint.base))
-            .map_err(|e| OriginError::bad_target(format!("{path_and_query:?}: {e}")))?;
-        let got_path = url.path();
-        let same = match url.query() {
-            Some(q) => {
-                wanted.len() == got_path.len() + 1 + q.len() && wanted.starts_with(got_path) && wanted.ends_with(q)
-            }
-            None => wanted == got_path,
-        };
-        if !same {
-            return Err(OriginError::bad_target(format!("{path_and_query:?} would reach the origin rewritten")));
-        }
-        Ok(url)
+    let wanted = format!("{}{}", endpoint.origin_path, path_and_query);
+    let url = reqwest::Url::parse(&format!("{}{wanted}", endpoint.base))
+        .map_err(|e| OriginError::bad_target(format!("{path_and_query:?}: {e}")))?;
+    let got_path = url.path();
+    let same = match url.query() {
+        Some(q) => wanted.len() == got_path.len() + 1 + q.len() && wanted.starts_with(got_path) && wanted.ends_with(q),
+        None => wanted == got_path,
+    };
+    if !same {
+        return Err(OriginError::bad_target(format!("{path_and_query:?} would reach the origin rewritten")));
     }
+    Ok(url)
+}
 
 /// reqwest's message names only the outermost error ("error sending
 /// request"); the cause is in its sources, and the operator needs it.

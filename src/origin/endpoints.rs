@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::balance::{self, Balance};
 use super::budget::{BudgetConfig, RetryBudget};
-use super::health::{EndpointHealth, Ejection, HealthCheck, Transition};
+use super::health::{Ejection, EndpointHealth, HealthCheck, Transition};
 use crate::error::ConfigError;
 
 /// Most endpoints one origin may list.
@@ -104,7 +104,10 @@ impl Pool {
             let url_setting = if setting == "url" { setting.clone() } else { format!("{setting}.url") };
             let (base, origin_path) = parse(&ep.url).map_err(|m| ConfigError::new(&url_setting, m))?;
             if !(1..=1000).contains(&ep.weight) {
-                return Err(ConfigError::new(format!("{setting}.weight"), format!("must be 1 to 1000, not {}", ep.weight)));
+                return Err(ConfigError::new(
+                    format!("{setting}.weight"),
+                    format!("must be 1 to 1000, not {}", ep.weight),
+                ));
             }
             if let Some(j) = endpoints.iter().position(|e| e.base == base && e.origin_path == origin_path) {
                 return Err(ConfigError::new(

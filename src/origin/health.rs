@@ -105,7 +105,8 @@ impl HealthCheck {
         if self.timeout.is_zero() {
             return e("timeout", "must be greater than zero".into());
         }
-        for (name, n) in [("healthy_threshold", self.healthy_threshold), ("unhealthy_threshold", self.unhealthy_threshold)]
+        for (name, n) in
+            [("healthy_threshold", self.healthy_threshold), ("unhealthy_threshold", self.unhealthy_threshold)]
         {
             if !(1..=100).contains(&n) {
                 return e(name, format!("must be 1 to 100, not {n}"));

@@ -20,8 +20,8 @@ pub(crate) mod s3;
 pub use balance::Balance;
 pub(crate) use balance::BalanceKey;
 pub use config::Origin;
-pub use health::HealthCheck;
 pub use group::OriginGroup;
+pub use health::HealthCheck;
 #[cfg(feature = "s3")]
 pub use s3::{S3Credentials, S3Origin};
 

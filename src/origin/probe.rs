@@ -46,7 +46,12 @@ async fn run(pool: Weak<Pool>, i: usize, client: reqwest::Client, headers: Heade
 }
 
 /// One check: `Ok` when the endpoint answered an expected status in time.
-async fn probe(client: &reqwest::Client, endpoint: &Endpoint, check: &HealthCheck, headers: &HeaderMap) -> Result<(), String> {
+async fn probe(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    check: &HealthCheck,
+    headers: &HeaderMap,
+) -> Result<(), String> {
     let url = format!("{}{}", endpoint.base, check.path);
     let mut headers = headers.clone();
     if let Some(host) = &check.host
@@ -58,9 +63,5 @@ async fn probe(client: &reqwest::Client, endpoint: &Endpoint, check: &HealthChec
     let resp = sent.map_err(|e| super::custom::classify(e).to_string())?;
     let status = resp.status().as_u16();
     // The body is not read: dropping it closes (or returns) the connection.
-    if check.expected_status.contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("{url} answered {status}"))
-    }
+    if check.expected_status.contains(&status) { Ok(()) } else { Err(format!("{url} answered {status}")) }
 }

@@ -40,10 +40,10 @@ impl CustomOrigin {
         self.start_checks();
         let pool = self.pool();
         // The cache key's hash when the flow set it; else the target's.
-        let key = parts.extensions.get::<BalanceKey>().map_or_else(
-            || hash64(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).as_bytes()),
-            |k| k.0,
-        );
+        let key = parts
+            .extensions
+            .get::<BalanceKey>()
+            .map_or_else(|| hash64(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).as_bytes()), |k| k.0);
         let now = Instant::now();
         pool.on_fetch(now);
         let Some(first) = pool.pick(key, None, now) else {
@@ -66,8 +66,12 @@ impl CustomOrigin {
             return result;
         }
         match &result {
-            Ok(resp) => tracing::debug!(status = %resp.status(), endpoint = %pool.endpoint(second).display(), "retrying on another endpoint"),
-            Err(e) => tracing::debug!(error = %e, endpoint = %pool.endpoint(second).display(), "retrying on another endpoint"),
+            Ok(resp) => {
+                tracing::debug!(status = %resp.status(), endpoint = %pool.endpoint(second).display(), "retrying on another endpoint")
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, endpoint = %pool.endpoint(second).display(), "retrying on another endpoint")
+            }
         }
         drop(result);
         self.attempt(second, again, Empty::<Bytes>::new(), false).await
