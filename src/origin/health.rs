@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(setting(check().healthy_threshold(0)), "health_check.healthy_threshold");
         assert_eq!(setting(check().unhealthy_threshold(101)), "health_check.unhealthy_threshold");
         assert_eq!(setting(check().host("a b")), "health_check.host");
-        assert_eq!(setting(check().expected_status(400..=200)), "health_check.expected_status");
+        assert_eq!(setting(check().expected_status(RangeInclusive::new(400, 200))), "health_check.expected_status");
         assert!(check().validate().is_ok());
         let ej = |after, secs| Ejection { after, time: Duration::from_secs(secs) }.validate().unwrap_err();
         assert_eq!(ej(0, 1).setting(), "eject_after");
