@@ -407,3 +407,25 @@ fn file_mistakes_name_the_setting_before_the_server_starts() {
         assert!(err.contains(says), "{to}: expected {says:?} in {err}");
     }
 }
+
+#[tokio::test]
+async fn a_group_fails_over_from_a_multi_endpoint_origin() {
+    use tower_cdn::{CacheBehavior, Distribution, OriginGroup};
+    let primary = [Endpoint::start("a").await, Endpoint::start("b").await];
+    for e in &primary {
+        e.answer(503);
+    }
+    let backup = Endpoint::start("backup").await;
+    let site = Distribution::new("site")
+        .origin("web", Origin::http_endpoints(primary.iter().map(|e| (e.url(), 1))).retry_budget(0.0, 0))
+        .origin("backup", Origin::http(backup.url()))
+        .origin_group("web-or-backup", OriginGroup::new("web", "backup"))
+        .default_behavior(CacheBehavior::default_for("web-or-backup"));
+    let edge = start_proxy(CdnLayer::builder().distribution(site).build().unwrap()).await;
+    for i in 0..4 {
+        assert_eq!(get(format!("http://{edge}/g/{i}"), "site.test").await, (200, "backup".to_owned()));
+    }
+    let tried: Vec<usize> = primary.iter().map(|e| e.traffic().len()).collect();
+    assert_eq!(tried, [2, 2], "the primary's endpoints took turns, no retry (budget 0), then the group failed over");
+    assert_eq!(backup.traffic().len(), 4);
+}

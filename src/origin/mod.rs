@@ -16,6 +16,7 @@ pub(crate) mod report;
 pub(crate) mod retry;
 #[cfg(feature = "s3")]
 pub(crate) mod s3;
+pub(crate) mod sync_body;
 
 pub use balance::Balance;
 pub(crate) use balance::BalanceKey;
