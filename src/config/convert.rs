@@ -372,6 +372,7 @@ fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
             unused(&o.response_timeout, "response_timeout", "app")?;
             unused(&o.max_concurrent_requests, "max_concurrent_requests", "app")?;
             unused(&o.concurrency_wait, "concurrency_wait", "app")?;
+            super::endpoints::unused_by(&o, "app")?;
             Ok(Origin::inner())
         }
         OriginKindSchema::Http => http_origin(o),
@@ -382,7 +383,7 @@ fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     }
 }
 
-fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
+fn http_origin(mut o: OriginSchema) -> Result<Origin, ConfigError> {
     for (v, name) in [
         (o.bucket.is_some(), "bucket"),
         (o.region.is_some(), "region"),
@@ -394,10 +395,8 @@ fn http_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     ] {
         unused(&v.then_some(()), name, "http")?;
     }
-    let Some(url) = o.url else {
-        return Err(ConfigError::new("url", "missing: an http origin needs a url"));
-    };
-    let mut out = Origin::http(url);
+    let mut out = super::endpoints::base(&mut o)?;
+    out = super::endpoints::apply(out, &mut o)?;
     if let Some(p) = o.origin_path {
         out = out.origin_path(p);
     }
@@ -437,6 +436,7 @@ fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     unused(&o.forward_host, "forward_host", "s3")?;
     unused(&o.http2, "http2", "s3")?;
     unused(&o.custom_headers, "custom_headers", "s3")?;
+    super::endpoints::unused_by(&o, "s3")?;
     let Some(bucket) = o.bucket else {
         return Err(ConfigError::new("bucket", "missing: an s3 origin needs a bucket"));
     };

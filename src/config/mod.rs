@@ -26,6 +26,7 @@
 //! ```
 
 mod convert;
+mod endpoints;
 mod globals;
 mod keys;
 mod l2;

@@ -152,6 +152,12 @@ pub(crate) struct OriginSchema {
     pub(crate) forward_host: Option<bool>,
     pub(crate) http2: Option<bool>,
     pub(crate) custom_headers: Option<BTreeMap<String, String>>,
+    pub(crate) endpoints: Option<Vec<StrOrTable<EndpointSchema>>>,
+    pub(crate) balance: Option<String>,
+    pub(crate) health_check: Option<HealthCheckSchema>,
+    pub(crate) eject_after: Option<u32>,
+    pub(crate) ejection_time: Option<Dur>,
+    pub(crate) retry_budget: Option<RetryBudgetSchema>,
     // s3
     pub(crate) bucket: Option<String>,
     pub(crate) region: Option<String>,
@@ -168,6 +174,44 @@ pub(crate) struct OriginSchema {
     pub(crate) max_idle_connections: Option<usize>,
     pub(crate) max_concurrent_requests: Option<usize>,
     pub(crate) concurrency_wait: Option<Dur>,
+}
+
+/// One of an http origin's `endpoints`: `{ url = "...", weight = 2 }`
+/// (or the URL alone, of weight 1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EndpointSchema {
+    pub(crate) url: String,
+    pub(crate) weight: Option<u32>,
+}
+
+/// `[distributions.origins.NAME.health_check]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthCheckSchema {
+    pub(crate) path: String,
+    pub(crate) interval: Option<Dur>,
+    pub(crate) timeout: Option<Dur>,
+    pub(crate) healthy_threshold: Option<u32>,
+    pub(crate) unhealthy_threshold: Option<u32>,
+    pub(crate) host: Option<String>,
+    pub(crate) expected_status: Option<StatusesSchema>,
+}
+
+/// `200` or `"200-399"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum StatusesSchema {
+    One(u16),
+    Range(String),
+}
+
+/// `retry_budget = { ratio = 0.2, min_per_second = 3 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetryBudgetSchema {
+    pub(crate) ratio: Option<f64>,
+    pub(crate) min_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

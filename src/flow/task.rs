@@ -23,8 +23,8 @@ use crate::edge::Edge;
 use crate::error::{EdgeBuilt, OriginError};
 use crate::hint::CacheHint;
 use crate::observe::telemetry;
-use crate::origin::Fetched;
 use crate::origin::inner::{App, HttpBody};
+use crate::origin::{BalanceKey, Fetched};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::forward_policy::ForwardMode;
 use crate::policy::freshness::AgeClock;
@@ -153,6 +153,7 @@ impl FillTask {
         // Requests that follow this fill link to its fetch's span.
         let span = telemetry::start_fetch(&mut parts, &task.behavior.origin);
         task.writer.fill().set_fetch_link(span.link());
+        parts.extensions.insert(BalanceKey::of(&task.primary));
         let fetched = task.behavior.origin.fetch(inner, parts, body, false).await;
         span.end(&fetched);
         task.settle(fetched, started, request_time, tx, tier).await;
@@ -197,6 +198,7 @@ impl FillTask {
         let empty = http_body_util::Empty::<bytes::Bytes>::new();
         let span = telemetry::start_fetch(&mut parts, &task.behavior.origin);
         task.writer.fill().set_fetch_link(span.link());
+        parts.extensions.insert(BalanceKey::of(&task.primary));
         let fetched = match task.behavior.origin.fetch_remote(parts, empty, false).await {
             Ok(resp) => Fetched::Response(resp),
             Err(e) => Fetched::Failed(e),

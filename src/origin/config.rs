@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use super::balance::Balance;
+use super::budget::BudgetConfig;
+use super::endpoints::EndpointConfig;
+use super::health::{Ejection, HealthCheck};
 use super::limit::LimitConfig;
 #[cfg(feature = "s3")]
 use super::s3::S3Origin;
@@ -46,7 +50,14 @@ pub(crate) enum OriginKind {
 
 #[derive(Clone)]
 pub(crate) struct HttpOriginConfig {
-    pub(crate) url: String,
+    /// The one endpoint of [`Origin::http`] (weight 1), if given that way.
+    pub(crate) url: Option<String>,
+    /// Further endpoints ([`Origin::http_endpoints`], [`Origin::endpoint`]).
+    pub(crate) endpoints: Vec<EndpointConfig>,
+    pub(crate) balance: Balance,
+    pub(crate) health_check: Option<HealthCheck>,
+    pub(crate) ejection: Ejection,
+    pub(crate) budget: BudgetConfig,
     pub(crate) origin_path: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
@@ -62,9 +73,51 @@ impl Origin {
     /// A custom HTTP(S) origin at `base_url` (scheme, host, optional port;
     /// a path in the URL is used as the origin path).
     pub fn http(base_url: impl Into<String>) -> Self {
+        Self::http_config(Some(base_url.into()), Vec::new())
+    }
+
+    /// A custom HTTP(S) origin with several endpoints (URLs as for
+    /// [`Origin::http`]) and their weights, 1 to 1000: like an nginx
+    /// upstream, a Varnish director or a pingora load balancer. Every
+    /// endpoint shares the origin's settings (origin path, timeouts,
+    /// headers, the concurrency limit, which counts the whole origin).
+    ///
+    /// Fetches spread by [`balance`](Self::balance); an endpoint whose
+    /// fetches fail [`eject_after`](Self::eject_after) times in a row
+    /// (connect errors, timeouts, 5xx) is left out for
+    /// [`ejection_time`](Self::ejection_time), and one that fails its
+    /// [`health_check`](Self::health_check) until it passes it again. When
+    /// every endpoint is out, the least bad takes the fetch anyway (fail
+    /// open). A failed `GET` or `HEAD` is retried once on another endpoint
+    /// while the [`retry_budget`](Self::retry_budget) allows.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_cdn::{Balance, HealthCheck, Origin};
+    ///
+    /// let web = Origin::http_endpoints([("http://10.0.0.1:8080", 2), ("http://10.0.0.2:8080", 1)])
+    ///     .endpoint("http://10.0.0.3:8080", 1)
+    ///     .balance(Balance::LeastOutstanding)
+    ///     .health_check(HealthCheck::new("/healthz").interval(Duration::from_secs(2)))
+    ///     .eject_after(3)
+    ///     .ejection_time(Duration::from_secs(10))
+    ///     .retry_budget(0.1, 2);
+    /// # let _ = web;
+    /// ```
+    pub fn http_endpoints<U: Into<String>>(endpoints: impl IntoIterator<Item = (U, u32)>) -> Self {
+        let endpoints = endpoints.into_iter().map(|(url, weight)| EndpointConfig { url: url.into(), weight }).collect();
+        Self::http_config(None, endpoints)
+    }
+
+    fn http_config(url: Option<String>, endpoints: Vec<EndpointConfig>) -> Self {
         Origin {
             kind: OriginKind::Http(HttpOriginConfig {
-                url: base_url.into(),
+                url,
+                endpoints,
+                balance: Balance::default(),
+                health_check: None,
+                ejection: Ejection::default(),
+                budget: BudgetConfig::default(),
                 origin_path: String::new(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 response_timeout: DEFAULT_RESPONSE_TIMEOUT,
@@ -189,6 +242,70 @@ impl Origin {
         self
     }
 
+    /// Adds an endpoint of weight `weight` (1 to 1000) to an HTTP origin
+    /// (after its `url`, of weight 1, if it was made with [`Origin::http`]).
+    #[must_use]
+    pub fn endpoint(mut self, url: impl Into<String>, weight: u32) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.endpoints.push(EndpointConfig { url: url.into(), weight });
+        }
+        self
+    }
+
+    /// How fetches spread over the endpoints (default: smooth weighted
+    /// round-robin).
+    #[must_use]
+    pub fn balance(mut self, balance: Balance) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.balance = balance;
+        }
+        self
+    }
+
+    /// Checks every endpoint in the background (default: no checks).
+    #[must_use]
+    pub fn health_check(mut self, check: HealthCheck) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.health_check = Some(check);
+        }
+        self
+    }
+
+    /// Failed fetches in a row (connect errors, timeouts, 5xx answers)
+    /// that take an endpoint out for [`ejection_time`](Self::ejection_time)
+    /// (default 5; 1 to 1000).
+    #[must_use]
+    pub fn eject_after(mut self, failures: u32) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.ejection.after = failures;
+        }
+        self
+    }
+
+    /// How long an ejected endpoint stays out (default 30 s); with a
+    /// health check, it must also pass it to come back.
+    #[must_use]
+    pub fn ejection_time(mut self, time: Duration) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.ejection.time = time;
+        }
+        self
+    }
+
+    /// The retry budget (default 0.2 and 3): over any 10 s, a failed
+    /// `GET`/`HEAD` is retried on another endpoint only while retries stay
+    /// under `ratio` (0 to 1) of the fetches plus `min_per_second` a
+    /// second. In an outage the origin sees at most `1 + ratio` times the
+    /// fetches (plus that reserve), never a doubled load. `(0.0, 0)` turns
+    /// retries off.
+    #[must_use]
+    pub fn retry_budget(mut self, ratio: f64, min_per_second: u32) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.budget = BudgetConfig { ratio, min_per_second };
+        }
+        self
+    }
+
     /// A header added to every origin request (CloudFront's "origin custom
     /// headers", e.g. a shared secret the origin checks). Values are never
     /// logged.
@@ -210,6 +327,8 @@ impl fmt::Debug for Origin {
             OriginKind::Http(c) => f
                 .debug_struct("Origin::Http")
                 .field("url", &c.url)
+                .field("endpoints", &c.endpoints)
+                .field("balance", &c.balance)
                 .field("origin_path", &c.origin_path)
                 .field("connect_timeout", &c.connect_timeout)
                 .field("response_timeout", &c.response_timeout)

@@ -1,18 +1,15 @@
 //! A custom HTTP(S) origin reached through reqwest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::sync_body::{SyncBody, viewer_body_error};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
-use sync_wrapper::SyncWrapper;
 
 use super::config::{HttpOriginConfig, parse_custom_header};
+use super::endpoints::{Endpoint, EndpointConfig, Pool, PoolConfig};
 use super::inner::box_body;
 use super::limit::Limiter;
 use super::report::FailureLog;
@@ -26,10 +23,9 @@ pub(crate) struct CustomOrigin {
     client: reqwest::Client,
     /// HTTP/1.1 only, unpooled: for upgrade requests.
     upgrade_client: reqwest::Client,
-    /// `scheme://authority`, no trailing slash.
-    base: String,
-    /// `""` or `/prefix` (no trailing slash).
-    origin_path: String,
+    /// The endpoints (one for a plain `url`), each with its base and
+    /// origin path.
+    pool: Arc<Pool>,
     response_timeout: Duration,
     /// HTTP/2 from the first byte.
     http2: bool,
@@ -42,8 +38,7 @@ pub(crate) struct CustomOrigin {
 impl std::fmt::Debug for CustomOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CustomOrigin")
-            .field("base", &self.base)
-            .field("origin_path", &self.origin_path)
+            .field("endpoints", &self.pool.endpoints().iter().map(Endpoint::display).collect::<Vec<_>>())
             .field("custom_headers", &self.custom_headers.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -52,22 +47,21 @@ impl std::fmt::Debug for CustomOrigin {
 impl CustomOrigin {
     /// Validates the configuration and builds the client.
     pub(crate) fn new(name: &str, cfg: &HttpOriginConfig) -> Result<Self, ConfigError> {
-        let uri: http::Uri =
-            cfg.url.parse().map_err(|e| ConfigError::new("url", format!("{:?} is not a valid URL: {e}", cfg.url)))?;
-        let scheme = match uri.scheme_str() {
-            Some(s @ ("http" | "https")) => s,
-            _ => {
-                return Err(ConfigError::new("url", format!("{:?} must start with http:// or https://", cfg.url)));
-            }
+        let listed: Vec<(String, EndpointConfig)> = cfg
+            .url
+            .iter()
+            .map(|url| ("url".to_owned(), EndpointConfig { url: url.clone(), weight: 1 }))
+            .chain(cfg.endpoints.iter().enumerate().map(|(i, e)| (format!("endpoints[{i}]"), e.clone())))
+            .collect();
+        let pool_cfg = PoolConfig {
+            name,
+            balance: cfg.balance,
+            check: cfg.health_check.as_ref(),
+            ejection: cfg.ejection,
+            budget: cfg.budget,
         };
-        let Some(authority) = uri.authority() else {
-            return Err(ConfigError::new("url", format!("{:?} has no host", cfg.url)));
-        };
-        if uri.query().is_some() {
-            return Err(ConfigError::new("url", "an origin URL cannot have a query string"));
-        }
-        let url_path = uri.path().trim_end_matches('/');
-        let origin_path = join_paths(url_path, &cfg.origin_path).map_err(|m| ConfigError::new("origin_path", m))?;
+        join_paths("", &cfg.origin_path).map_err(|m| ConfigError::new("origin_path", m))?;
+        let pool = Arc::new(Pool::new(pool_cfg, &listed, |url| parse_base(url, &cfg.origin_path))?);
         let mut custom_headers = HeaderMap::new();
         for (name, value) in &cfg.custom_headers {
             let (n, v) = parse_custom_header(name, value).map_err(|m| ConfigError::new("custom_headers", m))?;
@@ -111,8 +105,7 @@ impl CustomOrigin {
             limiter,
             client,
             upgrade_client,
-            base: format!("{scheme}://{authority}"),
-            origin_path,
+            pool,
             response_timeout: cfg.response_timeout,
             http2: cfg.http2,
             forward_host: cfg.forward_host,
@@ -130,14 +123,20 @@ impl CustomOrigin {
         &self.failures
     }
 
-    /// The URL a path and query would be fetched at (for logs).
-    pub(crate) fn describe(&self, path_and_query: &str) -> String {
-        format!("{}{}{}", self.base, self.origin_path, path_and_query)
+    /// `host[:port]` of the origin's first endpoint.
+    pub(crate) fn authority(&self) -> &str {
+        self.pool.endpoint(0).authority()
     }
 
-    /// `host[:port]` of the origin.
-    pub(crate) fn authority(&self) -> &str {
-        self.base.split_once("://").map_or(self.base.as_str(), |(_, authority)| authority)
+    /// The endpoints and their state.
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Starts the endpoints' health checks if they have some and a
+    /// runtime is at hand (cheap once started).
+    pub(crate) fn start_checks(&self) {
+        super::probe::ensure_started(&self.pool, &self.client, &self.custom_headers);
     }
 
     /// The concurrency limit, if any.
@@ -145,10 +144,12 @@ impl CustomOrigin {
         self.limiter.as_ref()
     }
 
-    /// Sends the request; `forward_body` is false for GET/HEAD, whose
-    /// bodies have no meaning (RFC 9110 §9.3.1) and are never forwarded.
+    /// Sends the request to `endpoint`; `forward_body` is false for
+    /// GET/HEAD, whose bodies have no meaning (RFC 9110 §9.3.1) and are
+    /// never forwarded.
     pub(crate) async fn fetch<B>(
         &self,
+        endpoint: &Endpoint,
         parts: Parts,
         body: B,
         forward_body: bool,
@@ -157,7 +158,7 @@ impl CustomOrigin {
         B: HttpBody,
     {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let url = self.url_for(path_and_query)?;
+        let url = url_for(endpoint, path_and_query)?;
         let url_text = url.to_string();
         let mut headers = parts.headers;
         // A viewer that takes trailers (gRPC) gets the origin's: say so to
@@ -170,7 +171,7 @@ impl CustomOrigin {
         self.origin_headers(&mut headers);
         if trailers {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
-            if !self.http2 && self.base.starts_with("http://") {
+            if !self.http2 && endpoint.base.starts_with("http://") {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("te"));
             }
         }
@@ -237,89 +238,6 @@ fn te_trailers(headers: &HeaderMap) -> bool {
     })
 }
 
-/// An error of the viewer's request body, marked so that a failed origin
-/// request can tell it from the origin's.
-#[derive(Debug)]
-struct ViewerBodyError(crate::error::BoxError);
-
-impl std::fmt::Display for ViewerBodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the request's content: {}", self.0)
-    }
-}
-
-impl std::error::Error for ViewerBodyError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
-    }
-}
-
-/// The viewer's body error behind a failed origin request, if that is what
-/// failed.
-fn viewer_body_error(e: &reqwest::Error) -> Option<String> {
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(ours) = cause.downcast_ref::<ViewerBodyError>() {
-            return Some(ours.to_string());
-        }
-        source = cause.source();
-    }
-    None
-}
-
-/// A request body as reqwest takes it (`Sync`), frame by frame: a viewer's
-/// body is polled only through `&mut`, so the wrapper needs no lock. Its
-/// trailers keep only the fields in `trailers` (see
-/// [`declared_trailers`]); none left, none sent.
-struct SyncBody<B> {
-    inner: SyncWrapper<Pin<Box<B>>>,
-    hint: SizeHint,
-    trailers: Vec<HeaderName>,
-}
-
-impl<B: HttpBody> SyncBody<B> {
-    fn new(body: B, trailers: Vec<HeaderName>) -> Self {
-        let hint = body.size_hint();
-        SyncBody { inner: SyncWrapper::new(Box::pin(body)), hint, trailers }
-    }
-}
-
-impl<B: HttpBody> http_body::Body for SyncBody<B> {
-    type Data = Bytes;
-    type Error = crate::error::BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        let frame = match this.inner.get_mut().as_mut().poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(ViewerBodyError(e.into()))))),
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
-        };
-        let frame = match frame.into_trailers() {
-            Ok(mut fields) => {
-                let mut kept = HeaderMap::new();
-                for name in &this.trailers {
-                    for value in fields.get_all(name) {
-                        kept.append(name.clone(), value.clone());
-                    }
-                }
-                fields.clear();
-                if kept.is_empty() {
-                    return Poll::Ready(None);
-                }
-                Frame::trailers(kept)
-            }
-            Err(frame) => frame,
-        };
-        Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.hint
-    }
-}
-
 impl CustomOrigin {
     /// The viewer's headers as this origin gets them, for every request
     /// sent to it.
@@ -352,7 +270,10 @@ impl CustomOrigin {
         viewer: hyper::upgrade::OnUpgrade,
     ) -> Result<Response<OriginBody>, OriginError> {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let url = self.url_for(path_and_query)?;
+        // A tunnel is not balanced by its key: any healthy endpoint.
+        let key = super::balance::hash64(path_and_query.as_bytes());
+        let endpoint = self.pool.endpoint(self.pool.pick(key, None, std::time::Instant::now()).unwrap_or(0));
+        let url = url_for(endpoint, path_and_query)?;
         let url_text = url.to_string();
         let mut headers = parts.headers;
         let protocol = headers.get(header::UPGRADE).cloned();
@@ -409,26 +330,24 @@ impl CustomOrigin {
         *out.headers_mut() = head;
         Ok(out)
     }
+}
 
-    /// The origin URL for a canonical path and query: `origin_path` and
-    /// then exactly those bytes. Refused if the URL parser would rewrite
-    /// them (the canonical form is chosen so that it does not).
-    fn url_for(&self, path_and_query: &str) -> Result<reqwest::Url, OriginError> {
-        let wanted = format!("{}{}", self.origin_path, path_and_query);
-        let url = reqwest::Url::parse(&format!("{}{wanted}", self.base))
-            .map_err(|e| OriginError::bad_target(format!("{path_and_query:?}: {e}")))?;
-        let got_path = url.path();
-        let same = match url.query() {
-            Some(q) => {
-                wanted.len() == got_path.len() + 1 + q.len() && wanted.starts_with(got_path) && wanted.ends_with(q)
-            }
-            None => wanted == got_path,
-        };
-        if !same {
-            return Err(OriginError::bad_target(format!("{path_and_query:?} would reach the origin rewritten")));
-        }
-        Ok(url)
+/// The origin URL for a canonical path and query: `origin_path` and
+/// then exactly those bytes. Refused if the URL parser would rewrite
+/// them (the canonical form is chosen so that it does not).
+fn url_for(endpoint: &Endpoint, path_and_query: &str) -> Result<reqwest::Url, OriginError> {
+    let wanted = format!("{}{}", endpoint.origin_path, path_and_query);
+    let url = reqwest::Url::parse(&format!("{}{wanted}", endpoint.base))
+        .map_err(|e| OriginError::bad_target(format!("{path_and_query:?}: {e}")))?;
+    let got_path = url.path();
+    let same = match url.query() {
+        Some(q) => wanted.len() == got_path.len() + 1 + q.len() && wanted.starts_with(got_path) && wanted.ends_with(q),
+        None => wanted == got_path,
+    };
+    if !same {
+        return Err(OriginError::bad_target(format!("{path_and_query:?} would reach the origin rewritten")));
     }
+    Ok(url)
 }
 
 /// reqwest's message names only the outermost error ("error sending
@@ -451,6 +370,25 @@ pub(crate) fn classify(e: reqwest::Error) -> OriginError {
     } else {
         OriginError::protocol(message)
     }
+}
+
+/// An endpoint's URL as `scheme://authority` and its origin path (the
+/// URL's path, then the configured one), or why it cannot be one.
+fn parse_base(url: &str, origin_path: &str) -> Result<(String, String), String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s,
+        _ => return Err(format!("{url:?} must start with http:// or https://")),
+    };
+    let Some(authority) = uri.authority() else {
+        return Err(format!("{url:?} has no host"));
+    };
+    if uri.query().is_some() {
+        return Err("an origin URL cannot have a query string".into());
+    }
+    let url_path = uri.path().trim_end_matches('/');
+    let origin_path = join_paths(url_path, origin_path)?;
+    Ok((format!("{scheme}://{authority}"), origin_path))
 }
 
 /// Joins the URL's own path and the configured origin path into `""` or

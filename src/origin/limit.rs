@@ -80,21 +80,26 @@ impl Slot {
     pub(crate) fn hold(self, resp: Response<OriginBody>) -> Response<OriginBody> {
         match self.0 {
             None => resp,
-            Some(permit) => resp.map(|inner| OriginBody::new(Held { inner, permit: Some(permit) })),
+            Some(permit) => hold_until_end(resp, permit),
         }
     }
 }
 
+/// Keeps `guard` until the response's body ends, fails or is dropped.
+pub(crate) fn hold_until_end<G: Send + 'static>(resp: Response<OriginBody>, guard: G) -> Response<OriginBody> {
+    resp.map(|inner| OriginBody::new(Held { inner, permit: Some(guard) }))
+}
+
 pin_project_lite::pin_project! {
-    /// An origin body that releases its slot at its end.
-    struct Held {
+    /// An origin body that releases its slot (or other guard) at its end.
+    struct Held<G> {
         #[pin]
         inner: OriginBody,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<G>,
     }
 }
 
-impl Body for Held {
+impl<G> Body for Held<G> {
     type Data = Bytes;
     type Error = BoxError;
 

@@ -2,17 +2,27 @@
 //! a request head (and body, for methods that have one) in, a response with
 //! a boxed body or an [`OriginError`] out.
 
+pub(crate) mod balance;
+pub(crate) mod budget;
 pub(crate) mod config;
 pub(crate) mod custom;
+pub(crate) mod endpoints;
 pub(crate) mod group;
+pub(crate) mod health;
 pub(crate) mod inner;
 pub(crate) mod limit;
+pub(crate) mod probe;
 pub(crate) mod report;
+pub(crate) mod retry;
 #[cfg(feature = "s3")]
 pub(crate) mod s3;
+pub(crate) mod sync_body;
 
+pub use balance::Balance;
+pub(crate) use balance::BalanceKey;
 pub use config::Origin;
 pub use group::OriginGroup;
+pub use health::HealthCheck;
 #[cfg(feature = "s3")]
 pub use s3::{S3Credentials, S3Origin};
 
@@ -64,7 +74,6 @@ impl OriginTarget {
     /// Validates an origin description and sets up its client.
     /// `name` is the origin's id, for the operator's log.
     /// With `check_only`, credentials from the environment are not read.
-    #[cfg_attr(not(feature = "s3"), allow(unused_variables))]
     pub(crate) fn from_config(
         name: &str,
         origin: &Origin,
@@ -72,7 +81,14 @@ impl OriginTarget {
     ) -> Result<Self, crate::error::ConfigError> {
         match &origin.kind {
             config::OriginKind::Inner => Ok(OriginTarget::Inner),
-            config::OriginKind::Http(c) => Ok(OriginTarget::Http(custom::CustomOrigin::new(name, c)?)),
+            config::OriginKind::Http(c) => {
+                let origin = custom::CustomOrigin::new(name, c)?;
+                // Checks begin now inside a runtime, else at the first fetch.
+                if !check_only {
+                    origin.start_checks();
+                }
+                Ok(OriginTarget::Http(origin))
+            }
             #[cfg(feature = "s3")]
             config::OriginKind::S3(c) => Ok(OriginTarget::S3(s3::S3Fetcher::new(name, c, check_only)?)),
         }
@@ -81,6 +97,8 @@ impl OriginTarget {
     /// How long to wait for a response head, and between body chunks.
     pub(crate) fn response_timeout(&self) -> Duration {
         match self {
+            // A retry on another endpoint may follow a timed-out attempt.
+            OriginTarget::Http(h) if h.pool().len() > 1 => h.response_timeout() * 2,
             OriginTarget::Http(h) => h.response_timeout(),
             #[cfg(feature = "s3")]
             OriginTarget::S3(s) => s.response_timeout(),
@@ -146,22 +164,17 @@ impl OriginTarget {
     where
         B: HttpBody,
     {
-        let timed_out = || OriginError::timeout("no response head in time");
-        let timeout = self.response_timeout();
         match self {
+            // Each attempt at an endpoint applies the timeout; the slot
+            // covers the origin's fetch, a retry included.
             OriginTarget::Http(origin) => {
                 let slot = limit::acquire(origin.limiter()).await?;
-                let uri = parts.uri.clone();
-                let fut = origin.fetch(parts, body, forward_body);
-                let Ok(fetched) = tokio::time::timeout(timeout, fut).await else {
-                    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-                    origin.failures().warn(&origin.describe(pq), &timed_out(), None);
-                    return Err(timed_out());
-                };
-                fetched.map(|r| slot.hold(r))
+                origin.fetch_balanced(parts, body, forward_body).await.map(|r| slot.hold(r))
             }
             #[cfg(feature = "s3")]
             OriginTarget::S3(origin) => {
+                let timed_out = || OriginError::timeout("no response head in time");
+                let timeout = self.response_timeout();
                 let slot = limit::acquire(origin.limiter()).await?;
                 let fut = origin.fetch(&parts);
                 let Ok(fetched) = tokio::time::timeout(timeout, fut).await else {
