@@ -22,7 +22,7 @@ fn addr_of(url: &str) -> SocketAddr {
 /// Two distributions with their own certificates (`a.test`; `b.test` and
 /// `*.b.test`), a default one, behaviors with each viewer protocol policy,
 /// and a cleartext listener.
-fn two_distributions(dir: &std::path::Path, origin: &str) -> std::path::PathBuf {
+fn two_distributions(dir: &std::path::Path, origin: &str, http3: bool) -> std::path::PathBuf {
     let path = dir.join("cdn.toml");
     let text = format!(
         r#"
@@ -31,6 +31,7 @@ listen = "127.0.0.1:0"
 cert_file = "default.pem"
 key_file = "default-key.pem"
 http_listen = "127.0.0.1:0"
+http3 = {http3}
 
 [[distributions]]
 id = "a"
@@ -81,6 +82,10 @@ struct Edge {
 }
 
 async fn edge() -> Edge {
+    edge_with(false).await
+}
+
+async fn edge_with(http3: bool) -> Edge {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let a = pki.leaf(&["a.test"], dir.path(), "a");
@@ -90,7 +95,7 @@ async fn edge() -> Edge {
     for path in ["/x", "/login/form", "/secure/doc", "/y"] {
         origin.route(path, Reply::ok(format!("body of {path}")).header("cache-control", "max-age=300"));
     }
-    let config = two_distributions(dir.path(), &origin.url());
+    let config = two_distributions(dir.path(), &origin.url(), http3);
     let proxy = Proxy::start_with(["--config".as_ref(), config.as_os_str()], 2, Stdio::null());
     assert!(proxy.urls[0].starts_with("https://"), "{:?}", proxy.urls);
     assert!(proxy.urls[1].starts_with("http://"), "{:?}", proxy.urls);
@@ -276,6 +281,44 @@ async fn security_policies_choose_the_protocol_versions() {
         assert_eq!(conn.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
         assert_eq!(get(&mut conn, "localhost", "/x").await.0, 200);
     }
+}
+
+#[cfg(feature = "http3")]
+#[tokio::test]
+async fn http3_on_the_tls_port_shares_the_cache_the_certificates_and_the_checks() {
+    use support::h3::H3Client;
+    let e = edge_with(true).await;
+    let port = e.https.port();
+    let tcp = e.pki.reqwest(&["a.test"], e.https);
+    let miss = tcp.get(format!("https://a.test:{port}/y")).send().await.unwrap();
+    assert_eq!(miss.status(), 200);
+    assert_eq!(miss.headers()["alt-svc"], format!("h3=\":{port}\"; ma=86400").as_str());
+    let cleartext = support::client()
+        .get(format!("http://127.0.0.1:{}/x", e.http.port()))
+        .header("host", "a.test")
+        .send()
+        .await
+        .unwrap();
+    assert!(cleartext.headers().get("alt-svc").is_none(), "only TLS responses advertise HTTP/3");
+
+    let ca = ca_der(&e.pki);
+    let h3 = H3Client::connect_as(e.https, "a.test", &ca).await;
+    // The authority reqwest sent over TCP (the port is in the key).
+    let url = format!("https://a.test:{port}/y");
+    let hit = h3.request(http::Request::get(url).body(()).unwrap(), None).await.unwrap();
+    assert_eq!(hit.status(), 200);
+    assert!(hit.header("cache-status").contains("hit"), "{}", hit.header("cache-status"));
+    assert!(hit.header("alt-svc").is_empty());
+    assert_eq!(e.origin.hits("/y"), 1, "an HTTP/3 hit after an HTTP/1.1 miss");
+    // The same checks as TCP: another certificate's host, and the scheme.
+    let other = h3.request(http::Request::get("https://b.test/y").body(()).unwrap(), None).await.unwrap();
+    assert_eq!(other.status(), 421);
+    let secure = h3.request(http::Request::get("https://a.test/secure/doc").body(()).unwrap(), None).await.unwrap();
+    assert_eq!(secure.status(), 200, "an https-only behavior serves HTTP/3");
+    // SNI picks the certificate over QUIC too.
+    let b = H3Client::connect_as(e.https, "www.b.test", &ca).await;
+    let r = b.request(http::Request::get("https://www.b.test/y").body(()).unwrap(), None).await.unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 fn ca_der(pki: &Pki) -> rustls::pki_types::CertificateDer<'static> {

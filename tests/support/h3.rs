@@ -76,11 +76,17 @@ impl H3Response {
 impl H3Client {
     /// Connects to `addr`, trusting `cert` (for [`NAME`]).
     pub async fn connect(addr: SocketAddr, cert: &CertificateDer<'static>) -> Self {
-        let tls = client_tls(cert, &[b"h3"]);
+        H3Client::connect_as(addr, NAME, cert).await
+    }
+
+    /// Connects to `addr` asking for `sni`, trusting `root` (a CA or the
+    /// server's own certificate).
+    pub async fn connect_as(addr: SocketAddr, sni: &str, root: &CertificateDer<'static>) -> Self {
+        let tls = client_tls(root, &[b"h3"]);
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-        let conn = endpoint.connect(addr, NAME).unwrap().await.unwrap();
+        let conn = endpoint.connect(addr, sni).unwrap().await.unwrap();
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn)).await.unwrap();
         tokio::spawn(async move {
             let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;

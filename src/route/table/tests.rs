@@ -138,6 +138,7 @@ fn resolve(r: &Routes, p: &mut Parts) -> Result<(String, String), String> {
         Resolution::Bypass => Err("bypass".into()),
         Resolution::Disabled => Err("disabled".into()),
         Resolution::Refuse(r) => Err(format!("{r:?}")),
+        Resolution::ToHttps { status, location } => Err(format!("{status} {location}")),
     }
 }
 
