@@ -213,7 +213,7 @@ pub use observe::record::{AccessRecord, ResultType};
 pub use observe::sink::{AccessLog, LogFormat};
 #[cfg(feature = "otel")]
 pub use observe::telemetry::{DEFAULT_SERVICE_NAME, TelemetryConfig};
-pub use origin::{Balance, HealthCheck, Origin, OriginGroup};
+pub use origin::{Balance, HealthCheck, Origin, OriginGroup, OriginTls, OriginTlsVersion};
 #[cfg(feature = "s3")]
 pub use origin::{S3Credentials, S3Origin};
 pub use policy::key_policy::Select;

@@ -197,6 +197,9 @@ async fn serve_with<S, B>(
     }
 }
 
+/// The service's response, or the connection's own refusal.
+type Answer<B> = Response<Either<B, Full<Bytes>>>;
+
 /// One accepted connection: what its requests are checked against and
 /// told about.
 struct Conn {
@@ -215,9 +218,9 @@ impl Conn {
         svc: S,
     ) -> impl Service<
         Request<Incoming>,
-        Response = Response<Either<B, Full<Bytes>>>,
+        Response = Answer<B>,
         Error = Infallible,
-        Future = impl Future<Output = Result<Response<Either<B, Full<Bytes>>>, Infallible>> + Send,
+        Future = impl Future<Output = Result<Answer<B>, Infallible>> + Send,
     > + Clone
     + Send
     + 'static

@@ -114,7 +114,7 @@ fn distribution(d: DistributionSchema, named: &Named<'_>) -> Result<Distribution
         out = out.default_root_object(object);
     }
     for (id, o) in d.origins {
-        let origin = origin(o).map_err(|e| e.within(&format!("origins.{id}")))?;
+        let origin = origin(o, named.base).map_err(|e| e.within(&format!("origins.{id}")))?;
         out = out.origin(id, origin);
     }
     for (id, g) in d.origin_groups {
@@ -363,9 +363,10 @@ fn unused<T>(value: &Option<T>, setting: &str, kind: &str) -> Result<(), ConfigE
     Ok(())
 }
 
-fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
+fn origin(o: OriginSchema, base: &Path) -> Result<Origin, ConfigError> {
     match o.kind {
         OriginKindSchema::App => {
+            unused(&o.tls, "tls", "app")?;
             unused(&o.url, "url", "app")?;
             unused(&o.bucket, "bucket", "app")?;
             unused(&o.origin_path, "origin_path", "app")?;
@@ -375,7 +376,7 @@ fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
             super::endpoints::unused_by(&o, "app")?;
             Ok(Origin::inner())
         }
-        OriginKindSchema::Http => http_origin(o),
+        OriginKindSchema::Http => http_origin(o, base),
         #[cfg(feature = "s3")]
         OriginKindSchema::S3 => s3_origin(o),
         #[cfg(not(feature = "s3"))]
@@ -383,7 +384,7 @@ fn origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     }
 }
 
-fn http_origin(mut o: OriginSchema) -> Result<Origin, ConfigError> {
+fn http_origin(mut o: OriginSchema, base: &Path) -> Result<Origin, ConfigError> {
     for (v, name) in [
         (o.bucket.is_some(), "bucket"),
         (o.region.is_some(), "region"),
@@ -427,6 +428,39 @@ fn http_origin(mut o: OriginSchema) -> Result<Origin, ConfigError> {
     if let Some(v) = o.concurrency_wait {
         out = out.concurrency_wait(v.0);
     }
+    if let Some(t) = o.tls {
+        out = out.tls(origin_tls(t, base)?);
+    }
+    Ok(out)
+}
+
+/// An http origin's `tls` table; files are relative to the config file.
+fn origin_tls(t: super::schema::OriginTlsSchema, base: &Path) -> Result<crate::OriginTls, ConfigError> {
+    let mut out = crate::OriginTls::new();
+    if let Some(ca) = t.ca_file {
+        out = out.ca_file(base.join(ca));
+    }
+    match (t.cert_file, t.key_file) {
+        (Some(cert), Some(key)) => out = out.client_cert(base.join(cert), base.join(key)),
+        (None, None) => {}
+        (Some(_), None) => return Err(ConfigError::new("tls.key_file", "missing: `cert_file` needs its `key_file`")),
+        (None, Some(_)) => return Err(ConfigError::new("tls.cert_file", "missing: `key_file` needs its `cert_file`")),
+    }
+    if let Some(name) = t.server_name {
+        out = out.server_name(name);
+    }
+    if let Some(v) = t.verify {
+        out = out.verify(v);
+    }
+    if let Some(v) = t.min_version {
+        out = out.min_version(match v.as_str() {
+            "1.2" => crate::OriginTlsVersion::Tls12,
+            "1.3" => crate::OriginTlsVersion::Tls13,
+            other => {
+                return Err(ConfigError::new("tls.min_version", format!("{other:?}: expected \"1.2\" or \"1.3\"")));
+            }
+        });
+    }
     Ok(out)
 }
 
@@ -436,6 +470,7 @@ fn s3_origin(o: OriginSchema) -> Result<Origin, ConfigError> {
     unused(&o.forward_host, "forward_host", "s3")?;
     unused(&o.http2, "http2", "s3")?;
     unused(&o.custom_headers, "custom_headers", "s3")?;
+    unused(&o.tls, "tls", "s3")?;
     super::endpoints::unused_by(&o, "s3")?;
     let Some(bucket) = o.bucket else {
         return Err(ConfigError::new("bucket", "missing: an s3 origin needs a bucket"));

@@ -174,6 +174,8 @@ pub(crate) struct OriginSchema {
     pub(crate) max_idle_connections: Option<usize>,
     pub(crate) max_concurrent_requests: Option<usize>,
     pub(crate) concurrency_wait: Option<Dur>,
+    /// http: TLS to an https:// origin.
+    pub(crate) tls: Option<OriginTlsSchema>,
 }
 
 /// One of an http origin's `endpoints`: `{ url = "...", weight = 2 }`
@@ -212,6 +214,18 @@ pub(crate) enum StatusesSchema {
 pub(crate) struct RetryBudgetSchema {
     pub(crate) ratio: Option<f64>,
     pub(crate) min_per_second: Option<u32>,
+}
+
+/// An http origin's `tls = { ca_file, cert_file, key_file, server_name, verify, min_version }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OriginTlsSchema {
+    pub(crate) ca_file: Option<String>,
+    pub(crate) cert_file: Option<String>,
+    pub(crate) key_file: Option<String>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) verify: Option<bool>,
+    pub(crate) min_version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

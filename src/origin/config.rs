@@ -67,6 +67,7 @@ pub(crate) struct HttpOriginConfig {
     pub(crate) http2: bool,
     pub(crate) custom_headers: Vec<(String, String)>,
     pub(crate) limit: LimitConfig,
+    pub(crate) tls: super::tls::OriginTls,
 }
 
 impl Origin {
@@ -127,6 +128,7 @@ impl Origin {
                 http2: false,
                 custom_headers: Vec::new(),
                 limit: LimitConfig::default(),
+                tls: super::tls::OriginTls::default(),
             }),
         }
     }
@@ -302,6 +304,18 @@ impl Origin {
     pub fn retry_budget(mut self, ratio: f64, min_per_second: u32) -> Self {
         if let OriginKind::Http(c) = &mut self.kind {
             c.budget = BudgetConfig { ratio, min_per_second };
+        }
+        self
+    }
+
+    /// TLS to an `https://` origin: a private CA, a client certificate,
+    /// the name sent in SNI and verified, the lowest version (see
+    /// [`OriginTls`](crate::OriginTls)). Files are read when the layer is
+    /// built; a missing or bad one is an error naming `tls.ca_file`, ...
+    #[must_use]
+    pub fn tls(mut self, tls: super::tls::OriginTls) -> Self {
+        if let OriginKind::Http(c) = &mut self.kind {
+            c.tls = tls;
         }
         self
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sync_body::{SyncBody, viewer_body_error};
+use super::tls::{ToEndpoint, Transport};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response};
@@ -20,9 +21,9 @@ use crate::policy::headers::{append_via, declared_trailers, strip_hop_by_hop, st
 
 /// A validated custom origin with its connection pool.
 pub(crate) struct CustomOrigin {
-    client: reqwest::Client,
-    /// HTTP/1.1 only, unpooled: for upgrade requests.
-    upgrade_client: reqwest::Client,
+    /// Per endpoint (same index as the pool's): the clients and the URL
+    /// base its requests go out with.
+    transports: Vec<Transport>,
     /// The endpoints (one for a plain `url`), each with its base and
     /// origin path.
     pool: Arc<Pool>,
@@ -79,32 +80,46 @@ impl CustomOrigin {
         // exchange; ring keeps the build free of a C toolchain (aws-lc).
         #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(cfg.connect_timeout)
-            .pool_idle_timeout(cfg.keepalive_timeout)
-            .pool_max_idle_per_host(cfg.max_idle_per_host)
-            .tcp_nodelay(true);
-        if cfg.http2 {
-            client = client.http2_prior_knowledge();
-        }
-        let client =
-            client.build().map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
-        // Upgrades (WebSocket) are an HTTP/1.1 mechanism: their connection
-        // must not be negotiated to h2, and it leaves the pool once upgraded.
-        let upgrade_client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(cfg.connect_timeout)
-            .http1_only()
-            .pool_max_idle_per_host(0)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+        let build = |resolver: Option<Arc<ToEndpoint>>| -> Result<(reqwest::Client, reqwest::Client), ConfigError> {
+            let mut client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(cfg.connect_timeout)
+                .pool_idle_timeout(cfg.keepalive_timeout)
+                .pool_max_idle_per_host(cfg.max_idle_per_host)
+                .tcp_nodelay(true);
+            if cfg.http2 {
+                client = client.http2_prior_knowledge();
+            }
+            // Upgrades (WebSocket) are an HTTP/1.1 mechanism: their connection
+            // must not be negotiated to h2, and it leaves the pool once upgraded.
+            let mut upgrade = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(cfg.connect_timeout)
+                .http1_only()
+                .pool_max_idle_per_host(0)
+                .tcp_nodelay(true);
+            if let Some(resolver) = resolver {
+                client = client.dns_resolver(Arc::clone(&resolver));
+                upgrade = upgrade.dns_resolver(resolver);
+            }
+            let built = |b: reqwest::ClientBuilder| {
+                cfg.tls
+                    .apply(name, b)?
+                    .build()
+                    .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))
+            };
+            Ok((built(client)?, built(upgrade)?))
+        };
+        let shared = build(None)?;
+        let transports = pool
+            .endpoints()
+            .iter()
+            .map(|e| Transport::for_endpoint(&cfg.tls, &e.base, &build, &shared))
+            .collect::<Result<Vec<_>, _>>()?;
         let limiter = cfg.limit.build()?;
         Ok(CustomOrigin {
             limiter,
-            client,
-            upgrade_client,
+            transports,
             pool,
             response_timeout: cfg.response_timeout,
             http2: cfg.http2,
@@ -136,7 +151,7 @@ impl CustomOrigin {
     /// Starts the endpoints' health checks if they have some and a
     /// runtime is at hand (cheap once started).
     pub(crate) fn start_checks(&self) {
-        super::probe::ensure_started(&self.pool, &self.client, &self.custom_headers);
+        super::probe::ensure_started(&self.pool, &self.transports, &self.custom_headers);
     }
 
     /// The concurrency limit, if any.
@@ -144,12 +159,12 @@ impl CustomOrigin {
         self.limiter.as_ref()
     }
 
-    /// Sends the request to `endpoint`; `forward_body` is false for
+    /// Sends the request to endpoint `i`; `forward_body` is false for
     /// GET/HEAD, whose bodies have no meaning (RFC 9110 §9.3.1) and are
     /// never forwarded.
     pub(crate) async fn fetch<B>(
         &self,
-        endpoint: &Endpoint,
+        i: usize,
         parts: Parts,
         body: B,
         forward_body: bool,
@@ -157,8 +172,9 @@ impl CustomOrigin {
     where
         B: HttpBody,
     {
+        let (endpoint, transport) = (self.pool.endpoint(i), &self.transports[i]);
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let url = url_for(endpoint, path_and_query)?;
+        let url = url_for(&transport.base, &endpoint.origin_path, path_and_query)?;
         let url_text = url.to_string();
         let mut headers = parts.headers;
         // A viewer that takes trailers (gRPC) gets the origin's: say so to
@@ -168,7 +184,7 @@ impl CustomOrigin {
         // `https://` may negotiate either).
         let trailers = te_trailers(&headers);
         let declared = declared_trailers(&headers);
-        self.origin_headers(&mut headers);
+        self.origin_headers(transport, &mut headers);
         if trailers {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
             if !self.http2 && endpoint.base.starts_with("http://") {
@@ -187,7 +203,7 @@ impl CustomOrigin {
         if has_body && let Some(len) = body.size_hint().exact() {
             headers.insert(header::CONTENT_LENGTH, len.into());
         }
-        let mut req = self.client.request(parts.method.clone(), url).headers(headers);
+        let mut req = transport.client.request(parts.method.clone(), url).headers(headers);
         if has_body {
             // Frames as they come, trailers included.
             req = req.body(reqwest::Body::wrap(SyncBody::new(body, declared)));
@@ -241,7 +257,7 @@ fn te_trailers(headers: &HeaderMap) -> bool {
 impl CustomOrigin {
     /// The viewer's headers as this origin gets them, for every request
     /// sent to it.
-    fn origin_headers(&self, headers: &mut HeaderMap) {
+    fn origin_headers(&self, transport: &Transport, headers: &mut HeaderMap) {
         // The fields named by the viewer's `Connection` were removed when
         // the request arrived (before ours were added); these never pass.
         strip_hop_by_hop_fixed(headers);
@@ -252,7 +268,12 @@ impl CustomOrigin {
             headers.remove(name);
         }
         if !self.forward_host {
-            headers.remove(header::HOST);
+            // reqwest sends the URL's; when the URL names the TLS server
+            // name instead, the endpoint's own.
+            match &transport.host {
+                Some(host) => headers.insert(header::HOST, host.clone()),
+                None => headers.remove(header::HOST),
+            };
         }
         append_via(headers);
         for (name, value) in &self.custom_headers {
@@ -272,17 +293,18 @@ impl CustomOrigin {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         // A tunnel is not balanced by its key: any healthy endpoint.
         let key = super::balance::hash64(path_and_query.as_bytes());
-        let endpoint = self.pool.endpoint(self.pool.pick(key, None, std::time::Instant::now()).unwrap_or(0));
-        let url = url_for(endpoint, path_and_query)?;
+        let i = self.pool.pick(key, None, std::time::Instant::now()).unwrap_or(0);
+        let (endpoint, transport) = (self.pool.endpoint(i), &self.transports[i]);
+        let url = url_for(&transport.base, &endpoint.origin_path, path_and_query)?;
         let url_text = url.to_string();
         let mut headers = parts.headers;
         let protocol = headers.get(header::UPGRADE).cloned();
-        self.origin_headers(&mut headers);
+        self.origin_headers(transport, &mut headers);
         if let Some(protocol) = protocol {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, protocol);
         }
-        let resp = match self.upgrade_client.request(parts.method, url).headers(headers).send().await {
+        let resp = match transport.upgrade_client.request(parts.method, url).headers(headers).send().await {
             Ok(resp) => resp,
             Err(e) => {
                 let err = classify(e);
@@ -335,9 +357,9 @@ impl CustomOrigin {
 /// The origin URL for a canonical path and query: `origin_path` and
 /// then exactly those bytes. Refused if the URL parser would rewrite
 /// them (the canonical form is chosen so that it does not).
-fn url_for(endpoint: &Endpoint, path_and_query: &str) -> Result<reqwest::Url, OriginError> {
-    let wanted = format!("{}{}", endpoint.origin_path, path_and_query);
-    let url = reqwest::Url::parse(&format!("{}{wanted}", endpoint.base))
+fn url_for(base: &str, origin_path: &str, path_and_query: &str) -> Result<reqwest::Url, OriginError> {
+    let wanted = format!("{origin_path}{path_and_query}");
+    let url = reqwest::Url::parse(&format!("{base}{wanted}"))
         .map_err(|e| OriginError::bad_target(format!("{path_and_query:?}: {e}")))?;
     let got_path = url.path();
     let same = match url.query() {

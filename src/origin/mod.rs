@@ -17,6 +17,7 @@ pub(crate) mod retry;
 #[cfg(feature = "s3")]
 pub(crate) mod s3;
 pub(crate) mod sync_body;
+pub(crate) mod tls;
 
 pub use balance::Balance;
 pub(crate) use balance::BalanceKey;
@@ -25,6 +26,7 @@ pub use group::OriginGroup;
 pub use health::HealthCheck;
 #[cfg(feature = "s3")]
 pub use s3::{S3Credentials, S3Origin};
+pub use tls::{OriginTls, OriginTlsVersion};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,26 +11,27 @@ use http::HeaderMap;
 use http::header::{self, HeaderValue};
 use tokio::time::MissedTickBehavior;
 
-use super::endpoints::{Endpoint, Pool};
+use super::endpoints::Pool;
 use super::health::HealthCheck;
+use super::tls::Transport;
 
 /// Starts `pool`'s health checks, if it has some and they are not
 /// running yet; without a runtime, nothing happens (a later call starts
 /// them). `headers` are the origin's custom headers.
-pub(crate) fn ensure_started(pool: &Arc<Pool>, client: &reqwest::Client, headers: &HeaderMap) {
+pub(crate) fn ensure_started(pool: &Arc<Pool>, transports: &[Transport], headers: &HeaderMap) {
     if pool.check.is_none() || pool.started.load(Ordering::Acquire) {
         return;
     }
     if tokio::runtime::Handle::try_current().is_err() || pool.started.swap(true, Ordering::AcqRel) {
         return;
     }
-    for i in 0..pool.len() {
-        tokio::spawn(run(Arc::downgrade(pool), i, client.clone(), headers.clone()));
+    for (i, transport) in transports.iter().enumerate().take(pool.len()) {
+        tokio::spawn(run(Arc::downgrade(pool), i, transport.clone(), headers.clone()));
     }
 }
 
 /// Checks endpoint `i` every interval while its pool lives.
-async fn run(pool: Weak<Pool>, i: usize, client: reqwest::Client, headers: HeaderMap) {
+async fn run(pool: Weak<Pool>, i: usize, transport: Transport, headers: HeaderMap) {
     let Some(interval) = pool.upgrade().and_then(|p| p.check.as_ref().map(|c| c.interval)) else { return };
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -38,7 +39,7 @@ async fn run(pool: Weak<Pool>, i: usize, client: reqwest::Client, headers: Heade
         tick.tick().await;
         let Some(pool) = pool.upgrade() else { return };
         let Some(check) = &pool.check else { return };
-        match probe(&client, pool.endpoint(i), check, &headers).await {
+        match probe(&transport, check, &headers).await {
             Ok(()) => pool.on_probe(i, true, ""),
             Err(why) => pool.on_probe(i, false, &why),
         }
@@ -46,20 +47,18 @@ async fn run(pool: Weak<Pool>, i: usize, client: reqwest::Client, headers: Heade
 }
 
 /// One check: `Ok` when the endpoint answered an expected status in time.
-async fn probe(
-    client: &reqwest::Client,
-    endpoint: &Endpoint,
-    check: &HealthCheck,
-    headers: &HeaderMap,
-) -> Result<(), String> {
-    let url = format!("{}{}", endpoint.base, check.path);
+async fn probe(transport: &Transport, check: &HealthCheck, headers: &HeaderMap) -> Result<(), String> {
+    let url = format!("{}{}", transport.base, check.path);
     let mut headers = headers.clone();
+    if let Some(host) = &transport.host {
+        headers.insert(header::HOST, host.clone());
+    }
     if let Some(host) = &check.host
         && let Ok(value) = HeaderValue::from_str(host)
     {
         headers.insert(header::HOST, value);
     }
-    let sent = client.get(&url).headers(headers).timeout(check.timeout).send().await;
+    let sent = transport.client.get(&url).headers(headers).timeout(check.timeout).send().await;
     let resp = sent.map_err(|e| super::custom::classify(e).to_string())?;
     let status = resp.status().as_u16();
     // The body is not read: dropping it closes (or returns) the connection.

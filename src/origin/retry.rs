@@ -92,7 +92,7 @@ impl CustomOrigin {
         let endpoint = pool.endpoint(i);
         let in_flight = pool.begin(i);
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-        let fut = self.fetch(endpoint, parts, body, forward_body);
+        let fut = self.fetch(i, parts, body, forward_body);
         let result = match tokio::time::timeout(self.response_timeout(), fut).await {
             Ok(result) => result,
             Err(_) => {
