@@ -177,9 +177,28 @@ fn readme_files() -> Vec<String> {
     readme.split("```toml\n").skip(1).map(|rest| rest[..rest.find("```").unwrap()].to_owned()).collect()
 }
 
+/// The certificate files the README's TLS blocks name (relative to the
+/// file, so under `dir/certs`), from a test CA: `--check-config` reads
+/// them and checks each key and the names each certificate covers.
+fn readme_certificates(dir: &std::path::Path) {
+    let certs = dir.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let pki = support::tls::Pki::new();
+    for (stem, names) in [
+        ("default", &["edge.example.net"][..]),
+        ("shop", &["shop.example.com", "*.shop.example.com"][..]),
+        ("edge", &["edge.internal"][..]),
+    ] {
+        let leaf = pki.leaf(names, &certs, stem);
+        std::fs::rename(&leaf.key_file, certs.join(format!("{stem}.key"))).unwrap();
+    }
+    std::fs::write(certs.join("internal-ca.pem"), pki.ca_pem()).unwrap();
+}
+
 #[test]
 fn every_configuration_in_the_readme_and_examples_passes_check_config() {
     let dir = tempfile::tempdir().unwrap();
+    readme_certificates(dir.path());
     let mut files: Vec<std::path::PathBuf> = Vec::new();
     for (i, text) in readme_files().iter().enumerate() {
         let path = dir.path().join(format!("readme-{i}.toml"));
