@@ -227,7 +227,8 @@ fn reload(
         return rejected(why);
     }
     let done = layer.reload(config);
-    tracing::info!(file = %path.display(), "configuration reloaded: {done}");
+    let certificates = if tls.is_some() { "; certificates re-read" } else { "" };
+    tracing::info!(file = %path.display(), "configuration reloaded: {done}{certificates}");
     for setting in done.not_applied() {
         let key = crate::config::settings::by_builder(setting).map_or(*setting, |s| s.file);
         tracing::warn!(file = %path.display(), "{key} changed: it applies after a restart");

@@ -104,13 +104,17 @@ impl CustomOrigin {
             }
             let built = |b: reqwest::ClientBuilder| {
                 cfg.tls
-                    .apply(name, b)?
+                    .apply(b)?
                     .build()
                     .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))
             };
             Ok((built(client)?, built(upgrade)?))
         };
         let shared = build(None)?;
+        // Once per origin (its clients are built per endpoint and for upgrades).
+        if !cfg.tls.verifies() {
+            tracing::warn!(origin = name, "TLS verification is off for this origin: any certificate is accepted");
+        }
         let transports = pool
             .endpoints()
             .iter()

@@ -85,6 +85,11 @@ impl OriginTls {
         self
     }
 
+    /// Whether certificates are verified (`verify(false)` turns it off).
+    pub(crate) fn verifies(&self) -> bool {
+        self.verify != Some(false)
+    }
+
     /// The lowest protocol version offered (default TLS 1.2).
     pub fn min_version(mut self, version: OriginTlsVersion) -> Self {
         self.min_version = Some(version);
@@ -93,11 +98,7 @@ impl OriginTls {
 
     /// Applies the roots, client certificate, verification and version to
     /// a client builder. Errors name the setting (`tls.ca_file`, ...).
-    pub(crate) fn apply(
-        &self,
-        name: &str,
-        mut b: reqwest::ClientBuilder,
-    ) -> Result<reqwest::ClientBuilder, ConfigError> {
+    pub(crate) fn apply(&self, mut b: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, ConfigError> {
         let read = |path: &PathBuf, setting: &str| {
             std::fs::read(path).map_err(|e| ConfigError::new(setting, format!("cannot read {}: {e}", path.display())))
         };
@@ -129,7 +130,6 @@ impl OriginTls {
             b = b.identity(identity);
         }
         if self.verify == Some(false) {
-            tracing::warn!(origin = name, "TLS verification is off for this origin: any certificate is accepted");
             b = b.tls_danger_accept_invalid_certs(true);
         }
         if self.min_version == Some(OriginTlsVersion::Tls13) {
