@@ -97,6 +97,8 @@ pub(super) struct Listeners {
     /// The cleartext listener beside a TLS one.
     pub(super) http: Option<(TcpListener, SocketAddr, ServeOptions)>,
     pub(super) tls: Option<Arc<TlsState>>,
+    /// The PEM file of the `--tls-self-signed` certificate, for clients to trust.
+    pub(super) self_signed_pem: Option<std::path::PathBuf>,
     /// HTTP/3 on the TLS listener's port.
     #[cfg(feature = "http3")]
     pub(super) h3: Option<std::net::UdpSocket>,
@@ -114,12 +116,16 @@ impl Listeners {
             eprintln!("{}", shown(&e, file));
             ExitCode::from(2)
         };
+        let mut self_signed_pem = None;
         let tls = match source(args, file).map_err(bad)? {
             Some(mut source) => {
                 if args.tls_self_signed {
                     let names = file.map(|f| f.tls().all_names.clone()).unwrap_or_default();
                     match source.self_signed(&names, &std::env::temp_dir()) {
-                        Ok((line, _)) => eprintln!("tower-cdn: {line}"),
+                        Ok((line, pem)) => {
+                            eprintln!("tower-cdn: {line}");
+                            self_signed_pem = Some(pem);
+                        }
                         Err(e) => {
                             eprintln!("tower-cdn: --tls-self-signed: {e}");
                             return Err(ExitCode::FAILURE);
@@ -180,6 +186,7 @@ impl Listeners {
             main_opts,
             http,
             tls,
+            self_signed_pem,
             #[cfg(feature = "http3")]
             h3,
         })

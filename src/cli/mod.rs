@@ -65,9 +65,17 @@ pub async fn run(args: Args) -> ExitCode {
     eprintln!("tower-cdn: {}", served.what);
     let local = listeners.main_addr;
     if served.demo {
-        let scheme = if listeners.tls.is_some() { "https" } else { "http" };
-        let insecure = if listeners.tls.is_some() { "k" } else { "" };
-        eprintln!("tower-cdn: try: curl -si{insecure} {scheme}://{local}/hello  (twice: miss, then hit)");
+        // The self-signed certificate covers 127.0.0.1: trust it rather than `-k`.
+        let curl = match (&listeners.tls, &listeners.self_signed_pem) {
+            (None, _) => format!("curl -si http://{local}/hello"),
+            (Some(_), Some(pem)) => {
+                let port = local.port();
+                let to = if local.ip().is_unspecified() { format!("127.0.0.1:{port}") } else { local.to_string() };
+                format!("curl -si --cacert {} https://{to}/hello", pem.display())
+            }
+            (Some(_), None) => format!("curl -sik https://{local}/hello"),
+        };
+        eprintln!("tower-cdn: try: {curl}  (twice: miss, then hit)");
     }
     let service = served.layer.layer(tower::service_fn(no_distribution));
     let cleartext = listeners.http.map(|(listener, _, http_opts)| {
