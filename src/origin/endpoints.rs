@@ -228,11 +228,16 @@ impl Pool {
     pub(crate) fn on_probe(&self, i: usize, passed: bool, why: &str) {
         let Some(check) = &self.check else { return };
         let transition = self.endpoints[i].health().on_probe(passed, check);
-        if let Some(t) = transition {
-            if t == Transition::ProbedDown {
-                tracing::debug!(origin = %self.name, endpoint = %self.endpoints[i].display(), cause = %why, "last failed health check");
-            }
-            self.log(i, t);
+        match transition {
+            // The warning says why, as the last failed check saw it.
+            Some(Transition::ProbedDown) => tracing::warn!(
+                origin = %self.name,
+                endpoint = %self.endpoints[i].display(),
+                cause = %why,
+                "origin endpoint down: it failed its health checks"
+            ),
+            Some(t) => self.log(i, t),
+            None => {}
         }
     }
 
