@@ -49,6 +49,10 @@ allowed_methods = "all"
 path_pattern = "/secure/*"
 origin = "web"
 viewer_protocol_policy = "https-only"
+[[distributions.behaviors]]
+path_pattern = "/private/*"
+origin = "web"
+trusted_keys = [{{ id = "KA", pem_file = "ka.pem" }}]
 [distributions.default_behavior]
 origin = "web"
 
@@ -92,9 +96,10 @@ async fn edge_with(http3: bool) -> Edge {
     let b = pki.leaf(&["b.test", "*.b.test"], dir.path(), "b");
     let default = pki.leaf(&["default.test"], dir.path(), "default");
     let origin = Origin::start().await;
-    for path in ["/x", "/login/form", "/secure/doc", "/y"] {
+    for path in ["/x", "/login/form", "/secure/doc", "/y", "/private/doc"] {
         origin.route(path, Reply::ok(format!("body of {path}")).header("cache-control", "max-age=300"));
     }
+    std::fs::write(dir.path().join("ka.pem"), include_str!("../src/auth/testdata/rsa_a_pub_spki.pem")).unwrap();
     let config = two_distributions(dir.path(), &origin.url(), http3);
     let proxy = Proxy::start_with(["--config".as_ref(), config.as_os_str()], 2, Stdio::null());
     assert!(proxy.urls[0].starts_with("https://"), "{:?}", proxy.urls);
@@ -213,6 +218,35 @@ async fn viewer_protocol_policies_redirect_or_refuse_cleartext() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn signed_urls_are_checked_with_the_listeners_scheme() {
+    use tower_cdn::auth::Signer;
+    let e = edge().await;
+    let signer = Signer::from_pem("KA", include_str!("../src/auth/testdata/rsa_a_pkcs1.pem")).unwrap();
+    let expires = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let (https, http) = (e.https.port(), e.http.port());
+    let sign = |scheme: &str, port: u16| {
+        let url = signer.canned_url(&format!("{scheme}://a.test:{port}/private/doc"), expires).unwrap();
+        url.split_once("/private/doc").map(|(_, q)| format!("/private/doc{q}")).unwrap()
+    };
+    // Over TLS, the signed URL must say https://.
+    let tls = e.pki.reqwest(&["a.test"], e.https);
+    let over_tls = |path: String| tls.get(format!("https://a.test:{https}{path}")).send();
+    assert_eq!(over_tls(sign("https", https)).await.unwrap().status(), 200);
+    assert_eq!(over_tls(sign("http", https)).await.unwrap().status(), 403, "signed for http://, asked over TLS");
+    // Over the cleartext listener, http://; a forged X-Forwarded-Proto changes nothing.
+    let cleartext = support::client();
+    let over_http = |path: String, proto: &str| {
+        cleartext
+            .get(format!("http://127.0.0.1:{http}{path}"))
+            .header("host", format!("a.test:{http}"))
+            .header("x-forwarded-proto", proto)
+            .send()
+    };
+    assert_eq!(over_http(sign("http", http), "http").await.unwrap().status(), 200);
+    assert_eq!(over_http(sign("https", http), "https").await.unwrap().status(), 403, "signed for https://, asked in clear");
 }
 
 #[tokio::test]
