@@ -225,3 +225,64 @@ fn file_settings_are_checked_and_named() {
     let (code, err) = check(r#"{ server_name = "api.internal", verify = true, min_version = "1.3" }"#);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// The proxy the environment names (`HTTPS_PROXY`) is not asked to reach a
+/// `server_name`: that name is not where the endpoint is, and `NO_PROXY`
+/// listing the endpoint's address would not match it.
+#[tokio::test]
+async fn server_name_reaches_the_endpoint_itself_not_an_environment_proxy() {
+    use std::io::{BufRead, BufReader};
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["api.internal"], dir.path(), "origin");
+    let origin = TlsOrigin::start(&leaf, None, false).await;
+    std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+    // A "proxy" that records the first bytes of each connection and closes it.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = proxy.local_addr().unwrap();
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let recorded = Arc::clone(&asked);
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = proxy.accept().await.unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            recorded.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let config = dir.path().join("cdn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[[distributions]]\nid = \"d\"\n[distributions.origins.web]\nkind = \"http\"\n\
+             url = \"https://{}\"\ntls = {{ ca_file = \"ca.pem\", server_name = \"api.internal\" }}\n\
+             [distributions.default_behavior]\norigin = \"web\"\n",
+            origin.addr
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tower-cdn"))
+        .arg("--config")
+        .arg(&config)
+        .env("HTTPS_PROXY", format!("http://{proxy_addr}"))
+        .env("NO_PROXY", "127.0.0.1")
+        .env_remove("https_proxy")
+        .env_remove("no_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let edge = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let status = support::client().get(format!("{edge}/through")).send().await.unwrap().status();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(asked.lock().unwrap().clone(), Vec::<String>::new(), "the environment's proxy was asked");
+    assert_eq!(status, 200);
+    let last = origin.seen().pop().unwrap();
+    assert_eq!(last.sni.as_deref(), Some("api.internal"));
+}

@@ -465,3 +465,46 @@ fn certificate_mistakes_are_named_before_the_server_starts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--http-listen"));
 }
+
+/// A TLS listener with a 300 ms request-head timeout, serving a plain
+/// `200 ok` with the default certificate for `default.test`.
+async fn impatient_tls_edge(pki: &Pki, dir: &std::path::Path) -> SocketAddr {
+    use tower_cdn::cli::serve::{ServeOptions, serve_tls};
+    use tower_cdn::cli::tls::{SecurityPolicy, Tls, TlsSource};
+    let leaf = pki.leaf(&["default.test"], dir, "impatient");
+    let files = tower_cdn::config::CertFiles {
+        cert_file: leaf.cert_file,
+        key_file: leaf.key_file,
+        setting: "--tls-cert".into(),
+    };
+    let tls = Tls::new(&TlsSource::new(Some(files), Vec::new(), SecurityPolicy::default())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok"))))
+    });
+    let opts = ServeOptions { header_read_timeout: std::time::Duration::from_millis(300), ..Default::default() };
+    tokio::spawn(serve_tls(listener, svc, opts, std::sync::Arc::new(tls), std::future::pending()));
+    addr
+}
+
+#[tokio::test]
+async fn a_connection_silent_after_its_tls_handshake_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let addr = impatient_tls_edge(&pki, dir.path()).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let mut s = connect(addr, "default.test", pki.client_config(&[alpn])).await.unwrap();
+        // Nothing is sent after the handshake. Bounded wait for the close
+        // (the limit is 300 ms); before the fix hyper waited for a first
+        // byte with no deadline and the connection stayed open for good.
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "ALPN {alpn:?}: still open: {read:?}");
+    }
+    // A client that speaks in time is served as before.
+    let mut s = connect(addr, "default.test", pki.client_config(&[b"http/1.1"])).await.unwrap();
+    let (status, _, body) = get(&mut s, "default.test", "/").await;
+    assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
+}

@@ -10,6 +10,7 @@
 //! | time to receive a request head | 10 s (`header_read_timeout`) | 408 if a request had started, else the idle connection is closed (also a new connection that sends nothing) |
 //! | an HTTP/1.1 request without `Host` (RFC 9112 §3.2) | | 400 |
 //! | TLS handshake | 10 s (`header_read_timeout`) | the connection is closed |
+//! | first byte after the TLS handshake | 10 s (`header_read_timeout`) | the connection is closed |
 //! | a request over TLS for a host the connection's certificate does not serve | | 421 (RFC 9110 §15.5.20) |
 
 use std::convert::Infallible;
@@ -30,7 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
@@ -171,6 +172,16 @@ async fn serve_with<S, B>(
                     Err(_) => return,
                 };
                 let sni = stream.get_ref().1.server_name().map(Arc::<str>::from);
+                // hyper's protocol detection (and so its header timeout)
+                // waits for the first decrypted byte with no deadline: a
+                // client that completes the handshake and then sends nothing
+                // would hold the connection for good. Wait for it here, as
+                // for the first TCP byte (buffered, not consumed).
+                let mut stream = tokio::io::BufReader::new(stream);
+                match tokio::time::timeout(first_byte, stream.fill_buf()).await {
+                    Ok(Ok(buf)) if !buf.is_empty() => {}
+                    _ => return,
+                }
                 let conn = Conn { tls: Some((tls, sni)), ..conn };
                 let svc = TowerToHyperService::new(conn.service(svc));
                 let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);

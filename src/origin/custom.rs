@@ -99,8 +99,13 @@ impl CustomOrigin {
                 .pool_max_idle_per_host(0)
                 .tcp_nodelay(true);
             if let Some(resolver) = resolver {
-                client = client.dns_resolver(Arc::clone(&resolver));
-                upgrade = upgrade.dns_resolver(resolver);
+                // The URL names the TLS server name, not a place: a proxy
+                // from the environment (HTTPS_PROXY) would be asked to
+                // CONNECT to that name and reach whatever it resolves to,
+                // not this endpoint (nor would NO_PROXY listing the
+                // endpoint's address apply). The endpoint is dialed directly.
+                client = client.dns_resolver(Arc::clone(&resolver)).no_proxy();
+                upgrade = upgrade.dns_resolver(resolver).no_proxy();
             }
             let built = |b: reqwest::ClientBuilder| {
                 cfg.tls

@@ -45,11 +45,31 @@ pub(crate) fn generate(
     let cert = params.self_signed(&key_pair).map_err(|e| format!("cannot sign the certificate: {e}"))?;
     let der: CertificateDer<'static> = cert.der().clone();
     let fingerprint = fingerprint(&der);
-    let pem_file = dir.join(format!("tower-cdn-self-signed-{}.pem", std::process::id()));
-    std::fs::write(&pem_file, cert.pem()).map_err(|e| format!("cannot write {}: {e}", pem_file.display()))?;
+    let pem_file = write_new(dir, cert.pem().as_bytes())?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
     let key = super::certs::certified(vec![der], key, &[], provider).map_err(|(_, m)| m)?;
     Ok(SelfSigned { key, fingerprint, names: all, pem_file })
+}
+
+/// Writes `pem` to a new file in `dir` (the system's temporary directory,
+/// which others can write to): a name no one can guess
+/// (`tower-cdn-self-signed-PID-RANDOM.pem`), created, never opened if it
+/// exists, so a file or symlink planted there is neither followed nor
+/// handed to the operator as the certificate to trust.
+fn write_new(dir: &std::path::Path, pem: &[u8]) -> Result<PathBuf, String> {
+    use ring::rand::SecureRandom as _;
+    use std::io::Write as _;
+    let mut random = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut random).map_err(|_| "no randomness for the file name".to_owned())?;
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let pem_file = dir.join(format!("tower-cdn-self-signed-{}-{suffix}.pem", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&pem_file)
+        .map_err(|e| format!("cannot create {}: {e}", pem_file.display()))?;
+    file.write_all(pem).map_err(|e| format!("cannot write {}: {e}", pem_file.display()))?;
+    Ok(pem_file)
 }
 
 /// SHA-256 of `der` as colon-separated upper-case hex (what browsers show).
@@ -63,4 +83,33 @@ pub(crate) fn fingerprint(der: &[u8]) -> String {
         let _ = write!(out, "{b:02X}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_planted_at_a_guessable_name_is_neither_followed_nor_used() {
+        let dir = std::env::temp_dir().join(format!("tower-cdn-self-signed-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // What another local user can do in /tmp: plant a symlink at the
+        // name the process id predicts, and a file of their own.
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let planted = dir.join(format!("tower-cdn-self-signed-{}.pem", std::process::id()));
+        let _ = std::fs::remove_file(&planted);
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let made = generate(&["edge.test".to_owned()], &dir, &provider).unwrap();
+        let again = generate(&[], &dir, &provider).unwrap();
+        let victim_now = std::fs::read_to_string(&victim).unwrap();
+        let kind = std::fs::symlink_metadata(&made.pem_file).unwrap().file_type();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(victim_now, "precious", "the symlink was followed");
+        assert!(kind.is_file(), "{:?} is not a new regular file", made.pem_file);
+        assert_ne!(made.pem_file, again.pem_file, "two starts, two files");
+    }
 }
