@@ -555,10 +555,12 @@ impl CdnLayerBuilder {
                 clock: self.clock,
                 trust_forwarding_headers: self.trust_forwarding_headers,
                 edge_location: self.edge_location,
+                // Checked above; `--check-config` connects to no Redis and
+                // opens no disk tier (a check has no side effects).
                 #[cfg(feature = "l2")]
-                l2: self.l2,
+                l2: if self.check_only { None } else { self.l2 },
                 #[cfg(feature = "disk")]
-                disk: self.disk,
+                disk: if self.check_only { None } else { self.disk },
                 slice_bytes: self.slice_bytes,
                 cache_name: Arc::from(self.cache_name.as_str()),
                 edge_id: self.edge_id,

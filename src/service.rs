@@ -31,6 +31,8 @@ struct Viewed {
     origin: Option<http::HeaderValue>,
     /// The viewer's request head, when a viewer response hook may need it.
     request: Option<http::request::Parts>,
+    /// The server says the request came over cleartext HTTP.
+    cleartext: bool,
 }
 
 fn finish(
@@ -67,6 +69,11 @@ fn finish(
     if let Some(policy) = viewed.routed.behavior.as_ref().and_then(|b| b.response_headers.as_deref()) {
         let timing = policy.server_timing.then(|| server_timing(edge, &begun, status));
         policy.apply(viewed.origin.as_ref(), &mut head.headers, timing);
+    }
+    // RFC 6797 §7.2: no `Strict-Transport-Security` over cleartext (a
+    // policy's or the origin's), when the server says that is the transport.
+    if viewed.cleartext {
+        head.headers.remove(http::header::STRICT_TRANSPORT_SECURITY);
     }
     if let (Some(hook), Some(req)) =
         (viewed.routed.behavior.as_ref().and_then(|b| b.hooks.viewer_response.as_ref()), viewed.request.as_ref())
@@ -183,6 +190,7 @@ where
             debug,
             origin: req.headers().get(http::header::ORIGIN).cloned(),
             request,
+            cleartext: req.extensions().get::<crate::ViewerConnection>().is_some_and(|c| !c.tls),
         };
         let pending = match span.in_scope(|| crate::flow::start(&edge, req, &mut viewed.routed)) {
             Start::Done(resp) => match viewer {

@@ -55,6 +55,7 @@ origin = "web"
 trusted_keys = [{{ id = "KA", pem_file = "ka.pem" }}]
 [distributions.default_behavior]
 origin = "web"
+response_headers_policy = "Managed-SecurityHeadersPolicy"
 
 [[distributions]]
 id = "b"
@@ -196,15 +197,19 @@ async fn viewer_protocol_policies_redirect_or_refuse_cleartext() {
     let r = send(reqwest::Method::GET, "a.test", "/secure/doc").await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(support::cache_status(&r).contains("https-required"), "{}", support::cache_status(&r));
-    // allow-all: served over cleartext.
+    // allow-all: served over cleartext, without HSTS (RFC 6797 §7.2).
     let r = send(reqwest::Method::GET, "a.test", "/x").await.unwrap();
     assert_eq!(r.status(), 200);
+    assert!(r.headers().get("strict-transport-security").is_none(), "no HSTS over cleartext");
+    assert!(r.headers().get("x-content-type-options").is_some(), "the rest of the policy applies");
     // A wildcard alias's default behavior redirects to its own name.
     let r = send(reqwest::Method::GET, "WWW.b.test", "/y").await.unwrap();
     assert_eq!(r.headers()["location"], format!("https://www.b.test:{https}/y").as_str());
     assert_eq!(e.origin.hits("/login/form") + e.origin.hits("/secure/doc"), 0, "refused before the origin");
-    // Over TLS the same behaviors serve.
+    // Over TLS the same behaviors serve, and HSTS is sent.
     let tls = e.pki.reqwest(&["a.test"], e.https);
+    let r = tls.get(format!("https://a.test:{https}/x")).send().await.unwrap();
+    assert!(r.headers().get("strict-transport-security").is_some());
     for path in ["/login/form", "/secure/doc"] {
         let r = tls.get(format!("https://a.test:{https}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -246,7 +251,11 @@ async fn signed_urls_are_checked_with_the_listeners_scheme() {
             .send()
     };
     assert_eq!(over_http(sign("http", http), "http").await.unwrap().status(), 200);
-    assert_eq!(over_http(sign("https", http), "https").await.unwrap().status(), 403, "signed for https://, asked in clear");
+    assert_eq!(
+        over_http(sign("https", http), "https").await.unwrap().status(),
+        403,
+        "signed for https://, asked in clear"
+    );
 }
 
 #[tokio::test]
@@ -282,6 +291,17 @@ async fn a_reload_swaps_a_certificate_while_a_connection_stays_open() {
     for _ in 0..20 {
         let conn = connect(e.https, "a.test", cfg.clone()).await.unwrap();
         assert_eq!(presented(&conn), renewed.der, "a key that does not match is not swapped in");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A certificate path turned into a FIFO (a read would block forever)
+    // is refused too; the server keeps serving and stopping.
+    std::fs::remove_file(&renewed.cert_file).unwrap();
+    assert!(Command::new("mkfifo").arg(&renewed.cert_file).status().unwrap().success());
+    Command::new("kill").args(["-HUP", &e.proxy.child.id().to_string()]).status().unwrap();
+    for _ in 0..20 {
+        let mut conn = connect(e.https, "a.test", cfg.clone()).await.unwrap();
+        assert_eq!(presented(&conn), renewed.der);
+        assert_eq!(get(&mut conn, "a.test", "/x").await.0, 200);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

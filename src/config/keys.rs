@@ -100,8 +100,9 @@ fn load_one(k: &TrustedKeySchema, base: &Path) -> Result<LoadedKey, ConfigError>
     match (&k.pem_file, &k.pem) {
         (Some(file), None) => {
             let path = base.join(file);
-            let pem = std::fs::read_to_string(&path)
-                .map_err(|e| ConfigError::new("pem_file", format!("cannot read {}: {e}", path.display())))?;
+            let pem = crate::origin::tls::read_pem_file(&path, "pem_file")?;
+            let pem = String::from_utf8(pem)
+                .map_err(|_| ConfigError::new("pem_file", format!("{}: not a PEM text file", path.display())))?;
             Ok(LoadedKey { id: k.id.clone(), pem, source: path.display().to_string() })
         }
         (None, Some(pem)) => Ok(LoadedKey { id: k.id.clone(), pem: pem.clone(), source: "inline".into() }),

@@ -114,8 +114,7 @@ fn l2_config(s: L2Schema, base: &Path) -> Result<L2Config, ConfigError> {
 /// A PEM file named by setting `key`, relative to the config file's directory.
 #[cfg(feature = "l2")]
 fn read(base: &Path, file: &str, key: &str) -> Result<Vec<u8>, ConfigError> {
-    let path = base.join(file);
-    std::fs::read(&path).map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", path.display())))
+    crate::origin::tls::read_pem_file(&base.join(file), key)
 }
 
 #[cfg(all(test, feature = "l2"))]

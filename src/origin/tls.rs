@@ -99,9 +99,7 @@ impl OriginTls {
     /// Applies the roots, client certificate, verification and version to
     /// a client builder. Errors name the setting (`tls.ca_file`, ...).
     pub(crate) fn apply(&self, mut b: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, ConfigError> {
-        let read = |path: &PathBuf, setting: &str| {
-            std::fs::read(path).map_err(|e| ConfigError::new(setting, format!("cannot read {}: {e}", path.display())))
-        };
+        let read = |path: &PathBuf, setting: &str| read_pem_file(path, setting);
         if let Some(path) = &self.ca_file {
             let pem = read(path, "tls.ca_file")?;
             let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -142,6 +140,33 @@ impl OriginTls {
         }
         Ok(b)
     }
+}
+
+/// The most a PEM file named in the configuration may hold (a long chain
+/// or a CA bundle is tens of KiB).
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
+/// Reads a certificate, key or CA file named by `setting`: a regular file
+/// of at most 1 MiB. A FIFO, a device (`/dev/zero`) or a directory is an
+/// error naming the setting, never a read that blocks the server or fills
+/// its memory (reloads read these files too).
+pub(crate) fn read_pem_file(path: &std::path::Path, setting: &str) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read as _;
+    let fail = |why: String| ConfigError::new(setting, format!("cannot read {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if meta.len() > MAX_PEM_BYTES {
+        return Err(fail(format!("larger than {MAX_PEM_BYTES} bytes")));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut out = Vec::new();
+    file.take(MAX_PEM_BYTES + 1).read_to_end(&mut out).map_err(|e| fail(e.to_string()))?;
+    if out.len() as u64 > MAX_PEM_BYTES {
+        return Err(fail(format!("larger than {MAX_PEM_BYTES} bytes")));
+    }
+    Ok(out)
 }
 
 /// A client certificate chain and key that rustls can use together:
@@ -225,5 +250,37 @@ impl reqwest::dns::Resolve for ToEndpoint {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port)).await?.collect();
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok.pem");
+        std::fs::write(&ok, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        assert!(read_pem_file(&ok, "tls.ca_file").is_ok());
+        let err = read_pem_file(dir.path(), "tls.ca_file").unwrap_err();
+        assert_eq!(err.setting(), "tls.ca_file");
+        assert!(err.message().contains("not a regular file"), "{err}");
+        let big = dir.path().join("big.pem");
+        std::fs::write(&big, vec![b'a'; MAX_PEM_BYTES as usize + 1]).unwrap();
+        assert!(read_pem_file(&big, "k").unwrap_err().message().contains("larger than"));
+        #[cfg(unix)]
+        {
+            // A FIFO with no writer would block a plain read forever.
+            let fifo = dir.path().join("fifo.pem");
+            assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+            assert!(read_pem_file(&fifo, "k").unwrap_err().message().contains("not a regular file"));
+            assert!(
+                read_pem_file(std::path::Path::new("/dev/zero"), "k")
+                    .unwrap_err()
+                    .message()
+                    .contains("not a regular file")
+            );
+        }
     }
 }

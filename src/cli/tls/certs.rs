@@ -30,9 +30,7 @@ pub(crate) fn load(
 ) -> Result<Arc<CertifiedKey>, ConfigError> {
     let cert_at = setting(files, "cert_file");
     let key_at = setting(files, "key_file");
-    let read = |path: &std::path::Path, at: &str| {
-        std::fs::read(path).map_err(|e| ConfigError::new(at, format!("cannot read {}: {e}", path.display())))
-    };
+    let read = |path: &std::path::Path, at: &str| crate::origin::tls::read_pem_file(path, at);
     let cert_pem = read(&files.cert_file, &cert_at)?;
     let key_pem = read(&files.key_file, &key_at)?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem).collect::<Result<Vec<_>, _>>().map_err(|e| {
