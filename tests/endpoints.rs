@@ -310,6 +310,32 @@ async fn in_an_outage_retries_stay_within_the_budget() {
 }
 
 #[tokio::test]
+async fn an_apps_500_for_one_url_ejects_no_endpoint_and_is_not_retried() {
+    let eps = [Endpoint::start("a").await, Endpoint::start("b").await];
+    for e in &eps {
+        e.answer(500);
+    }
+    // Ejection after two failures in a row, were 500 a failure.
+    let origin = Origin::http_endpoints(eps.iter().map(|e| (e.url(), 1))).eject_after(2);
+    let edge = start_proxy(CdnLayer::builder().origin(origin).build().unwrap()).await;
+    for i in 0..10 {
+        assert_eq!(get(format!("http://{edge}/boom/{i}"), "site.test").await.0, 500);
+    }
+    let boom: usize = eps.iter().map(|e| e.traffic().iter().filter(|p| p.starts_with("/boom/")).count()).sum();
+    assert_eq!(boom, 10, "a 500 is the app's answer: not retried elsewhere");
+    for e in &eps {
+        e.answer(200);
+    }
+    for i in 0..10 {
+        assert_eq!(get(format!("http://{edge}/fine/{i}"), "site.test").await.0, 200);
+    }
+    for e in &eps {
+        let fine = e.traffic().iter().filter(|p| p.starts_with("/fine/")).count();
+        assert_eq!(fine, 5, "both endpoints still take fetches");
+    }
+}
+
+#[tokio::test]
 async fn least_outstanding_prefers_the_idle_endpoint() {
     let eps = [Endpoint::start("a").await, Endpoint::start("b").await];
     let origin = Origin::http_endpoints(eps.iter().map(|e| (e.url(), 1))).balance(Balance::LeastOutstanding);

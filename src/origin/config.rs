@@ -85,7 +85,7 @@ impl Origin {
     ///
     /// Fetches spread by [`balance`](Self::balance); an endpoint whose
     /// fetches fail [`eject_after`](Self::eject_after) times in a row
-    /// (connect errors, timeouts, 5xx) is left out for
+    /// (connect errors, timeouts, 502/503/504) is left out for
     /// [`ejection_time`](Self::ejection_time), and one that fails its
     /// [`health_check`](Self::health_check) until it passes it again. When
     /// every endpoint is out, the least bad takes the fetch anyway (fail
@@ -273,9 +273,10 @@ impl Origin {
         self
     }
 
-    /// Failed fetches in a row (connect errors, timeouts, 5xx answers)
-    /// that take an endpoint out for [`ejection_time`](Self::ejection_time)
-    /// (default 5; 1 to 1000).
+    /// Failed fetches in a row (connect errors, timeouts, 502/503/504
+    /// answers) that take an endpoint out for
+    /// [`ejection_time`](Self::ejection_time) (default 5; 1 to 1000). At
+    /// most half the endpoints are ejected at once.
     #[must_use]
     pub fn eject_after(mut self, failures: u32) -> Self {
         if let OriginKind::Http(c) = &mut self.kind {

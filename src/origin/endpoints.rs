@@ -218,7 +218,16 @@ impl Pool {
             return;
         }
         let checked = self.check.is_some();
-        let transition = self.endpoints[i].health().on_fetch(failed, now, &self.ejection, checked);
+        // Passive ejection takes out at most half the endpoints at once
+        // (Envoy's max ejection percent): what failing fetches say may be
+        // the requests' fault as much as the endpoints'. Health checks
+        // still take any number down.
+        let may_eject = !failed || {
+            let ejected =
+                (0..self.endpoints.len()).filter(|&j| j != i && self.endpoints[j].health().is_ejected(now)).count();
+            ejected < (self.endpoints.len() / 2).max(1)
+        };
+        let transition = self.endpoints[i].health().on_fetch(failed, now, &self.ejection, checked, may_eject);
         if let Some(t) = transition {
             self.log(i, t);
         }
@@ -302,12 +311,28 @@ mod tests {
         p.on_outcome(1, true, now);
         let picks: Vec<_> = (0..4).map(|_| p.pick(0, None, now).unwrap()).collect();
         assert_eq!(picks, [0, 2, 0, 2]);
+        // At most half the endpoints (here one of three) are ejected at
+        // once: failures that may be the requests' never empty the pool.
         p.on_outcome(0, true, now);
         p.on_outcome(2, true, now);
-        // Every endpoint out: the fetch still goes somewhere.
-        assert!(p.pick(0, None, now).is_some());
+        let picks: Vec<_> = (0..4).map(|_| p.pick(0, None, now).unwrap()).collect();
+        assert_eq!(picks, [0, 2, 0, 2]);
+        // Once it is back, another may go.
+        let later = now + Duration::from_secs(11);
+        p.on_outcome(0, true, later);
+        let picks: Vec<_> = (0..4).map(|_| p.pick(0, None, later).unwrap()).collect();
+        assert!(!picks.contains(&0) && picks.contains(&1), "{picks:?}");
         assert_eq!(p.pick(0, Some(1), now).map(|i| i != 1), Some(true));
         assert_eq!(pool(Balance::RoundRobin, &[1]).pick(0, Some(0), now), None, "a retry needs another endpoint");
+    }
+
+    #[test]
+    fn one_of_two_endpoints_may_be_ejected_and_every_fetch_still_goes_somewhere() {
+        let p = pool(Balance::RoundRobin, &[1, 1]);
+        let now = Instant::now();
+        p.on_outcome(0, true, now);
+        p.on_outcome(1, true, now);
+        assert_eq!((0..3).map(|_| p.pick(0, None, now).unwrap()).collect::<Vec<_>>(), [1, 1, 1]);
     }
 
     #[test]

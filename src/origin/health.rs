@@ -185,7 +185,7 @@ impl EndpointHealth {
         self.probed_up && !self.is_ejected(now)
     }
 
-    fn is_ejected(&self, now: Instant) -> bool {
+    pub(crate) fn is_ejected(&self, now: Instant) -> bool {
         self.ejected_until.is_some_and(|until| now < until)
     }
 
@@ -218,20 +218,22 @@ impl EndpointHealth {
     /// A fetch's outcome: `failed` for a connect error, a timeout or a
     /// 5xx. After `eject_after` in a row the endpoint is out for
     /// `ejection_time`; with a health check it must then pass
-    /// `healthy_threshold` checks too.
+    /// `healthy_threshold` checks too. `may_eject` false (too many
+    /// endpoints are out already) only counts the failure.
     pub(crate) fn on_fetch(
         &mut self,
         failed: bool,
         now: Instant,
         ejection: &Ejection,
         checked: bool,
+        may_eject: bool,
     ) -> Option<Transition> {
         if !failed {
             self.failures = 0;
             return None;
         }
         self.failures = self.failures.saturating_add(1);
-        if self.failures < ejection.after || self.is_ejected(now) {
+        if self.failures < ejection.after || self.is_ejected(now) || !may_eject {
             return None;
         }
         self.failures = 0;
@@ -274,16 +276,16 @@ mod tests {
         let t0 = Instant::now();
         let ej = Ejection { after: 3, time: Duration::from_secs(30) };
         let mut h = EndpointHealth::default();
-        assert_eq!(h.on_fetch(true, t0, &ej, false), None);
-        assert_eq!(h.on_fetch(true, t0, &ej, false), None);
-        assert_eq!(h.on_fetch(false, t0, &ej, false), None, "a success resets the count");
-        assert_eq!(h.on_fetch(true, t0, &ej, false), None);
-        assert_eq!(h.on_fetch(true, t0, &ej, false), None);
-        assert_eq!(h.on_fetch(true, t0, &ej, false), Some(Transition::Ejected));
+        assert_eq!(h.on_fetch(true, t0, &ej, false, true), None);
+        assert_eq!(h.on_fetch(true, t0, &ej, false, true), None);
+        assert_eq!(h.on_fetch(false, t0, &ej, false, true), None, "a success resets the count");
+        assert_eq!(h.on_fetch(true, t0, &ej, false, true), None);
+        assert_eq!(h.on_fetch(true, t0, &ej, false, true), None);
+        assert_eq!(h.on_fetch(true, t0, &ej, false, true), Some(Transition::Ejected));
         assert!(!h.is_available(t0 + Duration::from_secs(29)));
         // Failures while ejected (fetches in fail-open mode) extend nothing.
         for _ in 0..5 {
-            assert_eq!(h.on_fetch(true, t0 + Duration::from_secs(1), &ej, false), None);
+            assert_eq!(h.on_fetch(true, t0 + Duration::from_secs(1), &ej, false, true), None);
         }
         assert!(h.is_available(t0 + Duration::from_secs(30)), "back after the cool-down");
     }
@@ -293,7 +295,7 @@ mod tests {
         let t0 = Instant::now();
         let ej = Ejection { after: 1, time: Duration::from_secs(1) };
         let mut h = EndpointHealth::default();
-        assert_eq!(h.on_fetch(true, t0, &ej, true), Some(Transition::Ejected));
+        assert_eq!(h.on_fetch(true, t0, &ej, true, true), Some(Transition::Ejected));
         let later = t0 + Duration::from_secs(5);
         assert!(!h.is_available(later), "the cool-down is over, the check not passed");
         h.on_probe(true, &check());
@@ -307,13 +309,13 @@ mod tests {
         let now = Instant::now();
         let ej = Ejection { after: 1, time: Duration::from_secs(9) };
         let mut ejected = EndpointHealth::default();
-        ejected.on_fetch(true, now, &ej, false);
+        ejected.on_fetch(true, now, &ej, false, true);
         let mut down = EndpointHealth::default();
         for _ in 0..3 {
             down.on_probe(false, &check());
         }
         let mut failing = EndpointHealth::default();
-        failing.on_fetch(true, now, &Ejection { after: 9, ..ej }, false);
+        failing.on_fetch(true, now, &Ejection { after: 9, ..ej }, false, true);
         assert!(failing.badness(now) < ejected.badness(now));
         assert!(ejected.badness(now) < down.badness(now));
     }

@@ -18,10 +18,13 @@ use crate::error::OriginError;
 use crate::origin::inner::HttpBody;
 
 /// Whether an attempt's outcome counts against its endpoint (and may be
-/// retried elsewhere): it could not be reached, timed out, or answered 5xx.
+/// retried elsewhere): it could not be reached, timed out, or answered a
+/// gateway failure (502, 503, 504; Envoy's "gateway failures"). Other 5xx
+/// are the app's answer to that request, which a viewer can choose: they
+/// must not take an endpoint out for everyone.
 fn failed(result: &Result<Response<OriginBody>, OriginError>) -> bool {
     match result {
-        Ok(resp) => resp.status().is_server_error(),
+        Ok(resp) => matches!(resp.status().as_u16(), 502..=504),
         Err(e) => e.is_connect() || e.is_timeout(),
     }
 }
