@@ -242,6 +242,36 @@ expect_hit() {
     grep -qiE "$pattern" <<<"$headers" || die "$name: $url is not a hit: $headers"
 }
 
+# One measured wrk run against a warm object: KIND (`wrk` for stage 1,
+# `tls` for stage 5) WHO SIZE REP URL and the server's root pid; records
+# throughput, latency and the CPU each party spent.
+measure_hits() {
+    local kind=$1 who=$2 size=$3 rep=$4 url=$5 root=$6
+    local out=$WORK/wrk-$kind-$who-$size-$rep.txt m0 s0 w0 c0 m1 s1 w1 c1 rps p50 p99 requests errors
+    wait_quiet
+    m0=$(machine_ticks) s0=$(softirq_ticks) w0=$(children_ticks) c0=$(cpu_ticks "$root")
+    wrk "-t$THREADS" "-c$CONNS" "-d$DURATION" --latency "$url" >"$out"
+    c1=$(cpu_ticks "$root") w1=$(children_ticks) s1=$(softirq_ticks) m1=$(machine_ticks)
+    IFS=$'\t' read -r rps p50 p99 requests errors < <("${CLIENT[@]}" wrk "$out")
+    local cpu_s wrk_s softirq_s other_s
+    cpu_s=$(python3 -c "print(($c1 - $c0) / $CLK_TCK)")
+    wrk_s=$(python3 -c "print(($w1 - $w0) / $CLK_TCK)")
+    softirq_s=$(python3 -c "print(($s1 - $s0) / $CLK_TCK)")
+    # CPU other processes took meanwhile: noise from other work.
+    other_s=$(python3 -c "print(max(0, ($m1 - $m0) - ($c1 - $c0) - ($w1 - $w0)) / $CLK_TCK)")
+    log "$kind rep $rep $size $who: $rps req/s, p50 $p50 ms, p99 $p99 ms, $requests requests on $cpu_s CPU-s (wrk $wrk_s, softirq $softirq_s, others $other_s), $errors errors"
+    local at=("$kind" "$who" "$size" "$rep")
+    record "${at[@]}" rps "$rps"
+    record "${at[@]}" p50_ms "$p50"
+    record "${at[@]}" p99_ms "$p99"
+    record "${at[@]}" requests "$requests"
+    record "${at[@]}" errors "$errors"
+    record "${at[@]}" cpu_s "$cpu_s"
+    record "${at[@]}" wrk_cpu_s "$wrk_s"
+    record "${at[@]}" softirq_cpu_s "$softirq_s"
+    record "${at[@]}" other_cpu_s "$other_s"
+}
+
 # ------------------------------------------------------------------- start
 
 for port in "$ORIGIN_PORT" "$TOWER_PORT" "$SMALL_PORT" "$NGINX_PORT" "$VARNISH_PORT" "$TOWER_TLS_PORT" "$NGINX_TLS_PORT"; do
@@ -316,27 +346,7 @@ done
 for rep in $(seq "$REPS"); do
     for size in 1k 100k; do
         for who in "${CONTENDERS[@]}"; do
-            out=$WORK/wrk-$who-$size-$rep.txt
-            wait_quiet
-            m0=$(machine_ticks) s0=$(softirq_ticks) w0=$(children_ticks) c0=$(cpu_ticks "${ROOT[$who]}")
-            wrk "-t$THREADS" "-c$CONNS" "-d$DURATION" --latency "http://127.0.0.1:${PORT[$who]}/$size" >"$out"
-            c1=$(cpu_ticks "${ROOT[$who]}") w1=$(children_ticks) s1=$(softirq_ticks) m1=$(machine_ticks)
-            IFS=$'\t' read -r rps p50 p99 requests errors < <("${CLIENT[@]}" wrk "$out")
-            cpu_s=$(python3 -c "print(($c1 - $c0) / $CLK_TCK)")
-            wrk_s=$(python3 -c "print(($w1 - $w0) / $CLK_TCK)")
-            softirq_s=$(python3 -c "print(($s1 - $s0) / $CLK_TCK)")
-            # CPU other processes took meanwhile: noise from other work.
-            other_s=$(python3 -c "print(max(0, ($m1 - $m0) - ($c1 - $c0) - ($w1 - $w0)) / $CLK_TCK)")
-            log "rep $rep $size $who: $rps req/s, p50 $p50 ms, p99 $p99 ms, $requests requests on $cpu_s CPU-s (wrk $wrk_s, softirq $softirq_s, others $other_s), $errors errors"
-            record wrk "$who" "$size" "$rep" rps "$rps"
-            record wrk "$who" "$size" "$rep" p50_ms "$p50"
-            record wrk "$who" "$size" "$rep" p99_ms "$p99"
-            record wrk "$who" "$size" "$rep" requests "$requests"
-            record wrk "$who" "$size" "$rep" errors "$errors"
-            record wrk "$who" "$size" "$rep" cpu_s "$cpu_s"
-            record wrk "$who" "$size" "$rep" wrk_cpu_s "$wrk_s"
-            record wrk "$who" "$size" "$rep" softirq_cpu_s "$softirq_s"
-            record wrk "$who" "$size" "$rep" other_cpu_s "$other_s"
+            measure_hits wrk "$who" "$size" "$rep" "http://127.0.0.1:${PORT[$who]}/$size" "${ROOT[$who]}"
         done
     done
 done
@@ -411,21 +421,7 @@ if [[ $TLS == 1 ]]; then
     for rep in $(seq "$REPS"); do
         for size in 1k 100k; do
             for who in tower-cdn nginx; do
-                out=$WORK/wrk-tls-$who-$size-$rep.txt
-                wait_quiet
-                w0=$(children_ticks) c0=$(cpu_ticks "${TLS_ROOT[$who]}")
-                wrk "-t$THREADS" "-c$CONNS" "-d$DURATION" --latency "https://127.0.0.1:${TLS_PORT[$who]}/$size" >"$out"
-                c1=$(cpu_ticks "${TLS_ROOT[$who]}") w1=$(children_ticks)
-                IFS=$'\t' read -r rps p50 p99 requests errors < <("${CLIENT[@]}" wrk "$out")
-                cpu_s=$(python3 -c "print(($c1 - $c0) / $CLK_TCK)")
-                wrk_s=$(python3 -c "print(($w1 - $w0) / $CLK_TCK)")
-                log "TLS rep $rep $size $who: $rps req/s, p50 $p50 ms, p99 $p99 ms, $requests requests on $cpu_s CPU-s (wrk $wrk_s), $errors errors"
-                record tls "$who" "$size" "$rep" rps "$rps"
-                record tls "$who" "$size" "$rep" p50_ms "$p50"
-                record tls "$who" "$size" "$rep" p99_ms "$p99"
-                record tls "$who" "$size" "$rep" requests "$requests"
-                record tls "$who" "$size" "$rep" errors "$errors"
-                record tls "$who" "$size" "$rep" cpu_s "$cpu_s"
+                measure_hits tls "$who" "$size" "$rep" "https://127.0.0.1:${TLS_PORT[$who]}/$size" "${TLS_ROOT[$who]}"
             done
         done
     done
