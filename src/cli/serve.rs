@@ -248,6 +248,10 @@ impl Conn {
                 if let Some(refused) = conn.refuse(&req) {
                     let mut r = Response::new(Either::Right(limit_body(refused)));
                     *r.status_mut() = refused;
+                    r.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                    );
                     return Ok(r);
                 }
                 req.extensions_mut().insert(ClientAddr(conn.remote));

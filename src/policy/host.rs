@@ -8,6 +8,8 @@ use http::header::{self, HeaderMap};
 use http::request::Parts;
 use http::uri::Authority;
 
+use crate::conn::ViewerConnection;
+
 /// Why the request's host could not be determined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostError {
@@ -19,16 +21,22 @@ pub enum HostError {
 
 /// The request's host, lower-cased, without a trailing dot and without the
 /// scheme's default port. The URI's authority wins over `Host` (absolute
-/// form, RFC 9112 §3.2.2). `Ok(None)` when neither is present.
+/// form, RFC 9112 §3.2.2). `Ok(None)` when neither is present. The scheme
+/// is the URI's, else HTTPS when the server says the connection is TLS
+/// ([`ViewerConnection`]): `Host: a.example:443` over HTTP/1.1 and
+/// `https://a.example/` over HTTP/2 are one host.
 pub fn request_host(parts: &Parts) -> Result<Option<Cow<'_, str>>, HostError> {
+    let https = match parts.uri.scheme_str() {
+        Some(scheme) => scheme == "https",
+        None => parts.extensions.get::<ViewerConnection>().is_some_and(|c| c.tls),
+    };
     if let Some(authority) = parts.uri.authority() {
-        let https = parts.uri.scheme_str() == Some("https");
         return Ok(Some(normalise_authority(authority, https)));
     }
-    host_header(&parts.headers)
+    host_header(&parts.headers, https)
 }
 
-fn host_header(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, HostError> {
+fn host_header(headers: &HeaderMap, https: bool) -> Result<Option<Cow<'_, str>>, HostError> {
     let mut values = headers.get_all(header::HOST).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -40,22 +48,22 @@ fn host_header(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, HostError> {
     if text.is_empty() {
         return Ok(None);
     }
-    if is_plain_host(text) {
+    if is_plain_host(text, https) {
         return Ok(Some(Cow::Borrowed(text)));
     }
     let authority: Authority = text.parse().map_err(|_| HostError::Invalid)?;
     if authority.as_str().contains('@') {
         return Err(HostError::Invalid);
     }
-    let normal = normalise_authority(&authority, false);
+    let normal = normalise_authority(&authority, https);
     Ok(Some(if normal == text { Cow::Borrowed(text) } else { Cow::Owned(normal.into_owned()) }))
 }
 
 /// The common case, checked without parsing: a lower-case name or IPv4
 /// address (letters, digits, `-`, `.`), not ending in `.`, with at most a
-/// port that is not 80. Such a value is already its normal form; anything
-/// else takes the full parse.
-fn is_plain_host(text: &str) -> bool {
+/// port that is not the scheme's default. Such a value is already its
+/// normal form; anything else takes the full parse.
+fn is_plain_host(text: &str, https: bool) -> bool {
     let (host, port) = match text.split_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (text, None),
@@ -71,7 +79,7 @@ fn is_plain_host(text: &str) -> bool {
                 && p.len() <= 5
                 && !p.starts_with('0')
                 && p.bytes().all(|b| b.is_ascii_digit())
-                && p.parse::<u16>().is_ok_and(|n| n != 80)
+                && p.parse::<u16>().is_ok_and(|n| n != if https { 443 } else { 80 })
         }
     };
     host_ok && port_ok
@@ -151,15 +159,35 @@ mod tests {
             "_x.test",
             "x:01",
         ] {
-            let fast = is_plain_host(h);
-            let full = host_of("/", Some(h));
-            if fast {
-                assert_eq!(full.unwrap().as_deref(), Some(h), "{h}");
+            for https in [false, true] {
+                let fast = is_plain_host(h, https);
+                let full = host_over(h, https);
+                if fast {
+                    assert_eq!(full.unwrap().as_deref(), Some(h), "{h} (https: {https})");
+                }
             }
         }
-        assert!(is_plain_host("example.com:8080"));
-        assert!(!is_plain_host("example.com:80"));
-        assert!(!is_plain_host("Example.com"));
+        assert!(is_plain_host("example.com:8080", false));
+        assert!(!is_plain_host("example.com:80", false));
+        assert!(is_plain_host("example.com:80", true));
+        assert!(!is_plain_host("example.com:443", true));
+        assert!(!is_plain_host("Example.com", false));
+    }
+
+    /// The host of a request with `Host: host` on a connection the server
+    /// says is TLS (or not).
+    fn host_over(host: &str, tls: bool) -> Result<Option<String>, HostError> {
+        let (mut parts, ()) = Request::builder().uri("/").header("host", host).body(()).unwrap().into_parts();
+        parts.extensions.insert(ViewerConnection { tls, https_port: 443 });
+        request_host(&parts).map(|h| h.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn over_tls_the_default_port_is_443() {
+        assert_eq!(host_over("a.example:443", true).unwrap().as_deref(), Some("a.example"));
+        assert_eq!(host_over("a.example:80", true).unwrap().as_deref(), Some("a.example:80"));
+        assert_eq!(host_over("a.example:443", false).unwrap().as_deref(), Some("a.example:443"));
+        assert_eq!(host_over("A.example:443", true).unwrap().as_deref(), Some("a.example"));
     }
 
     #[test]
