@@ -36,6 +36,51 @@ async fn proxies_and_caches_a_given_origin() {
     assert_eq!(origin.hits("/x"), 1);
 }
 
+#[tokio::test]
+async fn accept_threads_share_one_cache_and_stop_on_sigterm() {
+    let origin = Origin::start().await;
+    origin.route("/x", Reply::ok("shared").header("cache-control", "max-age=30"));
+    origin.route(
+        "/slow",
+        Reply::ok("slow").header("cache-control", "max-age=30").head_delay(std::time::Duration::from_millis(300)),
+    );
+    let mut proxy = Proxy::start(["--listen", ":0", "--origin", &origin.url(), "--accept-threads", "3"]);
+    client(); // installs the TLS provider reqwest needs
+    // New connections (no pooling) land on whichever thread's listener the
+    // kernel picks; one cache answers them all.
+    for _ in 0..24 {
+        let c = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let r = c.get(format!("{}/x", proxy.url)).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "shared");
+    }
+    assert_eq!(origin.hits("/x"), 1);
+    // Concurrent misses on several threads make one fetch.
+    let cold: Vec<_> = (0..12)
+        .map(|_| {
+            let url = format!("{}/slow", proxy.url);
+            tokio::spawn(async move {
+                let c = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+                c.get(url).send().await.unwrap().text().await.unwrap()
+            })
+        })
+        .collect();
+    for t in cold {
+        assert_eq!(t.await.unwrap(), "slow");
+    }
+    assert_eq!(origin.hits("/slow"), 1);
+    // SIGTERM: every thread stops, and the process exits 0.
+    Command::new("kill").args(["-TERM", &proxy.child.id().to_string()]).status().unwrap();
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(status) = proxy.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(exited.is_some_and(|s| s.success()), "{exited:?}");
+}
+
 #[test]
 fn bad_flags_are_reported_with_their_name() {
     let out = Command::new(env!("CARGO_BIN_EXE_tower-cdn"))

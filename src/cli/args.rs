@@ -178,6 +178,12 @@ pub struct Args {
     #[arg(long)]
     pub http3: bool,
 
+    /// Serve connections on N threads, each with its own event loop and its
+    /// own listening socket on the address (SO_REUSEPORT), as nginx's
+    /// workers do [default: 0, one multi-threaded runtime for everything].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub accept_threads: usize,
+
     /// Compress text-like responses with brotli/gzip for clients that accept them.
     #[arg(long)]
     pub compress: bool,

@@ -205,7 +205,7 @@ impl Listeners {
 
 async fn bind(text: &str, what: &str) -> Result<(TcpListener, SocketAddr), ExitCode> {
     let addr = listen_addr(text);
-    let listener = TcpListener::bind(&addr).await.map_err(|e| {
+    let listener = reusable(&addr).await.map_err(|e| {
         eprintln!("tower-cdn: cannot listen on {addr}{what}: {e}");
         ExitCode::FAILURE
     })?;
@@ -214,4 +214,27 @@ async fn bind(text: &str, what: &str) -> Result<(TcpListener, SocketAddr), ExitC
         ExitCode::FAILURE
     })?;
     Ok((listener, local))
+}
+
+/// A listener on `addr` that further listeners may share (`SO_REUSEPORT`,
+/// for `--accept-threads`): the kernel spreads new connections over them.
+async fn reusable(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        match listen_shared(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")))
+}
+
+/// Binds `addr` with `SO_REUSEADDR` and `SO_REUSEPORT` and listens.
+pub(super) fn listen_shared(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }

@@ -96,20 +96,16 @@ pub async fn run(args: Args) -> ExitCode {
     };
     #[cfg(not(feature = "http3"))]
     let h3: Option<(u16, tokio::task::JoinHandle<std::io::Result<()>>)> = None;
-    match &listeners.tls {
-        Some(state) => {
-            let tls = Arc::clone(&state.tls);
-            match &h3 {
-                #[cfg(feature = "http3")]
-                Some((port, _)) => {
-                    // TCP responses advertise HTTP/3 on the same port.
-                    let service = tower_layer::Layer::layer(&h3::AltSvcLayer::new(*port), service);
-                    serve::serve_tls(listeners.main, service, listeners.main_opts, tls, shutdown.wait()).await;
-                }
-                _ => serve::serve_tls(listeners.main, service, listeners.main_opts, tls, shutdown.wait()).await,
-            }
+    let tls = listeners.tls.as_ref().map(|state| Arc::clone(&state.tls));
+    // TCP responses advertise HTTP/3 on the same port, when it is served.
+    #[cfg(feature = "http3")]
+    let service = tower::util::option_layer(h3.as_ref().map(|(port, _)| h3::AltSvcLayer::new(*port))).layer(service);
+    match (args.accept_threads, tls) {
+        (n, tls) if n > 1 => {
+            serve::serve_threads(listeners.main, n, service, listeners.main_opts, tls, shutdown).await;
         }
-        None => serve(listeners.main, service, listeners.main_opts, shutdown.wait()).await,
+        (_, Some(tls)) => serve::serve_tls(listeners.main, service, listeners.main_opts, tls, shutdown.wait()).await,
+        (_, None) => serve(listeners.main, service, listeners.main_opts, shutdown.wait()).await,
     }
     if let Some((_, h3)) = h3
         && let Ok(Err(e)) = h3.await

@@ -107,6 +107,71 @@ pub async fn serve_tls<S, B>(
     serve_with(listener, service, opts, Some(tls), shutdown).await;
 }
 
+/// [`serve`] (or [`serve_tls`]) on `threads` threads, each a current-thread
+/// runtime with its own listener on `first`'s address (`SO_REUSEPORT`; the
+/// kernel spreads connections over them), like nginx's worker processes: a
+/// connection's requests never leave its thread, so there is no work
+/// stealing and no cross-thread wake-up per request. The shared cache is
+/// one, as with one runtime. Returns when every thread has shut down.
+pub(super) async fn serve_threads<S, B>(
+    first: TcpListener,
+    threads: usize,
+    service: S,
+    opts: ServeOptions,
+    tls: Option<Arc<Tls>>,
+    shutdown: super::ops::Shutdown,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Ok(addr) = first.local_addr() else { return };
+    let mut listeners = Vec::with_capacity(threads);
+    match first.into_std() {
+        Ok(l) => listeners.push(l),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot hand the listener to a thread");
+            return;
+        }
+    }
+    for _ in 1..threads {
+        match super::listeners::listen_shared(addr).and_then(TcpListener::into_std) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                tracing::warn!(error = %e, %addr, "one listener fewer: cannot share the address");
+                break;
+            }
+        }
+    }
+    let mut handles = Vec::with_capacity(listeners.len());
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (service, tls, shutdown) = (service.clone(), tls.clone(), shutdown.clone());
+        let spawned = std::thread::Builder::new().name(format!("tower-cdn-accept-{i}")).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start an accept thread's runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => serve_with(listener, service, opts, tls, shutdown.wait()).await,
+                    Err(e) => tracing::error!(error = %e, "cannot register a listener"),
+                }
+            });
+        });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => tracing::error!(error = %e, "cannot start an accept thread"),
+        }
+    }
+    for handle in handles {
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
+}
+
 async fn serve_with<S, B>(
     listener: TcpListener,
     service: S,
