@@ -138,6 +138,16 @@ http {
     }
     server {
         listen 127.0.0.1:$NGINX_PORT;
+$(nginx_cache_location)
+    }
+$(nginx_tls_server)
+}
+EOF
+}
+
+# The cache every nginx server block uses (cleartext and TLS alike).
+nginx_cache_location() {
+    cat <<EOF
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -147,9 +157,6 @@ http {
             proxy_buffering on;
             add_header X-Cache-Status \$upstream_cache_status;
         }
-    }
-$(nginx_tls_server)
-}
 EOF
 }
 
@@ -163,15 +170,7 @@ nginx_tls_server() {
         ssl_certificate_key $WORK/tls/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:10m;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache bench;
-            proxy_cache_lock on;
-            proxy_buffering on;
-            add_header X-Cache-Status \$upstream_cache_status;
-        }
+$(nginx_cache_location)
     }
 EOF
 }

@@ -7,47 +7,17 @@
 //! every hit allocate more fails here and says by how much. Lower it when
 //! a change removes allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/counting.rs"]
+mod counting;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
+use counting::allocations;
 use http::{HeaderValue, Request, Response, header};
 use http_body_util::{BodyExt as _, Empty, Full};
 use tower::{Layer as _, ServiceExt as _};
 use tower_cdn::{CdnConfig, CdnLayer};
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Most allocations one 1 KiB hit may make: 15 measured on 2026-12-07 (13
 /// in the layer, 2 collecting the body), see `benches/README.md`.
@@ -89,13 +59,10 @@ fn a_hit_allocates_a_bounded_number_of_times() {
     let mut counts = Vec::new();
     for _ in 0..20 {
         let req = get();
-        COUNT.with(|c| c.set(0));
-        COUNTING.with(|c| c.set(true));
-        let (status, len) = hit(req);
-        COUNTING.with(|c| c.set(false));
+        let (n, (status, len)) = allocations(|| hit(req));
         assert!(status.contains("hit"), "{status}");
         assert_eq!(len, 1024);
-        counts.push(COUNT.with(Cell::get));
+        counts.push(n);
     }
     counts.sort_unstable();
     let median = counts[counts.len() / 2];

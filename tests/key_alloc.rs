@@ -2,45 +2,13 @@
 //! `INLINE_KEY_BYTES`), whatever the policy selects. A counting allocator
 //! checks it; its own test binary, so nothing else runs on the thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/counting.rs"]
+mod counting;
 
+use counting::allocations;
 use http::{HeaderMap, HeaderValue};
 use tower_cdn::Select;
 use tower_cdn::policy::key_policy::{KeyPolicy, cache_key};
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    COUNT.with(|c| c.set(0));
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    COUNT.with(Cell::get)
-}
 
 #[test]
 fn a_key_costs_one_allocation() {
@@ -55,12 +23,12 @@ fn a_key_costs_one_allocation() {
     };
     let default = KeyPolicy::default();
     let query = Some("page=2&utm_source=mail&sort=asc");
-    let n = allocations(|| {
+    let (n, ()) = allocations(|| {
         let key = cache_key(&full, "example.com", "/list", query, &headers);
         assert!(key.contains("ctheme=dark"));
         drop(key);
     });
     assert_eq!(n, 1, "policy with query, header and cookie parts");
-    let n = allocations(|| drop(cache_key(&default, "example.com", "/list", query, &headers)));
+    let (n, ()) = allocations(|| drop(cache_key(&default, "example.com", "/list", query, &headers)));
     assert_eq!(n, 1, "default policy");
 }
