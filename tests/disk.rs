@@ -576,6 +576,11 @@ async fn a_stale_disk_entry_is_revalidated_not_fetched_again() {
         assert_eq!(get(&format!("http://{addr}/s")).await.2, body);
         committed(dir.path(), 1).await;
     }
+    // The stored copy says max-age=1; the 304 says max-age=600, so the
+    // freshened entry cannot go stale again before the second request
+    // however slow the machine (with max-age=1 and Date's whole seconds it
+    // could be fresh for a few milliseconds only).
+    origin.route("/s", Reply::ok(body.clone()).header("cache-control", "max-age=600").header("etag", "\"e1\""));
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let addr = start_proxy(layer(&origin, dir.path(), 64 << 20)).await;
     let (status, cs, got) = get(&format!("http://{addr}/s")).await;
