@@ -11,11 +11,17 @@ Subcommands (all traffic goes to the URLs given, which load.sh keeps on
                                  origin's first byte
   rss PID URL N                  N concurrent downloads of URL (curl) while
                                  sampling PID's VmRSS every 50 ms
-  wrk FILE                       parse `wrk --latency` output
+  idle URL N PIDS                N keep-alive connections, one GET of URL on
+                                 each, then idle: the summed VmRSS of PIDS
+                                 (comma-separated) before and after
+  wrk FILE                       parse `wrk --latency` output (and the
+                                 `percentiles_us` line of load.sh's Lua)
   report TSV                     medians, ratios and targets; text + markdown
 """
 
 import asyncio
+import select
+import socket
 import statistics
 import subprocess
 import sys
@@ -143,6 +149,75 @@ def cmd_rss(pid, url, n):
     print(f"{idle / 1024:.1f}\t{peak / 1024:.1f}\t{(peak - idle) / 1024:.1f}\t{elapsed:.2f}\t{','.join(sorted(sizes))}")
 
 
+def read_response(sock):
+    """Reads one HTTP/1.1 response with Content-Length from a blocking socket
+    and leaves the connection open; returns its status, or 0 if the
+    connection closed before the end of the body."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        if not data:
+            return 0
+        buf += data
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = next((int(l.split(b":", 1)[1]) for l in lines[1:] if l.lower().startswith(b"content-length:")), -1)
+    if length < 0:
+        sys.exit(f"idle: no Content-Length in {head[:300]!r}")
+    while len(body) < length:
+        data = sock.recv(65536)
+        if not data:
+            return 0
+        body += data
+    return status
+
+
+def cmd_idle(url, n, pids):
+    """Opens n keep-alive connections one after another, each with one GET of
+    url read to its end, then leaves them idle for a second and sums the
+    VmRSS of pids. Prints before_kib, after_kib, bytes per connection,
+    seconds taken to open them all, seconds from the first response to the
+    measurement, and how many the server had closed by then."""
+    u = urlsplit(url)
+    path = u.path + ("?" + u.query if u.query else "")
+    request = f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\nUser-Agent: load_client\r\nAccept: */*\r\n\r\n".encode()
+
+    def rss_kib():
+        return sum(vm_kib(p, "VmRSS") for p in pids)
+
+    before = rss_kib()
+    socks = []
+    start = time.monotonic()
+    first = None
+    try:
+        for _ in range(n):
+            s = socket.create_connection((u.hostname, u.port), timeout=TIMEOUT_S)
+            socks.append(s)
+            s.sendall(request)
+            status = read_response(s)
+            if status != 200:
+                sys.exit(f"idle: connection {len(socks)} got status {status}")
+            first = first or time.monotonic()
+        opened = time.monotonic() - start
+        # Let the server finish whatever it does after a response (buffers
+        # released or kept) before measuring.
+        time.sleep(1.0)
+        after = rss_kib()
+        window = time.monotonic() - first
+        # A connection the server closed is readable (EOF); an open idle one
+        # is not.
+        poller = select.poll()
+        for s in socks:
+            poller.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
+        closed = len(poller.poll(0))
+    finally:
+        for s in socks:
+            s.close()
+    per_conn = (after - before) * 1024 / n
+    print(f"{before}\t{after}\t{per_conn:.0f}\t{opened:.2f}\t{window:.2f}\t{closed}")
+
+
 # ---------------------------------------------------------------------- wrk
 
 
@@ -155,10 +230,14 @@ def to_ms(text):
 
 def cmd_wrk(path):
     rps = requests = errors = 0.0
-    p50 = p99 = float("nan")
+    p50 = p99 = p999 = float("nan")
     for line in open(path):
         f = line.split()
-        if line.startswith("Requests/sec:"):
+        if line.startswith("percentiles_us"):
+            # percentiles_us 50 X 99 Y 99.9 Z (load.sh's Lua `done()`), in µs
+            p999 = dict(zip(f[1::2], f[2::2])).get("99.9", "nan")
+            p999 = float(p999) / 1e3
+        elif line.startswith("Requests/sec:"):
             rps = float(f[1])
         elif len(f) >= 2 and f[0] == "50%":
             p50 = to_ms(f[1])
@@ -171,12 +250,15 @@ def cmd_wrk(path):
         elif line.strip().startswith("Socket errors:"):
             # Socket errors: connect 0, read 0, write 0, timeout 0
             errors += sum(float(x.rstrip(",")) for x in f[3::2])
-    print(f"{rps}\t{p50}\t{p99}\t{int(requests)}\t{int(errors)}")
+    print(f"{rps}\t{p50}\t{p99}\t{int(requests)}\t{int(errors)}\t{p999}")
 
 
 # ------------------------------------------------------------------- report
 
 CONTENDERS = ["tower-cdn", "nginx", "varnish"]
+# The servers of the hit stages: the caches, and nginx serving the same bytes
+# as static files (the ceiling).
+HIT_SERVERS = CONTENDERS + ["nginx-static"]
 # size -> (min ratio vs nginx, min ratio vs varnish)
 THROUGHPUT_TARGETS = {"1k": (2.0, 1.5), "100k": (1.15, 1.3)}
 
@@ -218,7 +300,7 @@ def cmd_report(path):
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ceilings = []
     for size in ("1k", "100k"):
-        for who in CONTENDERS:
+        for who in HIT_SERVERS:
             if not series(who, size, "rps"):
                 continue
             req = series(who, size, "requests")
@@ -246,20 +328,24 @@ def cmd_report(path):
         + "."
     )
     lines.append("")
-    lines.append("| object | ratio (median of per-run ratios) | vs nginx | vs Varnish |")
-    lines.append("|---|---|---:|---:|")
+    others = ["nginx", "varnish"] + (["nginx-static"] if wrk["nginx-static"] else [])
+    lines.append(
+        "| object | tower-cdn ÷ (median of per-run ratios) | vs nginx | vs Varnish |"
+        + (" vs nginx static files |" if len(others) > 2 else "")
+    )
+    lines.append("|---|---|" + "---:|" * len(others))
     for size in ("1k", "100k"):
         t = "tower-cdn"
         row = {}
         for metric, name in (("rps", "req/s"), ("cpu", "req per CPU-s"), ("p50_ms", "p50 latency"), ("p99_ms", "p99 latency")):
             vals = []
-            for other in ("nginx", "varnish"):
+            for other in others:
                 if metric == "cpu":
                     vals.append(median_ratio(per_cpu(t, size), per_cpu(other, size)))
                 else:
                     vals.append(median_ratio(series(t, size, metric), series(other, size, metric)))
             row[metric] = vals
-            lines.append(f"| {size} | {name} | {vals[0]:.2f}× | {vals[1]:.2f}× |")
+            lines.append(f"| {size} | {name} | " + " | ".join(f"{v:.2f}×" for v in vals) + " |")
         want_n, want_v = THROUGHPUT_TARGETS[size]
         checks.append((f"{size} hit req/s ≥ {want_n}× nginx", row["rps"][0] >= want_n, f"{row['rps'][0]:.2f}×"))
         checks.append((f"{size} hit req/s ≥ {want_v}× Varnish", row["rps"][1] >= want_v, f"{row['rps'][1]:.2f}×"))
@@ -371,6 +457,163 @@ def cmd_report(path):
                 f"| {size} | {ratio('rps'):.2f}× | {cpu_ratio:.2f}× | {ratio('p50_ms'):.2f}× | {ratio('p99_ms'):.2f}× |"
             )
 
+    def runs(kind):
+        return len({r for who in data[kind].values() for size in who.values() for r in size.get("rps", {})})
+
+    def ratio(kind, a, b, metric, size):
+        x, y = data[kind][a][size][metric], data[kind][b][size][metric]
+        return med([x[r] / y[r] for r in x if y.get(r)])
+
+    def latency_cells(s):
+        return (
+            f"{med(s['rps'].values()):,.0f} | {med(s['p50_ms'].values()):.3f} | {med(s['p99_ms'].values()):.3f} "
+            f"| {med(s['p999_ms'].values()):.3f}"
+        )
+
+    paced = data["paced"]
+    if paced:
+        lines.append("")
+        lines.append(
+            f"### Paced hits, light load (`wrk -t2 -c8 --latency`, each connection pausing 2 ms between its requests, "
+            f"/1k; medians of {runs('paced')} interleaved runs)"
+        )
+        lines.append("")
+        lines.append("| server | req/s | p50 ms | p99 ms | p99.9 ms | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for who in HIT_SERVERS:
+            s = paced[who]["1k"]
+            if s["rps"]:
+                lines.append(f"| {who} | {latency_cells(s)} | {int(sum(s['errors'].values()))} |")
+        others = [o for o in HIT_SERVERS[1:] if paced[o]["1k"]["rps"]]
+        lines.append("")
+        lines.append("| tower-cdn ÷ (median of per-run ratios) | " + " | ".join(f"vs {o}" for o in others) + " |")
+        lines.append("|---|" + "---:|" * len(others))
+        for metric, name in (("p50_ms", "p50 latency"), ("p99_ms", "p99 latency"), ("p999_ms", "p99.9 latency")):
+            vals = [ratio("paced", "tower-cdn", o, metric, "1k") for o in others]
+            lines.append(f"| {name} | " + " | ".join(f"{v:.2f}×" for v in vals) + " |")
+            if metric != "p999_ms" and "nginx" in others:
+                checks.append((f"paced 1k {name} ≤ nginx", vals[0] <= 1.0, f"{vals[0]:.2f}× nginx's"))
+
+    mixed = data["mixed"]
+    if mixed:
+        lines.append("")
+        lines.append(
+            "### Mixed load: 90% hits (/1k), 10% misses (a new `/delay?…` each, the origin answers after 20 ms) "
+            f"(`wrk -t2 -c64 --latency`; medians of {runs('mixed')} interleaved runs)"
+        )
+        lines.append("")
+        lines.append("| server | req/s | p50 ms | p99 ms | p99.9 ms | origin fetches ÷ requests | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        for who in CONTENDERS:
+            s = mixed[who]["mix"]
+            if not s["rps"]:
+                continue
+            share = med([s["origin_fetches"][r] / s["requests"][r] for r in s["requests"] if s["requests"][r] and r in s["origin_fetches"]])
+            lines.append(f"| {who} | {latency_cells(s)} | {share:.3f} | {int(sum(s['errors'].values()))} |")
+        others = [o for o in CONTENDERS[1:] if mixed[o]["mix"]["rps"]]
+        lines.append("")
+        lines.append("| tower-cdn ÷ (median of per-run ratios) | " + " | ".join(f"vs {o}" for o in others) + " |")
+        lines.append("|---|" + "---:|" * len(others))
+        for metric, name in (("rps", "req/s"), ("p50_ms", "p50 latency"), ("p99_ms", "p99 latency"), ("p999_ms", "p99.9 latency")):
+            vals = [ratio("mixed", "tower-cdn", o, metric, "mix") for o in others]
+            lines.append(f"| {name} | " + " | ".join(f"{v:.2f}×" for v in vals) + " |")
+            if metric == "p99_ms" and "nginx" in others:
+                checks.append(("mixed load p99 ≤ nginx", vals[0] <= 1.0, f"{vals[0]:.2f}× nginx's"))
+
+    idle = data["idle"]
+    if idle:
+        n = int(next(iter(idle.values()))["1k"]["conns"]["1"])
+        lines.append("")
+        lines.append(
+            f"### Idle keep-alive connections: {n:,} connections, one /1k hit on each, then idle; the server's RSS "
+            "(all its processes) before and 1 s after"
+        )
+        lines.append("")
+        lines.append(
+            "| server | RSS before MiB | RSS after MiB | bytes per connection | seconds to open | "
+            "seconds from the first response to the measurement | closed by the server by then |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        for who in CONTENDERS:
+            s = idle[who]["1k"]
+            if not s["conns"]:
+                continue
+            lines.append(
+                f"| {who} | {s['before_kib']['1'] / 1024:.1f} | {s['after_kib']['1'] / 1024:.1f} "
+                f"| {s['per_conn_bytes']['1']:,.0f} | {s['open_s']['1']:.2f} | {s['window_s']['1']:.2f} | {int(s['closed']['1'])} |"
+            )
+
+    layer = data["layer"]
+    if layer:
+        lines.append("")
+        lines.append(
+            "### The layer's own cost (`examples/layer_bench.rs`, one process: (a) a bare axum handler, "
+            f"(b) the same router in `CdnLayer`, every request a hit; medians of {runs('layer')} interleaved runs)"
+        )
+        lines.append("")
+        lines.append(
+            "| | req/s (-t2 -c64) | process µs/req (-c64) | req/s (-t1 -c1) | p50 ms (-c1) | p99 ms (-c1) "
+            "| p99.9 ms (-c1) | errors |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+        def us_req(who):
+            s = layer[who]["c64"]
+            return {r: 1e6 * s["cpu_s"][r] / s["requests"][r] for r in s["requests"] if s["requests"][r] and r in s["cpu_s"]}
+
+        for who, name in (("bare", "(a) bare axum"), ("cdn", "(b) in CdnLayer")):
+            c64, c1 = layer[who]["c64"], layer[who]["c1"]
+            errors = int(sum(c64["errors"].values()) + sum(c1["errors"].values()))
+            lines.append(
+                f"| {name} | {med(c64['rps'].values()):,.0f} | {med(us_req(who).values()):.1f} | {med(c1['rps'].values()):,.0f} "
+                f"| {med(c1['p50_ms'].values()):.3f} | {med(c1['p99_ms'].values()):.3f} | {med(c1['p999_ms'].values()):.3f} | {errors} |"
+            )
+        a, b = us_req("bare"), us_req("cdn")
+        lines.append(
+            f"| (b) ÷ (a), median of per-run ratios | {ratio('layer', 'cdn', 'bare', 'rps', 'c64'):.2f}× "
+            f"| {med([b[r] / a[r] for r in b if a.get(r)]):.2f}× | {ratio('layer', 'cdn', 'bare', 'rps', 'c1'):.2f}× "
+            f"| {ratio('layer', 'cdn', 'bare', 'p50_ms', 'c1'):.2f}× | {ratio('layer', 'cdn', 'bare', 'p99_ms', 'c1'):.2f}× "
+            f"| {ratio('layer', 'cdn', 'bare', 'p999_ms', 'c1'):.2f}× | |"
+        )
+
+    fill = data["scalefill"]["tower-cdn"]["tiny"]
+    if fill:
+        f = {k: v["1"] for k, v in fill.items()}
+        keys = int(f["keys"])
+        lines.append("")
+        lines.append(f"### {keys:,} small objects (64-byte bodies) in a fresh tower-cdn: hits on 1,000 keys vs on all")
+        lines.append("")
+        lines.append(
+            f"Fill (wrk -t2 -c64, every request a miss): {int(f['origin_requests']):,} origin requests in {f['seconds']:.1f} s "
+            f"({f['fills_per_s']:,.0f}/s); {int(f['entries']):,} entries, {int(f['cached_bytes']) / max(1, f['entries']):.0f} "
+            f"bytes each as the cache counts them, {int(f['evictions'])} evictions; RSS after the fill {f['rss_mib']:,.1f} MiB. "
+            + (
+                f"Origin requests during the hit runs: {int(f['hit_run_misses'])}."
+                if "hit_run_misses" in f
+                else "**The fill did not complete: no hit runs.**"
+            )
+        )
+        scale = data["scale"]["tower-cdn"]
+        if scale:
+            lines.append("")
+            lines.append(
+                f"| keys drawn uniformly from (`wrk -t2 -c64`; medians of {runs('scale')} interleaved runs) "
+                "| req/s | p50 ms | p99 ms | p99.9 ms | req per CPU-s | errors |"
+            )
+            lines.append("|---|---:|---:|---:|---:|---:|---:|")
+            for size in sorted(scale, key=int):
+                s = scale[size]
+                cpu = {r: s["requests"][r] / s["cpu_s"][r] for r in s["requests"] if s["cpu_s"].get(r)}
+                lines.append(
+                    f"| {int(size):,} | {latency_cells(s)} | {med(cpu.values()):,.0f} | {int(sum(s['errors'].values()))} |"
+                )
+            x, y = scale[str(keys)], scale["1000"]
+
+            def r(metric):
+                return med([x[metric][k] / y[metric][k] for k in x[metric] if y[metric].get(k)])
+
+            lines.append(f"| {keys:,} ÷ 1,000 (median of per-run ratios) | {r('rps'):.2f}× | {r('p50_ms'):.2f}× | {r('p99_ms'):.2f}× | {r('p999_ms'):.2f}× | | |")
+
     lines.append("")
     lines.append("### Targets")
     lines.append("")
@@ -378,6 +621,15 @@ def cmd_report(path):
     lines.append("|---|---|---|")
     for name, ok, value in checks:
         lines.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+
+    times = {who: v["-"]["seconds"]["1"] for who, v in data["time"].items() if v["-"]["seconds"]}
+    if times:
+        lines.append("")
+        lines.append(
+            "Stage times (wall clock): "
+            + ", ".join(f"{who} {t:.0f} s" for who, t in times.items())
+            + f"; {sum(times.values()):.0f} s in all."
+        )
     print("\n".join(lines))
 
 
@@ -391,6 +643,8 @@ def main():
         cmd_coalesce(args[0], int(args[1]), args[2])
     elif cmd == "rss":
         cmd_rss(int(args[0]), args[1], int(args[2]))
+    elif cmd == "idle":
+        cmd_idle(args[0], int(args[1]), [int(p) for p in args[2].split(",") if p])
     elif cmd == "wrk":
         cmd_wrk(args[0])
     elif cmd == "report":

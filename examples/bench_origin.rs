@@ -9,7 +9,10 @@
 //! | `/1k`, `/100k` | that many bytes from memory, `Cache-Control: max-age=3600` |
 //! | `/slow` | first byte after 100 ms, then 1 KiB chunks every 100 ms for ~1 s, `max-age=60` |
 //! | `/big100m` | 100 MiB with `Content-Length`, streamed in 64 KiB chunks, `max-age=3600` |
+//! | `/delay` | 64 bytes after 20 ms (a slow miss), `max-age=3600` |
+//! | `/tiny/N` | 64 bytes starting with the path (`/tiny/N`, so a client can tell which key it got), `max-age=3600` |
 //! | `/count` | one line per path+query seen: `path hits first_byte_unix_ns` |
+//! | `/total` | the number of requests counted, all paths (one line; `/count` of a million keys is large) |
 //! | `/reset` | forgets the counts |
 
 use std::collections::HashMap;
@@ -34,8 +37,20 @@ const SLOW_CHUNKS: usize = 10;
 const SLOW_INTERVAL: Duration = Duration::from_millis(100);
 const BIG_CHUNK: usize = 64 * 1024;
 const BIG_CHUNKS: usize = 1600; // 100 MiB
+/// Time `/delay` waits before answering.
+const DELAY: Duration = Duration::from_millis(20);
+/// Body size of `/delay` and `/tiny/N`.
+const SMALL: usize = 64;
 
 type Body = BoxBody<Bytes, Infallible>;
+
+/// `SMALL` bytes: `text`, then dots, then a newline.
+fn small_body(text: &str) -> Bytes {
+    let mut body = text.as_bytes()[..text.len().min(SMALL - 1)].to_vec();
+    body.resize(SMALL - 1, b'.');
+    body.push(b'\n');
+    Bytes::from(body)
+}
 
 /// Per path+query: hits, and when the first byte of the last `/slow` answer left.
 #[derive(Default)]
@@ -56,6 +71,9 @@ impl Counts {
         lines.sort();
         lines.concat()
     }
+    fn total(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).values().map(|(n, _)| n).sum()
+    }
     fn reset(&self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -66,6 +84,7 @@ struct Objects {
     hundred_k: Bytes,
     slow_chunk: Bytes,
     big_chunk: Bytes,
+    small: Bytes,
     counts: Counts,
 }
 
@@ -88,6 +107,7 @@ async fn handle(objects: Arc<Objects>, req: Request<Incoming>) -> Result<Respons
     let key = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
     let resp = match req.uri().path() {
         "/count" => Response::new(full(Bytes::from(objects.counts.render()))),
+        "/total" => Response::new(full(Bytes::from(format!("{}\n", objects.counts.total())))),
         "/reset" => {
             objects.counts.reset();
             Response::new(full(Bytes::from_static(b"ok\n")))
@@ -99,6 +119,15 @@ async fn handle(objects: Arc<Objects>, req: Request<Incoming>) -> Result<Respons
         "/100k" => {
             objects.counts.hit(&key);
             cacheable(full(objects.hundred_k.clone()), "max-age=3600")
+        }
+        "/delay" => {
+            objects.counts.hit(&key);
+            tokio::time::sleep(DELAY).await;
+            cacheable(full(objects.small.clone()), "max-age=3600")
+        }
+        path if path.starts_with("/tiny/") => {
+            objects.counts.hit(&key);
+            cacheable(full(small_body(path)), "max-age=3600")
         }
         "/slow" => {
             objects.counts.hit(&key);
@@ -147,6 +176,7 @@ async fn main() -> std::io::Result<()> {
         hundred_k: Bytes::from(vec![b'b'; 100 * 1024]),
         slow_chunk: Bytes::from(vec![b'c'; 1024]),
         big_chunk: Bytes::from(vec![b'd'; BIG_CHUNK]),
+        small: small_body("delay"),
         counts: Counts::default(),
     });
     loop {
