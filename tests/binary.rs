@@ -185,3 +185,62 @@ async fn stale_windows_have_flags_and_file_settings() {
     assert_eq!(r.status(), 502);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Descriptors the process holds (Linux).
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[tokio::test]
+async fn each_client_connection_costs_one_descriptor() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = Origin::start().await;
+    origin.route("/k", Reply::ok("kept").header("cache-control", "max-age=600"));
+    let proxy = Proxy::start(["--listen", "127.0.0.1:0", "--origin", &origin.url()]);
+    let addr = proxy.url.trim_start_matches("http://").to_owned();
+    let c = client();
+    // The origin connection pool and the cache's fill are set up first.
+    let _ = c.get(format!("{}/k", proxy.url)).send().await.unwrap().text().await.unwrap();
+    let pid = proxy.child.id();
+    let before = open_fds(pid);
+    let mut conns = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(format!("GET /k HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"kept") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        conns.push(s);
+    }
+    // 40 idle keep-alive connections, each after a hit: 40 descriptors (an
+    // earlier version held two per connection).
+    let during = open_fds(pid);
+    assert!(during >= before + 40 && during <= before + 44, "{before} -> {during} for 40 connections");
+
+    // A keep-alive connection that starts a second request head and stops
+    // still gets its 408 (the socket comes back from hyper for it), and
+    // one left idle after its response is closed without one.
+    let slow = &mut conns[0];
+    slow.write_all(format!("GET /k HTTP/1.1\r\nhost: {addr}\r\n").as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(got.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&got));
+    let idle = &mut conns[1];
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), idle.read_to_end(&mut got)).await;
+    assert!(got.is_empty(), "an idle connection got {}", String::from_utf8_lossy(&got));
+}

@@ -255,13 +255,16 @@ async fn serve_with<S, B>(
                 }
                 return;
             }
-            let (io, started) = Watched::new(stream);
-            let raw = io.raw_clone();
+            let (io, watch) = Watched::new(stream);
             let served =
                 builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(conn.service(svc)));
             if let Err(e) = watcher.watch(served.into_owned()).await {
-                if is_header_timeout(&*e) && started.load(Ordering::Relaxed) {
-                    request_timeout(raw);
+                // hyper has dropped the connection by now; a request head
+                // it gave up on left the socket with us.
+                if is_header_timeout(&*e)
+                    && let Some(stream) = watch.take_abandoned()
+                {
+                    request_timeout(stream);
                 }
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
@@ -370,11 +373,12 @@ fn is_header_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Sends `408 Request Timeout` on the raw socket after hyper gave up on a
 /// request head that started but never finished (RFC 9110 §15.5.9).
-fn request_timeout(raw: Option<std::net::TcpStream>) {
-    use std::io::Write as _;
-    if let Some(mut raw) = raw {
-        let msg = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 21\r\ncontent-type: text/plain\r\n\r\n408 Request Timeout\r\n";
-        let _ = raw.write_all(msg);
+fn request_timeout(stream: TcpStream) {
+    let msg = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 21\r\ncontent-type: text/plain\r\n\r\n408 Request Timeout\r\n";
+    // Best effort, as any write to a client that stopped mid-head: what the
+    // socket buffer takes now.
+    let _ = stream.try_write(msg);
+    if let Ok(raw) = stream.into_std() {
         let _ = raw.shutdown(std::net::Shutdown::Both);
     }
 }
@@ -382,28 +386,51 @@ fn request_timeout(raw: Option<std::net::TcpStream>) {
 /// A client connection that notes whether a request has started since the
 /// last response was written (so an idle keep-alive connection is closed
 /// quietly, while a slow request head gets a 408).
+///
+/// One file descriptor per connection: when hyper drops the connection in
+/// the middle of a request head, the socket is handed back through
+/// [`Watch`] instead of being kept open twice (an earlier version held a
+/// `dup` of every socket for the 408, halving the connections a
+/// descriptor limit allows).
 struct Watched {
-    stream: TcpStream,
-    started: Arc<AtomicBool>,
+    stream: Option<TcpStream>,
+    watch: Arc<WatchState>,
+}
+
+struct WatchState {
+    started: AtomicBool,
+    abandoned: std::sync::Mutex<Option<TcpStream>>,
+}
+
+/// The accept loop's side of a [`Watched`] connection.
+struct Watch(Arc<WatchState>);
+
+impl Watch {
+    /// The socket, if hyper dropped the connection after a request had
+    /// started and before its response was written.
+    fn take_abandoned(&self) -> Option<TcpStream> {
+        self.0.abandoned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
 }
 
 impl Watched {
-    fn new(stream: TcpStream) -> (Self, Arc<AtomicBool>) {
-        let started = Arc::new(AtomicBool::new(false));
-        (Watched { stream, started: Arc::clone(&started) }, started)
+    fn new(stream: TcpStream) -> (Self, Watch) {
+        let watch = Arc::new(WatchState { started: AtomicBool::new(false), abandoned: std::sync::Mutex::new(None) });
+        (Watched { stream: Some(stream), watch: Arc::clone(&watch) }, Watch(watch))
     }
 
-    /// A second handle on the socket, to write a 408 after hyper is done.
-    fn raw_clone(&self) -> Option<std::net::TcpStream> {
-        #[cfg(unix)]
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        // Present from `new` until `drop`.
+        Pin::new(self.stream.as_mut().expect("the stream is taken only on drop"))
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.watch.started.load(Ordering::Relaxed)
+            && let Some(stream) = self.stream.take()
         {
-            use std::os::fd::{AsFd, OwnedFd};
-            let fd: OwnedFd = self.stream.as_fd().try_clone_to_owned().ok()?;
-            Some(std::net::TcpStream::from(fd))
-        }
-        #[cfg(not(unix))]
-        {
-            None
+            *self.watch.abandoned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stream);
         }
     }
 }
@@ -411,9 +438,9 @@ impl Watched {
 impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let res = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let res = self.stream().poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.started.store(true, Ordering::Relaxed);
+            self.watch.started.store(true, Ordering::Relaxed);
         }
         res
     }
@@ -421,9 +448,9 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let res = Pin::new(&mut self.stream).poll_write(cx, data);
+        let res = self.stream().poll_write(cx, data);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.started.store(false, Ordering::Relaxed);
+            self.watch.started.store(false, Ordering::Relaxed);
         }
         res
     }
@@ -432,19 +459,19 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let res = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        let res = self.stream().poll_write_vectored(cx, bufs);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.started.store(false, Ordering::Relaxed);
+            self.watch.started.store(false, Ordering::Relaxed);
         }
         res
     }
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        self.stream.as_ref().is_some_and(TcpStream::is_write_vectored)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        self.stream().poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        self.stream().poll_shutdown(cx)
     }
 }
