@@ -227,32 +227,38 @@ async fn serve_with<S, B>(
                 _ => return,
             }
             if let Some(tls) = tls {
-                // The handshake gets the same time as a request head.
-                let stream = match tokio::time::timeout(first_byte, tls.acceptor().accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, %remote, "TLS handshake failed");
-                        return;
+                // Boxed: the TLS connection's state (rustls, its buffers, a
+                // connection typed over them) would otherwise size every
+                // cleartext connection's task too, idle or not.
+                Box::pin(async move {
+                    // The handshake gets the same time as a request head.
+                    let stream = match tokio::time::timeout(first_byte, tls.acceptor().accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let sni = stream.get_ref().1.server_name().map(Arc::<str>::from);
+                    // hyper's protocol detection (and so its header timeout)
+                    // waits for the first decrypted byte with no deadline: a
+                    // client that completes the handshake and then sends nothing
+                    // would hold the connection for good. Wait for it here, as
+                    // for the first TCP byte (buffered, not consumed).
+                    let mut stream = tokio::io::BufReader::new(stream);
+                    match tokio::time::timeout(first_byte, stream.fill_buf()).await {
+                        Ok(Ok(buf)) if !buf.is_empty() => {}
+                        _ => return,
                     }
-                    Err(_) => return,
-                };
-                let sni = stream.get_ref().1.server_name().map(Arc::<str>::from);
-                // hyper's protocol detection (and so its header timeout)
-                // waits for the first decrypted byte with no deadline: a
-                // client that completes the handshake and then sends nothing
-                // would hold the connection for good. Wait for it here, as
-                // for the first TCP byte (buffered, not consumed).
-                let mut stream = tokio::io::BufReader::new(stream);
-                match tokio::time::timeout(first_byte, stream.fill_buf()).await {
-                    Ok(Ok(buf)) if !buf.is_empty() => {}
-                    _ => return,
-                }
-                let conn = Conn { tls: Some((tls, sni)), ..conn };
-                let svc = TowerToHyperService::new(conn.service(svc));
-                let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                if let Err(e) = watcher.watch(served.into_owned()).await {
-                    tracing::debug!(error = %e, %remote, "connection ended with an error");
-                }
+                    let conn = Conn { tls: Some((tls, sni)), ..conn };
+                    let svc = TowerToHyperService::new(conn.service(svc));
+                    let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    if let Err(e) = watcher.watch(served.into_owned()).await {
+                        tracing::debug!(error = %e, %remote, "connection ended with an error");
+                    }
+                })
+                .await;
                 return;
             }
             let (io, watch) = Watched::new(stream);
