@@ -463,19 +463,18 @@ done
 install_missing
 
 # Stage 8 holds IDLE_CONNS connections at once. The servers inherit this
-# shell's open-files limit: tower-cdn takes two descriptors per client
-# connection (it keeps a duplicate to write a 408 after hyper gives up on a
-# slow request head), so the limit must be 2 x IDLE_CONNS and some; the
-# client and nginx need one each. nginx also needs as many
-# worker_connections (a worker may take them all), which it allocates at
-# start (about 4 MiB per worker for 10k; in every stage's RSS).
+# shell's open-files limit, and each of them (and the client) takes one
+# descriptor per connection, so the limit must be IDLE_CONNS and some.
+# nginx also needs as many worker_connections (a worker may take them all),
+# which it allocates at start (about 4 MiB per worker for 10k; in every
+# stage's RSS).
 NGINX_WORKER_CONNECTIONS=4096
 if [[ $IDLE == 1 ]]; then
-    nofile=$((2 * IDLE_CONNS + 1024))
+    nofile=$((IDLE_CONNS + 1024))
     hard=$(ulimit -Hn)
     if [[ $hard != unlimited ]] && ((hard < nofile)) && ! ulimit -Hn "$nofile" 2>/dev/null; then
-        log "open files: the hard limit is $hard (and cannot be raised here), tower-cdn needs $nofile for $IDLE_CONNS idle connections: stage 8 opens $(((hard - 1024) / 2))"
-        IDLE_CONNS=$(((hard - 1024) / 2))
+        log "open files: the hard limit is $hard (and cannot be raised here), $nofile are needed for $IDLE_CONNS idle connections: stage 8 opens $((hard - 1024))"
+        IDLE_CONNS=$((hard - 1024))
         ((IDLE_CONNS > 0)) || die "no room for idle connections (IDLE=0 skips them)"
         nofile=$hard
     fi
