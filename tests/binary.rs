@@ -244,3 +244,35 @@ async fn each_client_connection_costs_one_descriptor() {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), idle.read_to_end(&mut got)).await;
     assert!(got.is_empty(), "an idle connection got {}", String::from_utf8_lossy(&got));
 }
+
+#[test]
+fn a_port_in_use_is_an_error_with_or_without_accept_threads() {
+    let first = Proxy::start(["--listen", "127.0.0.1:0"]);
+    let addr = first.url.trim_start_matches("http://").to_owned();
+    let shared = Proxy::start(["--listen", "127.0.0.1:0", "--accept-threads", "2"]);
+    let shared_addr = shared.url.trim_start_matches("http://").to_owned();
+    // A second instance on either port (plain, or with threads of its own)
+    // must fail, not quietly take a share of the first one's connections.
+    for (taken, extra) in [(&addr, None), (&addr, Some("2")), (&shared_addr, None), (&shared_addr, Some("2"))] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tower-cdn"));
+        cmd.args(["--listen", taken]);
+        if let Some(n) = extra {
+            cmd.args(["--accept-threads", n]);
+        }
+        let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        // Bounded: an instance that did bind would serve until killed.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let running = child.try_wait().unwrap().is_none();
+        if running {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!running, "{taken} {extra:?}: a second instance is serving the same port");
+        assert_eq!(out.status.code(), Some(1), "{taken} {extra:?}: {err}");
+        assert!(err.contains(&format!("cannot listen on {taken}")), "{err}");
+    }
+}

@@ -145,11 +145,11 @@ impl Listeners {
                 "needs TLS on the main listener (--tls-cert, --tls-self-signed or [tls] cert_file)",
             )));
         }
-        let (main, main_addr) = bind(listen, "").await?;
+        let (main, main_addr) = bind(listen, "", args.accept_threads > 1).await?;
         let mut main_opts = opts;
         let http = match &http_listen {
             Some(text) => {
-                let (listener, addr) = bind(text, " (cleartext HTTP)").await?;
+                let (listener, addr) = bind(text, " (cleartext HTTP)", false).await?;
                 let viewer = ViewerConnection { tls: false, https_port: main_addr.port() };
                 Some((listener, addr, ServeOptions { viewer: Some(viewer), ..opts }))
             }
@@ -203,9 +203,11 @@ impl Listeners {
     }
 }
 
-async fn bind(text: &str, what: &str) -> Result<(TcpListener, SocketAddr), ExitCode> {
+/// Binds `text`; `shared` for a listener that `--accept-threads` adds more
+/// listeners beside (`SO_REUSEPORT`).
+async fn bind(text: &str, what: &str, shared: bool) -> Result<(TcpListener, SocketAddr), ExitCode> {
     let addr = listen_addr(text);
-    let listener = reusable(&addr).await.map_err(|e| {
+    let listener = listen(&addr, shared).await.map_err(|e| {
         eprintln!("tower-cdn: cannot listen on {addr}{what}: {e}");
         ExitCode::FAILURE
     })?;
@@ -216,17 +218,19 @@ async fn bind(text: &str, what: &str) -> Result<(TcpListener, SocketAddr), ExitC
     Ok((listener, local))
 }
 
-/// A listener on `addr` that further listeners may share (`SO_REUSEPORT`,
-/// for `--accept-threads`): the kernel spreads new connections over them.
-async fn reusable(addr: &str) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for a in tokio::net::lookup_host(addr).await? {
-        match listen_shared(a) {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
+/// A listener on `addr`. A port another process listens on is an error
+/// either way: a shared listener is bound plainly first (which fails on a
+/// port in use, whatever the other socket's options), and only then again
+/// with `SO_REUSEPORT` on the address it got, so a second instance cannot
+/// silently split the first one's connections.
+async fn listen(addr: &str, shared: bool) -> std::io::Result<TcpListener> {
+    let plain = TcpListener::bind(addr).await?;
+    if !shared {
+        return Ok(plain);
     }
-    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")))
+    let local = plain.local_addr()?;
+    drop(plain);
+    listen_shared(local)
 }
 
 /// Binds `addr` with `SO_REUSEADDR` and `SO_REUSEPORT` and listens.
