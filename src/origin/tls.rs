@@ -99,9 +99,8 @@ impl OriginTls {
     /// Applies the roots, client certificate, verification and version to
     /// a client builder. Errors name the setting (`tls.ca_file`, ...).
     pub(crate) fn apply(&self, mut b: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, ConfigError> {
-        let read = |path: &PathBuf, setting: &str| read_pem_file(path, setting);
         if let Some(path) = &self.ca_file {
-            let pem = read(path, "tls.ca_file")?;
+            let pem = read_pem_file(path, "tls.ca_file")?;
             let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 ConfigError::new("tls.ca_file", format!("{}: not PEM certificates: {e}", path.display()))
             })?;
@@ -111,8 +110,8 @@ impl OriginTls {
             b = b.tls_certs_only(roots);
         }
         if let Some((cert, key)) = &self.client_cert {
-            let mut pem = read(cert, "tls.cert_file")?;
-            let key_pem = read(key, "tls.key_file")?;
+            let mut pem = read_pem_file(cert, "tls.cert_file")?;
+            let key_pem = read_pem_file(key, "tls.key_file")?;
             check_pair(&pem, &key_pem).map_err(|(setting, m)| {
                 let path = if setting == "tls.key_file" { key } else { cert };
                 ConfigError::new(setting, format!("{}: {m}", path.display()))

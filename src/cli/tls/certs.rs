@@ -2,6 +2,7 @@
 //! before anything is served: readable, a key that matches the leaf, and a
 //! leaf that covers every name it will be presented for.
 
+use crate::origin::tls::read_pem_file;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -30,9 +31,8 @@ pub(crate) fn load(
 ) -> Result<Arc<CertifiedKey>, ConfigError> {
     let cert_at = setting(files, "cert_file");
     let key_at = setting(files, "key_file");
-    let read = |path: &std::path::Path, at: &str| crate::origin::tls::read_pem_file(path, at);
-    let cert_pem = read(&files.cert_file, &cert_at)?;
-    let key_pem = read(&files.key_file, &key_at)?;
+    let cert_pem = read_pem_file(&files.cert_file, &cert_at)?;
+    let key_pem = read_pem_file(&files.key_file, &key_at)?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem).collect::<Result<Vec<_>, _>>().map_err(|e| {
         ConfigError::new(&cert_at, format!("{}: not a PEM certificate chain: {e}", files.cert_file.display()))
     })?;
