@@ -173,6 +173,17 @@ async fn request_limits_answer_with_clear_statuses() {
     }
     many.push_str("\r\n");
     assert!(exchange(edge, many.as_bytes()).await.starts_with("HTTP/1.1 431"));
+    // The limit is 100 fields, `host` included: 100 pass, 101 do not.
+    let fields = |n: usize| {
+        let mut head = String::from("GET /ok HTTP/1.1\r\nhost: a\r\nconnection: close\r\n");
+        for i in 2..n {
+            head.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        head + "\r\n"
+    };
+    let at_limit = exchange(edge, fields(100).as_bytes()).await;
+    assert!(at_limit.starts_with("HTTP/1.1 200"), "{at_limit}");
+    assert!(exchange(edge, fields(101).as_bytes()).await.starts_with("HTTP/1.1 431"));
     // The proxy is still fine afterwards.
     assert_eq!(client().get(format!("http://{edge}/ok")).send().await.unwrap().status(), 200);
 }
