@@ -14,7 +14,7 @@ use crate::body::{CdnBody, OriginBody};
 use crate::cache::entry::Entry;
 use crate::error::{OriginError, text_response};
 use crate::policy::conditional::{self, Precondition, Validators};
-use crate::policy::freshness::{age_header_secs, header_date};
+use crate::policy::freshness::{age_header_value, header_date};
 use crate::policy::headers::append_via;
 use crate::policy::range::{self, RangeOutcome};
 use crate::status::CacheStatus;
@@ -57,7 +57,7 @@ impl Representation {
     pub(crate) fn from_entry(entry: Arc<Entry>, age: Duration) -> Self {
         let head = entry.head();
         let mut headers = with_room(&head.headers);
-        headers.insert(header::AGE, HeaderValue::from(age_header_secs(age)));
+        headers.insert(header::AGE, age_header_value(age));
         let len = entry.body().iter().map(|c| c.len() as u64).sum();
         Representation {
             status: head.status,

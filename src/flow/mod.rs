@@ -34,7 +34,7 @@ use crate::origin::OriginTarget;
 use crate::origin::inner::{App, HttpBody};
 use crate::policy::cache_control::CacheControl;
 use crate::policy::forward_policy::ForwardMode;
-use crate::policy::freshness::age_header_secs;
+use crate::policy::freshness::age_header_value;
 use crate::policy::key_policy::{Credentials, unkeyed_credentials};
 use crate::policy::reuse::{self, Reuse};
 use crate::policy::{cdn_loop, headers, invalidation, storable};
@@ -663,7 +663,7 @@ async fn head_from_disk(
     }
     let Reuse::Fresh { remaining } = reuse::decide(meta, req_cc, false, now) else { return None };
     let mut headers = hit.head.headers.clone();
-    headers.insert(header::AGE, age_header_secs(meta.clock.current_age(now)).into());
+    headers.insert(header::AGE, age_header_value(meta.clock.current_age(now)));
     let len = hit.body.len();
     let rep = Representation { status: hit.head.status, headers, body: CdnBody::empty(), len: Some(len), entry: None };
     let status = CacheStatus::hit(remaining).with_detail("disk");
@@ -726,8 +726,7 @@ fn serve_published(
     }
     let mut headers = head.headers.clone();
     if collapsed || !matches!(published.served, Served::Origin | Served::Streamed(_)) {
-        let age = age_header_secs(head.meta.clock.current_age(now));
-        headers.insert(header::AGE, age.into());
+        headers.insert(header::AGE, age_header_value(head.meta.clock.current_age(now)));
     }
     let len = head.content_length();
     let body = match (published.file, reader) {

@@ -36,7 +36,7 @@ use crate::edge::Edge;
 use crate::error::BoxError;
 use crate::origin::OriginTarget;
 use crate::policy::cache_control::CacheControl;
-use crate::policy::freshness::age_header_secs;
+use crate::policy::freshness::age_header_value;
 use crate::policy::key_policy::Credentials;
 use crate::policy::range::{self, ByteRange, RangeOutcome};
 use crate::policy::reuse::{self, Reuse};
@@ -279,7 +279,7 @@ pub(super) async fn serve(
     headers.remove(header::CONTENT_RANGE);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
     let meta = &first.head.meta;
-    headers.insert(header::AGE, age_header_secs(meta.clock.current_age(now)).into());
+    headers.insert(header::AGE, age_header_value(meta.clock.current_age(now)));
     let status = if first.hit {
         CacheStatus::hit(meta.remaining(now))
     } else {

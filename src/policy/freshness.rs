@@ -344,6 +344,33 @@ pub fn age_header_secs(age: Duration) -> u64 {
     age.as_secs().min(u64::from(DELTA_SECONDS_MAX))
 }
 
+/// Ages below this are served from [`AGE_DIGITS`] without an allocation.
+const STATIC_AGES: u64 = 10_000;
+
+/// "0123…9999": every age below [`STATIC_AGES`] written out once, so that
+/// the `Age` of most hits is a static value (no allocation, and no
+/// reference count shared between threads).
+static AGE_DIGITS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| (0..STATIC_AGES).map(|n| n.to_string()).collect());
+
+/// The `Age` header value for `age` (see [`age_header_secs`]).
+pub fn age_header_value(age: Duration) -> http::HeaderValue {
+    let secs = age_header_secs(age);
+    if secs >= STATIC_AGES {
+        return http::HeaderValue::from(secs);
+    }
+    // Where `secs` starts in AGE_DIGITS: after every shorter number, then
+    // after the numbers of its own width below it.
+    let (mut start, mut width, mut first, mut next) = (0, 1, 0, 10);
+    while secs >= next {
+        start += (next - first) * width;
+        (first, next, width) = (next, next * 10, width + 1);
+    }
+    let start = (start + (secs - first) * width) as usize;
+    let digits: &'static str = &AGE_DIGITS;
+    http::HeaderValue::from_static(&digits[start..start + width as usize])
+}
+
 fn secs(s: u32) -> Duration {
     Duration::from_secs(u64::from(s))
 }
@@ -351,6 +378,15 @@ fn secs(s: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn age_values_are_the_decimal_seconds() {
+        for secs in (0..12_000).chain([99_999, 1 << 31, u64::MAX]) {
+            let want = age_header_secs(Duration::from_secs(secs)).to_string();
+            assert_eq!(age_header_value(Duration::from_secs(secs)), want.as_str(), "{secs}");
+        }
+        assert_eq!(age_header_value(Duration::from_millis(1_999)), "1");
+    }
     use http::HeaderValue;
 
     fn t(secs: u64) -> SystemTime {
