@@ -2,7 +2,7 @@
 //! `Cache-Status` (RFC 9211) and `X-Cache` (CloudFront) headers, a response
 //! extension and a log field.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -262,13 +262,16 @@ impl CacheStatus {
             out.push_str("; hit");
         }
         if let Some(fwd) = self.fwd {
-            let _ = write!(out, "; fwd={}", fwd.as_str());
+            out.push_str("; fwd=");
+            out.push_str(fwd.as_str());
         }
         if let Some(status) = self.fwd_status {
-            let _ = write!(out, "; fwd-status={status}");
+            out.push_str("; fwd-status=");
+            push_decimal(&mut out, i64::from(status));
         }
         if let Some(ttl) = self.ttl {
-            let _ = write!(out, "; ttl={ttl}");
+            out.push_str("; ttl=");
+            push_decimal(&mut out, ttl);
         }
         if self.stored {
             out.push_str("; stored");
@@ -277,7 +280,8 @@ impl CacheStatus {
             out.push_str("; collapsed");
         }
         if let Some(detail) = self.detail {
-            let _ = write!(out, "; detail={detail}");
+            out.push_str("; detail=");
+            out.push_str(detail);
         }
         out
     }
@@ -389,8 +393,37 @@ impl Names {
     }
 }
 
+/// Appends `n` in decimal: every hit's `Cache-Status` has a `ttl`, and
+/// this is a fraction of what `write!` costs.
+fn push_decimal(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimals_are_written_as_display_would() {
+        for n in [0, 1, -1, 9, 10, 99, 100, 3599, -3600, i64::MAX, i64::MIN, 1 << 31] {
+            let mut out = String::new();
+            super::push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
+
     use super::*;
 
     #[test]

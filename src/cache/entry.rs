@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn a_large_body_keeps_its_own_chunks() {
         let big = Bytes::from(vec![7u8; ONE_BUFFER_BYTES + 1]);
-        let entry = Entry::new(head_with(&[("content-type", "x/y")]), &[big.clone()], 1, Box::new([]));
+        let entry = Entry::new(head_with(&[("content-type", "x/y")]), std::slice::from_ref(&big), 1, Box::new([]));
         assert_eq!(entry.body(), &[big][..]);
         assert_eq!(entry.head().content_length(), Some(ONE_BUFFER_BYTES as u64 + 1));
         let empty = Entry::new(head_with(&[]), &[], 1, Box::new([]));

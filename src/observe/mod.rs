@@ -350,7 +350,8 @@ pub(crate) struct BodyObserver {
 
 impl crate::body::BodyWatch for BodyObserver {
     fn on_data(&mut self, len: usize) {
-        if self.first_byte.is_none() {
+        // Only the access log's record uses it: no clock read otherwise.
+        if self.first_byte.is_none() && self.record.is_some() {
             self.first_byte = Some(self.started.elapsed());
         }
         self.bytes += len as u64;

@@ -71,10 +71,16 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
     if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
     }
-    if let Ok(v4) = s.parse::<Ipv4Addr>() {
-        return Some(IpAddr::V4(v4));
+    // Every request's host comes through here: a name is told apart
+    // without running both address parsers on it. An IPv4 literal is
+    // digits and dots only; every IPv6 form has a colon.
+    if s.contains(':') {
+        return s.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
     }
-    s.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return s.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
+    }
+    None
 }
 
 /// Validates a lower-case DNS name made of LDH labels.

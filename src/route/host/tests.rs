@@ -144,3 +144,38 @@ proptest! {
         prop_assert!(t.lookup(&two).is_none());
     }
 }
+
+/// The parsers `parse_ip` skips for names, run on everything.
+fn parse_ip_slowly(s: &str) -> Option<IpAddr> {
+    if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    s.parse::<Ipv4Addr>().ok().map(IpAddr::V4).or_else(|| s.parse::<Ipv6Addr>().ok().map(IpAddr::V6))
+}
+
+proptest! {
+    #[test]
+    fn ip_literals_are_told_apart_as_both_parsers_would(s in "[0-9a-fA-F.:\\[\\]%xg-]{0,45}") {
+        prop_assert_eq!(parse_ip(&s), parse_ip_slowly(&s));
+    }
+}
+
+#[test]
+fn ip_literal_shapes() {
+    for s in [
+        "1.2.3.4",
+        "::1",
+        "[::1]",
+        "::ffff:1.2.3.4",
+        "2001:db8::1",
+        "0.0.0.0",
+        "1.2.3",
+        "1.2.3.4.5",
+        "a.b",
+        "",
+        ":",
+        "1:2",
+    ] {
+        assert_eq!(parse_ip(s), parse_ip_slowly(s), "{s}");
+    }
+}
