@@ -118,7 +118,9 @@ struct Counts {
 /// instead of one per newcomer.
 #[derive(Debug, Default)]
 struct Table {
-    counts: HashMap<Box<str>, Counts>,
+    /// Keyed by viewers' paths and referrers: a per-process seeded hash
+    /// (SipHash's cost showed on every hit).
+    counts: HashMap<Box<str>, Counts, foldhash::quality::RandomState>,
     floor: u64,
 }
 
