@@ -271,18 +271,7 @@ mod tests {
     }
 
     fn meta() -> StoredMeta {
-        use crate::policy::freshness::AgeClock;
-        use std::time::{Duration, SystemTime};
-        StoredMeta {
-            clock: AgeClock { initial_age: Duration::ZERO, response_time: SystemTime::UNIX_EPOCH },
-            lifetime: Duration::from_secs(60),
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            stale_if_unreachable: Duration::ZERO,
-            must_revalidate: false,
-            no_cache: false,
-            shared: false,
-        }
+        StoredMeta::plain(std::time::Duration::from_secs(60), std::time::SystemTime::UNIX_EPOCH)
     }
 
     #[test]

@@ -235,21 +235,12 @@ impl Store {
 mod tests {
     use super::*;
     use crate::cache::entry::Head;
-    use crate::policy::freshness::{AgeClock, StoredMeta};
+    use crate::policy::freshness::StoredMeta;
     use bytes::Bytes;
     use std::time::{Duration, SystemTime};
 
     fn entry(body_len: usize) -> Cached {
-        let meta = StoredMeta {
-            clock: AgeClock { initial_age: Duration::ZERO, response_time: SystemTime::now() },
-            lifetime: Duration::from_secs(60),
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            stale_if_unreachable: Duration::ZERO,
-            must_revalidate: false,
-            no_cache: false,
-            shared: false,
-        };
+        let meta = StoredMeta::plain(Duration::from_secs(60), SystemTime::now());
         let head = Head { status: http::StatusCode::OK, headers: http::HeaderMap::new(), meta };
         Cached::Entry(Arc::new(Entry::new(head, &[Bytes::from(vec![0u8; body_len])], 0, Box::new([]))))
     }

@@ -296,6 +296,23 @@ pub struct StoredMeta {
 }
 
 impl StoredMeta {
+    /// Facts of a plain stored response for tests: received at
+    /// `response_time` with no initial age, fresh for `lifetime`, no
+    /// stale allowances or restrictions.
+    #[cfg(test)]
+    pub(crate) fn plain(lifetime: Duration, response_time: SystemTime) -> Self {
+        StoredMeta {
+            clock: AgeClock { initial_age: Duration::ZERO, response_time },
+            lifetime,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            stale_if_unreachable: Duration::ZERO,
+            must_revalidate: false,
+            no_cache: false,
+            shared: false,
+        }
+    }
+
     /// Freshness left at `now` (zero when stale).
     pub fn remaining(&self, now: SystemTime) -> Duration {
         self.lifetime.saturating_sub(self.clock.current_age(now))

@@ -148,7 +148,6 @@ pub fn may_serve_stale_on_error(meta: &StoredMeta, trouble: OriginTrouble, now: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::freshness::AgeClock;
     use http::HeaderValue;
 
     fn t(s: u64) -> SystemTime {
@@ -156,16 +155,7 @@ mod tests {
     }
 
     fn meta(lifetime: u64) -> StoredMeta {
-        StoredMeta {
-            clock: AgeClock { initial_age: Duration::ZERO, response_time: t(0) },
-            lifetime: Duration::from_secs(lifetime),
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            stale_if_unreachable: Duration::ZERO,
-            must_revalidate: false,
-            no_cache: false,
-            shared: false,
-        }
+        StoredMeta::plain(Duration::from_secs(lifetime), t(0))
     }
 
     fn cc(s: &str) -> CacheControl {
