@@ -513,23 +513,51 @@ async fn a_request_that_arrives_after_a_large_fill_started_follows_it_from_the_f
 async fn without_a_disk_concurrent_requests_for_a_too_large_object_share_one_fetch() {
     let origin = Origin::start().await;
     let size = 40usize << 20;
-    origin.route("/large", Reply::ok(vec![b'l'; size]).header("cache-control", "max-age=600").chunks(vec![256 * 1024]));
+    // The origin holds the body after its first chunk until every reader
+    // has its response head: all five requests arrive during the fetch,
+    // however slowly the machine runs (a fast fetch used to end before the
+    // last request came, which then fetched again).
+    let gate = Arc::new(Notify::new());
+    origin.route(
+        "/large",
+        Reply::ok(vec![b'l'; size])
+            .header("cache-control", "max-age=600")
+            .chunks(vec![256 * 1024])
+            .gate_after(256 * 1024, Arc::clone(&gate)),
+    );
     let proxy = Proxy::start("", &["--listen", "127.0.0.1:0", "--origin", &origin.url(), "--max-object-size", "1MiB"]);
-    let readers: Vec<_> = (0..5)
+    let heads: Vec<_> = (0..5)
         .map(|_| {
             let url = format!("{}/large", proxy.url);
-            tokio::spawn(async move {
-                let r = client().get(url).send().await.unwrap();
-                let cs = cache_status(&r);
-                (cs, r.bytes().await.unwrap().len())
-            })
+            tokio::spawn(async move { client().get(url).send().await.unwrap() })
         })
         .collect();
-    for r in readers {
-        let (cs, len) = r.await.unwrap();
+    let mut responses = Vec::new();
+    for head in heads {
+        responses.push(head.await.unwrap());
+    }
+    // One permit per fetch waiting at the gate: a second fetch, if any,
+    // goes on too, and the count below says so.
+    let opener = {
+        let gate = Arc::clone(&gate);
+        tokio::spawn(async move {
+            loop {
+                gate.notify_one();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    // The bodies are read at once: the fill goes at its readers' pace.
+    let bodies: Vec<_> = responses
+        .into_iter()
+        .map(|r| tokio::spawn(async move { (cache_status(&r), r.bytes().await.unwrap().len()) }))
+        .collect();
+    for body in bodies {
+        let (cs, len) = body.await.unwrap();
         assert_eq!(len, size);
         assert!(cs.contains("detail=too-large") || cs.contains("too-large"), "{cs}");
     }
+    opener.abort();
     assert_eq!(origin.hits("/large"), 1, "five readers, one fetch");
 }
 
