@@ -395,15 +395,6 @@ fn secs(s: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn age_values_are_the_decimal_seconds() {
-        for secs in (0..12_000).chain([99_999, 1 << 31, u64::MAX]) {
-            let want = age_header_secs(Duration::from_secs(secs)).to_string();
-            assert_eq!(age_header_value(Duration::from_secs(secs)), want.as_str(), "{secs}");
-        }
-        assert_eq!(age_header_value(Duration::from_millis(1_999)), "1");
-    }
     use http::HeaderValue;
 
     fn t(secs: u64) -> SystemTime {
@@ -567,5 +558,14 @@ mod tests {
         let h = headers(&[("date", httpdate::fmt_http_date(t(500)))]);
         let clock = AgeClock::new(&h, t(100), t(100));
         assert_eq!(clock.initial_age, Duration::ZERO);
+    }
+
+    #[test]
+    fn age_values_are_the_decimal_seconds() {
+        for secs in (0..12_000).chain([99_999, 1 << 31, u64::MAX]) {
+            let want = age_header_secs(Duration::from_secs(secs)).to_string();
+            assert_eq!(age_header_value(Duration::from_secs(secs)), want.as_str(), "{secs}");
+        }
+        assert_eq!(age_header_value(Duration::from_millis(1_999)), "1");
     }
 }
